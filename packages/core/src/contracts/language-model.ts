@@ -1,0 +1,45 @@
+import type { Tensor } from '../tensor.js';
+
+/** Opaque key/value cache carried between decoding steps; owned by the model that made it. */
+export interface KvCache {
+  /** Tokens already held by the cache. */
+  readonly length: number;
+  /** Free any backend memory held by the cache. */
+  dispose(): void;
+}
+
+/** Input of one forward pass: token ids or precomputed embeddings (exactly one). */
+export interface LanguageModelInput {
+  /** Token ids, [batch, seq]. */
+  inputIds?: Tensor<'int64'>;
+  /** Embeddings, [batch, seq, hiddenSize], e.g. text embeddings with image features spliced in. */
+  inputsEmbeds?: Tensor<'float32'>;
+  /** 1 for real tokens, 0 for padding, [batch, pastLength + seq]. */
+  attentionMask?: Tensor<'int64'>;
+  /** Positions, [batch, seq]; derived from the mask when absent. */
+  positionIds?: Tensor<'int64'>;
+  /** Cache from the previous step, if any. */
+  cache?: KvCache;
+}
+
+/** Output of one forward pass. */
+export interface LanguageModelOutput {
+  /** Next-token logits, [batch, seq, vocabSize]. */
+  logits: Tensor<'float32'>;
+  /** Cache including this step's keys and values. */
+  cache?: KvCache;
+}
+
+/** A causal language model that can take embeddings as input. */
+export interface LanguageModel {
+  readonly id: string;
+  /** Width of token embeddings (must equal the connector's outputDim). */
+  readonly hiddenSize: number;
+  readonly vocabSize: number;
+  /** Longest context it accepts, if bounded. */
+  readonly maxContext?: number;
+  /** Look up token embeddings, [batch, seq] -> [batch, seq, hiddenSize]. */
+  embed(inputIds: Tensor<'int64'>): Promise<Tensor<'float32'>>;
+  /** Run the decoder once. */
+  forward(input: LanguageModelInput): Promise<LanguageModelOutput>;
+}

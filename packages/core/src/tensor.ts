@@ -1,0 +1,220 @@
+import { InvalidArgumentError, TensorShapeError } from './errors.js';
+
+/** Element types a Vlit tensor can hold. float16 data is stored as raw IEEE half bits in a Uint16Array. */
+export type DType =
+  | 'float32'
+  | 'float64'
+  | 'float16'
+  | 'int8'
+  | 'uint8'
+  | 'int16'
+  | 'uint16'
+  | 'int32'
+  | 'uint32'
+  | 'int64'
+  | 'uint64'
+  | 'bool';
+
+/** The typed array that stores each dtype. */
+export interface DTypeArrayMap {
+  float32: Float32Array;
+  float64: Float64Array;
+  float16: Uint16Array;
+  int8: Int8Array;
+  uint8: Uint8Array;
+  int16: Int16Array;
+  uint16: Uint16Array;
+  int32: Int32Array;
+  uint32: Uint32Array;
+  int64: BigInt64Array;
+  uint64: BigUint64Array;
+  bool: Uint8Array;
+}
+
+/** Typed array storage for a dtype. */
+export type TensorData<D extends DType = DType> = DTypeArrayMap[D];
+
+/** A dense, row-major tensor: dtype, dims and typed-array data. Backends convert at their edge. */
+export interface Tensor<D extends DType = DType> {
+  readonly dtype: D;
+  readonly dims: readonly number[];
+  readonly data: TensorData<D>;
+}
+
+const CONSTRUCTORS: { [K in DType]: { new (length: number): DTypeArrayMap[K]; BYTES_PER_ELEMENT: number } } = {
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
+};
+
+/** All dtypes, in a stable order. */
+export const DTYPES = Object.keys(CONSTRUCTORS) as DType[];
+
+/** Bytes per element of a dtype. */
+export function dtypeByteSize(dtype: DType): number {
+  const ctor = CONSTRUCTORS[dtype];
+  if (!ctor) throw new InvalidArgumentError(`unknown dtype '${String(dtype)}'`, { details: { field: 'dtype' } });
+  return ctor.BYTES_PER_ELEMENT;
+}
+
+/** Number of elements implied by dims (1 for a scalar). Throws on negative or fractional dims. */
+export function elementCount(dims: readonly number[]): number {
+  let n = 1;
+  for (let i = 0; i < dims.length; i++) {
+    const d = dims[i];
+    if (!Number.isInteger(d) || d < 0) {
+      throw new TensorShapeError(`dimension ${i} is ${String(d)}; dims must be non-negative integers`, {
+        details: { field: `dims[${i}]`, dims: [...dims] },
+      });
+    }
+    n *= d;
+  }
+  return n;
+}
+
+function expectedArray(dtype: DType): string {
+  return CONSTRUCTORS[dtype].name;
+}
+
+/**
+ * Create a tensor, checking that `data` is the right typed array for `dtype` and holds exactly
+ * as many elements as `dims` implies. Plain number arrays are copied into the right typed array.
+ */
+export function createTensor<D extends DType>(
+  dtype: D,
+  dims: readonly number[],
+  data?: TensorData<D> | readonly number[] | readonly bigint[],
+): Tensor<D> {
+  const ctor = CONSTRUCTORS[dtype];
+  if (!ctor) throw new InvalidArgumentError(`unknown dtype '${String(dtype)}'`, { details: { field: 'dtype' } });
+  const count = elementCount(dims);
+  let typed: TensorData<D>;
+  if (data === undefined) {
+    typed = new ctor(count) as TensorData<D>;
+  } else if (Array.isArray(data)) {
+    typed = new ctor(data.length) as TensorData<D>;
+    const big = dtype === 'int64' || dtype === 'uint64';
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i];
+      (typed as unknown as Array<number | bigint>)[i] = big ? BigInt(v) : Number(v);
+    }
+  } else {
+    const arr = data as TensorData<D>;
+    if (!(arr instanceof ctor) || (dtype !== 'bool' && dtype !== 'uint8' && arr.constructor !== ctor)) {
+      throw new TensorShapeError(
+        `dtype ${dtype} needs a ${expectedArray(dtype)}, got ${(arr as object).constructor?.name ?? typeof arr}`,
+        { details: { field: 'data', dtype } },
+      );
+    }
+    typed = arr;
+  }
+  if (typed.length !== count) {
+    throw new TensorShapeError(
+      `data holds ${typed.length} elements but dims [${dims.join(', ')}] need ${count}`,
+      { details: { field: 'data', dtype, dims: [...dims], length: typed.length, expected: count } },
+    );
+  }
+  return { dtype, dims: [...dims], data: typed };
+}
+
+/** Check an existing tensor-shaped object and return it typed; throws TensorShapeError on mismatch. */
+export function assertTensor(value: Tensor, name = 'tensor'): Tensor {
+  try {
+    createTensor(value.dtype, value.dims, value.data as TensorData);
+  } catch (err) {
+    if (err instanceof TensorShapeError || err instanceof InvalidArgumentError) {
+      throw new TensorShapeError(`${name}: ${err.message}`, { cause: err, details: { ...err.details, field: name } });
+    }
+    throw err;
+  }
+  return value;
+}
+
+/** Return a view of the tensor with new dims (same element count). */
+export function reshapeTensor<D extends DType>(tensor: Tensor<D>, dims: readonly number[]): Tensor<D> {
+  const count = elementCount(dims);
+  if (count !== tensor.data.length) {
+    throw new TensorShapeError(
+      `cannot reshape [${tensor.dims.join(', ')}] (${tensor.data.length} elements) to [${dims.join(', ')}] (${count})`,
+      { details: { field: 'dims' } },
+    );
+  }
+  return { dtype: tensor.dtype, dims: [...dims], data: tensor.data };
+}
+
+/** Convert IEEE 754 half-precision bits to a number. */
+export function float16ToFloat32(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exp = (bits >> 10) & 0x1f;
+  const frac = bits & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 0x1f) return frac ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** Convert a number to IEEE 754 half-precision bits, rounding to nearest even. */
+export function float32ToFloat16(value: number): number {
+  f32[0] = value;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rem > halfway || (rem === halfway && (half & 1))) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+  return sign | half;
+}
+
+/** Convert bfloat16 bits (the top 16 bits of a float32) to a number. */
+export function bfloat16ToFloat32(bits: number): number {
+  u32[0] = (bits & 0xffff) << 16;
+  return f32[0];
+}
+
+/** Convert a number to bfloat16 bits, rounding to nearest even. */
+export function float32ToBfloat16(value: number): number {
+  f32[0] = value;
+  const x = u32[0];
+  if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) return ((x >>> 16) | 0x40) & 0xffff;
+  const rounded = x + 0x7fff + ((x >>> 16) & 1);
+  return (rounded >>> 16) & 0xffff;
+}
+
+/** Read any numeric tensor as a Float32Array (float16 bits are decoded). */
+export function toFloat32(tensor: Tensor): Float32Array {
+  const { dtype, data } = tensor;
+  if (dtype === 'float32') return data as Float32Array;
+  const out = new Float32Array(data.length);
+  if (dtype === 'float16') {
+    const bits = data as Uint16Array;
+    for (let i = 0; i < bits.length; i++) out[i] = float16ToFloat32(bits[i]);
+  } else {
+    for (let i = 0; i < data.length; i++) out[i] = Number((data as ArrayLike<number | bigint>)[i]);
+  }
+  return out;
+}
