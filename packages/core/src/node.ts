@@ -65,13 +65,13 @@ const MAX_LINKS = 40;
  * The real path of `p`, allowing trailing components that do not exist yet. A dangling symlink is
  * followed through its target, so a link to a not-yet-created file outside the root is caught.
  */
-async function realpathLoose(p: string, budget: { links: number }): Promise<string> {
+async function realpathLoose(p: string, budget: { links: number; loop: (at: string, cause?: unknown) => Error }): Promise<string> {
   try {
     return await realpath(p);
   } catch (err) {
     const code = errnoCode(err);
     if (code === 'ELOOP') {
-      throw new PathEscapeError(`symbolic link loop resolving ${p}`, { cause: err, details: { file: p } });
+      throw budget.loop(p, err);
     }
     if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
   }
@@ -80,7 +80,7 @@ async function realpathLoose(p: string, budget: { links: number }): Promise<stri
   const st = await lstat(p).catch(() => null);
   if (st?.isSymbolicLink()) {
     if (--budget.links < 0) {
-      throw new PathEscapeError(`too many symbolic links resolving ${p}`, { details: { file: p } });
+      throw budget.loop(p);
     }
     const target = await readlink(p);
     const parentReal = await realpathLoose(parent, budget);
@@ -121,7 +121,11 @@ export async function resolveUnderRoot(root: string, relativePath: string): Prom
     }
     throw err;
   }
-  const targetReal = await realpathLoose(target, { links: MAX_LINKS });
+  const targetReal = await realpathLoose(target, {
+    links: MAX_LINKS,
+    loop: (at, cause) =>
+      new PathEscapeError(`'${relativePath}' cannot be resolved: symbolic link loop at ${at}`, { cause, details: { ...details, at } }),
+  });
   if (!isWithin(rootReal, targetReal)) {
     throw new PathEscapeError(`'${relativePath}' resolves through a symbolic link to ${targetReal}, outside the root ${rootReal}`, {
       details: { ...details, realPath: targetReal },
