@@ -90,7 +90,11 @@ function browserApis(): {
   return g as never;
 }
 
-/** Create an ImageCodec over createImageBitmap and OffscreenCanvas; like PIL's `convert('RGB')`, 3 channels drops alpha. */
+/**
+ * Create an ImageCodec over createImageBitmap and OffscreenCanvas; like PIL's `convert('RGB')`, 3 channels drops alpha.
+ * Browsers keep 2D canvases premultiplied, so the colour of translucent pixels may differ by one step from sharp/PIL;
+ * opaque pixels are exact.
+ */
 export function createBrowserImageCodec(): ImageCodec {
   return {
     name: 'browser',

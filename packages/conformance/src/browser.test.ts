@@ -1,0 +1,144 @@
+// The web runtime in a real browser: Debian's Chromium driven by playwright-core, loading a page
+// served on 127.0.0.1 (with COOP/COEP so onnxruntime-web may use threads).
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { deflateSync, crc32 } from 'node:zlib';
+import { build } from 'esbuild';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNodeRuntime } from '@vlit/runtime/node';
+import { conformanceCases, maxAbsDiff, runCase } from './index.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+// The onnxruntime-web that @vlit/runtime resolves; every entry of the package sits in its dist/ folder.
+const ortDist = dirname(require.resolve('onnxruntime-web', { paths: [dirname(fileURLToPath(import.meta.resolve('@vlit/runtime/web')))] }));
+
+let server: Server;
+let browser: Browser;
+let page: Page;
+
+const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+
+beforeAll(async () => {
+  const bundle = await build({
+    entryPoints: [join(here, '../browser/entry.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    external: ['onnxruntime-web'],
+    write: false,
+    target: 'es2022',
+  });
+  const js = bundle.outputFiles[0].text;
+  const html = `<!doctype html><meta charset="utf-8"><title>loading</title>
+<script type="importmap">{"imports":{"onnxruntime-web":"/ort/ort.bundle.min.mjs"}}</script>
+<script type="module" src="/bundle.js"></script>`;
+  server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const headers: Record<string, string> = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+    if (url.pathname === '/') return res.writeHead(200, { ...headers, 'Content-Type': 'text/html' }).end(html);
+    if (url.pathname === '/bundle.js') return res.writeHead(200, { ...headers, 'Content-Type': 'text/javascript' }).end(js);
+    if (url.pathname.startsWith('/ort/')) {
+      const file = normalize(join(ortDist, url.pathname.slice(5)));
+      if (!file.startsWith(ortDist)) return res.writeHead(403).end();
+      try {
+        const body = await readFile(file);
+        const type = file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript';
+        return res.writeHead(200, { ...headers, 'Content-Type': type }).end(body);
+      } catch {
+        return res.writeHead(404).end();
+      }
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+  page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.waitForFunction(() => document.title === 'ready', undefined, { timeout: 30_000 }).catch(() => {
+    throw new Error(`page did not load: ${errors.join('; ')}`);
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((resolve) => server?.close(resolve));
+});
+
+/** A PNG written byte by byte from the PNG specification (RGBA, 8-bit). */
+function handWrittenPng(width: number, height: number, rgba: (x: number, y: number) => number[]): number[] {
+  const chunk = (type: string, body: Buffer): Buffer => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(body.length, 0);
+    head.write(type, 4, 'latin1');
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), body])) >>> 0, 0);
+    return Buffer.concat([head, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 6; // truecolour with alpha
+  const raw = Buffer.alloc(height * (1 + width * 4));
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) raw.set(rgba(x, y), y * (1 + width * 4) + 1 + x * 4);
+  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return [...Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))])];
+}
+
+describe('@vlit/runtime/web in Chromium', () => {
+  it('page is cross-origin isolated, so onnxruntime-web may use threads', async () => {
+    expect(await page.evaluate(() => (globalThis as unknown as { vlit: { crossOriginIsolated: boolean } }).vlit.crossOriginIsolated)).toBe(true);
+  });
+
+  it('passes every conformance case within 1e-5 and matches the native runtime', async () => {
+    const results = await page.evaluate(() => (globalThis as unknown as { vlit: { runConformance(): Promise<Array<{ case: string; maxAbsDiff: Record<string, number>; problems: string[]; outputs: Record<string, number[]> }>> } }).vlit.runConformance());
+    const cases = conformanceCases();
+    expect(results.map((r) => r.case)).toEqual(cases.map((c) => c.name));
+    const native = createNodeRuntime({ session: { intraOpThreads: 1 } });
+    for (let i = 0; i < cases.length; i++) {
+      expect(results[i].problems, results[i].case).toEqual([]);
+      for (const d of Object.values(results[i].maxAbsDiff)) expect(d).toBeLessThanOrEqual(1e-5);
+      const n = await runCase(native.backend, cases[i]);
+      for (const [name, t] of Object.entries(n.outputs)) {
+        expect(maxAbsDiff(t.data as Float32Array, results[i].outputs[name]), `${cases[i].name} ${name}`).toBeLessThanOrEqual(1e-5);
+      }
+    }
+  }, 60_000);
+
+  it('the browser codec decodes a hand-written RGBA PNG: opaque pixels exactly, translucent within one step', async () => {
+    const px = (x: number, y: number) => [x * 50, y * 80, 200, x === 0 ? 128 : 255];
+    const png = handWrittenPng(4, 3, px);
+    const vlit = 'vlit' as const;
+    const img4 = await page.evaluate(([b]) => (globalThis as unknown as Record<typeof vlit, { decode(b: number[], c: number): Promise<{ data: number[]; width: number; height: number; channels: number }> }>).vlit.decode(b, 4), [png] as const);
+    expect([img4.width, img4.height, img4.channels]).toEqual([4, 3, 4]);
+    for (let y = 0; y < 3; y++) {
+      for (let x = 0; x < 4; x++) {
+        const got = img4.data.slice((y * 4 + x) * 4, (y * 4 + x) * 4 + 4);
+        // Chromium's 2D canvas stores premultiplied alpha, so colour under alpha < 255 may round by one.
+        if (x === 0) got.forEach((v, i) => expect(Math.abs(v - px(x, y)[i])).toBeLessThanOrEqual(1));
+        else expect(got).toEqual(px(x, y));
+      }
+    }
+    const img3 = await page.evaluate(([b]) => (globalThis as unknown as Record<typeof vlit, { decode(b: number[], c: number): Promise<{ data: number[]; channels: number }> }>).vlit.decode(b, 3), [png] as const);
+    expect(img3.channels).toBe(3);
+    expect(img3.data.slice(3, 6)).toEqual(px(1, 0).slice(0, 3)); // alpha dropped, colour kept (as PIL's convert('RGB'))
+  });
+
+  it('encodes PNG losslessly and gives a typed error for bytes that are not an image', async () => {
+    const data = Array.from({ length: 5 * 2 * 3 }, (_, i) => (i * 41) % 256);
+    const back = await page.evaluate(([d]) => (globalThis as unknown as { vlit: { roundTrip(w: number, h: number, d: number[]): Promise<number[]> } }).vlit.roundTrip(5, 2, d), [data] as const);
+    expect(back).toEqual(data);
+    const bad = [...new TextEncoder().encode('not an image at all')];
+    const err = await page.evaluate(([b]) => (globalThis as unknown as { vlit: { decode(b: number[], c: number): Promise<{ code?: string; message: string }> } }).vlit.decode(b, 3), [bad] as const);
+    expect(err.code).toBe('VLIT_IMAGE_DECODE');
+    expect(err.message).toContain('page-image.png');
+  });
+});
