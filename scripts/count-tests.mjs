@@ -29,6 +29,12 @@ for (const dir of readdirSync(join(root, 'packages'))) {
     if (suite.status === 'failed' && (suite.assertionResults ?? []).every((a) => a.status !== 'failed')) failed += 1;
   }
 }
+// A build or typecheck task that failed counts as a failure even when every test passed.
+const turboRc = Number(process.env.VLIT_TURBO_RC ?? 0);
+if (turboRc !== 0 && failed === 0) {
+  process.stderr.write(`npm test exited ${turboRc} (a build or typecheck task failed; see above)\n`);
+  failed += 1;
+}
 if (missing.length) {
   process.stderr.write(`no test report from: ${missing.join(', ')}\n`);
   failed += missing.length;
