@@ -1,0 +1,148 @@
+// Streaming LLaVA JSON array -> canonical JSONL with @vlit/data, against a baseline that reads the
+// whole file and parses it with JSON.parse, on the same generated file in the same run. Each side
+// runs in its own child process so one's heap cannot colour the other's peak RSS.
+//   node bench/data-stream.mjs [--records 1000000] [--keep]
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, createWriteStream, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const args = process.argv.slice(2);
+const opt = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i === -1 ? fallback : args[i + 1];
+};
+
+if (args[0] === '--child') {
+  await child(args[1], args[2], args[3]);
+  process.exit(0);
+}
+
+const records = Number(opt('--records', process.env.VLIT_BENCH_RECORDS ?? 1_000_000));
+const dir = mkdtempSync(join(tmpdir(), 'vlit-bench-data-'));
+const input = join(dir, 'llava.json');
+try {
+  const t0 = performance.now();
+  await generate(input, records);
+  const size = statSync(input).size;
+  console.log(`generated ${records.toLocaleString('en')} LLaVA records, ${(size / 1e6).toFixed(1)} MB, in ${((performance.now() - t0) / 1000).toFixed(1)} s (${input})`);
+
+  const self = fileURLToPath(import.meta.url);
+  const run = (mode, extra = []) => {
+    const out = join(dir, `${mode}.jsonl`);
+    const r = spawnSync(process.execPath, [...extra, self, '--child', mode, input, out], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    if (r.status !== 0) {
+      const lines = (r.stderr || r.stdout || '').split('\n');
+      const why = lines.find((l) => /Error|heap|memory/i.test(l)) ?? `exit ${r.status ?? r.signal}`;
+      return { mode, error: why.trim() };
+    }
+    const res = JSON.parse(r.stdout.trim().split('\n').pop());
+    return { ...res, hash: res.written ? hashFile(out) : undefined };
+  };
+  const stream = run('stream');
+  const baseline = run('baseline', ['--max-old-space-size=16384']);
+  const [hs, hb] = await Promise.all([stream.hash, baseline.hash]);
+  const rows = [];
+  for (const r of [stream, baseline]) {
+    if (r.error) {
+      rows.push({ method: r.mode, 'records/s': '-', 'peak RSS MB': '-', note: `failed: ${r.error.slice(0, 120)}` });
+      continue;
+    }
+    rows.push({
+      method: r.mode === 'stream' ? '@vlit/data convertFile (streaming)' : 'readFile + JSON.parse (baseline)',
+      records: r.read,
+      written: r.written,
+      'seconds': +(r.ms / 1000).toFixed(2),
+      'records/s': Math.round(r.read / (r.ms / 1000)),
+      'peak RSS MB': Math.round(r.maxRssKB / 1024),
+    });
+  }
+  console.table(rows);
+  if (!stream.error && !baseline.error) {
+    console.log(`peak RSS: streaming ${Math.round(stream.maxRssKB / 1024)} MB vs baseline ${Math.round(baseline.maxRssKB / 1024)} MB (${(baseline.maxRssKB / stream.maxRssKB).toFixed(1)}x less); speed ${(baseline.ms / stream.ms).toFixed(2)}x the baseline`);
+    console.log(`outputs identical: ${hs === hb} (sha256 ${String(hs).slice(0, 16)}...)`);
+  }
+  if (!stream.error) {
+    const ok = stream.maxRssKB / 1024 < 300;
+    console.log(`streaming peak RSS under 300 MB: ${ok ? 'yes' : 'NO'}`);
+    if (!ok) process.exitCode = 1;
+  } else process.exitCode = 1;
+} finally {
+  if (!args.includes('--keep')) rmSync(dir, { recursive: true, force: true });
+}
+
+async function hashFile(file) {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk);
+  return h.digest('hex');
+}
+
+async function child(mode, input, output) {
+  const t0 = performance.now();
+  let read = 0;
+  let written = 0;
+  if (mode === 'stream') {
+    const { convertFile } = await import('@vlit/data/node');
+    const stats = await convertFile({ input, output, from: 'llava', to: 'vlit', rejects: `${output}.rejects` });
+    read = stats.read;
+    written = stats.written;
+  } else {
+    const { decodeRecord, llavaDialect } = await import('@vlit/data');
+    const all = JSON.parse(readFileSync(input, 'utf8'));
+    // the whole output would pass V8's 512 MiB string limit: write it in batches
+    const fd = openSync(output, 'w');
+    let buf = '';
+    for (let i = 0; i < all.length; i++) {
+      buf += `${JSON.stringify(decodeRecord(llavaDialect, all[i], { file: input, index: i }))}\n`;
+      read++;
+      written++;
+      if (buf.length > 1 << 20) {
+        writeSync(fd, buf);
+        buf = '';
+      }
+    }
+    writeSync(fd, buf);
+    closeSync(fd);
+  }
+  const ms = performance.now() - t0;
+  process.stdout.write(`${JSON.stringify({ mode, read, written, ms, maxRssKB: process.resourceUsage().maxRSS })}\n`);
+}
+
+async function generate(file, n) {
+  const { createRng } = await import('@vlit/core');
+  const rng = createRng('bench-data-stream');
+  const words = 'the a dog cat person bicycle red blue green small large near left right behind table street sky water tree car bus sign two three several standing sitting holding looking wearing next to on under of in with and is are what where how many color'.split(' ');
+  const sentence = (k) => {
+    const out = [];
+    for (let i = 0; i < k; i++) out.push(rng.choice(words));
+    return out.join(' ');
+  };
+  const out = createWriteStream(file);
+  const write = (s) => (out.write(s) ? undefined : new Promise((r) => out.once('drain', r)));
+  let buf = '[';
+  for (let i = 0; i < n; i++) {
+    const kind = i % 10;
+    const images = kind === 0 ? [] : kind === 1 ? [`coco/train2017/${String(i).padStart(12, '0')}.jpg`, `coco/train2017/${String(i + 1).padStart(12, '0')}.jpg`] : [`coco/train2017/${String(i).padStart(12, '0')}.jpg`];
+    const turns = 1 + rng.int(0, 3);
+    const conversations = [];
+    for (let t = 0; t < turns; t++) {
+      const q = `${sentence(6 + rng.int(0, 6))}?`;
+      conversations.push({ from: 'human', value: t === 0 && images.length ? `${'<image>\n'.repeat(images.length)}${q}` : q });
+      conversations.push({ from: 'gpt', value: `${sentence(12 + rng.int(0, 20))}.` });
+    }
+    const rec = { id: String(i).padStart(12, '0') };
+    if (images.length === 1) rec.image = images[0];
+    else if (images.length > 1) rec.image = images;
+    rec.conversations = conversations;
+    buf += (i ? ',' : '') + JSON.stringify(rec);
+    if (buf.length > 1 << 20) {
+      await write(buf);
+      buf = '';
+    }
+  }
+  buf += ']';
+  await write(buf);
+  await new Promise((resolve, reject) => out.end((err) => (err ? reject(err) : resolve())));
+}

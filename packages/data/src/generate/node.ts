@@ -1,0 +1,269 @@
+/**
+ * Node-only generation: a resumable Self-Instruct job over append-only JSONL files, and a file cache.
+ * @packageDocumentation
+ */
+import { BackendError, InvalidArgumentError, ValidationError, type ProgressCallback, type VlitRecord, type VlitWarning } from '@vlit/core';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { imageAnnotationsSchema, type ImageAnnotations, type ImageAnnotationsInput } from '../annotations.js';
+import { createChatCompletionClient, type ChatCompletionClient, type ChatCompletionClientOptions } from './client.js';
+import {
+  createSelfInstructGenerator,
+  type GenerationCache,
+  type GenerationOutcome,
+  type GenerationReject,
+  type GenerationUnit,
+  type SelfInstructGeneratorOptions,
+} from './generator.js';
+import { readCompleteJsonLines } from './job-files.js';
+
+let tempCounter = 0;
+
+/** Write all of `text`; writeSync may write fewer bytes than asked. */
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text, 'utf8');
+  for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset, bytes.length - offset);
+}
+
+/** A GenerationCache of one small JSON file per prompt hash under `dir`, written atomically (temp file + rename). */
+export function createFileGenerationCache(dir: string): GenerationCache {
+  const pathOf = (key: string): string => {
+    if (!/^[0-9a-f]{16,128}$/.test(key)) throw new ValidationError('cache keys are hex prompt hashes', { details: { field: 'key', record: key } });
+    return join(dir, key.slice(0, 2), `${key}.json`);
+  };
+  return {
+    async get(key) {
+      try {
+        return await readFile(pathOf(key), 'utf8');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw error;
+      }
+    },
+    async set(key, value) {
+      const path = pathOf(key);
+      await mkdir(join(dir, key.slice(0, 2)), { recursive: true });
+      const temp = `${path}.${process.pid}.${tempCounter++}.tmp`;
+      await writeFile(temp, value);
+      await rename(temp, path);
+    },
+  };
+}
+
+/** The files of a generation job directory. */
+export interface GenerationJobFiles {
+  /** Generated records, canonical JSONL, append-only. */
+  records: string;
+  /** Replies that were not valid conversations (with raw text and reason) and invalid inputs, JSONL. */
+  rejects: string;
+  /** Ledger of finished unit ids, one JSON line `{ id, status }` each, appended after the output line. */
+  doneLog: string;
+  /** Reply cache directory (unless disabled). */
+  cache?: string;
+}
+
+/** The files a job writes in `outDir`. */
+export function generationJobFiles(outDir: string, cacheDir?: string | false): GenerationJobFiles {
+  return {
+    records: join(outDir, 'records.jsonl'),
+    rejects: join(outDir, 'rejects.jsonl'),
+    doneLog: join(outDir, 'done.log'),
+    ...(cacheDir === false ? {} : { cache: cacheDir ?? join(outDir, 'cache') }),
+  };
+}
+
+/** Options of runGenerationJob. */
+export interface GenerationJobOptions extends Omit<SelfInstructGeneratorOptions, 'client' | 'cache'> {
+  /** Images to generate for (validated; invalid ones go to the rejects file). */
+  images: Iterable<ImageAnnotationsInput> | AsyncIterable<ImageAnnotationsInput>;
+  /** Directory of the job's files; rerunning with the same directory resumes. */
+  outDir: string;
+  /** The endpoint (a client is built with `maxConcurrency = concurrency`), or a ready client. */
+  endpoint?: ChatCompletionClientOptions;
+  client?: ChatCompletionClient;
+  /** Units in flight at once. Default 4. */
+  concurrency?: number;
+  /** Reply cache directory; `false` disables it. Default `<outDir>/cache`. */
+  cacheDir?: string | false;
+  /** fsync output and ledger after each unit (survives power loss, slower). Default false: a killed process loses nothing either way. */
+  fsync?: boolean;
+  onProgress?: ProgressCallback;
+  onWarning?: (warning: VlitWarning) => void;
+  signal?: AbortSignal;
+}
+
+/** What a job run did. */
+export interface GenerationJobSummary {
+  /** Units of all valid images (and one per invalid image). */
+  planned: number;
+  /** Units found finished from earlier runs. */
+  alreadyDone: number;
+  written: number;
+  rejected: number;
+  /** Units whose requests kept failing; not done, a rerun retries them. */
+  failed: number;
+  failures: Array<{ id: string; message: string }>;
+  warnings: VlitWarning[];
+  files: GenerationJobFiles;
+}
+
+/** Finished unit ids of a job directory, after repairing what a kill left behind. */
+export async function recoverGenerationJob(files: GenerationJobFiles, warnings: VlitWarning[] = []): Promise<Set<string>> {
+  const done = new Set<string>();
+  const seen = (file: string, value: unknown): void => {
+    const id = (value as { id?: unknown })?.id;
+    if (typeof id !== 'string') {
+      warnings.push({ code: 'VLIT_W_JOB_LINE', message: 'job output line without a string id', details: { file } });
+      return;
+    }
+    if (done.has(id)) warnings.push({ code: 'VLIT_W_JOB_DUPLICATE', message: `unit ${id} appears more than once`, details: { file, record: id } });
+    done.add(id);
+  };
+  // The outputs are the truth; the ledger is an index of them and is repaired to match.
+  for (const value of await readCompleteJsonLines(files.records, warnings)) seen(files.records, value);
+  for (const value of await readCompleteJsonLines(files.rejects, warnings)) seen(files.rejects, value);
+  const logged = new Set<string>();
+  for (const value of await readCompleteJsonLines(files.doneLog, warnings)) {
+    const id = (value as { id?: unknown })?.id;
+    if (typeof id === 'string') logged.add(id);
+  }
+  const missing = [...done].filter((id) => !logged.has(id));
+  if (missing.length) {
+    // Killed after writing the output line but before logging it.
+    const fd = openSync(files.doneLog, 'a');
+    try {
+      writeAll(fd, missing.map((id) => `${JSON.stringify({ id, status: 'recovered' })}\n`).join(''));
+    } finally {
+      closeSync(fd);
+    }
+    warnings.push({ code: 'VLIT_W_JOB_RELOGGED', message: `${missing.length} finished unit(s) were missing from the done log`, details: { file: files.doneLog } });
+  }
+  for (const id of logged) {
+    if (!done.has(id)) {
+      warnings.push({ code: 'VLIT_W_JOB_LOST_OUTPUT', message: `unit ${id} is logged as done but has no output line; regenerating it`, details: { file: files.doneLog, record: id } });
+    }
+  }
+  return done;
+}
+
+/**
+ * Run (or resume) a Self-Instruct generation job. Each finished unit is one line in records.jsonl or
+ * rejects.jsonl, then one line in done.log. Killed at any point and rerun with the same options, it
+ * ends with every unit exactly once: partial last lines are cut, outputs missing from the ledger are
+ * relogged, and replies already paid for come from the cache.
+ */
+export async function runGenerationJob(options: GenerationJobOptions): Promise<GenerationJobSummary> {
+  const concurrency = options.concurrency ?? 4;
+  const files = generationJobFiles(options.outDir, options.cacheDir);
+  await mkdir(options.outDir, { recursive: true });
+  const warnings: VlitWarning[] = [];
+  const warn = (w: VlitWarning): void => {
+    warnings.push(w);
+    options.onWarning?.(w);
+  };
+  const recovered: VlitWarning[] = [];
+  const done = await recoverGenerationJob(files, recovered);
+  recovered.forEach(warn);
+
+  const client = options.client ?? (options.endpoint ? createChatCompletionClient({ maxConcurrency: concurrency, ...options.endpoint }) : undefined);
+  if (!client) throw new InvalidArgumentError('runGenerationJob needs an endpoint or a client', { details: { field: 'endpoint' } });
+  const generator = createSelfInstructGenerator({
+    ...options,
+    client,
+    cache: files.cache ? createFileGenerationCache(files.cache) : undefined,
+  });
+
+  const recordsFd = openSync(files.records, 'a');
+  const rejectsFd = openSync(files.rejects, 'a');
+  const doneFd = openSync(files.doneLog, 'a');
+  const summary: GenerationJobSummary = { planned: 0, alreadyDone: 0, written: 0, rejected: 0, failed: 0, failures: [], warnings, files };
+  // With an array the work left is known up front; a stream reports progress without a total.
+  let total: number | undefined;
+  if (Array.isArray(options.images)) {
+    const pending = new Set<string>();
+    (options.images as ImageAnnotationsInput[]).forEach((input, i) => {
+      const parsed = imageAnnotationsSchema.safeParse(input);
+      const ids = parsed.success ? generator.units(parsed.data).map((u) => u.id) : [`${options.dataset}:invalid-input:${i}`];
+      for (const id of ids) if (!done.has(id)) pending.add(id);
+    });
+    total = pending.size;
+  }
+  let finished = 0;
+  const scheduled = new Set<string>();
+
+  // Synchronous writes: one complete line per write call, never interleaved with another unit's line.
+  const finish = (id: string, fd: number, line: string, status: 'record' | 'reject'): void => {
+    writeAll(fd, line);
+    if (options.fsync) fsyncSync(fd);
+    writeAll(doneFd, `${JSON.stringify({ id, status })}\n`);
+    if (options.fsync) fsyncSync(doneFd);
+    done.add(id);
+    if (status === 'record') summary.written++;
+    else summary.rejected++;
+    finished++;
+    options.onProgress?.({ stage: 'self-instruct', done: finished, total, message: id });
+  };
+
+  const inFlight = new Set<Promise<void>>();
+  const launch = async (unit: GenerationUnit, image: ImageAnnotations): Promise<void> => {
+    let outcome: GenerationOutcome;
+    try {
+      outcome = await generator.generate(unit, image, { signal: options.signal });
+    } catch (error) {
+      // An abort is not a failure of the unit; the run stops and a rerun picks the unit up.
+      if (options.signal?.aborted) return;
+      summary.failed++;
+      summary.failures.push({ id: unit.id, message: error instanceof Error ? error.message : String(error) });
+      return;
+    }
+    // Outside the try: a failed write (disk full) must stop the job, not be counted as a failed unit.
+    if (outcome.status === 'record') finish(unit.id, recordsFd, `${JSON.stringify(outcome.record satisfies VlitRecord)}\n`, 'record');
+    else finish(unit.id, rejectsFd, `${JSON.stringify(outcome.reject satisfies GenerationReject)}\n`, 'reject');
+  };
+
+  try {
+    let index = 0;
+    for await (const input of options.images) {
+      if (options.signal?.aborted) break;
+      const parsed = imageAnnotationsSchema.safeParse(input);
+      if (!parsed.success) {
+        const id = `${options.dataset}:invalid-input:${index}`;
+        summary.planned++;
+        if (done.has(id)) summary.alreadyDone++;
+        else {
+          const issue = parsed.error.issues[0];
+          const imageId = (input as { imageId?: unknown })?.imageId;
+          finish(id, rejectsFd, `${JSON.stringify({ id, imageId: typeof imageId === 'string' ? imageId : undefined, reason: `invalid image annotations: ${issue.message} (field ${issue.path.map(String).join('.') || '(root)'})`, raw: JSON.stringify(input) ?? 'undefined' })}\n`, 'reject');
+        }
+        index++;
+        continue;
+      }
+      index++;
+      for (const unit of generator.units(parsed.data)) {
+        if (scheduled.has(unit.id)) {
+          warn({ code: 'VLIT_W_DUPLICATE_IMAGE', message: `image ${unit.imageId} appears more than once; unit ${unit.id} is generated once`, details: { record: unit.imageId, field: 'imageId' } });
+          continue;
+        }
+        scheduled.add(unit.id);
+        summary.planned++;
+        if (done.has(unit.id)) {
+          summary.alreadyDone++;
+          continue;
+        }
+        while (inFlight.size >= concurrency) await Promise.race(inFlight);
+        const p: Promise<void> = launch(unit, parsed.data).finally(() => inFlight.delete(p));
+        // Marked handled here; a write error still rejects the race/all below and ends the job.
+        p.catch(() => undefined);
+        inFlight.add(p);
+      }
+    }
+    await Promise.all(inFlight);
+    if (options.signal?.aborted) throw options.signal.reason ?? new BackendError('generation job aborted', { details: { file: files.records } });
+  } finally {
+    closeSync(recordsFd);
+    closeSync(rejectsFd);
+    closeSync(doneFd);
+  }
+  return summary;
+}

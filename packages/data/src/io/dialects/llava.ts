@@ -1,0 +1,91 @@
+import type { ChatMessage, VlitRecord } from '@vlit/core';
+import { z } from 'zod';
+import {
+  buildMetadata,
+  contentToText,
+  extraFields,
+  hintsOf,
+  imagePath,
+  parseNative,
+  writeExtras,
+  type DraftRecord,
+  type EncodedNative,
+  type RecordDialect,
+} from '../codec.js';
+
+/** One LLaVA turn: `human` asks, `gpt` answers; `<image>` marks where images go. */
+export const llavaTurnSchema = z.looseObject({ from: z.enum(['human', 'gpt']), value: z.string() });
+/** A LLaVA record (LLaVA-Instruct / LLaVA-1.5 mix): `image` is one path, a list, or absent. */
+export const llavaRecordSchema = z.looseObject({
+  id: z.union([z.string().min(1), z.number()]),
+  image: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
+  conversations: z.array(llavaTurnSchema).min(1),
+});
+export type LlavaRecord = z.infer<typeof llavaRecordSchema>;
+
+const KNOWN = ['id', 'image', 'conversations'];
+const TURN_KNOWN = ['from', 'value'];
+
+/** Decode the `from`/`value` turns shared by LLaVA and the review's format. */
+export function decodeTurns(turns: Record<string, unknown>[], hints: Record<string, unknown>): ChatMessage[] {
+  const turnFields: Record<string, Record<string, unknown>> = {};
+  const messages = turns.map((t, i) => {
+    const extra = extraFields(t, TURN_KNOWN);
+    if (extra) turnFields[i] = extra;
+    return { role: t.from === 'human' ? 'user' : 'assistant', content: t.value as string } as ChatMessage;
+  });
+  if (Object.keys(turnFields).length) hints.turnFields = turnFields;
+  return messages;
+}
+
+/** Encode messages as `from`/`value` turns; system messages cannot be expressed and are returned as dropped. */
+export function encodeTurns(record: VlitRecord, hints: Record<string, unknown>): { turns: Record<string, unknown>[]; dropped: NonNullable<EncodedNative['dropped']> } {
+  const dropped: NonNullable<EncodedNative['dropped']> = [];
+  const turnFields = (hints.turnFields ?? {}) as Record<string, Record<string, unknown>>;
+  const turns: Record<string, unknown>[] = [];
+  record.messages.forEach((m, index) => {
+    if (m.role === 'system') {
+      dropped.push({ index, message: m });
+      return;
+    }
+    turns.push({ from: m.role === 'user' ? 'human' : 'gpt', value: contentToText(m.content), ...(turnFields[turns.length] ?? {}) });
+  });
+  return { turns, dropped };
+}
+
+/** LLaVA: `{id, image, conversations:[{from, value}]}`; no system prompt, no per-turn train flags. */
+export const llavaDialect: RecordDialect = {
+  name: 'llava',
+  layout: { kind: 'array' },
+  decode(native, ctx): DraftRecord {
+    const r = parseNative(llavaRecordSchema, native, 'LLaVA record');
+    const hints: Record<string, unknown> = {};
+    if (typeof r.id === 'number') hints.numericId = true;
+    let images: string[] = [];
+    if (typeof r.image === 'string') images = [r.image];
+    else if (Array.isArray(r.image)) {
+      images = r.image;
+      if (images.length <= 1) hints.imageList = true;
+    }
+    const messages = decodeTurns(r.conversations, hints);
+    return {
+      id: String(r.id),
+      images,
+      messages,
+      source: { dataset: ctx.dataset ?? 'llava', dialect: 'llava' },
+      metadata: buildMetadata(extraFields(r, KNOWN), 'llava', hints),
+    };
+  },
+  encode(record): EncodedNative {
+    const hints = hintsOf(record, 'llava');
+    const out: Record<string, unknown> = {};
+    out.id = hints.numericId === true && /^-?\d+$/.test(record.id) ? Number(record.id) : record.id;
+    const paths = record.images.map(imagePath);
+    if (paths.length > 1 || (hints.imageList === true && paths.length <= 1)) out.image = paths;
+    else if (paths.length === 1) out.image = paths[0];
+    const { turns, dropped } = encodeTurns(record, hints);
+    out.conversations = turns;
+    writeExtras(out, record.metadata, KNOWN, 'llava');
+    return { native: out, dropped };
+  },
+};

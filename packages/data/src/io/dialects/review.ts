@@ -1,0 +1,86 @@
+import type { ChatMessage } from '@vlit/core';
+import { ValidationError } from '@vlit/core';
+import { z } from 'zod';
+import { buildMetadata, contentToText, extraFields, hintsOf, imagePath, parseNative, writeExtras, type DraftRecord, type EncodedNative, type RecordDialect } from '../codec.js';
+import { defaultImageId, defaultImagePath, insertImageMarkers, stripImageMarkers, type ImageIdOptions } from './image-ids.js';
+import { decodeTurns, encodeTurns, llavaTurnSchema } from './llava.js';
+
+/** One annotation of the review's released data: images by id, a type and a LLaVA-style conversation. */
+export const reviewAnnotationSchema = z.looseObject({
+  id: z.union([z.string().min(1), z.number()]).optional(),
+  img_ids: z.array(z.union([z.string().min(1), z.number()])),
+  instruction_type: z.string().min(1),
+  conversations: z.array(llavaTurnSchema).min(1),
+});
+export type ReviewAnnotation = z.infer<typeof reviewAnnotationSchema>;
+
+/** The review's instruction types; `task` holds them in lower case. */
+export const REVIEW_INSTRUCTION_TYPES = ['Global', 'Negative', 'Region'] as const;
+
+const KNOWN = ['id', 'img_ids', 'instruction_type', 'conversations'];
+
+function spell(task: string): string {
+  return task.charAt(0).toUpperCase() + task.slice(1);
+}
+
+/**
+ * The review's released format `{image_source, construction_time, annotations: [{img_ids,
+ * instruction_type, conversations}]}`. `instruction_type` (Global / Negative / Region) becomes
+ * `task` (`global` / `negative` / `region`); system prompts are not expressible; records have no id
+ * of their own (`review-<index>` unless an `id` field is present).
+ */
+export function createReviewDialect(options: ImageIdOptions = {}): RecordDialect {
+  const toPath = options.imagePath ?? defaultImagePath;
+  const toId = options.imageId ?? defaultImageId;
+  return {
+    name: 'review',
+    layout: { kind: 'wrapped', path: ['annotations'], header: ['image_source', 'construction_time'] },
+    decode(native, ctx): DraftRecord {
+      const r = parseNative(reviewAnnotationSchema, native, 'review annotation');
+      const hints: Record<string, unknown> = {};
+      let id = `review-${ctx.index}`;
+      if (typeof r.id === 'number') {
+        hints.numericId = true;
+        id = String(r.id);
+      } else if (typeof r.id === 'string') id = r.id;
+      if (r.img_ids.some((x) => typeof x === 'number')) {
+        if (!r.img_ids.every((x) => typeof x === 'number')) throw new ValidationError('img_ids mixes numbers and strings', { details: { field: 'img_ids' } });
+        hints.numericImageIds = true;
+      }
+      const task = r.instruction_type.toLowerCase();
+      if (spell(task) !== r.instruction_type) hints.typeSpelling = r.instruction_type;
+      const images = r.img_ids.map((x) => toPath(String(x)));
+      const messages: ChatMessage[] = insertImageMarkers(decodeTurns(r.conversations, hints), images.length);
+      return {
+        id,
+        images,
+        messages,
+        task,
+        source: { dataset: ctx.dataset ?? 'review', dialect: 'review' },
+        metadata: buildMetadata(extraFields(r, KNOWN), 'review', hints),
+      };
+    },
+    encode(record, ctx): EncodedNative {
+      const hints = hintsOf(record, 'review');
+      const out: Record<string, unknown> = {};
+      if (record.id !== `review-${ctx.index}`) out.id = hints.numericId === true && /^-?\d+$/.test(record.id) ? Number(record.id) : record.id;
+      out.img_ids = record.images.map((ref) => {
+        const id = toId(imagePath(ref));
+        return hints.numericImageIds === true && /^\d+$/.test(id) ? Number(id) : id;
+      });
+      out.instruction_type = typeof hints.typeSpelling === 'string' ? hints.typeSpelling : spell(record.task ?? 'global');
+      const { turns, dropped } = encodeTurns(record, hints);
+      const firstUser = turns.findIndex((t) => t.from === 'human');
+      if (firstUser !== -1) {
+        const original = record.messages.filter((m) => m.role !== 'system');
+        turns[firstUser] = { ...turns[firstUser], value: stripImageMarkers(original, contentToText(original[firstUser].content), record.images.length) };
+      }
+      out.conversations = turns;
+      writeExtras(out, record.metadata, KNOWN, 'review');
+      return { native: out, dropped };
+    },
+  };
+}
+
+/** The review's format with the default image naming (`<image id>.jpg`). */
+export const reviewDialect: RecordDialect = createReviewDialect();

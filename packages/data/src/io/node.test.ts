@@ -1,0 +1,189 @@
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { isVlitError, NotFoundError, PathEscapeError, ValidationError, type VlitRecord } from '@vlit/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ImageAnnotations } from '../annotations.js';
+import { readImageAnnotations, readVqaV2Records, toCocoJson, toVqaV2Json } from './coco.js';
+import { dialectFromDatasetInfo } from './dialects/sharegpt.js';
+import {
+  convertFile,
+  extractMimicItImages,
+  readDatasetInfoFile,
+  readImageAnnotationsFiles,
+  readRecordsFile,
+  writeDatasetInfoFile,
+  writeRecordsFile,
+} from './node.js';
+import type { RejectedRecord } from './records.js';
+
+let dir: string;
+let root: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'vlit-data-io-'));
+  root = path.join(dir, 'root');
+  await mkdir(path.join(root, 'img'), { recursive: true });
+  await mkdir(path.join(dir, 'outside'), { recursive: true });
+  await writeFile(path.join(dir, 'outside', 'secret.jpg'), 'x');
+  await writeFile(path.join(root, 'img', 'ok.jpg'), 'x');
+  await symlink(path.join(dir, 'outside'), path.join(root, 'img', 'link-out'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of items) out.push(x);
+  return out;
+}
+
+const rec = (id: string, image?: string) => ({
+  id,
+  ...(image ? { image } : {}),
+  conversations: [
+    { from: 'human', value: `${image ? '<image>\n' : ''}What is it?` },
+    { from: 'gpt', value: 'A thing.' },
+  ],
+});
+
+describe('files', () => {
+  it('convertFile: symlink escapes, lexical escapes and malformed lines are rejects; read = written + rejected', async () => {
+    const input = path.join(dir, 'in.jsonl');
+    await writeFile(
+      input,
+      [JSON.stringify(rec('a', 'img/ok.jpg')), JSON.stringify(rec('b', 'img/link-out/secret.jpg')), '{"id": oops', JSON.stringify(rec('c', '../outside/secret.jpg')), JSON.stringify(rec('d'))].join('\n'),
+    );
+    const output = path.join(dir, 'out.json');
+    const rejectsFile = path.join(dir, 'rejects.jsonl');
+    const progress: number[] = [];
+    const stats = await convertFile({ input, output, rejects: rejectsFile, from: 'llava', to: 'sharegpt', toContainer: 'json', root, onProgress: (e) => progress.push(e.done) });
+    expect(stats).toMatchObject({ read: 5, written: 2, rejected: 3 });
+    const rejects = (await readFile(rejectsFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as RejectedRecord);
+    expect(rejects.map((r) => [r.id ?? null, r.index, r.line, r.code, r.field])).toEqual([
+      ['b', 1, 2, 'VLIT_PATH_ESCAPE', 'images.0'],
+      [null, 2, 3, 'VLIT_FORMAT', '(root)'],
+      ['c', 3, 4, 'VLIT_PATH_ESCAPE', 'images.0'],
+    ]);
+    expect(rejects.every((r) => r.file === input && r.raw.length > 0)).toBe(true);
+    expect(rejects[1].raw).toBe('{"id": oops');
+    const written = JSON.parse(await readFile(output, 'utf8')) as { id: string }[];
+    expect(written.map((r) => r.id)).toEqual(['a', 'd']);
+    expect(progress.at(-1)).toBeGreaterThan(0);
+    expect((await readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('readRecordsFile without onReject throws the typed error of the first bad record', async () => {
+    const input = path.join(dir, 'esc.json');
+    await writeFile(input, JSON.stringify([rec('a', 'img/ok.jpg'), rec('b', 'img/link-out/secret.jpg')]));
+    const err = await collect(readRecordsFile(input, { dialect: 'llava', root })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PathEscapeError);
+    expect((err as PathEscapeError).details).toMatchObject({ file: input, record: 'b', index: 1, field: 'images.0' });
+    const missing = await collect(readRecordsFile(path.join(dir, 'nope.json'), { dialect: 'llava' })).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(NotFoundError);
+  });
+
+  it('writeRecordsFile + dataset_info.json: LLaMA-Factory reads the columns we describe', async () => {
+    const records: VlitRecord[] = [
+      { id: 'x', images: ['img/ok.jpg'], messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: '<image>\nWhat?' }, { role: 'assistant', content: 'A dog.' }] },
+    ];
+    const file = path.join(dir, 'ds', 'mllm.json');
+    await writeRecordsFile(file, records, { dialect: 'sharegpt', container: 'json' });
+    const infoFile = path.join(dir, 'ds', 'dataset_info.json');
+    await writeDatasetInfoFile(infoFile, { mllm: { file_name: 'mllm.json', formatting: 'sharegpt', columns: { messages: 'conversations', images: 'images', system: 'system' } } });
+    const info = await readDatasetInfoFile(infoFile);
+    const back = await collect(readRecordsFile(file, { dialect: dialectFromDatasetInfo(info.mllm), root: path.join(dir, '..', path.basename(dir), 'root') }));
+    expect(back.map((r) => [r.id, r.messages[0].content])).toEqual([['x', 'Be brief.']]);
+    await writeFile(infoFile, '{"mllm": {"formatting": "chatml"}}');
+    const err = await readDatasetInfoFile(infoFile).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).details).toMatchObject({ file: infoFile, field: 'mllm.formatting' });
+  });
+
+  it('extractMimicItImages unpacks base64 images and refuses ids that leave the folder', async () => {
+    const imagesJson = path.join(dir, 'LA.json');
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
+    await writeFile(imagesJson, JSON.stringify({ LA_IMG_1: png.toString('base64'), '../../evil': png.toString('base64'), LA_IMG_2: 42 }));
+    const rejects: RejectedRecord[] = [];
+    const out = path.join(dir, 'mimic-images');
+    const counts = await extractMimicItImages(imagesJson, out, { onReject: (r) => rejects.push(r) });
+    expect(counts).toEqual({ read: 3, written: 1, rejected: 2 });
+    expect(await readFile(path.join(out, 'LA_IMG_1.jpg'))).toEqual(png);
+    expect(rejects.map((r) => [r.id, r.code])).toEqual([
+      ['../../evil', 'VLIT_PATH_ESCAPE'],
+      ['LA_IMG_2', 'VLIT_VALIDATION'],
+    ]);
+  });
+});
+
+describe('COCO and VQAv2', () => {
+  // hand-written expectations: two images, captions, boxes, categories listed after annotations
+  const images: ImageAnnotations[] = [
+    { imageId: '1', file: 'train2014/a.jpg', width: 640, height: 480, captions: ['A dog on grass.', 'A brown dog.'], objects: [{ id: 10, category: 'dog', bbox: [10, 20, 100, 80] }], regions: [], vqa: [{ question: 'What animal?', answers: ['dog', 'dog', 'puppy'], answerType: 'other' }], ocr: [] },
+    { imageId: '2', file: 'train2014/b.jpg', width: 320, height: 240, captions: ['Two cats.'], objects: [{ id: 11, category: 'cat', bbox: [0, 0, 50, 50] }, { id: 12, category: 'cat', bbox: [60, 0, 50, 50] }], regions: [], vqa: [], ocr: [] },
+  ];
+
+  it('COCO captions + instances + VQAv2 join into ImageAnnotations (round trip through the writers)', async () => {
+    const coco = toCocoJson(images);
+    const vqa = toVqaV2Json(images);
+    // move categories before annotations to prove order does not matter, and check the written shape
+    expect((coco.instances.categories as unknown[]).length).toBe(2);
+    const got = await collect(
+      readImageAnnotations({
+        captions: JSON.stringify(coco.captions),
+        instances: JSON.stringify({ categories: coco.instances.categories, annotations: coco.instances.annotations, images: coco.instances.images }),
+        vqaQuestions: JSON.stringify(vqa.questions),
+        vqaAnnotations: JSON.stringify(vqa.annotations),
+      }),
+    );
+    expect(got).toEqual(images);
+  });
+
+  it('bad COCO entries are rejects naming file, index and field; good ones survive', async () => {
+    const rejects: RejectedRecord[] = [];
+    const captions = JSON.stringify({
+      images: [{ id: 1, file_name: 'a.jpg', width: 10, height: 10 }, { id: 2, file_name: '../../etc/passwd', width: 10, height: 10 }],
+      annotations: [{ image_id: 1, caption: 'ok' }, { image_id: 1, caption: 7 }, { image_id: 99, caption: 'orphan' }],
+    });
+    const got = await collect(readImageAnnotations({ captions }, { files: { captions: 'captions.json' }, onReject: (r) => rejects.push(r) }));
+    expect(got.map((g) => [g.imageId, g.captions])).toEqual([['1', ['ok']]]);
+    expect(rejects.map((r) => [r.file, r.index, r.code, r.field])).toEqual([
+      ['captions.json', 1, 'VLIT_PATH_ESCAPE', 'images.1.file_name'],
+      ['captions.json', 1, 'VLIT_VALIDATION', 'annotations.1.caption'],
+      ['captions.json', 2, 'VLIT_VALIDATION', 'annotations.2.image_id'],
+    ]);
+    const err = await collect(readImageAnnotations({ captions }, { files: { captions: 'captions.json' } })).catch((e: unknown) => e);
+    expect(isVlitError(err, 'VLIT_PATH_ESCAPE')).toBe(true);
+  });
+
+  it('readImageAnnotationsFiles checks images against the root, symlinks followed', async () => {
+    const coco = toCocoJson([{ ...images[0], file: 'img/ok.jpg' }, { ...images[1], file: 'img/link-out/secret.jpg' }]);
+    const f = path.join(dir, 'captions.json');
+    await writeFile(f, JSON.stringify(coco.captions));
+    const rejects: RejectedRecord[] = [];
+    const got = await collect(readImageAnnotationsFiles({ captions: f }, { root, onReject: (r) => rejects.push(r) }));
+    expect(got.map((g) => g.file)).toEqual(['img/ok.jpg']);
+    expect(rejects.map((r) => [r.id, r.code])).toEqual([['2', 'VLIT_PATH_ESCAPE']]);
+  });
+
+  it('VQAv2 questions + annotations become records, one per question', async () => {
+    const questions = JSON.stringify({ data_subtype: 'val2014', questions: [{ image_id: 42, question: 'What color is the bus?', question_id: 420 }, { image_id: 42, question: 'Unanswered?', question_id: 421 }] });
+    const annotations = JSON.stringify({ annotations: [{ question_id: 420, image_id: 42, answers: [{ answer: 'red' }, { answer: 'red and white' }], multiple_choice_answer: 'red', answer_type: 'other' }] });
+    const rejects: RejectedRecord[] = [];
+    const got = await collect(readVqaV2Records({ questions, annotations }, { files: { questions: 'q.json' }, onReject: (r) => rejects.push(r) }));
+    expect(got).toEqual([
+      {
+        id: '420',
+        images: ['val2014/COCO_val2014_000000000042.jpg'],
+        messages: [
+          { role: 'user', content: '<image>\nWhat color is the bus?' },
+          { role: 'assistant', content: 'red' },
+        ],
+        task: 'vqa',
+        source: { dataset: 'vqav2', dialect: 'vqav2', originalId: '420' },
+        metadata: { vqav2: { answers: ['red', 'red and white'], answer_type: 'other' } },
+      },
+    ]);
+    expect(rejects.map((r) => [r.file, r.index, r.id, r.field])).toEqual([['q.json', 1, '421', 'question_id']]);
+  });
+});

@@ -1,0 +1,334 @@
+/**
+ * Node-only file helpers of the readers and writers: file sources, atomic file writers with
+ * backpressure, symlink-aware dataset-root checks, file-to-file conversion with a rejects file.
+ */
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import * as path from 'node:path';
+import { NotFoundError, PathEscapeError, ValidationError, type VlitRecord } from '@vlit/core';
+import { resolveUnderRoot } from '@vlit/core/node';
+import type { ImageAnnotations } from '../annotations.js';
+import { imagePath, locateError, parseNative } from './codec.js';
+import { readImageAnnotations, type ReadImageAnnotationsOptions } from './coco.js';
+import { parseDatasetInfo, type DatasetInfo } from './dialects/sharegpt.js';
+import { streamJsonValues } from './json-stream.js';
+import { checkRelativePath } from './paths.js';
+import {
+  convertRecords,
+  readRecordItems,
+  toRejectedRecord,
+  writeRecords,
+  type ConversionStats,
+  type ConvertOptions,
+  type ReadRecordsOptions,
+  type RejectedRecord,
+  type WriteRecordsOptions,
+  type WriteStats,
+} from './records.js';
+import { z } from 'zod';
+
+/** Options of `fileSource`. */
+export interface FileSourceOptions {
+  /** Bytes per chunk (default 1 MiB). */
+  chunkSize?: number;
+  /** Receives the number of bytes read so far after each chunk. */
+  onBytes?: (bytesRead: number) => void;
+}
+
+/** A file's bytes as an async iterable of chunks; a missing file is NotFoundError. */
+export async function* fileSource(file: string, options: FileSourceOptions = {}): AsyncGenerator<Uint8Array> {
+  const stream = createReadStream(file, { highWaterMark: options.chunkSize ?? 1024 * 1024 });
+  let read = 0;
+  try {
+    for await (const chunk of stream) {
+      read += (chunk as Buffer).length;
+      options.onBytes?.(read);
+      yield chunk as Buffer;
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`file not found: ${file}`, { cause: err, details: { file } });
+    throw err;
+  } finally {
+    stream.destroy();
+  }
+}
+
+function writeChunk(stream: WriteStream, chunk: string): Promise<void> | undefined {
+  if (stream.write(chunk)) return undefined;
+  return new Promise((resolve, reject) => {
+    const onDrain = (): void => {
+      stream.off('error', onError);
+      resolve();
+    };
+    const onError = (err: Error): void => {
+      stream.off('drain', onDrain);
+      reject(err);
+    };
+    stream.once('drain', onDrain);
+    stream.once('error', onError);
+  });
+}
+
+function closeStream(stream: WriteStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.once('error', reject);
+    stream.end(() => resolve());
+  });
+}
+
+/**
+ * Write text chunks to a file atomically (a temporary file renamed into place), batching small
+ * chunks and waiting for the disk when the stream's buffer is full (memory stays bounded).
+ */
+export async function writeTextFile(file: string, chunks: AsyncIterable<string> | Iterable<string>): Promise<void> {
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  const temp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  const stream = createWriteStream(temp);
+  let pending = '';
+  try {
+    for await (const chunk of chunks) {
+      pending += chunk;
+      if (pending.length >= 1 << 20) {
+        const wait = writeChunk(stream, pending);
+        pending = '';
+        if (wait) await wait;
+      }
+    }
+    if (pending) {
+      const wait = writeChunk(stream, pending);
+      if (wait) await wait;
+    }
+    await closeStream(stream);
+    await rename(temp, file);
+  } catch (err) {
+    stream.destroy();
+    await rm(temp, { force: true });
+    throw err;
+  }
+}
+
+/** A rejects file (JSON Lines of RejectedRecord) opened lazily, written as rejects come. */
+export class RejectsFile {
+  private stream: WriteStream | undefined;
+  count = 0;
+  constructor(readonly file: string) {}
+
+  /** Append one reject. */
+  write = (reject: RejectedRecord): void => {
+    this.stream ??= createWriteStream(this.file);
+    this.count++;
+    this.stream.write(`${JSON.stringify(reject)}\n`);
+  };
+
+  /** Flush and close (creates an empty file when there were no rejects). */
+  async close(): Promise<void> {
+    this.stream ??= createWriteStream(this.file);
+    await closeStream(this.stream);
+  }
+}
+
+/**
+ * Check that every image of a record resolves under `root`, following symbolic links (core's
+ * `resolveUnderRoot`); throws PathEscapeError naming the field `images.<i>`.
+ */
+export async function checkRecordImages(record: VlitRecord, root: string): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < record.images.length; i++) {
+    const ref = imagePath(record.images[i]);
+    try {
+      out.push(await resolveUnderRoot(root, ref));
+    } catch (err) {
+      if (err instanceof PathEscapeError || (err as { code?: string }).code === 'VLIT_PATH_ESCAPE') {
+        const e = err as PathEscapeError;
+        throw new PathEscapeError(e.message.replace(/ \(file [^)]*\)$/, ''), { cause: e, details: { ...e.details, path: ref, file: undefined, field: `images.${i}` } });
+      }
+      throw err;
+    }
+  }
+  return out;
+}
+
+/** Options of `readRecordsFile`. */
+export interface ReadRecordsFileOptions extends Omit<ReadRecordsOptions, 'file'> {
+  /** Dataset root: every image must resolve under it, symbolic links followed. */
+  root?: string;
+}
+
+/** Stream canonical records out of a file in any dialect; with `root`, images are checked against it. */
+export async function* readRecordsFile(file: string, options: ReadRecordsFileOptions): AsyncGenerator<VlitRecord> {
+  for await (const item of readRecordItems(fileSource(file), { ...options, file })) {
+    if (item.kind === 'reject') {
+      if (!options.onReject) throw item.error;
+      options.onReject(item.reject);
+      continue;
+    }
+    if (options.root) {
+      try {
+        await checkRecordImages(item.record, options.root);
+      } catch (err) {
+        const located = locateError(err, { file, index: item.index, line: item.line, id: item.record.id });
+        if (!options.onReject) throw located;
+        options.onReject(toRejectedRecord(located, JSON.stringify(item.record)));
+        continue;
+      }
+    }
+    yield item.record;
+  }
+}
+
+/** Write canonical records to a file in any dialect, atomically; returns the counts. */
+export async function writeRecordsFile(file: string, records: AsyncIterable<VlitRecord> | Iterable<VlitRecord>, options: WriteRecordsOptions): Promise<WriteStats> {
+  const stats: WriteStats = { written: 0, rejected: 0, warnings: 0 };
+  await writeTextFile(file, writeRecords(records, { ...options, file: options.file ?? file }, stats));
+  return stats;
+}
+
+/** Options of `convertFile`. */
+export interface ConvertFileOptions extends Omit<ConvertOptions, 'file' | 'check' | 'onReject'> {
+  input: string;
+  output: string;
+  /** JSON Lines file receiving every bad record; without it the first bad record throws. */
+  rejects?: string;
+  /** Dataset root: every image must resolve under it, symbolic links followed. */
+  root?: string;
+  onReject?: (reject: RejectedRecord) => void;
+}
+
+/**
+ * Convert a file from one dialect to another in constant memory; bad records go to the rejects file.
+ * Returns counts that add up: read = written + rejected. Progress reports bytes read (`convert`).
+ */
+export async function convertFile(options: ConvertFileOptions): Promise<ConversionStats> {
+  const stats: ConversionStats = { read: 0, written: 0, rejected: 0, warnings: 0 };
+  const rejects = options.rejects ? new RejectsFile(options.rejects) : undefined;
+  const onReject =
+    rejects || options.onReject
+      ? (r: RejectedRecord): void => {
+          rejects?.write(r);
+          options.onReject?.(r);
+        }
+      : undefined;
+  let total: number | undefined;
+  try {
+    total = (await stat(options.input)).size;
+  } catch (err) {
+    throw new NotFoundError(`file not found: ${options.input}`, { cause: err, details: { file: options.input } });
+  }
+  let lastReport = 0;
+  const source = fileSource(options.input, {
+    onBytes: (done) => {
+      if (options.onProgress && (done - lastReport >= 16 << 20 || done === total)) {
+        lastReport = done;
+        options.onProgress({ stage: 'convert', done, total, message: `${stats.read} records` });
+      }
+    },
+  });
+  const root = options.root;
+  try {
+    await writeTextFile(
+      options.output,
+      convertRecords(source, { ...options, file: options.input, onReject, onProgress: undefined, check: root ? (r) => checkRecordImages(r, root).then(() => undefined) : undefined }, stats),
+    );
+  } finally {
+    await rejects?.close();
+  }
+  return stats;
+}
+
+/** Read LLaMA-Factory's `dataset_info.json`. */
+export async function readDatasetInfoFile(file: string): Promise<DatasetInfo> {
+  let info: unknown;
+  for await (const item of streamJsonValues(fileSource(file), [], { file })) {
+    if (item.kind === 'error') throw item.error;
+    info = item.value;
+  }
+  try {
+    return parseDatasetInfo(info);
+  } catch (err) {
+    throw locateError(err, { file, index: 0 });
+  }
+}
+
+/** Write LLaMA-Factory's `dataset_info.json`. */
+export async function writeDatasetInfoFile(file: string, info: DatasetInfo): Promise<void> {
+  await writeTextFile(file, [`${JSON.stringify(info, null, 2)}\n`]);
+}
+
+/** Paths of annotation files to join (each optional). */
+export interface CocoFiles {
+  captions?: string;
+  instances?: string;
+  vqaQuestions?: string;
+  vqaAnnotations?: string;
+}
+
+/** `readImageAnnotations` over files; with `root`, every image must resolve under it (symlinks followed). */
+export async function* readImageAnnotationsFiles(files: CocoFiles, options: Omit<ReadImageAnnotationsOptions, 'files'> & { root?: string } = {}): AsyncGenerator<ImageAnnotations> {
+  const src = (f: string | undefined) => (f ? fileSource(f) : undefined);
+  for await (const image of readImageAnnotations(
+    { captions: src(files.captions), instances: src(files.instances), vqaQuestions: src(files.vqaQuestions), vqaAnnotations: src(files.vqaAnnotations) },
+    { ...options, files: { ...files } },
+  )) {
+    if (options.root) {
+      try {
+        await resolveUnderRoot(options.root, image.file);
+      } catch (err) {
+        const located = locateError(err, { file: files.captions ?? files.instances ?? files.vqaQuestions, index: -1, id: image.imageId });
+        if (!options.onReject) throw located;
+        options.onReject(toRejectedRecord(located, JSON.stringify(image)));
+        continue;
+      }
+    }
+    yield image;
+  }
+}
+
+/** Options of `extractMimicItImages`. */
+export interface ExtractMimicItImagesOptions {
+  /** Path under `outDir` for an image id (default `${id}.jpg`, as the MIMIC-IT dialect expects). */
+  imagePath?: (id: string) => string;
+  onReject?: (reject: RejectedRecord) => void;
+}
+
+const base64Schema = z.string().regex(/^[A-Za-z0-9+/=\s]*$/, 'not base64').min(1);
+
+/**
+ * Unpack a MIMIC-IT images JSON (`{image id: base64}`) into files under `outDir`, one image in
+ * memory at a time. An id whose path would leave `outDir`, or a value that is not base64, is a
+ * typed error (or a reject). Returns the counts: read = written + rejected.
+ */
+export async function extractMimicItImages(imagesJson: string, outDir: string, options: ExtractMimicItImagesOptions = {}): Promise<{ read: number; written: number; rejected: number }> {
+  const toPath = options.imagePath ?? ((id: string) => `${id}.jpg`);
+  const counts = { read: 0, written: 0, rejected: 0 };
+  await mkdir(outDir, { recursive: true });
+  let index = 0;
+  for await (const item of streamJsonValues(fileSource(imagesJson), [['*']], { file: imagesJson })) {
+    const id = String(item.path[0]);
+    const at = index++;
+    counts.read++;
+    try {
+      if (item.kind === 'error') throw item.error;
+      const b64 = parseNative(base64Schema, item.value, 'MIMIC-IT image');
+      const rel = checkRelativePath(toPath(id), { field: id });
+      const target = await resolveUnderRoot(outDir, rel);
+      const bytes = Buffer.from(b64, 'base64');
+      if (bytes.length === 0) throw new ValidationError('image decodes to zero bytes', { details: { field: id } });
+      await writeTextFileBytes(target, bytes);
+      counts.written++;
+    } catch (err) {
+      const located = locateError(err, { file: imagesJson, index: at, id });
+      if (!options.onReject) throw located;
+      counts.rejected++;
+      options.onReject(toRejectedRecord(located, item.text.length > 256 ? `${item.text.slice(0, 256)}...` : item.text));
+    }
+  }
+  return counts;
+}
+
+async function writeTextFileBytes(file: string, bytes: Uint8Array): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const stream = createWriteStream(file);
+  const wait = stream.write(bytes) ? undefined : new Promise<void>((resolve) => stream.once('drain', () => resolve()));
+  if (wait) await wait;
+  await closeStream(stream);
+}

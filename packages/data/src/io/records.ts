@@ -1,0 +1,368 @@
+import { FormatError, InvalidArgumentError, isVlitError, type ProgressCallback, type VlitError, type VlitRecord, type VlitWarning } from '@vlit/core';
+import { bareMessage, decodeRecord, encodeRecord, locateError, type DecodeOptions, type EncodeOptions, type RecordDialect } from './codec.js';
+import { createAlpacaDialect, createShareGptDialect, type ShareGptOptions } from './dialects/sharegpt.js';
+import { llavaDialect } from './dialects/llava.js';
+import { openAiDialect } from './dialects/openai.js';
+import { createMimicItDialect } from './dialects/mimicit.js';
+import { createReviewDialect } from './dialects/review.js';
+import type { ImageIdOptions } from './dialects/image-ids.js';
+import { vlitDialect } from './dialects/canonical.js';
+import { peekFirstByte, pathString, streamJsonLines, streamJsonValues, type JsonPathPattern } from './json-stream.js';
+import type { ByteSource } from './source.js';
+
+/** Names of the built-in record dialects. */
+export type DialectName = 'vlit' | 'llava' | 'sharegpt' | 'alpaca' | 'openai' | 'mimicit' | 'review';
+/** Every built-in record dialect name. */
+export const DIALECT_NAMES: readonly DialectName[] = ['vlit', 'llava', 'sharegpt', 'alpaca', 'openai', 'mimicit', 'review'];
+
+/** Options of `getDialect` for the dialects that take some. */
+export interface DialectOptions extends ShareGptOptions, ImageIdOptions {}
+
+/** A built-in dialect by name (configured with columns/tags or image-id mappings where they apply). */
+export function getDialect(name: DialectName, options: DialectOptions = {}): RecordDialect {
+  switch (name) {
+    case 'vlit':
+      return vlitDialect;
+    case 'llava':
+      return llavaDialect;
+    case 'sharegpt':
+      return createShareGptDialect(options);
+    case 'alpaca':
+      return createAlpacaDialect(options);
+    case 'openai':
+      return openAiDialect;
+    case 'mimicit':
+      return createMimicItDialect(options);
+    case 'review':
+      return createReviewDialect(options);
+    default:
+      throw new InvalidArgumentError(`unknown dialect '${String(name)}'; known: ${DIALECT_NAMES.join(', ')}`, { details: { field: 'dialect' } });
+  }
+}
+
+function resolveDialect(d: RecordDialect | DialectName): RecordDialect {
+  return typeof d === 'string' ? getDialect(d) : d;
+}
+
+/** A record that could not be read or written, with where and why. Written as one JSONL line to a rejects file. */
+export interface RejectedRecord {
+  file?: string;
+  /** Position of the record in its file (0-based). */
+  index: number;
+  /** 1-based line where the record starts, when known. */
+  line?: number;
+  id?: string;
+  /** The failing field (native field path for reads, canonical for writes). */
+  field: string;
+  reason: string;
+  /** The error code, e.g. `VLIT_VALIDATION`. */
+  code: string;
+  /** The record's original text. */
+  raw: string;
+}
+
+/** The error of a rejected record as a rejects entry. */
+export function toRejectedRecord(err: VlitError, raw: string): RejectedRecord {
+  const d = err.details;
+  const out: RejectedRecord = {
+    file: typeof d.file === 'string' ? d.file : undefined,
+    index: typeof d.index === 'number' ? d.index : typeof d.record === 'number' ? d.record : -1,
+    field: typeof d.field === 'string' ? d.field : '(root)',
+    reason: bareMessage(err),
+    code: err.code,
+    raw,
+  };
+  if (typeof d.line === 'number') out.line = d.line;
+  if (typeof d.record === 'string') out.id = d.record;
+  return out;
+}
+
+/** JSON array (`json`) or JSON Lines (`jsonl`); `auto` looks at the first byte. */
+export type RecordContainer = 'json' | 'jsonl' | 'auto';
+
+/** Options of `readRecords`. */
+export interface ReadRecordsOptions extends DecodeOptions {
+  dialect: RecordDialect | DialectName;
+  /** For array-layout dialects (default `auto`). */
+  container?: RecordContainer;
+  /** Receives each bad record; reading continues. Without it the first bad record throws. */
+  onReject?: (reject: RejectedRecord) => void;
+  /** Receives file-level values beside the records (MIMIC-IT `meta`, the review's `image_source`). */
+  onHeader?: (key: string, value: unknown) => void;
+  onProgress?: ProgressCallback;
+  /** Records between progress events (default 10000). */
+  progressEvery?: number;
+  /** Largest single record in bytes (default 64 MiB). */
+  maxValueBytes?: number;
+}
+
+interface RawItem {
+  kind: 'value' | 'error';
+  value?: unknown;
+  text: string;
+  line: number;
+  index: number;
+  key?: string;
+  error?: FormatError;
+}
+
+async function* rawItems(source: ByteSource, dialect: RecordDialect, options: ReadRecordsOptions): AsyncGenerator<RawItem> {
+  const file = options.file;
+  const layout = dialect.layout;
+  const { first, source: bytes } = await peekFirstByte(source);
+  if (first === undefined) return; // an empty file holds no records
+  let container: RecordContainer = layout.kind === 'array' ? options.container ?? 'auto' : 'json';
+  if (container === 'auto') container = first === 0x5b ? 'json' : 'jsonl';
+  let index = 0;
+  if (container === 'jsonl') {
+    for await (const item of streamJsonLines(bytes, { file, maxValueBytes: options.maxValueBytes })) {
+      if (item.kind === 'value') yield { kind: 'value', value: item.value, text: item.text, line: item.line, index: index++ };
+      else yield { kind: 'error', text: item.text, line: item.line, index: index++, error: item.error };
+    }
+    return;
+  }
+  const expected = layout.kind === 'array' ? 0x5b : 0x7b;
+  if (first !== expected) {
+    throw new FormatError(`a ${dialect.name} ${layout.kind === 'array' ? 'JSON file must be an array' : 'file must be a JSON object'}`, {
+      details: { file, line: 1, field: '(root)' },
+    });
+  }
+  const pattern: JsonPathPattern = layout.kind === 'array' ? ['*'] : [...layout.path, '*'];
+  for await (const item of streamJsonValues(bytes, [pattern], { file, maxValueBytes: options.maxValueBytes })) {
+    if (!item.selected) {
+      if (item.kind === 'error') throw item.error;
+      options.onHeader?.(pathString(item.path), item.value);
+      continue;
+    }
+    const last = item.path[item.path.length - 1];
+    const key = layout.kind === 'map' ? String(last) : undefined;
+    if (item.kind === 'value') yield { kind: 'value', value: item.value, text: item.text, line: item.line, index: index++, key };
+    else yield { kind: 'error', text: item.text, line: item.line, index: index++, key, error: item.error };
+  }
+}
+
+/** One item of a record stream: a record, or a reject with its reason. */
+export type RecordItem = { kind: 'record'; record: VlitRecord; index: number; line: number } | { kind: 'reject'; reject: RejectedRecord; error: VlitError };
+
+/**
+ * Stream records and rejects out of a file's bytes in any dialect, in constant memory. Every item
+ * read comes out exactly once, as a record or a reject (counts add up).
+ */
+export async function* readRecordItems(source: ByteSource, options: ReadRecordsOptions): AsyncGenerator<RecordItem> {
+  const dialect = resolveDialect(options.dialect);
+  const every = options.progressEvery ?? 10000;
+  let done = 0;
+  for await (const item of rawItems(source, dialect, options)) {
+    done++;
+    if (options.onProgress && done % every === 0) options.onProgress({ stage: 'read', done });
+    if (item.kind === 'error') {
+      const err = locateError(item.error, { file: options.file, index: item.index, line: item.line, id: item.key });
+      yield { kind: 'reject', reject: toRejectedRecord(err, item.text), error: err };
+      continue;
+    }
+    try {
+      const record = decodeRecord(dialect, item.value, { file: options.file, index: item.index, line: item.line, key: item.key, id: item.key }, options);
+      yield { kind: 'record', record, index: item.index, line: item.line };
+    } catch (err) {
+      if (!isVlitError(err)) throw err;
+      yield { kind: 'reject', reject: toRejectedRecord(err, item.text), error: err };
+    }
+  }
+  options.onProgress?.({ stage: 'read', done, total: done });
+}
+
+/**
+ * Stream canonical records out of a file's bytes. A bad record goes to `onReject` when given (and
+ * reading continues), else it throws its typed error naming the file, record index, line and field.
+ */
+export async function* readRecords(source: ByteSource, options: ReadRecordsOptions): AsyncGenerator<VlitRecord> {
+  for await (const item of readRecordItems(source, options)) {
+    if (item.kind === 'record') yield item.record;
+    else if (options.onReject) options.onReject(item.reject);
+    else throw item.error;
+  }
+}
+
+/** Options of `writeRecords`. */
+export interface WriteRecordsOptions extends EncodeOptions {
+  dialect: RecordDialect | DialectName;
+  /** For array-layout dialects (default `jsonl`). */
+  container?: 'json' | 'jsonl';
+  /** File-level values for map/wrapped layouts (MIMIC-IT `meta`; the review's `image_source`, `construction_time`). */
+  header?: Record<string, unknown>;
+  /** Receives each record's warnings (what the dialect cannot express). */
+  onWarning?: (warning: VlitWarning) => void;
+  /** Receives records that cannot be written at all; without it they throw. */
+  onReject?: (reject: RejectedRecord) => void;
+  onProgress?: ProgressCallback;
+  progressEvery?: number;
+}
+
+/** Totals of one write. */
+export interface WriteStats {
+  written: number;
+  rejected: number;
+  warnings: number;
+}
+
+/**
+ * Encode canonical records into a dialect as a stream of text chunks (JSONL lines, a JSON array, or
+ * the dialect's wrapping object). `stats` (if given) is filled as the stream is consumed.
+ */
+export async function* writeRecords(
+  records: AsyncIterable<VlitRecord> | Iterable<VlitRecord>,
+  options: WriteRecordsOptions,
+  stats: WriteStats = { written: 0, rejected: 0, warnings: 0 },
+): AsyncGenerator<string> {
+  const dialect = resolveDialect(options.dialect);
+  const layout = dialect.layout;
+  const container = layout.kind === 'array' ? options.container ?? 'jsonl' : 'json';
+  const every = options.progressEvery ?? 10000;
+  const keys = layout.kind === 'map' ? new Set<string>() : undefined;
+  let index = 0;
+  let opened = false;
+  const open = (): string => {
+    opened = true;
+    if (layout.kind === 'array') return container === 'json' ? '[\n' : '';
+    const head = layout.header
+      .filter((k) => options.header?.[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}: ${JSON.stringify(options.header![k])},\n`)
+      .join('');
+    const body = layout.path.map((k) => `${JSON.stringify(k)}: `).join('{');
+    return `{${head}${body}${layout.kind === 'map' ? '{' : '['}\n`;
+  };
+  for await (const record of records) {
+    const at = index++;
+    let text: string;
+    try {
+      const encoded = encodeRecord(dialect, record, stats.written, options);
+      if (keys) {
+        if (keys.has(encoded.key!)) {
+          throw new FormatError(`duplicate record id '${encoded.key}': ${dialect.name} keys records by id`, { details: { field: 'id' } });
+        }
+        keys.add(encoded.key!);
+      }
+      for (const w of encoded.warnings) {
+        stats.warnings++;
+        options.onWarning?.(w);
+      }
+      const json = JSON.stringify(encoded.native);
+      text = layout.kind === 'map' ? `${JSON.stringify(encoded.key)}: ${json}` : json;
+    } catch (err) {
+      const located = locateError(err, { file: options.file, index: at, id: record?.id });
+      if (!options.onReject) throw located;
+      stats.rejected++;
+      options.onReject(toRejectedRecord(located, safeStringify(record)));
+      continue;
+    }
+    const prefix = opened ? (container === 'jsonl' ? '' : ',\n') : open();
+    stats.written++;
+    if (options.onProgress && stats.written % every === 0) options.onProgress({ stage: 'write', done: stats.written });
+    yield container === 'jsonl' ? `${prefix}${text}\n` : `${prefix}${text}`;
+  }
+  if (!opened) {
+    const start = open();
+    if (layout.kind === 'array') {
+      if (container === 'json') yield '[]\n';
+      return;
+    }
+    yield start.slice(0, -1);
+  } else if (layout.kind === 'array' && container === 'jsonl') return;
+  else yield '\n';
+  if (layout.kind === 'array') yield ']\n';
+  else yield `${layout.kind === 'map' ? '}' : ']'}${'}'.repeat(layout.path.length)}\n`;
+  options.onProgress?.({ stage: 'write', done: stats.written, total: stats.written });
+}
+
+function safeStringify(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Totals of a conversion: read = written + rejected. */
+export interface ConversionStats {
+  read: number;
+  written: number;
+  rejected: number;
+  warnings: number;
+}
+
+/** Options of `convertRecords`. */
+export interface ConvertOptions {
+  from: RecordDialect | DialectName;
+  to: RecordDialect | DialectName;
+  file?: string;
+  dataset?: string;
+  fromContainer?: RecordContainer;
+  toContainer?: 'json' | 'jsonl';
+  header?: Record<string, unknown>;
+  onHeader?: (key: string, value: unknown) => void;
+  carrier?: boolean;
+  onReject?: (reject: RejectedRecord) => void;
+  onWarning?: (warning: VlitWarning) => void;
+  onProgress?: ProgressCallback;
+  progressEvery?: number;
+  maxValueBytes?: number;
+  /** Extra check on each decoded record (e.g. node's symlink-aware root check); a thrown VlitError rejects it. */
+  check?: (record: VlitRecord, position: { index: number; line: number }) => Promise<void> | void;
+}
+
+/**
+ * Convert a stream from one dialect to another as text chunks, in constant memory. Bad input and
+ * records the target cannot hold go to `onReject` (or throw without it); `stats` adds up.
+ */
+export async function* convertRecords(source: ByteSource, options: ConvertOptions, stats: ConversionStats = { read: 0, written: 0, rejected: 0, warnings: 0 }): AsyncGenerator<string> {
+  const reject = (r: RejectedRecord): void => {
+    stats.rejected++;
+    options.onReject?.(r);
+  };
+  async function* records(): AsyncGenerator<VlitRecord> {
+    for await (const item of readRecordItems(source, {
+      dialect: options.from,
+      container: options.fromContainer,
+      file: options.file,
+      dataset: options.dataset,
+      onHeader: options.onHeader,
+      onProgress: options.onProgress,
+      progressEvery: options.progressEvery,
+      maxValueBytes: options.maxValueBytes,
+    })) {
+      stats.read++;
+      if (item.kind === 'reject') {
+        if (!options.onReject) throw item.error;
+        reject(item.reject);
+        continue;
+      }
+      if (options.check) {
+        try {
+          await options.check(item.record, item);
+        } catch (err) {
+          const located = locateError(err, { file: options.file, index: item.index, line: item.line, id: item.record.id });
+          if (!options.onReject) throw located;
+          reject(toRejectedRecord(located, JSON.stringify(item.record)));
+          continue;
+        }
+      }
+      yield item.record;
+    }
+  }
+  const writeStats: WriteStats = { written: 0, rejected: 0, warnings: 0 };
+  const onWriteReject = options.onReject ? reject : undefined;
+  for await (const chunk of writeRecords(records(), {
+    dialect: options.to,
+    container: options.toContainer,
+    header: options.header,
+    carrier: options.carrier,
+    onWarning: options.onWarning,
+    onReject: onWriteReject,
+  }, writeStats)) {
+    stats.written = writeStats.written;
+    stats.warnings = writeStats.warnings;
+    yield chunk;
+  }
+  stats.written = writeStats.written;
+  stats.warnings = writeStats.warnings;
+}
