@@ -1,0 +1,130 @@
+/**
+ * The Llama-style decoder as ONNX graphs in the Optimum layout: a decoder that takes
+ * `inputs_embeds`, `attention_mask`, `position_ids` and `past_key_values.{i}.key/value` (zero-length
+ * past at the first step) and returns `logits` and `present.{i}.key/value`; and an `embed_tokens`
+ * model (`input_ids` -> `inputs_embeds`). Initializers carry Hugging Face names in torch layout.
+ */
+import { CompatibilityError, createTensor, type Tensor } from '@vlit/core';
+import { createGraph, type GraphBuilder, type OnnxModel, type Value } from '@vlit/graph';
+import { OPTIMUM_NAMES as N } from '../language-model/optimum-layout.js';
+import type { LlamaConfig } from './llama-config.js';
+import type { LlamaWeights } from './llama-weights.js';
+
+/** Added to the scores of masked positions; large enough to zero them, small enough to avoid inf - inf. */
+const MASK_VALUE = -1e9;
+
+function scalar(g: GraphBuilder, name: string, dtype: 'float32' | 'int64', v: number): Value {
+  return g.initializer(name, dtype === 'int64' ? createTensor('int64', [], [BigInt(v)]) : createTensor('float32', [], [v]));
+}
+
+/** Graph of the decoder (everything after the token embedding). */
+export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<LlamaWeights>): OnnxModel {
+  const { hiddenSize: h, numAttentionHeads: nh, numKeyValueHeads: kvh, headDim: hd } = config;
+  const groups = nh / kvh;
+  const g = createGraph({ name: 'llama-decoder', opset: 20 });
+  const w = (name: string): Value => {
+    try {
+      return g.value(name);
+    } catch {
+      return g.initializer(name, weights[name]);
+    }
+  };
+  const linear = (x: Value, name: string): Value => g.matMul(x, g.transpose(w(name), [1, 0], { name: `${name}/T` }), { name: `${name}/MatMul` });
+  const rmsNorm = (x: Value, name: string): Value => {
+    // x / sqrt(mean(x²) + eps) * weight
+    const ms = g.reduceMean(g.mul(x, x, { name: `${name}/square` }), [-1], { keepdims: true, name: `${name}/mean` });
+    const inv = g.div(1, g.sqrt(g.add(ms, config.rmsNormEps, { name: `${name}/eps` }), { name: `${name}/sqrt` }), { name: `${name}/inv` });
+    return g.mul(g.mul(x, inv, { name: `${name}/scale` }), w(name), { name: `${name}/weight` });
+  };
+
+  const x = g.input(N.inputsEmbeds, 'float32', ['batch_size', 'sequence_length', h]);
+  const mask = g.input(N.attentionMask, 'int64', ['batch_size', 'total_sequence_length']);
+  const pos = g.input(N.positionIds, 'int64', ['batch_size', 'sequence_length']);
+  const past: [Value, Value][] = [];
+  for (let i = 0; i < config.numHiddenLayers; i++) {
+    past.push([
+      g.input(N.pastKey(i), 'float32', ['batch_size', kvh, 'past_sequence_length', hd]),
+      g.input(N.pastValue(i), 'float32', ['batch_size', kvh, 'past_sequence_length', hd]),
+    ]);
+  }
+
+  // Rotary embedding, Hugging Face's rotate_half convention: angle_j = pos * theta^(-2j/hd), j < hd/2,
+  // used for channel j and j + hd/2.
+  const invFreq = new Float32Array(hd / 2);
+  for (let j = 0; j < hd / 2; j++) invFreq[j] = 1 / config.ropeTheta ** ((2 * j) / hd);
+  const freqs = g.mul(g.unsqueeze(g.cast(pos, 'float32'), [2]), g.initializer('rotary.inv_freq', createTensor('float32', [hd / 2], invFreq)), { name: 'rotary/freqs' });
+  const angles = g.concat([freqs, freqs], -1, { name: 'rotary/angles' });
+  const cos = g.unsqueeze(g.op('Cos', [angles], {}, { name: 'rotary/cos' }), [1]);
+  const sin = g.unsqueeze(g.op('Sin', [angles], {}, { name: 'rotary/sin' }), [1]);
+  const rope = (t: Value, name: string): Value => {
+    const first = g.slice(t, { starts: [0], ends: [hd / 2], axes: [3], name: `${name}/x1` });
+    const second = g.slice(t, { starts: [hd / 2], ends: [hd], axes: [3], name: `${name}/x2` });
+    const rotated = g.concat([g.neg(second), first], 3, { name: `${name}/rotate_half` });
+    return g.add(g.mul(t, cos), g.mul(rotated, sin), { name });
+  };
+
+  // Causal mask combined with the attention mask: query i (absolute position past + i) sees key j
+  // when j <= past + i and attention_mask[j] = 1. Additive bias [batch, 1, 1, seq, total].
+  const zero = scalar(g, 'mask/zero', 'int64', 0);
+  const one = scalar(g, 'mask/one', 'int64', 1);
+  const total = g.gather(g.shape(mask), 1, { name: 'mask/total' });
+  const seq = g.gather(g.shape(x), 1, { name: 'mask/seq' });
+  const pastLen = g.sub(total, seq, { name: 'mask/past' });
+  const keyIdx = g.op('Range', [zero, total, one], {}, { name: 'mask/key_index' });
+  const queryIdx = g.op('Range', [pastLen, total, one], {}, { name: 'mask/query_index' });
+  const causal = g.op('LessOrEqual', [g.unsqueeze(keyIdx, [0]), g.unsqueeze(queryIdx, [1])], {}, { name: 'mask/causal' });
+  const padding = g.unsqueeze(g.cast(mask, 'bool'), [1, 2], { name: 'mask/padding' });
+  const allowed = g.op('And', [causal, padding], {}, { name: 'mask/allowed' });
+  const bias = g.unsqueeze(
+    g.where(allowed, scalar(g, 'mask/keep', 'float32', 0), scalar(g, 'mask/drop', 'float32', MASK_VALUE), { name: 'mask/bias4' }),
+    [1],
+    { name: 'mask/bias' },
+  );
+
+  let hidden = x;
+  const scale = 1 / Math.sqrt(hd);
+  for (let i = 0; i < config.numHiddenLayers; i++) {
+    const p = `model.layers.${i}`;
+    const normed = rmsNorm(hidden, `${p}.input_layernorm.weight`);
+    // [b, s, heads*hd] -> [b, heads, s, hd]
+    const heads = (v: Value, n: number): Value => g.transpose(g.reshape(v, [0, 0, n, hd]), [0, 2, 1, 3]);
+    const q = rope(heads(linear(normed, `${p}.self_attn.q_proj.weight`), nh), `${p}/rope_q`);
+    const k = rope(heads(linear(normed, `${p}.self_attn.k_proj.weight`), kvh), `${p}/rope_k`);
+    const v = heads(linear(normed, `${p}.self_attn.v_proj.weight`), kvh);
+    const keys = g.concat([past[i][0], k], 2, { output: N.presentKey(i) });
+    const values = g.concat([past[i][1], v], 2, { output: N.presentValue(i) });
+    g.output(keys);
+    g.output(values);
+    // Grouped-query attention without copying keys: query head kv*groups + j uses key/value head kv.
+    const q5 = g.reshape(q, [0, kvh, groups, -1, hd], { name: `${p}/q_groups` });
+    const k5 = g.unsqueeze(keys, [2]);
+    const v5 = g.unsqueeze(values, [2]);
+    const scores = g.add(g.mul(g.matMul(q5, g.transpose(k5, [0, 1, 2, 4, 3])), scale), bias, { name: `${p}/scores` });
+    const ctx = g.matMul(g.softmax(scores, { axis: -1 }), v5, { name: `${p}/context` });
+    const merged = g.reshape(g.transpose(g.reshape(ctx, [0, nh, -1, hd]), [0, 2, 1, 3]), [0, 0, nh * hd], { name: `${p}/merge_heads` });
+    hidden = g.add(hidden, linear(merged, `${p}.self_attn.o_proj.weight`), { name: `${p}/attn_residual` });
+    const n2 = rmsNorm(hidden, `${p}.post_attention_layernorm.weight`);
+    const gate = linear(n2, `${p}.mlp.gate_proj.weight`);
+    const silu = g.mul(gate, g.sigmoid(gate), { name: `${p}/silu` });
+    const up = linear(n2, `${p}.mlp.up_proj.weight`);
+    hidden = g.add(hidden, linear(g.mul(silu, up), `${p}.mlp.down_proj.weight`), { name: `${p}/mlp_residual` });
+  }
+  const final = rmsNorm(hidden, 'model.norm.weight');
+  const head = config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  g.output(linear(final, head), N.logits);
+  return g.toModel();
+}
+
+/** Graph of the token embedding: `input_ids` [batch, seq] -> `inputs_embeds` [batch, seq, hidden]. */
+export function buildEmbedTokensModel(config: LlamaConfig, embedding: Tensor<'float32'>): OnnxModel {
+  if (embedding.dims[0] !== config.vocabSize || embedding.dims[1] !== config.hiddenSize) {
+    throw new CompatibilityError(`embedding [${embedding.dims.join(', ')}] does not fit vocabSize ${config.vocabSize} x hiddenSize ${config.hiddenSize}`, {
+      details: { field: 'model.embed_tokens.weight' },
+    });
+  }
+  const g = createGraph({ name: 'llama-embed-tokens', opset: 20 });
+  const ids = g.input(N.inputIds, 'int64', ['batch_size', 'sequence_length']);
+  const table = g.initializer('model.embed_tokens.weight', embedding);
+  g.output(g.gather(table, ids, { axis: 0 }), N.inputsEmbeds);
+  return g.toModel();
+}

@@ -1,0 +1,373 @@
+/**
+ * A decoder-only language model in the layout Hugging Face Optimum exports, run on an injected
+ * InferenceBackend: `config.json`, a decoder ONNX model (`decoder_model_merged.onnx`, `model.onnx`
+ * or `decoder_with_past_model.onnx`) taking `input_ids` or `inputs_embeds`, `attention_mask`,
+ * `position_ids` and `past_key_values.{i}.key/value`, returning `logits` and `present.{i}.key/value`,
+ * and optionally `embed_tokens.onnx` (`input_ids` -> `inputs_embeds`).
+ */
+import {
+  FormatError,
+  InvalidArgumentError,
+  NotFoundError,
+  TensorShapeError,
+  UnsupportedError,
+  createTensor,
+  type DType,
+  type InferenceBackend,
+  type InferenceSession,
+  type KvCache,
+  type LanguageModel,
+  type LanguageModelInput,
+  type LanguageModelOutput,
+  type SessionOptions,
+  type Tensor,
+} from '@vlit/core';
+import { OPTIMUM_FILES, OPTIMUM_NAMES as N } from './optimum-layout.js';
+import type { ModelFileSource } from './sources.js';
+
+/** What the loader reads from config.json (and generation_config.json). */
+export interface DecoderFacts {
+  hiddenSize: number;
+  vocabSize: number;
+  numHiddenLayers: number;
+  numAttentionHeads: number;
+  numKeyValueHeads: number;
+  headDim: number;
+  maxPositionEmbeddings?: number;
+  /** End-of-sequence ids (generation stops on any of them by default). */
+  eosTokenIds: number[];
+  bosTokenId?: number;
+  modelType?: string;
+}
+
+/** A LanguageModel over ONNX sessions in the Optimum layout. */
+export interface OnnxLanguageModel extends LanguageModel {
+  readonly facts: DecoderFacts;
+  /** The parsed config.json. */
+  readonly hfConfig: Readonly<Record<string, unknown>>;
+  /** End-of-sequence ids from the configs. */
+  readonly eosTokenIds: readonly number[];
+  /** Whether the decoder takes `inputs_embeds` (else only `input_ids`). */
+  readonly acceptsEmbeddings: boolean;
+  /** The decoder file that was loaded. */
+  readonly decoderFile: string;
+  /** A cache holding each batch row of `cache` `times` times in a row (b0, b0, ..., b1, b1, ...), to share a prompt across candidates. */
+  repeatCache(cache: KvCache, times: number): KvCache;
+  /** Release the sessions. */
+  dispose(): Promise<void>;
+}
+
+/** Options of loadOptimumDecoder. */
+export interface LoadOptimumDecoderOptions {
+  backend: InferenceBackend;
+  session?: SessionOptions;
+  /** Model id (default: the source name). */
+  id?: string;
+  /** Decoder file name (default: the first of decoder_model_merged.onnx, model.onnx, decoder_with_past_model.onnx present). */
+  decoderFile?: string;
+  /** Embedding model file name (default embed_tokens.onnx; absent is fine when the decoder takes input_ids). */
+  embedFile?: string;
+}
+
+const CACHE_OWNER = Symbol('vlit.optimum-cache');
+
+/** The KV cache: the present tensors of the last step, fed back as past_key_values. */
+class OptimumKvCache implements KvCache {
+  readonly [CACHE_OWNER]: object;
+  private entries: Record<string, Tensor> | undefined;
+  constructor(
+    owner: object,
+    readonly length: number,
+    readonly batch: number,
+    entries: Record<string, Tensor>,
+  ) {
+    this[CACHE_OWNER] = owner;
+    this.entries = entries;
+  }
+  get tensors(): Record<string, Tensor> {
+    if (!this.entries) throw new InvalidArgumentError('this KV cache was disposed', { details: { field: 'cache' } });
+    return this.entries;
+  }
+  dispose(): void {
+    this.entries = undefined;
+  }
+}
+
+function num(json: Record<string, unknown>, key: string): number | undefined {
+  const v = json[key];
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+function ids(v: unknown): number[] {
+  if (typeof v === 'number') return [v];
+  if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
+  return [];
+}
+
+/** Read the facts a decoder loader needs from a Hugging Face config.json (text_config of VLM configs too). */
+export function decoderFactsFromConfig(json: Record<string, unknown>, generation: Record<string, unknown> = {}, file: string = OPTIMUM_FILES.config): DecoderFacts {
+  const c = (typeof json.text_config === 'object' && json.text_config !== null ? { ...json, ...(json.text_config as Record<string, unknown>) } : json) as Record<string, unknown>;
+  const need = (key: string): number => {
+    const v = num(c, key);
+    if (v === undefined || !Number.isInteger(v) || v <= 0) {
+      throw new FormatError(`config.json needs a positive integer '${key}'`, { details: { file, field: key } });
+    }
+    return v;
+  };
+  const hiddenSize = need('hidden_size');
+  const numAttentionHeads = need('num_attention_heads');
+  const eos = ids(generation.eos_token_id).length ? ids(generation.eos_token_id) : ids(c.eos_token_id);
+  return {
+    hiddenSize,
+    vocabSize: need('vocab_size'),
+    numHiddenLayers: need('num_hidden_layers'),
+    numAttentionHeads,
+    numKeyValueHeads: num(c, 'num_key_value_heads') ?? numAttentionHeads,
+    headDim: num(c, 'head_dim') ?? hiddenSize / numAttentionHeads,
+    maxPositionEmbeddings: num(c, 'max_position_embeddings'),
+    eosTokenIds: eos,
+    bosTokenId: num(generation, 'bos_token_id') ?? num(c, 'bos_token_id'),
+    modelType: typeof c.model_type === 'string' ? c.model_type : undefined,
+  };
+}
+
+async function readJson(source: ModelFileSource, file: string, required: boolean): Promise<Record<string, unknown> | undefined> {
+  const bytes = await source.read(file);
+  if (!bytes) {
+    if (required) throw new NotFoundError(`${source.name} has no ${file}`, { details: { file } });
+    return undefined;
+  }
+  try {
+    const v = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+    return v as Record<string, unknown>;
+  } catch (cause) {
+    throw new FormatError(`${file} is not a JSON object`, { cause, details: { file: `${source.name}/${file}` } });
+  }
+}
+
+/** Positions from the attention mask as Hugging Face derives them: cumsum(mask) - 1, 1 on padding; the last `seq` columns. */
+export function positionsFromMask(mask: Tensor<'int64'>, seq: number): Tensor<'int64'> {
+  const [batch, total] = mask.dims;
+  const out = createTensor('int64', [batch, seq]);
+  for (let b = 0; b < batch; b++) {
+    let count = 0;
+    for (let t = 0; t < total; t++) {
+      const m = mask.data[b * total + t] !== 0n;
+      if (m) count++;
+      if (t >= total - seq) out.data[b * seq + t - (total - seq)] = BigInt(m ? count - 1 : 1);
+    }
+  }
+  return out;
+}
+
+class OptimumDecoder implements OnnxLanguageModel {
+  readonly id: string;
+  readonly hiddenSize: number;
+  readonly vocabSize: number;
+  readonly maxContext?: number;
+  readonly eosTokenIds: readonly number[];
+  readonly acceptsEmbeddings: boolean;
+  private readonly acceptsIds: boolean;
+  private readonly pastDType: DType;
+  private readonly kvHeads: number;
+  private readonly headDim: number;
+  private readonly owner = {};
+
+  constructor(
+    readonly facts: DecoderFacts,
+    readonly hfConfig: Readonly<Record<string, unknown>>,
+    readonly decoderFile: string,
+    private readonly decoder: InferenceSession,
+    private readonly embedder: InferenceSession | undefined,
+    id: string,
+  ) {
+    this.id = id;
+    this.hiddenSize = facts.hiddenSize;
+    this.vocabSize = facts.vocabSize;
+    this.maxContext = facts.maxPositionEmbeddings;
+    this.eosTokenIds = Object.freeze([...facts.eosTokenIds]);
+    const inputs = new Set(decoder.inputNames);
+    this.acceptsEmbeddings = inputs.has(N.inputsEmbeds);
+    this.acceptsIds = inputs.has(N.inputIds);
+    if (!this.acceptsEmbeddings && !this.acceptsIds) {
+      throw new FormatError(`decoder ${decoderFile} takes neither ${N.inputIds} nor ${N.inputsEmbeds}`, { details: { file: decoderFile, inputs: decoder.inputNames } });
+    }
+    for (let i = 0; i < facts.numHiddenLayers; i++) {
+      for (const name of [N.pastKey(i), N.pastValue(i)]) {
+        if (!inputs.has(name)) {
+          throw new FormatError(`decoder ${decoderFile} lacks input ${name} (config.json says ${facts.numHiddenLayers} layers); export it with past key values`, {
+            details: { file: decoderFile, field: name },
+          });
+        }
+      }
+    }
+    const meta = decoder.inputMetadata.find((m) => m.name === N.pastKey(0));
+    this.pastDType = (meta?.dtype === 'float16' ? 'float16' : 'float32') as DType;
+    // Trust the model's own fixed dims over config.json where it declares them.
+    const dims = meta?.dims;
+    this.kvHeads = typeof dims?.[1] === 'number' ? dims[1] : facts.numKeyValueHeads;
+    this.headDim = typeof dims?.[3] === 'number' ? dims[3] : facts.headDim;
+  }
+
+  async embed(inputIds: Tensor<'int64'>): Promise<Tensor<'float32'>> {
+    if (!this.embedder) {
+      throw new UnsupportedError(`language model ${this.id} has no ${OPTIMUM_FILES.embedTokens}; its decoder embeds token ids itself`, { details: { field: 'embed' } });
+    }
+    if (inputIds.dtype !== 'int64' || inputIds.dims.length !== 2) {
+      throw new TensorShapeError(`embed takes int64 ids [batch, seq], got ${inputIds.dtype} [${inputIds.dims.join(', ')}]`, { details: { field: 'inputIds' } });
+    }
+    for (const v of inputIds.data) {
+      if (v < 0n || v >= BigInt(this.vocabSize)) {
+        throw new InvalidArgumentError(`token id ${v} is outside the vocabulary (${this.vocabSize})`, { details: { field: 'inputIds' } });
+      }
+    }
+    const out = await this.embedder.run({ [N.inputIds]: inputIds }, { outputs: [this.embedder.outputNames[0]] });
+    return out[this.embedder.outputNames[0]] as Tensor<'float32'>;
+  }
+
+  private ownCache(cache: KvCache): OptimumKvCache {
+    if (!(cache instanceof OptimumKvCache) || cache[CACHE_OWNER] !== this.owner) {
+      throw new InvalidArgumentError(`the KV cache was not made by language model ${this.id}`, { details: { field: 'cache' } });
+    }
+    return cache;
+  }
+
+  async forward(input: LanguageModelInput): Promise<LanguageModelOutput> {
+    if (!input || (input.inputIds === undefined) === (input.inputsEmbeds === undefined)) {
+      throw new InvalidArgumentError('forward takes exactly one of inputIds and inputsEmbeds', { details: { field: 'input' } });
+    }
+    const cache = input.cache ? this.ownCache(input.cache) : undefined;
+    const feeds: Record<string, Tensor> = {};
+    let batch: number;
+    let seq: number;
+    if (input.inputsEmbeds) {
+      const e = input.inputsEmbeds;
+      if (e.dtype !== 'float32' || e.dims.length !== 3 || e.dims[2] !== this.hiddenSize) {
+        throw new TensorShapeError(`inputsEmbeds must be float32 [batch, seq, ${this.hiddenSize}], got ${e.dtype} [${e.dims.join(', ')}]`, {
+          details: { field: 'inputsEmbeds', left: `inputsEmbeds [${e.dims.join(', ')}]`, right: `${this.id} hiddenSize ${this.hiddenSize}` },
+        });
+      }
+      if (!this.acceptsEmbeddings) {
+        throw new UnsupportedError(`the decoder of ${this.id} takes only ${N.inputIds}; export it with ${N.inputsEmbeds}`, { details: { field: 'inputsEmbeds' } });
+      }
+      [batch, seq] = e.dims;
+      feeds[N.inputsEmbeds] = e;
+    } else {
+      const ids = input.inputIds as Tensor<'int64'>;
+      if (ids.dtype !== 'int64' || ids.dims.length !== 2) {
+        throw new TensorShapeError(`inputIds must be int64 [batch, seq], got ${ids.dtype} [${ids.dims.join(', ')}]`, { details: { field: 'inputIds' } });
+      }
+      [batch, seq] = ids.dims;
+      if (this.acceptsIds) feeds[N.inputIds] = ids;
+      else feeds[N.inputsEmbeds] = await this.embed(ids);
+    }
+    if (seq === 0) throw new InvalidArgumentError('forward needs at least one new token', { details: { field: 'input' } });
+    const pastLength = cache?.length ?? 0;
+    if (cache && cache.batch !== batch) {
+      throw new TensorShapeError(`the KV cache holds batch ${cache.batch}, the input has ${batch}`, { details: { field: 'cache' } });
+    }
+    const total = pastLength + seq;
+    if (this.maxContext !== undefined && total > this.maxContext) {
+      throw new InvalidArgumentError(`${total} tokens exceed the context of ${this.id} (${this.maxContext})`, { details: { field: 'input', maxContext: this.maxContext } });
+    }
+    let mask = input.attentionMask;
+    if (mask) {
+      if (mask.dtype !== 'int64' || mask.dims.length !== 2 || mask.dims[0] !== batch || mask.dims[1] !== total) {
+        throw new TensorShapeError(`attentionMask must be int64 [${batch}, ${total}] (past ${pastLength} + ${seq} new), got ${mask.dtype} [${mask.dims.join(', ')}]`, {
+          details: { field: 'attentionMask' },
+        });
+      }
+    } else {
+      mask = createTensor('int64', [batch, total], new BigInt64Array(batch * total).fill(1n));
+    }
+    const positions = input.positionIds ?? positionsFromMask(mask, seq);
+    if (positions.dims.length !== 2 || positions.dims[0] !== batch || positions.dims[1] !== seq) {
+      throw new TensorShapeError(`positionIds must be [${batch}, ${seq}], got [${positions.dims.join(', ')}]`, { details: { field: 'positionIds' } });
+    }
+    const inputs = new Set(this.decoder.inputNames);
+    if (inputs.has(N.attentionMask)) feeds[N.attentionMask] = mask;
+    if (inputs.has(N.positionIds)) feeds[N.positionIds] = positions;
+    if (inputs.has(N.useCacheBranch)) feeds[N.useCacheBranch] = createTensor('bool', [1], new Uint8Array([pastLength > 0 ? 1 : 0]));
+    const empty = createTensor(this.pastDType, [batch, this.kvHeads, 0, this.headDim]);
+    for (let i = 0; i < this.facts.numHiddenLayers; i++) {
+      feeds[N.pastKey(i)] = cache ? cache.tensors[N.presentKey(i)] : empty;
+      feeds[N.pastValue(i)] = cache ? cache.tensors[N.presentValue(i)] : empty;
+    }
+    const out = await this.decoder.run(feeds);
+    const logits = out[N.logits];
+    if (!logits) throw new FormatError(`decoder ${this.decoderFile} returned no ${N.logits}`, { details: { file: this.decoderFile } });
+    const present: Record<string, Tensor> = {};
+    for (let i = 0; i < this.facts.numHiddenLayers; i++) {
+      for (const name of [N.presentKey(i), N.presentValue(i)]) {
+        const t = out[name];
+        if (!t) throw new FormatError(`decoder ${this.decoderFile} returned no ${name}`, { details: { file: this.decoderFile, field: name } });
+        present[name] = t;
+      }
+    }
+    return { logits: logits as Tensor<'float32'>, cache: new OptimumKvCache(this.owner, total, batch, present) };
+  }
+
+  repeatCache(cache: KvCache, times: number): KvCache {
+    const own = this.ownCache(cache);
+    if (!Number.isInteger(times) || times <= 0) throw new InvalidArgumentError('times must be a positive integer', { details: { field: 'times' } });
+    const out: Record<string, Tensor> = {};
+    for (const [name, t] of Object.entries(own.tensors)) {
+      const [b, ...rest] = t.dims;
+      const per = t.data.length / b;
+      const r = createTensor(t.dtype, [b * times, ...rest]);
+      for (let i = 0; i < b; i++) {
+        const src = (t.data as Float32Array).subarray(i * per, (i + 1) * per);
+        for (let k = 0; k < times; k++) (r.data as Float32Array).set(src, (i * times + k) * per);
+      }
+      out[name] = r;
+    }
+    return new OptimumKvCache(this.owner, own.length, own.batch * times, out);
+  }
+
+  async dispose(): Promise<void> {
+    await this.decoder.release();
+    await this.embedder?.release();
+  }
+}
+
+/** Load a decoder in the Optimum layout from a file source (memory, fetch, or a directory via `@vlit/models/node`). */
+export async function loadOptimumDecoder(source: ModelFileSource, options: LoadOptimumDecoderOptions): Promise<OnnxLanguageModel> {
+  if (!options || typeof options.backend?.createSession !== 'function') {
+    throw new InvalidArgumentError('loadOptimumDecoder needs an InferenceBackend (options.backend)', { details: { field: 'backend' } });
+  }
+  const config = (await readJson(source, OPTIMUM_FILES.config, true)) as Record<string, unknown>;
+  const generation = (await readJson(source, OPTIMUM_FILES.generationConfig, false)) ?? {};
+  const facts = decoderFactsFromConfig(config, generation, `${source.name}/${OPTIMUM_FILES.config}`);
+  const candidates = options.decoderFile ? [options.decoderFile] : [...OPTIMUM_FILES.decoderCandidates];
+  let decoderFile: string | undefined;
+  let decoderInput: Uint8Array | string | undefined;
+  for (const file of candidates) {
+    decoderInput = await source.sessionInput(file);
+    if (decoderInput !== undefined) {
+      decoderFile = file;
+      break;
+    }
+  }
+  if (decoderInput === undefined || decoderFile === undefined) {
+    throw new NotFoundError(`${source.name} has no decoder model (looked for ${candidates.join(', ')})`, { details: { file: source.name, candidates } });
+  }
+  const embedFile = options.embedFile ?? OPTIMUM_FILES.embedTokens;
+  let embedInput = await source.sessionInput(embedFile);
+  // A web backend reads string models as URLs: hand it the bytes of a local file instead.
+  if (options.backend.platform === 'web') {
+    if (typeof decoderInput === 'string') decoderInput = await source.read(decoderFile);
+    if (typeof embedInput === 'string') embedInput = await source.read(embedFile);
+  }
+  if (decoderInput === undefined) throw new NotFoundError(`${source.name} has no ${decoderFile}`, { details: { file: decoderFile } });
+  const decoder = await options.backend.createSession(decoderInput, options.session);
+  let embedder: InferenceSession | undefined;
+  try {
+    embedder = embedInput === undefined ? undefined : await options.backend.createSession(embedInput, options.session);
+    return new OptimumDecoder(facts, Object.freeze({ ...config }), decoderFile, decoder, embedder, options.id ?? source.name);
+  } catch (err) {
+    await decoder.release();
+    await embedder?.release();
+    throw err;
+  }
+}

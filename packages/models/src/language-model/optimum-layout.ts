@@ -1,0 +1,27 @@
+/**
+ * Names of the Hugging Face Optimum ONNX layout for decoder-only language models, shared by the
+ * loader (./optimum-decoder.ts) and Vlit's exporter (../decoder/llama.ts).
+ */
+
+/** File names a decoder directory may hold, in the order the loader tries them. */
+export const OPTIMUM_FILES = {
+  config: 'config.json',
+  generationConfig: 'generation_config.json',
+  /** One model for every step: always takes past_key_values (zero-length at the first step); Optimum's merged export may add `use_cache_branch`. */
+  decoderCandidates: ['decoder_model_merged.onnx', 'model.onnx', 'decoder_with_past_model.onnx'],
+  embedTokens: 'embed_tokens.onnx',
+} as const;
+
+/** Input and output names of an Optimum decoder. */
+export const OPTIMUM_NAMES = {
+  inputIds: 'input_ids',
+  inputsEmbeds: 'inputs_embeds',
+  attentionMask: 'attention_mask',
+  positionIds: 'position_ids',
+  useCacheBranch: 'use_cache_branch',
+  logits: 'logits',
+  pastKey: (i: number) => `past_key_values.${i}.key`,
+  pastValue: (i: number) => `past_key_values.${i}.value`,
+  presentKey: (i: number) => `present.${i}.key`,
+  presentValue: (i: number) => `present.${i}.value`,
+} as const;

@@ -1,0 +1,444 @@
+/**
+ * An OpenAI-compatible HTTP server over any VisionLanguageModel, on node:http: `/v1/chat/completions`
+ * (JSON or SSE streaming, images as data URLs or files under an allowed root) and `/v1/models`.
+ * Binds 127.0.0.1 unless told otherwise; optional bearer token; bounded queue (429); body limit (413).
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  InvalidArgumentError,
+  type ChatMessage,
+  type ContentPart,
+  type GenerationOptions,
+  type GenerationResult,
+  type ImageCodec,
+  type RawImage,
+  type VisionLanguageModel,
+} from '@vlit/core';
+import { HttpError, toHttpError } from './errors.js';
+import { loadImage } from './images.js';
+import { BoundedQueue, type QueueStats, type Release } from './queue.js';
+import {
+  chatCompletionRequestSchema,
+  type ChatCompletionResponse,
+  type ChatCompletionChunk,
+  type ChatCompletionRequest,
+  type ChatCompletionUsage,
+  type FinishReason,
+  type ModelListResponse,
+} from './schema.js';
+
+/** One finished request, for access logs. Holds no headers, bodies or credentials. */
+export interface ServerLogEntry {
+  method: string;
+  path: string;
+  status: number;
+  durationMs: number;
+  model?: string;
+  stream?: boolean;
+  /** The error code of a failed request (`queue_full`, `invalid_api_key`, ...), or `client_closed` when the client left first. */
+  code?: string;
+}
+
+/** Options of createOpenAIServer. */
+export interface OpenAIServerOptions {
+  /** The model(s) to serve; a request's `model` picks one by id (absent: the first). */
+  models: VisionLanguageModel | readonly VisionLanguageModel[];
+  /** Decodes request images (from `@vlit/runtime/node`'s runtime, e.g. `runtime.images`). */
+  images: ImageCodec;
+  /** Directory that image file paths must stay inside; without it only data URLs are accepted. */
+  imageRoot?: string;
+  /** Interface to bind (default `127.0.0.1`; binding elsewhere is the caller's explicit choice). */
+  host?: string;
+  /** Port (default 0: any free port). */
+  port?: number;
+  /** When set, every request needs `Authorization: Bearer <apiKey>` (401 otherwise). Never logged. */
+  apiKey?: string;
+  /** Largest request body in bytes (default 20 MiB); larger is 413. */
+  maxBodyBytes?: number;
+  /** Most images in one request (default 8). */
+  maxImages?: number;
+  /** Requests generating at once (default 1: one model, one decoding loop at a time). */
+  concurrency?: number;
+  /** Requests allowed to wait for a slot (default 8); one more is answered 429 at once. */
+  maxQueue?: number;
+  /** `max_tokens` when a request leaves it out (default 256). */
+  defaultMaxTokens?: number;
+  /** Upper bound on `max_tokens` (default 4096). */
+  maxTokensLimit?: number;
+  /** Called once per finished request. */
+  onLog?: (entry: ServerLogEntry) => void;
+}
+
+/** A server ready to listen. */
+export interface OpenAIServer {
+  /** The node:http server. */
+  readonly server: Server;
+  /** The request handler, to mount in another node:http server. */
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Start listening (default host and port from the options); resolves with the bound address. */
+  listen(port?: number, host?: string): Promise<{ host: string; port: number; url: string }>;
+  /** Stop accepting connections, abort running generations and close idle connections. */
+  close(): Promise<void>;
+  /** Current queue load. */
+  stats(): QueueStats;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+
+function positive(value: number | undefined, fallback: number, name: string, allowZero = false): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) {
+    throw new InvalidArgumentError(`server option ${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${String(v)}`, { details: { field: name } });
+  }
+  return v;
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...JSON_HEADERS, 'content-length': String(Buffer.byteLength(text)), ...headers });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, err: HttpError): void {
+  sendJson(res, err.status, err.body(), err.headers);
+}
+
+/**
+ * Read the body up to `limit` bytes. A body over the limit is drained (up to a hard cap, so a client that
+ * keeps sending is cut off) and answered 413 once the client has finished sending.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const tooLarge = (): HttpError =>
+    new HttpError(413, 'invalid_request_error', 'request_too_large', `request body exceeds the limit of ${limit} bytes`, null, { connection: 'close' });
+  const declared = Number(req.headers['content-length']);
+  const hardCap = limit * 4 + (1 << 20);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = Number.isFinite(declared) && declared > limit;
+    if (over && declared > hardCap) {
+      reject(tooLarge());
+      return;
+    }
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        over = true;
+        chunks.length = 0;
+      }
+      if (size > hardCap) {
+        req.removeAllListeners('data');
+        reject(tooLarge());
+        return;
+      }
+      if (!over) chunks.push(chunk);
+    });
+    req.on('end', () => (over ? reject(tooLarge()) : resolve(Buffer.concat(chunks))));
+    req.on('error', reject);
+  });
+}
+
+interface PreparedRequest {
+  model: VisionLanguageModel;
+  messages: ChatMessage[];
+  imageUrls: Array<{ url: string; param: string }>;
+  generation: GenerationOptions;
+  stream: boolean;
+  includeUsage: boolean;
+}
+
+function convertMessages(request: ChatCompletionRequest): { messages: ChatMessage[]; imageUrls: PreparedRequest['imageUrls'] } {
+  const imageUrls: PreparedRequest['imageUrls'] = [];
+  const messages = request.messages.map((m, i): ChatMessage => {
+    const role = m.role === 'developer' ? 'system' : m.role;
+    // Text always goes in parts, so an `<image>` typed by a user is text, never an image placeholder.
+    if (typeof m.content === 'string') return { role, content: [{ type: 'text', text: m.content }] };
+    const parts: ContentPart[] = m.content.map((p, j) => {
+      if (p.type === 'text') return { type: 'text', text: p.text };
+      const url = typeof p.image_url === 'string' ? p.image_url : p.image_url.url;
+      imageUrls.push({ url, param: `messages[${i}].content[${j}].image_url` });
+      return { type: 'image' };
+    });
+    if (role !== 'user' && parts.some((p) => p.type === 'image')) {
+      throw new HttpError(400, 'invalid_request_error', 'invalid_request', `images are accepted in user messages only (message ${i} is '${m.role}')`, `messages[${i}].content`);
+    }
+    return { role, content: parts };
+  });
+  return { messages, imageUrls };
+}
+
+/** Create the server (not yet listening). */
+export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
+  const models = Array.isArray(options.models) ? [...(options.models as readonly VisionLanguageModel[])] : [options.models as VisionLanguageModel];
+  if (models.length === 0) throw new InvalidArgumentError('no model to serve', { details: { field: 'models' } });
+  if (new Set(models.map((m) => m.id)).size !== models.length) {
+    throw new InvalidArgumentError('served models must have distinct ids', { details: { field: 'models' } });
+  }
+  const maxBodyBytes = positive(options.maxBodyBytes, 20 * 1024 * 1024, 'maxBodyBytes');
+  const maxImages = positive(options.maxImages, 8, 'maxImages', true);
+  const queue = new BoundedQueue(positive(options.concurrency, 1, 'concurrency'), positive(options.maxQueue, 8, 'maxQueue', true));
+  const defaultMaxTokens = positive(options.defaultMaxTokens, 256, 'defaultMaxTokens');
+  const maxTokensLimit = positive(options.maxTokensLimit, 4096, 'maxTokensLimit');
+  const keyDigest = options.apiKey !== undefined && options.apiKey !== '' ? digest(options.apiKey) : null;
+  const created = Math.floor(Date.now() / 1000);
+  // Every request past validation (queued or generating), so close() can stop them all.
+  const active = new Set<AbortController>();
+  let closing = false;
+
+  function authorize(req: IncomingMessage): void {
+    if (!keyDigest) return;
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(header);
+    if (!m || !timingSafeEqual(digest(m[1].trim()), keyDigest)) {
+      throw new HttpError(401, 'authentication_error', 'invalid_api_key', 'missing or invalid bearer token', null, { 'www-authenticate': 'Bearer' });
+    }
+  }
+
+  function prepare(body: Buffer): PreparedRequest {
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new HttpError(400, 'invalid_request_error', 'invalid_json', 'the request body is not valid JSON');
+    }
+    const parsed = chatCompletionRequestSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const param = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+      throw new HttpError(400, 'invalid_request_error', 'invalid_request', `invalid request: ${issue.message}${param ? ` at ${param}` : ''}`, param || null);
+    }
+    const request = parsed.data;
+    if (request.n != null && request.n !== 1) {
+      throw new HttpError(400, 'invalid_request_error', 'unsupported', 'only n = 1 is supported', 'n');
+    }
+    const model = request.model === undefined ? models[0] : models.find((m) => m.id === request.model);
+    if (!model) {
+      throw new HttpError(404, 'not_found_error', 'model_not_found', `the model '${request.model}' is not served here; see /v1/models`, 'model');
+    }
+    const { messages, imageUrls } = convertMessages(request);
+    if (imageUrls.length > maxImages) {
+      throw new HttpError(400, 'invalid_request_error', 'too_many_images', `at most ${maxImages} images per request, got ${imageUrls.length}`, 'messages');
+    }
+    const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? defaultMaxTokens;
+    if (maxTokens > maxTokensLimit) {
+      throw new HttpError(400, 'invalid_request_error', 'invalid_argument', `max_tokens ${maxTokens} exceeds this server's limit of ${maxTokensLimit}`, 'max_tokens');
+    }
+    const stop = request.stop == null ? undefined : typeof request.stop === 'string' ? [request.stop] : request.stop;
+    const generation: GenerationOptions = {
+      maxNewTokens: maxTokens,
+      ...(request.temperature != null ? { temperature: request.temperature } : {}),
+      ...(request.top_p != null ? { topP: request.top_p } : {}),
+      ...(request.top_k != null ? { topK: request.top_k } : {}),
+      ...(request.repetition_penalty != null ? { repetitionPenalty: request.repetition_penalty } : {}),
+      ...(request.seed != null ? { seed: request.seed } : {}),
+      ...(stop ? { stop } : {}),
+    };
+    return {
+      model,
+      messages,
+      imageUrls,
+      generation,
+      stream: request.stream === true,
+      includeUsage: request.stream_options?.include_usage === true,
+    };
+  }
+
+  async function completions(req: IncomingMessage, res: ServerResponse, log: Partial<ServerLogEntry>): Promise<void> {
+    const body = await readBody(req, maxBodyBytes);
+    const p = prepare(body);
+    log.model = p.model.id;
+    log.stream = p.stream;
+
+    const controller = new AbortController();
+    let clientGone = false;
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      clientGone = true;
+      controller.abort(new Error('client disconnected'));
+    });
+    const shuttingDown = (): HttpError => new HttpError(503, 'server_error', 'server_shutting_down', 'the server is shutting down');
+    if (closing) throw shuttingDown();
+    const slot = queue.tryAcquire(controller.signal);
+    if (!slot) {
+      const { running: r, waiting } = queue.stats();
+      throw new HttpError(429, 'rate_limit_error', 'queue_full', `the server is busy: ${r} request(s) running and ${waiting} waiting, the most it queues; retry later`, null, {
+        'retry-after': '1',
+      });
+    }
+    active.add(controller);
+    let release: Release | undefined;
+    try {
+      try {
+        release = await slot;
+      } catch {
+        if (clientGone) return; // the client left while waiting
+        throw shuttingDown();
+      }
+      const images: RawImage[] = [];
+      for (const { url, param } of p.imageUrls) images.push(await loadImage(url, { images: options.images, imageRoot: options.imageRoot }, param));
+      const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
+      const now = Math.floor(Date.now() / 1000);
+      const usageOf = (r: GenerationResult): ChatCompletionUsage => ({
+        prompt_tokens: r.usage.promptTokens,
+        completion_tokens: r.usage.completionTokens,
+        total_tokens: r.usage.promptTokens + r.usage.completionTokens,
+      });
+      const finish = (r: GenerationResult): FinishReason => (r.finishReason === 'length' ? 'length' : 'stop');
+      const request = { messages: p.messages, images };
+
+      if (!p.stream) {
+        const result = await p.model.generate(request, { ...p.generation, signal: controller.signal });
+        if (clientGone) return;
+        if (controller.signal.aborted) throw shuttingDown();
+        const reply: ChatCompletionResponse = {
+          id,
+          object: 'chat.completion',
+          created: now,
+          model: p.model.id,
+          choices: [{ index: 0, message: { role: 'assistant', content: result.text }, finish_reason: finish(result), logprobs: null }],
+          usage: usageOf(result),
+        };
+        sendJson(res, 200, reply);
+        return;
+      }
+
+      const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finishReason: FinishReason | null, extra: Partial<ChatCompletionChunk> = {}): string => {
+        const c: ChatCompletionChunk = { id, object: 'chat.completion.chunk', created: now, model: p.model.id, choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }], ...extra };
+        return `data: ${JSON.stringify(c)}\n\n`;
+      };
+      // Headers wait for the first token, so errors found while preparing the prompt still get a proper status.
+      const open = (): void => {
+        if (res.headersSent) return;
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+        res.write(chunk({ role: 'assistant', content: '' }, null, p.includeUsage ? { usage: null } : {}));
+      };
+      let result: GenerationResult;
+      try {
+        result = await p.model.generate(request, {
+          ...p.generation,
+          signal: controller.signal,
+          onToken: (text) => {
+            if (controller.signal.aborted || text === '') return;
+            open();
+            res.write(chunk({ content: text }, null, p.includeUsage ? { usage: null } : {}));
+          },
+        });
+      } catch (err) {
+        if (!res.headersSent) throw err;
+        const e = toHttpError(err);
+        res.end(`data: ${JSON.stringify(e.body())}\n\ndata: [DONE]\n\n`);
+        log.code = e.code;
+        return;
+      }
+      if (clientGone) return;
+      if (controller.signal.aborted) throw shuttingDown();
+      open();
+      res.write(chunk({}, finish(result), p.includeUsage ? { usage: null } : {}));
+      if (p.includeUsage) {
+        const c: ChatCompletionChunk = { id, object: 'chat.completion.chunk', created: now, model: p.model.id, choices: [], usage: usageOf(result) };
+        res.write(`data: ${JSON.stringify(c)}\n\n`);
+      }
+      res.end('data: [DONE]\n\n');
+    } finally {
+      active.delete(controller);
+      release?.();
+    }
+  }
+
+  function listModels(res: ServerResponse): void {
+    const list: ModelListResponse = { object: 'list', data: models.map((m) => ({ id: m.id, object: 'model', created, owned_by: 'vlit' })) };
+    sendJson(res, 200, list);
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const started = Date.now();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const log: Partial<ServerLogEntry> = {};
+    res.on('close', () => {
+      if (!res.writableFinished && log.code === undefined) log.code = 'client_closed';
+      try {
+        options.onLog?.({ method: req.method ?? '', path, status: res.statusCode, durationMs: Date.now() - started, ...log });
+      } catch {
+        // A failing log sink must not take the server down with it.
+      }
+    });
+    const fail = (err: unknown): void => {
+      const e = toHttpError(err);
+      log.code = e.code;
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      sendError(res, e);
+      if (e.status === 413 && !req.complete) {
+        // A client still sending a refused body gets its answer first; one that keeps sending is then cut off.
+        req.resume();
+        setTimeout(() => req.socket.destroy(), 1000).unref();
+      }
+    };
+    try {
+      const routes: Record<string, string> = { '/v1/models': 'GET', '/v1/chat/completions': 'POST' };
+      const method = routes[path];
+      if (!method) throw new HttpError(404, 'not_found_error', 'not_found', `no route ${path}; this server has /v1/models and /v1/chat/completions`);
+      authorize(req);
+      if (req.method !== method) {
+        throw new HttpError(405, 'invalid_request_error', 'method_not_allowed', `${path} takes ${method}`, null, { allow: method });
+      }
+      if (path === '/v1/models') {
+        listModels(res);
+        return;
+      }
+      completions(req, res, log).catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  const server = createServer(handle);
+  // Errors on one socket (a reset, a malformed request) must never take the process down.
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  return {
+    server,
+    handle,
+    stats: () => queue.stats(),
+    listen(port = options.port ?? 0, host = options.host ?? '127.0.0.1') {
+      return new Promise((resolve, reject) => {
+        const onError = (err: Error): void => reject(err);
+        server.once('error', onError);
+        server.listen(port, host, () => {
+          server.off('error', onError);
+          const a = server.address() as AddressInfo;
+          const shownHost = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+          resolve({ host: a.address, port: a.port, url: `http://${shownHost}:${a.port}` });
+        });
+      });
+    },
+    close() {
+      closing = true;
+      for (const c of active) c.abort(new Error('server closing'));
+      return new Promise((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeIdleConnections();
+      });
+    },
+  };
+}
+
+/** Create the server and start listening; resolves once it is bound (127.0.0.1 unless `host` says otherwise). */
+export async function startOpenAIServer(options: OpenAIServerOptions): Promise<OpenAIServer & { url: string; port: number; host: string }> {
+  const s = createOpenAIServer(options);
+  const address = await s.listen();
+  return Object.assign(s, address);
+}
