@@ -1,0 +1,194 @@
+// Remote evaluation against a real OpenAI-compatible server on 127.0.0.1 that injects 429s, 500s
+// and replies slower than the client's timeout. The server answers through the same constructed
+// VisionLanguageModel that the local run uses, so the remote path (PNG data URLs, HTTP, retries,
+// caching) must reproduce the local scores exactly. The judge goes through the same client.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSharpCodec } from '@vlit/runtime/node';
+import { isVlitError, type ChatMessage, type RawImage, type VisionLanguageModel } from '@vlit/core';
+import { createPixelModel, makeImage } from '../test-kit.js';
+import { buildPopeQuestions } from '../metrics/pope.js';
+import { createOpenAIClient, type RequestEvent } from '../remote/openai-client.js';
+import { createRemoteVisionLanguageModel } from '../remote/remote-model.js';
+import { createOpenAIJudge } from '../judge.js';
+import { createMemoryCache } from './cache.js';
+import { createCaptionBenchmark, createMultipleChoiceBenchmark, createPopeBenchmark, createVqaBenchmark } from './benchmarks.js';
+import { evaluate } from './evaluate.js';
+
+const codec = createSharpCodec();
+const loadImage = async (ref: unknown) => makeImage(String(ref));
+
+let server: Server;
+let baseURL: string;
+let requests = 0;
+const injected = { 429: 0, 500: 0, slow: 0 };
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+type WireMessage = { role: ChatMessage['role']; content: string | Array<{ type: string; text?: string; image_url?: { url: string } }> };
+
+/** The server side: OpenAI messages back to Vlit messages + decoded images, then the local model. */
+async function answer(model: VisionLanguageModel, body: { messages: WireMessage[]; max_tokens?: number; temperature?: number; seed?: number }) {
+  const images: RawImage[] = [];
+  const messages: ChatMessage[] = [];
+  for (const m of body.messages) {
+    if (typeof m.content === 'string') {
+      messages.push({ role: m.role, content: m.content });
+      continue;
+    }
+    let text = '';
+    for (const part of m.content) {
+      if (part.type === 'text') text += part.text ?? '';
+      else {
+        const url = part.image_url?.url ?? '';
+        const b64 = url.slice(url.indexOf(',') + 1);
+        images.push(await codec.decode(new Uint8Array(Buffer.from(b64, 'base64')), { channels: 3 }));
+        text += '<image>';
+      }
+    }
+    messages.push({ role: m.role, content: text });
+  }
+  const out = await model.generate({ messages, images }, { maxNewTokens: body.max_tokens, temperature: body.temperature, seed: body.seed });
+  return { id: `cmpl-${requests}`, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: out.text }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1 } };
+}
+
+const served = createPixelModel('pixel-model');
+
+beforeAll(async () => {
+  server = createServer(async (req, res) => {
+    if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return res.writeHead(404).end();
+    const n = ++requests;
+    const body = JSON.parse(await readBody(req));
+    if (body.model === 'judge') {
+      return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'B' }, finish_reason: 'stop' }] }));
+    }
+    if (n % 6 === 1) {
+      injected[429]++;
+      return res.writeHead(429, { 'retry-after': '0', 'content-type': 'application/json' }).end('{"error":{"message":"queue full"}}');
+    }
+    if (n % 6 === 3) {
+      injected[500]++;
+      return res.writeHead(500).end('internal error');
+    }
+    if (n % 9 === 4) {
+      injected.slow++;
+      // Slower than the client's timeout: the client must give up and retry.
+      await new Promise((r) => setTimeout(r, 700));
+    } else if (n % 5 === 2) await new Promise((r) => setTimeout(r, 40));
+    try {
+      const reply = await answer(served, body);
+      if (!res.destroyed) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
+    } catch (e) {
+      if (!res.destroyed) res.writeHead(400).end(String(e));
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseURL = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+// References differ per image (a per-image noun), so CIDEr-D's document frequencies are not all
+// equal to the number of images (which would give every n-gram idf 0).
+const NOUNS = ['man', 'dog', 'bus', 'park', 'street', 'cats'];
+const captionRefs = (i: number) => [`a ${NOUNS[i]} on the street`, `The ${NOUNS[i]} near a park.`, `two ${NOUNS[i]} riding`, `a red ${NOUNS[i]}`, `${NOUNS[(i + 1) % 6]} and a man`];
+
+function benchmarks() {
+  const mc = createMultipleChoiceBenchmark({
+    id: 'mc',
+    method: 'generate',
+    circular: true,
+    items: Array.from({ length: 6 }, (_, i) => ({ id: `m${i}`, question: `What is shown in picture ${i}?`, options: ['a cat', 'a dog', 'a bus', 'a tree'], answer: i % 4, dimension: ['SU', 'IA', 'TR'][i % 3], images: [`mc-${i}.png`] })),
+  });
+  const vqa = createVqaBenchmark({
+    id: 'vqa',
+    items: Array.from({ length: 10 }, (_, i) => ({ id: `v${i}`, question: `How many things in image ${i}?`, images: [`vqa-${i}.png`], answers: i % 2 ? Array(10).fill('2') : ['yes', 'yes', 'yes', 'no', 'red', 'red', "it's", 'dog', 'dog', '2'], answerType: i % 2 ? 'number' : 'other' })),
+  });
+  const caption = createCaptionBenchmark({
+    id: 'captions',
+    items: Array.from({ length: 6 }, (_, i) => ({ id: `c${i}`, images: [`cap-${i}.png`], references: captionRefs(i) })),
+  });
+  const pope = createPopeBenchmark({ id: 'pope', questions: buildPopeQuestions([{ image: 'p1.png', objects: ['dog', 'car', 'tree'] }, { image: 'p2.png', objects: ['cat', 'bus', 'person'] }, { image: 'p3.png', objects: ['car', 'person', 'bench'] }], { strategy: 'popular' }) });
+  return [mc, vqa, caption, pope];
+}
+
+describe('remote evaluation through an OpenAI-compatible server', () => {
+  it('gives exactly the local scores despite 429s, 500s and timeouts, and reruns from the cache', async () => {
+    const local = await evaluate({ model: createPixelModel('pixel-model'), benchmarks: benchmarks(), loadImage, decoding: { maxNewTokens: 32 } });
+    const events: RequestEvent[] = [];
+    const client = createOpenAIClient({ baseURL, maxRetries: 8, initialBackoffMs: 5, maxBackoffMs: 20, timeoutMs: 400, onRequestEvent: (e) => events.push(e) });
+    const remoteModel = createRemoteVisionLanguageModel({ client, model: 'pixel-model', images: codec });
+    const cache = createMemoryCache();
+    const progress: number[] = [];
+    const remote = await evaluate({ model: remoteModel, benchmarks: benchmarks(), loadImage, decoding: { maxNewTokens: 32 }, cache, batchSize: 4, onProgress: (p) => p.stage === 'predict' && progress.push(p.done) });
+
+    expect(remote.stats).toEqual({ units: 58, fromCache: 0, computed: 58, failed: 0 });
+    expect(injected[429]).toBeGreaterThan(0);
+    expect(injected[500]).toBeGreaterThan(0);
+    expect(injected.slow).toBeGreaterThan(0);
+    expect(events.filter((e) => e.status === 429).length).toBe(injected[429]);
+    expect(events.filter((e) => e.status === 500).length).toBe(injected[500]);
+    expect(events.some((e) => e.status === undefined && /timed out|abort/i.test(e.error ?? ''))).toBe(true);
+    expect(progress.at(-1)).toBe(58);
+
+    expect(remote.benchmarks.map((b) => b.metrics)).toEqual(local.benchmarks.map((b) => b.metrics));
+    expect(remote.benchmarks.map((b) => b.groups)).toEqual(local.benchmarks.map((b) => b.groups));
+    expect(remote.benchmarks.map((b) => b.items)).toEqual(local.benchmarks.map((b) => b.items));
+    // The scores are not trivial: some right, some wrong.
+    expect(local.benchmarks[1].metrics.accuracy).toBeGreaterThan(0);
+    expect(local.benchmarks[1].metrics.accuracy).toBeLessThan(1);
+    expect(local.benchmarks[2].metrics.ciderD).toBeGreaterThan(0);
+    expect(local.benchmarks[0].metrics.perPassAccuracy).toBeGreaterThan(0);
+
+    const before = requests;
+    const again = await evaluate({ model: remoteModel, benchmarks: benchmarks(), loadImage, decoding: { maxNewTokens: 32 }, cache });
+    expect(requests).toBe(before);
+    expect(again.stats).toMatchObject({ fromCache: 58, computed: 0 });
+    expect(again.benchmarks.map((b) => b.metrics)).toEqual(local.benchmarks.map((b) => b.metrics));
+  }, 60_000);
+
+  it('remote models cannot score by likelihood: a typed error says so', async () => {
+    const client = createOpenAIClient({ baseURL });
+    const m = createRemoteVisionLanguageModel({ client, model: 'x' });
+    await expect(m.score({ messages: [{ role: 'user', content: 'hi' }] }, ['a'])).rejects.toSatisfy((e: unknown) => isVlitError(e, 'VLIT_UNSUPPORTED'));
+  });
+
+  it('a client error that is not retryable fails at once with a typed error', async () => {
+    const client = createOpenAIClient({ baseURL: baseURL.replace('/v1', '/nowhere'), maxRetries: 3, initialBackoffMs: 1 });
+    await expect(client.chatCompletion({ model: 'x', messages: [] })).rejects.toSatisfy((e: unknown) => isVlitError(e, 'VLIT_BACKEND') && (e as { details: { status?: number } }).details.status === 404);
+  });
+});
+
+describe('judge', () => {
+  it('reads answers the cascade cannot, logs prompt and reply, and caches them', async () => {
+    const vague: VisionLanguageModel = {
+      id: 'vague',
+      generate: async () => ({ text: 'Hard to say, maybe the second one?', tokenIds: [], finishReason: 'stop', usage: { promptTokens: 0, completionTokens: 0 } }),
+      score: async () => [],
+    };
+    const items = [0, 1, 2].map((i) => ({ id: `j${i}`, question: `Which animal ${i}?`, options: ['cat', 'dog', 'cow'], answer: 1, images: [] }));
+    const judgeCache = createMemoryCache();
+    const judge = createOpenAIJudge({ client: createOpenAIClient({ baseURL }), model: 'judge', cache: judgeCache });
+    const bench = () => createMultipleChoiceBenchmark({ id: 'judged', items, method: 'generate' });
+    const first = await evaluate({ model: vague, benchmarks: [bench()], judge });
+    const r = first.benchmarks[0];
+    expect(r.metrics.accuracy).toBe(1);
+    expect(r.extraction).toEqual({ judge: 3 });
+    expect(r.judgeLog).toHaveLength(3);
+    expect(r.judgeLog![0]).toMatchObject({ item: 'j0#0', judge: 'openai:judge', reply: 'B', index: 1, cached: false });
+    expect(r.judgeLog![0].prompt).toContain('Which animal 0?');
+    expect(r.judgeLog![0].prompt).toContain('Answer: Hard to say, maybe the second one?');
+    expect(first.manifest.judge).toMatchObject({ id: 'openai:judge', model: 'judge', temperature: 0 });
+    const before = requests;
+    const second = await evaluate({ model: vague, benchmarks: [bench()], judge });
+    expect(requests).toBe(before);
+    expect(second.benchmarks[0].judgeLog!.every((j) => j.cached)).toBe(true);
+  });
+});
