@@ -5,12 +5,13 @@ import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deflateSync, crc32 } from 'node:zlib';
 import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime } from '@vlit/runtime/node';
-import { conformanceCases, maxAbsDiff, runCase } from './index.js';
+import { maxAbsDiff } from '@vlit/test-kit';
+import { writePng } from '@vlit/test-kit/node';
+import { conformanceCases, runCase } from './index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -72,27 +73,6 @@ afterAll(async () => {
   await new Promise((resolve) => server?.close(resolve));
 });
 
-/** A PNG written byte by byte from the PNG specification (RGBA, 8-bit). */
-function handWrittenPng(width: number, height: number, rgba: (x: number, y: number) => number[]): number[] {
-  const chunk = (type: string, body: Buffer): Buffer => {
-    const head = Buffer.alloc(8);
-    head.writeUInt32BE(body.length, 0);
-    head.write(type, 4, 'latin1');
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), body])) >>> 0, 0);
-    return Buffer.concat([head, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 6; // truecolour with alpha
-  const raw = Buffer.alloc(height * (1 + width * 4));
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) raw.set(rgba(x, y), y * (1 + width * 4) + 1 + x * 4);
-  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return [...Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))])];
-}
-
 describe('@vlit/runtime/web in Chromium', () => {
   it('page is cross-origin isolated, so onnxruntime-web may use threads', async () => {
     expect(await page.evaluate(() => (globalThis as unknown as { vlit: { crossOriginIsolated: boolean } }).vlit.crossOriginIsolated)).toBe(true);
@@ -115,7 +95,7 @@ describe('@vlit/runtime/web in Chromium', () => {
 
   it('the browser codec decodes a hand-written RGBA PNG: opaque pixels exactly, translucent within one step', async () => {
     const px = (x: number, y: number) => [x * 50, y * 80, 200, x === 0 ? 128 : 255];
-    const png = handWrittenPng(4, 3, px);
+    const png = Array.from(writePng(4, 3, 4, px)); // RGBA, 8-bit, from the PNG specification
     const vlit = 'vlit' as const;
     const img4 = await page.evaluate(([b]) => (globalThis as unknown as Record<typeof vlit, { decode(b: number[], c: number): Promise<{ data: number[]; width: number; height: number; channels: number }> }>).vlit.decode(b, 4), [png] as const);
     expect([img4.width, img4.height, img4.channels]).toEqual([4, 3, 4]);

@@ -1,11 +1,12 @@
 /**
  * The conformance cases: small graphs built with @vlit/graph, with deterministic inputs and weights
- * and float64 expectations from plain TypeScript references (./reference.ts). Every runtime must
+ * and float64 expectations from plain TypeScript references (./reference.ts over @vlit/test-kit). Every runtime must
  * reproduce every expectation within the case's tolerance.
  */
 import { createRng, createTensor, type Rng, type Tensor } from '@vlit/core';
 import { createGraph, encodeModel } from '@vlit/graph';
-import { attentionReference, layerNormReference, mlpReference, patchEmbedReference } from './reference.js';
+import { layerNorm, patchEmbed } from '@vlit/test-kit';
+import { attentionReference, mlpReference } from './reference.js';
 
 /** One conformance case: a model, feeds, and the expected value of each output. */
 export interface ConformanceCase {
@@ -73,7 +74,7 @@ export function patchEmbedCase(options: { size?: number; patch?: number; channel
     expected: {
       tokens: {
         dims: [grid * grid, outChannels],
-        data: patchEmbedReference(image.data, weight.data, bias.data, channels, size, size, outChannels, patch),
+        data: patchEmbed(image.data, weight.data, bias.data, channels, size, size, outChannels, patch),
       },
     },
     tolerance: 1e-5,
@@ -97,7 +98,7 @@ export function layerNormCase(options: { rows?: number; width?: number; epsilon?
     name: 'LayerNormalization',
     model: encodeModel(g.toModel()),
     feeds: { x },
-    expected: { y: { dims: [rows, width], data: layerNormReference(x.data, scale.data, bias.data, rows, width, epsilon) } },
+    expected: { y: { dims: [rows, width], data: layerNorm(x.data, rows, width, scale.data, bias.data, epsilon) } },
     tolerance: 1e-5,
     tensors: { 'ln.x': x, 'ln.scale': scale, 'ln.bias': bias, 'ln.eps': createTensor('float32', [1], [epsilon]) },
   };

@@ -4,36 +4,32 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseSafetensors, serializeSafetensors, toFloat32, type Tensor } from '@vlit/core';
-import { createNodeRuntime } from '@vlit/runtime/node';
-import { createWebRuntime } from '@vlit/runtime/web';
-import { conformanceCases, maxAbsDiff, runCase, type CaseResult } from './index.js';
-import { erf, gelu, softmaxRows } from './reference.js';
+import { gelu, maxAbsDiff } from '@vlit/test-kit';
+import { RUNTIME_PLATFORMS, createRuntimePair } from '@vlit/test-kit/node';
+import { attentionReference, conformanceCases, mlpReference, runCase, type CaseResult } from './index.js';
 
-const runtimes = {
-  node: createNodeRuntime({ session: { intraOpThreads: 1 } }),
-  web: createWebRuntime({ wasm: { numThreads: 1 } }),
-};
+const runtimes = createRuntimePair();
 const cases = conformanceCases();
 const results: Record<string, CaseResult[]> = { node: [], web: [] };
 
-describe('the references themselves', () => {
-  it('erf and gelu match published values', () => {
-    // Abramowitz & Stegun table 7.1 / high-precision values.
-    expect(erf(0.5)).toBeCloseTo(0.5204998778130465, 14);
-    expect(erf(1)).toBeCloseTo(0.8427007929497149, 14);
-    expect(erf(2)).toBeCloseTo(0.9953222650189527, 14);
-    expect(erf(3)).toBeCloseTo(0.9999779095030014, 14);
-    expect(erf(-1.5)).toBeCloseTo(-0.9661051464753108, 14);
-    expect(gelu(1)).toBeCloseTo(0.8413447460685429, 14);
+describe('the case references themselves (hand-worked; the primitives are tested in @vlit/test-kit)', () => {
+  it('mlpReference is gelu(x W1 + b1) W2 + b2 with [in, out] weights', () => {
+    // W1 = I, W2 = [1, 1]^T: gelu(1) + gelu(-1) + 0.5, from the published Phi(1) = 0.8413447460685429.
+    const y = mlpReference([1, -1], [1, 0, 0, 1], [0, 0], [1, 1], [0.5], 1, 2, 2, 1);
+    expect(y.length).toBe(1);
+    expect(y[0]).toBeCloseTo(0.8413447460685429 - 0.15865525393145707 + 0.5, 14);
+    expect(y[0]).toBeCloseTo(gelu(1) + gelu(-1) + 0.5, 15);
   });
 
-  it('softmax of a hand-worked row', () => {
-    const p = softmaxRows([0, Math.log(2), Math.log(5)], 1, 3);
-    expect(Array.from(p).map((v) => +v.toFixed(12))).toEqual([0.125, 0.25, 0.625]);
+  it('attentionReference: zero queries and keys give uniform weights, so every token gets the mean value', () => {
+    const zero = [0, 0, 0, 0];
+    const eye = [1, 0, 0, 1];
+    const y = attentionReference([1, 2, 3, 4], { wq: zero, bq: [0, 0], wk: zero, bk: [0, 0], wv: eye, bv: [0, 0], wo: eye, bo: [10, 20] }, 2, 2, 2);
+    expect(Array.from(y)).toEqual([12, 23, 12, 23]);
   });
 });
 
-describe.each(Object.keys(runtimes) as (keyof typeof runtimes)[])('runtime %s', (platform) => {
+describe.each(RUNTIME_PLATFORMS)('runtime %s', (platform) => {
   it.each(cases.map((c) => [c.name, c] as const))('%s matches the float64 TypeScript reference within 1e-5', async (_name, c) => {
     const r = await runCase(runtimes[platform].backend, c);
     results[platform].push(r);

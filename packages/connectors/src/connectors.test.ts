@@ -13,8 +13,8 @@ import {
   type Tensor,
 } from '@vlit/core';
 import { listInitializers } from '@vlit/graph';
-import { createNodeRuntime } from '@vlit/runtime/node';
-import { createWebRuntime } from '@vlit/runtime/web';
+import { maxAbsDiff } from '@vlit/test-kit';
+import { RUNTIME_PLATFORMS, createRuntimePair } from '@vlit/test-kit/node';
 import {
   connectorWeightShapes,
   createAvgPoolConnector,
@@ -29,13 +29,10 @@ import {
   type GraphConnector,
 } from './index.js';
 import { readConnectorFile, writeConnectorFile } from './node.js';
-import { avgPoolRef, erf, gelu, linearRef, mlpRef, pixelShuffleRef, resamplerRef } from './testing/reference.js';
+import { avgPoolRef, linearRef, mlpRef, pixelShuffleRef, resamplerRef } from './testing/reference.js';
 
-const runtimes = {
-  node: createNodeRuntime({ session: { intraOpThreads: 1 } }),
-  web: createWebRuntime({ wasm: { numThreads: 1 } }),
-};
-const platforms = Object.keys(runtimes) as (keyof typeof runtimes)[];
+const runtimes = createRuntimePair();
+const platforms = RUNTIME_PLATFORMS;
 const open: GraphConnector[] = [];
 afterAll(async () => {
   for (const c of open) await c.dispose();
@@ -61,16 +58,6 @@ function randomFeatures(images: number, tokens: number, dim: number, seed: numbe
   const t = createTensor('float32', [images, tokens, dim]);
   createRng(seed).fillNormal(t.data, 1);
   return t;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
-  }
-  return m;
 }
 
 type Ref = (x: Float64Array, tokens: number, w: Record<string, Tensor<'float32'>>) => Float64Array;
@@ -111,13 +98,20 @@ const cases: Case[] = [
   },
 ];
 
-describe('the reference itself', () => {
-  it('erf and gelu match published values', () => {
-    expect(erf(0.5)).toBeCloseTo(0.5204998778130465, 14);
-    expect(erf(1)).toBeCloseTo(0.8427007929497149, 14);
-    expect(erf(3)).toBeCloseTo(0.9999779095030014, 14);
-    expect(erf(-1.5)).toBeCloseTo(-0.9661051464753108, 14);
-    expect(gelu(1)).toBeCloseTo(0.8413447460685429, 14);
+describe('the reference itself (hand-worked; erf, gelu and linear are tested in @vlit/test-kit)', () => {
+  it('average pooling and pixel shuffle rearrange a 2x2 grid as worked by hand before the MLP', () => {
+    // One channel, tokens 1 2 / 3 4: pooling by 2 gives [2.5]; the shuffle gives one token [1, 2, 3, 4].
+    const x = Float64Array.from([1, 2, 3, 4]);
+    const w = (inDim: number) => ({
+      'linear_1.weight': { dims: [2, inDim], data: Array.from({ length: 2 * inDim }, (_, i) => (i % 3) - 1) },
+      'linear_1.bias': { dims: [2], data: [0.5, -0.25] },
+      'linear_2.weight': { dims: [1, 2], data: [2, -1] },
+      'linear_2.bias': { dims: [1], data: [0.125] },
+    });
+    expect(Array.from(avgPoolRef(x, 4, 1, 2, w(1)))).toEqual(Array.from(mlpRef(Float64Array.from([2.5]), 1, w(1))));
+    expect(Array.from(pixelShuffleRef(x, 4, 1, 2, w(4)))).toEqual(Array.from(mlpRef(Float64Array.from([1, 2, 3, 4]), 1, w(4))));
+    // mlp2x_gelu by hand: linear_1 of [2.5] with weights [-1, 0] and bias [0.5, -0.25] is [-2, -0.25].
+    expect(mlpRef(Float64Array.from([2.5]), 1, w(1))[0]).toBeCloseTo(2 * -0.04550026389635842 - -0.10032341857926907 + 0.125, 14);
   });
 });
 

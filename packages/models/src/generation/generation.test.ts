@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng, createTensor } from '@vlit/core';
-import { createNodeRuntime } from '@vlit/runtime/node';
-import { createWebRuntime } from '@vlit/runtime/web';
+import { RUNTIME_PLATFORMS, createRuntimePair } from '@vlit/test-kit/node';
 import {
   applyRepetitionPenalty,
   argmax,
@@ -16,11 +15,8 @@ import {
 import { CONFIGS, charTokenizer, EOS } from '../decoder/testing/fixtures.js';
 import { embedReference, llamaReference } from '../decoder/testing/llama-reference.js';
 
-const runtimes = {
-  node: createNodeRuntime({ session: { intraOpThreads: 1 } }),
-  web: createWebRuntime({ wasm: { numThreads: 1 } }),
-};
-const platforms = Object.keys(runtimes) as (keyof typeof runtimes)[];
+const runtimes = createRuntimePair();
+const platforms = RUNTIME_PLATFORMS;
 const tokenizer = charTokenizer();
 const PROMPT = tokenizer.encode('The cat sat on').ids;
 

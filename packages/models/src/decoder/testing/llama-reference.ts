@@ -1,25 +1,13 @@
 /**
  * Independent float64 forward pass of the Llama architecture, written as plain loops from the
  * Hugging Face modeling_llama definitions (RMSNorm, rotate_half RoPE, repeat_kv GQA, causal softmax,
- * SwiGLU), for tests. No graph code. Not exported from the package.
+ * SwiGLU), for tests, on top of @vlit/test-kit's linear and attention. No graph code. Not exported
+ * from the package.
  */
+import { attention, linear, silu, type WeightLike } from '@vlit/test-kit';
 import type { LlamaConfig } from '../llama-config.js';
 
-type W = Record<string, { dims: readonly number[]; data: ArrayLike<number> }>;
-
-/** y = x Wᵀ for rows of x; W is [out, in]. */
-export function matT(x: Float64Array, rows: number, w: W[string]): Float64Array {
-  const [out, inp] = w.dims;
-  const y = new Float64Array(rows * out);
-  for (let r = 0; r < rows; r++) {
-    for (let o = 0; o < out; o++) {
-      let s = 0;
-      for (let i = 0; i < inp; i++) s += x[r * inp + i] * w.data[o * inp + i];
-      y[r * out + o] = s;
-    }
-  }
-  return y;
-}
+type W = Record<string, WeightLike>;
 
 /** RMSNorm per row: x / sqrt(mean(x²) + eps) * weight. */
 export function rmsNorm(x: Float64Array, rows: number, dim: number, weight: ArrayLike<number>, eps: number): Float64Array {
@@ -53,45 +41,27 @@ export function llamaReference(config: LlamaConfig, w: W, embeds: Float64Array, 
   for (let l = 0; l < config.numHiddenLayers; l++) {
     const p = `model.layers.${l}`;
     const n = rmsNorm(x, seq, h, w[`${p}.input_layernorm.weight`].data, config.rmsNormEps);
-    const q = matT(n, seq, w[`${p}.self_attn.q_proj.weight`]);
-    const k = matT(n, seq, w[`${p}.self_attn.k_proj.weight`]);
-    const v = matT(n, seq, w[`${p}.self_attn.v_proj.weight`]);
+    const q = linear(n, seq, w[`${p}.self_attn.q_proj.weight`]);
+    const k = linear(n, seq, w[`${p}.self_attn.k_proj.weight`]);
+    const v = linear(n, seq, w[`${p}.self_attn.v_proj.weight`]);
     for (let t = 0; t < seq; t++) {
       for (let head = 0; head < nh; head++) ropeInPlace(q, t * nh * hd + head * hd, hd, pos[t], config.ropeTheta);
       for (let head = 0; head < kvh; head++) ropeInPlace(k, t * kvh * hd + head * hd, hd, pos[t], config.ropeTheta);
     }
-    const ctx = new Float64Array(seq * nh * hd);
-    for (let head = 0; head < nh; head++) {
-      const kvHead = Math.floor(head / (nh / kvh)); // repeat_kv
-      for (let i = 0; i < seq; i++) {
-        const scores: number[] = [];
-        for (let j = 0; j <= i; j++) {
-          let dot = 0;
-          for (let e = 0; e < hd; e++) dot += q[i * nh * hd + head * hd + e] * k[j * kvh * hd + kvHead * hd + e];
-          scores.push(dot / Math.sqrt(hd));
-        }
-        const max = Math.max(...scores);
-        const ex = scores.map((s) => Math.exp(s - max));
-        const z = ex.reduce((a, b) => a + b, 0);
-        for (let e = 0; e < hd; e++) {
-          let acc = 0;
-          for (let j = 0; j <= i; j++) acc += (ex[j] / z) * v[j * kvh * hd + kvHead * hd + e];
-          ctx[i * nh * hd + head * hd + e] = acc;
-        }
-      }
-    }
-    const o = matT(ctx, seq, w[`${p}.self_attn.o_proj.weight`]);
+    // Causal softmax(q kᵀ / sqrt(hd)) v; query head h reads key/value head floor(h / (nh / kvh)) (repeat_kv).
+    const ctx = attention(q, k, v, { queries: seq, keys: seq, heads: nh, kvHeads: kvh, headDim: hd, causal: true });
+    const o = linear(ctx, seq, w[`${p}.self_attn.o_proj.weight`]);
     x = x.map((val, i) => val + o[i]);
     const n2 = rmsNorm(x, seq, h, w[`${p}.post_attention_layernorm.weight`].data, config.rmsNormEps);
-    const gate = matT(n2, seq, w[`${p}.mlp.gate_proj.weight`]);
-    const up = matT(n2, seq, w[`${p}.mlp.up_proj.weight`]);
+    const gate = linear(n2, seq, w[`${p}.mlp.gate_proj.weight`]);
+    const up = linear(n2, seq, w[`${p}.mlp.up_proj.weight`]);
     const act = new Float64Array(seq * m);
-    for (let i = 0; i < act.length; i++) act[i] = (gate[i] / (1 + Math.exp(-gate[i]))) * up[i];
-    const down = matT(act, seq, w[`${p}.mlp.down_proj.weight`]);
+    for (let i = 0; i < act.length; i++) act[i] = silu(gate[i]) * up[i];
+    const down = linear(act, seq, w[`${p}.mlp.down_proj.weight`]);
     x = x.map((val, i) => val + down[i]);
   }
   const final = rmsNorm(x, seq, h, w['model.norm.weight'].data, config.rmsNormEps);
-  return matT(final, seq, w[config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight']);
+  return linear(final, seq, w[config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight']);
 }
 
 /** Embedding rows of token ids. */

@@ -1,0 +1,56 @@
+/**
+ * Node-only test helpers: the native + web runtime pair every cross-runtime test starts from, and a
+ * PNG writer taken from the PNG specification (independent of sharp and of the browser codecs).
+ */
+import { crc32, deflateSync } from 'node:zlib';
+import type { VlitRuntime } from '@vlit/core';
+import { createNodeRuntime } from '@vlit/runtime/node';
+import { createWebRuntime } from '@vlit/runtime/web';
+
+/** The two runtimes of a pair. */
+export type RuntimePlatform = 'node' | 'web';
+
+/** Both runtimes' names, in the order tests iterate them. */
+export const RUNTIME_PLATFORMS: readonly RuntimePlatform[] = ['node', 'web'];
+
+/** onnxruntime-node and onnxruntime-web, each on one thread so both run the same single-threaded kernels. */
+export function createRuntimePair(): Record<RuntimePlatform, VlitRuntime> {
+  return {
+    node: createNodeRuntime({ session: { intraOpThreads: 1 } }),
+    web: createWebRuntime({ wasm: { numThreads: 1 } }),
+  };
+}
+
+/**
+ * An 8-bit PNG written byte by byte from the specification: signature, IHDR, one zlib IDAT with
+ * filter type 0 (None) on every scanline, IEND. channels 3 is truecolour, 4 truecolour with alpha;
+ * `pixel(x, y)` gives that many samples.
+ */
+export function writePng(width: number, height: number, channels: 3 | 4, pixel: (x: number, y: number) => ArrayLike<number>): Uint8Array {
+  const chunk = (type: string, body: Buffer): Buffer => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(body.length, 0);
+    head.write(type, 4, 'latin1');
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), body])) >>> 0, 0);
+    return Buffer.concat([head, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = channels === 4 ? 6 : 2; // colour type: truecolour (with alpha)
+  // bytes 10..12: compression 0 (deflate), filter method 0, no interlace
+  const stride = 1 + width * channels;
+  const raw = Buffer.alloc(height * stride);
+  for (let y = 0; y < height; y++) {
+    raw[y * stride] = 0; // filter: none
+    for (let x = 0; x < width; x++) {
+      const px = pixel(x, y);
+      for (let c = 0; c < channels; c++) raw[y * stride + 1 + x * channels + c] = px[c];
+    }
+  }
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const png = Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return new Uint8Array(png.buffer, png.byteOffset, png.byteLength);
+}
