@@ -8,6 +8,7 @@ export * from './tensor.js';
 export * from './safetensors.js';
 export * from './rng.js';
 export * from './schemas/record.js';
+export * from './openai/index.js';
 export type * from './contracts/inference-backend.js';
 export type * from './contracts/image-codec.js';
 export type * from './contracts/runtime.js';

@@ -1,8 +1,7 @@
 import { isVlitError } from '@vlit/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createChatCompletionClient, parseRetryAfter } from './client.js';
+import { createChatCompletionClient } from './client.js';
 import { canonicalJson, promptHash, sha256Hex } from './hash.js';
-import { createConcurrencyLimiter } from './limiter.js';
 import { startFakeServer, type FakeServer } from './test-server.js';
 
 const KEY = 'sk-test-SECRET-0123456789';
@@ -18,38 +17,9 @@ function recordingSleep() {
   return { delays, sleep: async (ms: number) => void delays.push(ms) };
 }
 
+// Retries, backoff, Retry-After, timeouts and the limiter are tested with core's client
+// (packages/core/src/openai); these check the adapter: its errors and its concurrency default.
 describe('chat-completions client against a real local server', () => {
-  it('honours Retry-After on 429 and retries 500s with exponential backoff and jitter', async () => {
-    server = await startFakeServer({ apiKey: KEY, script: ['429', '500', '500', '500', 'ok'], retryAfter: '7' });
-    const { delays, sleep } = recordingSleep();
-    const events: string[] = [];
-    const client = createChatCompletionClient({
-      baseUrl: server.baseUrl, apiKey: KEY, model: 'm', sleep, backoff: { initialMs: 100, maxMs: 250 },
-      onRetry: (e) => events.push(`${e.reason}${e.retryAfter ? ' (retry-after)' : ''}`),
-    });
-    const result = await client.complete({ messages });
-    expect(result.content).toBe('User: What is this?\nAssistant: A test image.');
-    expect(result.attempts).toBe(5);
-    expect(events).toEqual(['http-429 (retry-after)', 'http-500', 'http-500', 'http-500']);
-    // 7 s from the header, then retries 2..4 wait in [d/2, d] with d = min(250, 100 * 2^(n-1)) = 200, 250, 250.
-    expect(delays[0]).toBe(7000);
-    const caps = [200, 250, 250];
-    delays.slice(1).forEach((d, i) => {
-      expect(d).toBeGreaterThanOrEqual(caps[i] / 2);
-      expect(d).toBeLessThanOrEqual(caps[i]);
-    });
-  });
-
-  it('retries timeouts, malformed JSON bodies and bodies without choices', async () => {
-    server = await startFakeServer({ apiKey: KEY, script: ['slow', 'malformed', 'no-choices', 'ok'], slowMs: 2000 });
-    const { sleep } = recordingSleep();
-    const reasons: string[] = [];
-    const client = createChatCompletionClient({ baseUrl: server.baseUrl, apiKey: KEY, model: 'm', sleep, timeoutMs: 150, onRetry: (e) => reasons.push(e.reason) });
-    const result = await client.complete({ messages });
-    expect(reasons).toEqual(['timeout', 'malformed-json', 'malformed-response']);
-    expect(result.attempts).toBe(4);
-  });
-
   it('gives up with a typed error after maxRetries and fails fast on 401, never revealing the key', async () => {
     server = await startFakeServer({ apiKey: KEY, script: ['500', '500', '500'] });
     const { sleep } = recordingSleep();
@@ -76,17 +46,9 @@ describe('chat-completions client against a real local server', () => {
     await Promise.all(Array.from({ length: 12 }, (_, i) => client.complete({ messages: [{ role: 'user', content: `q${i}` }] })));
     expect(server.maxInFlight).toBe(3);
   });
-
-  it('parses Retry-After as seconds or an HTTP date', () => {
-    expect(parseRetryAfter('3')).toBe(3000);
-    expect(parseRetryAfter('0.5')).toBe(500);
-    expect(parseRetryAfter('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT'))).toBe(10_000);
-    expect(parseRetryAfter('soon')).toBeUndefined();
-    expect(parseRetryAfter(null)).toBeUndefined();
-  });
 });
 
-describe('prompt hash and limiter', () => {
+describe('prompt hash', () => {
   it('hashes with SHA-256 over canonical JSON (key order does not matter)', async () => {
     // Known SHA-256 test vector.
     expect(await sha256Hex('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
@@ -98,26 +60,5 @@ describe('prompt hash and limiter', () => {
     expect(a).toBe(b);
     expect(new Set([a, c, d]).size).toBe(3);
     expect(a).toBe(await sha256Hex('{"messages":[{"content":"hello","role":"user"}],"model":"m","params":{"seed":1,"temperature":0.2}}'));
-  });
-
-  it('limits concurrency and runs waiters in order', async () => {
-    const limiter = createConcurrencyLimiter(2);
-    let active = 0;
-    let peak = 0;
-    const order: number[] = [];
-    await Promise.all(
-      Array.from({ length: 6 }, (_, i) =>
-        limiter.run(async () => {
-          active++;
-          peak = Math.max(peak, active);
-          order.push(i);
-          await new Promise((r) => setTimeout(r, 5));
-          active--;
-        }),
-      ),
-    );
-    expect(peak).toBe(2);
-    expect(order).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(() => createConcurrencyLimiter(0)).toThrow(/positive integer/);
   });
 });

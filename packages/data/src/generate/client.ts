@@ -1,5 +1,17 @@
-import { BackendError, InvalidArgumentError } from '@vlit/core';
-import { createConcurrencyLimiter } from './limiter.js';
+// The Self-Instruct generator's view of an OpenAI-compatible endpoint: one model, string messages,
+// text replies. The wire work (retries, backoff, Retry-After, timeouts, the concurrency limit, key
+// redaction) is core's chat-completions client; this file only adapts its shape.
+import {
+  BackendError,
+  createChatCompletionsClient,
+  InvalidArgumentError,
+  isVlitError,
+  type ChatCompletionsClient,
+  type ChatCompletionsClientOptions,
+  type ChatCompletionsRetryEvent,
+} from '@vlit/core';
+
+export { parseRetryAfter } from '@vlit/core';
 
 /** One message of an OpenAI-style chat-completions request. */
 export interface ChatCompletionMessage {
@@ -26,18 +38,8 @@ export interface ChatCompletionResult {
   attempts: number;
 }
 
-/** A retry about to happen, reported to `onRetry`. */
-export interface ChatCompletionRetryEvent {
-  /** Attempt that failed, from 1. */
-  attempt: number;
-  /** Why: `http-429`, `http-503`, `timeout`, `network`, `malformed-json`, `malformed-response`. */
-  reason: string;
-  status?: number;
-  /** Wait before the next attempt. */
-  delayMs: number;
-  /** True when the wait came from the server's Retry-After header. */
-  retryAfter: boolean;
-}
+/** A retry about to happen, reported to `onRetry` (core's `ChatCompletionsRetryEvent`). */
+export type ChatCompletionRetryEvent = ChatCompletionsRetryEvent;
 
 /** Options of createChatCompletionClient. */
 export interface ChatCompletionClientOptions {
@@ -76,115 +78,48 @@ export interface ChatCompletionClient {
   complete(request: { messages: readonly ChatCompletionMessage[]; params?: ChatCompletionParams; signal?: AbortSignal }): Promise<ChatCompletionResult>;
 }
 
-const RETRYABLE_STATUS = new Set([408, 409, 425, 429]);
-
-/** Milliseconds a Retry-After header asks for (delta-seconds or an HTTP date), or undefined. */
-export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
-  if (value === null || value.trim() === '') return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const date = Date.parse(trimmed);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-class AttemptFailure {
-  constructor(
-    readonly reason: string,
-    readonly retryable: boolean,
-    readonly status?: number,
-    readonly retryAfterMs?: number,
-    readonly snippet?: string,
-  ) {}
-}
-
-/** Create a client of an OpenAI-compatible chat-completions endpoint with retries, backoff and a concurrency limit. */
+/** Create a client of an OpenAI-compatible chat-completions endpoint with retries, backoff and a concurrency limit (core's client, one model). */
 export function createChatCompletionClient(options: ChatCompletionClientOptions): ChatCompletionClient {
-  let url: URL;
-  try {
-    url = new URL(`${options.baseUrl.replace(/\/+$/, '')}/chat/completions`);
-  } catch (cause) {
-    throw new InvalidArgumentError('baseUrl is not a valid URL', { cause, details: { field: 'baseUrl' } });
-  }
   if (!options.model) throw new InvalidArgumentError('model is required', { details: { field: 'model' } });
-  const endpoint = `${url.origin}${url.pathname}`;
-  const apiKey = options.apiKey;
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  const maxRetries = options.maxRetries ?? 5;
-  const initialMs = options.backoff?.initialMs ?? 500;
-  const maxMs = options.backoff?.maxMs ?? 30_000;
-  const maxRetryAfterMs = options.maxRetryAfterMs ?? 120_000;
-  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const random = options.random ?? Math.random;
-  const limiter = createConcurrencyLimiter(options.maxConcurrency ?? 4);
-  // Whatever a server echoes back, the key must not leave through an error message.
-  const redact = (text: string): string => (apiKey ? text.split(apiKey).join('[redacted]') : text);
-
-  async function attempt(body: string, outer: AbortSignal | undefined): Promise<{ content: string; finishReason?: string } | AttemptFailure> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), timeoutMs);
-    const onOuterAbort = (): void => controller.abort();
-    outer?.addEventListener('abort', onOuterAbort);
-    try {
-      const response = await doFetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json',
-          ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
-          ...options.headers,
-        },
-        body,
-        signal: controller.signal,
-      });
-      const text = await response.text();
-      if (!response.ok) {
-        const retryable = RETRYABLE_STATUS.has(response.status) || response.status >= 500;
-        return new AttemptFailure(`http-${response.status}`, retryable, response.status, parseRetryAfter(response.headers.get('retry-after')), text.slice(0, 200));
-      }
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        return new AttemptFailure('malformed-json', true, response.status, undefined, text.slice(0, 200));
-      }
-      const choice = (json as { choices?: Array<{ message?: { content?: unknown }; finish_reason?: unknown }> })?.choices?.[0];
-      if (typeof choice?.message?.content !== 'string') {
-        return new AttemptFailure('malformed-response', true, response.status, undefined, text.slice(0, 200));
-      }
-      return { content: choice.message.content, finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : undefined };
-    } catch (error) {
-      if (outer?.aborted) throw error;
-      return new AttemptFailure(controller.signal.aborted ? 'timeout' : 'network', true, undefined, undefined, error instanceof Error ? error.message : String(error));
-    } finally {
-      clearTimeout(timer);
-      outer?.removeEventListener('abort', onOuterAbort);
+  const wire: ChatCompletionsClientOptions = {
+    baseURL: options.baseUrl,
+    apiKey: options.apiKey,
+    headers: options.headers,
+    timeoutMs: options.timeoutMs,
+    maxRetries: options.maxRetries,
+    backoff: { initialMs: options.backoff?.initialMs, maxMs: options.backoff?.maxMs, jitter: 0.5 },
+    maxRetryAfterMs: options.maxRetryAfterMs,
+    maxConcurrency: options.maxConcurrency ?? 4,
+    fetch: options.fetch,
+    sleep: options.sleep,
+    random: options.random,
+    onRetry: options.onRetry,
+  };
+  let client: ChatCompletionsClient;
+  try {
+    client = createChatCompletionsClient(wire);
+  } catch (cause) {
+    if (isVlitError(cause, 'VLIT_INVALID_ARGUMENT') && cause.details.field === 'baseURL') {
+      throw new InvalidArgumentError('baseUrl is not a valid http(s) URL', { cause, details: { field: 'baseUrl' } });
     }
+    throw cause;
   }
-
   return {
     model: options.model,
-    endpoint,
+    endpoint: client.endpoint,
     async complete(request) {
-      const body = JSON.stringify({ ...request.params, model: options.model, messages: request.messages });
-      for (let n = 1; ; n++) {
-        const result = await limiter.run(() => attempt(body, request.signal));
-        if (!(result instanceof AttemptFailure)) return { ...result, attempts: n };
-        if (!result.retryable || n > maxRetries) {
-          throw new BackendError(
-            redact(
-              `chat completion failed at ${endpoint} (${result.reason}${result.retryable ? `, gave up after ${n} attempts` : ''})${result.snippet ? `: ${result.snippet}` : ''}`,
-            ),
-            { details: { field: 'chat.completions', endpoint, model: options.model, status: result.status, reason: result.reason, attempts: n } },
-          );
-        }
-        const backoff = Math.min(maxMs, initialMs * 2 ** (n - 1));
-        const fromServer = result.retryAfterMs !== undefined;
-        const delayMs = fromServer ? Math.min(result.retryAfterMs as number, maxRetryAfterMs) : backoff / 2 + random() * (backoff / 2);
-        options.onRetry?.({ attempt: n, reason: result.reason, status: result.status, delayMs, retryAfter: fromServer });
-        await sleep(delayMs);
-        if (request.signal?.aborted) throw request.signal.reason ?? new BackendError('chat completion aborted', { details: { endpoint } });
+      const { response, attempts } = await client.complete(
+        { ...request.params, model: options.model, messages: request.messages.map((m) => ({ role: m.role, content: m.content })) },
+        { signal: request.signal },
+      );
+      const choice = response.choices[0];
+      if (typeof choice.message.content !== 'string') {
+        // A well-formed reply without text (a refusal, a tool call): asking again gives the same.
+        throw new BackendError(`chat completion at ${client.endpoint} returned no text content`, {
+          details: { field: 'chat.completions', endpoint: client.endpoint, model: options.model, reason: 'no-content', attempts },
+        });
       }
+      return { content: choice.message.content, finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : undefined, attempts };
     },
   };
 }

@@ -4,8 +4,7 @@
 // remote models by generation.
 
 import {
-  IMAGE_PLACEHOLDER,
-  InvalidArgumentError,
+  toChatCompletionsMessages,
   UnsupportedError,
   type ChatMessage,
   type GenerationOptions,
@@ -16,8 +15,7 @@ import {
   type VisionLanguageModel,
   type VisionLanguageRequest,
 } from '@vlit/core';
-import { bytesToBase64 } from '../sha256.js';
-import type { ChatCompletionRequest, OpenAIChatMessage, OpenAIClient, OpenAIContentPart } from './openai-client.js';
+import type { ChatCompletionRequest, OpenAIChatMessage, OpenAIClient } from './openai-client.js';
 
 /** Options for `createRemoteVisionLanguageModel`. */
 export interface RemoteModelOptions {
@@ -32,40 +30,14 @@ export interface RemoteModelOptions {
   id?: string;
 }
 
-const MIME: Record<ImageFormat, string> = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' };
-
-/** Convert Vlit chat messages (with `<image>` markers or image parts) to OpenAI messages with data-URL images. */
+/** Convert Vlit chat messages (with `<image>` markers or image parts) to OpenAI messages with data-URL images (core's `toChatCompletionsMessages`). */
 export async function toOpenAIMessages(
   messages: readonly ChatMessage[],
   images: readonly RawImage[],
   codec: ImageCodec | undefined,
   format: ImageFormat = 'png',
 ): Promise<OpenAIChatMessage[]> {
-  let next = 0;
-  const imagePart = async (): Promise<OpenAIContentPart> => {
-    const img = images[next++];
-    if (!img) throw new InvalidArgumentError(`message refers to image ${next} but the request has ${images.length}`, { details: { field: 'images' } });
-    if (!codec) throw new InvalidArgumentError('a remote model needs an image codec to send images', { details: { field: 'images' } });
-    const bytes = await codec.encode(img, format);
-    return { type: 'image_url', image_url: { url: `data:${MIME[format]};base64,${bytesToBase64(bytes)}` } };
-  };
-  const out: OpenAIChatMessage[] = [];
-  for (const m of messages) {
-    const parts: OpenAIContentPart[] = [];
-    if (typeof m.content === 'string') {
-      const pieces = m.content.split(IMAGE_PLACEHOLDER);
-      for (let i = 0; i < pieces.length; i++) {
-        if (i > 0) parts.push(await imagePart());
-        // Text is kept byte for byte (newlines included): the server must see the same prompt.
-        if (pieces[i]) parts.push({ type: 'text', text: pieces[i] });
-      }
-    } else {
-      for (const p of m.content) parts.push(p.type === 'image' ? await imagePart() : { type: 'text', text: p.text });
-    }
-    const textOnly = parts.every((p) => p.type === 'text');
-    out.push({ role: m.role, content: textOnly ? parts.map((p) => (p as { text: string }).text).join('') : parts });
-  }
-  return out;
+  return toChatCompletionsMessages(messages, images, { codec, format });
 }
 
 /** A VisionLanguageModel served by an OpenAI-compatible endpoint (generation only). */
