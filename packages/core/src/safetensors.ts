@@ -19,6 +19,8 @@ import {
   float16ToFloat32,
   float32ToBfloat16,
   float32ToFloat16,
+  typedArrayFromBytes,
+  typedArrayToBytes,
   type DType,
   type Tensor,
   type TensorData,
@@ -112,28 +114,6 @@ const FROM_CORE: Record<DType, SafetensorsDType> = {
   uint64: 'U64',
 };
 
-type TypedCtor = {
-  new (buffer: ArrayBufferLike, byteOffset: number, length: number): TensorData;
-  new (length: number): TensorData;
-  BYTES_PER_ELEMENT: number;
-};
-
-const CORE_CTORS: Record<DType, TypedCtor> = {
-  bool: Uint8Array,
-  uint8: Uint8Array,
-  int8: Int8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  float16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  float32: Float32Array,
-  float64: Float64Array,
-  int64: BigInt64Array,
-  uint64: BigUint64Array,
-} as unknown as Record<DType, TypedCtor>;
-
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Reference implementation's limit on the JSON header size (100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
@@ -273,30 +253,6 @@ export interface ParseSafetensorsOptions {
   file?: string;
 }
 
-function swapBytes(bytes: Uint8Array, width: number): Uint8Array {
-  const out = new Uint8Array(bytes.length);
-  for (let i = 0; i < bytes.length; i += width) {
-    for (let j = 0; j < width; j++) out[i + j] = bytes[i + width - 1 - j];
-  }
-  return out;
-}
-
-/** View (or, when unaligned or on a big-endian host, copy) little-endian bytes as a typed array. */
-function typedFromBytes(ctor: TypedCtor, bytes: Uint8Array): TensorData {
-  const width = ctor.BYTES_PER_ELEMENT;
-  const count = bytes.byteLength / width;
-  let src = bytes;
-  if (!HOST_LITTLE_ENDIAN && width > 1) src = swapBytes(bytes, width);
-  else if (src.byteOffset % width !== 0) src = src.slice();
-  return new ctor(src.buffer, src.byteOffset, count);
-}
-
-/** Little-endian bytes of a typed array (a fresh copy). */
-function bytesFromTyped(data: TensorData): Uint8Array {
-  const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (!HOST_LITTLE_ENDIAN && data.BYTES_PER_ELEMENT > 1) return swapBytes(view, data.BYTES_PER_ELEMENT);
-  return view.slice();
-}
 
 class Entry implements SafetensorsEntry {
   constructor(
@@ -316,9 +272,9 @@ class Entry implements SafetensorsEntry {
 
   toTensor(): Tensor {
     const core = TO_CORE[this.dtype];
-    if (core) return createTensor(core, this.shape, typedFromBytes(CORE_CTORS[core], this.bytes) as TensorData<typeof core>);
+    if (core) return createTensor(core, this.shape, typedArrayFromBytes(core, this.bytes));
     if (this.dtype === 'C64') {
-      return createTensor('float32', [...this.shape, 2], typedFromBytes(Float32Array as unknown as TypedCtor, this.bytes) as Float32Array);
+      return createTensor('float32', [...this.shape, 2], typedArrayFromBytes('float32', this.bytes));
     }
     return createTensor('float32', this.shape, this.toFloat32());
   }
@@ -328,16 +284,16 @@ class Entry implements SafetensorsEntry {
     const count = elementCount(this.shape);
     switch (this.dtype) {
       case 'F32':
-        return typedFromBytes(Float32Array as unknown as TypedCtor, b) as Float32Array;
+        return typedArrayFromBytes('float32', b);
       case 'BF16': {
-        const bits = typedFromBytes(Uint16Array as unknown as TypedCtor, b) as Uint16Array;
+        const bits = typedArrayFromBytes('uint16', b);
         const out = new Float32Array(count);
         const out32 = new Uint32Array(out.buffer);
         for (let i = 0; i < count; i++) out32[i] = bits[i] << 16;
         return out;
       }
       case 'F16': {
-        const bits = typedFromBytes(Uint16Array as unknown as TypedCtor, b) as Uint16Array;
+        const bits = typedArrayFromBytes('uint16', b);
         const lut = F16_TABLE();
         const out = new Float32Array(count);
         for (let i = 0; i < count; i++) out[i] = lut[bits[i]];
@@ -365,7 +321,7 @@ class Entry implements SafetensorsEntry {
         throw this.unsupported('C64 is complex; use toTensor() (float32 with a trailing dimension of 2)');
       default: {
         const core = TO_CORE[this.dtype] as DType;
-        const data = typedFromBytes(CORE_CTORS[core], b) as ArrayLike<number | bigint>;
+        const data = typedArrayFromBytes(core, b) as ArrayLike<number | bigint>;
         const out = new Float32Array(count);
         for (let i = 0; i < count; i++) out[i] = Number(data[i]);
         return out;
@@ -573,7 +529,7 @@ export function encodeSafetensorsTensor(tensor: Tensor, as: SafetensorsFloatDTyp
     default:
       throw new InvalidArgumentError(`cannot encode numbers as '${String(as)}'`, { details: { field: 'as' } });
   }
-  return { dtype: as, shape: [...tensor.dims], bytes: bytesFromTyped(data) };
+  return { dtype: as, shape: [...tensor.dims], bytes: typedArrayToBytes(data) };
 }
 
 /** Build a BF16 tensor (raw safetensors bytes) from float values, rounding each to nearest even. */
@@ -586,7 +542,7 @@ export function bf16Tensor(shape: readonly number[], values: ArrayLike<number>):
   }
   const bits = new Uint16Array(count);
   for (let i = 0; i < count; i++) bits[i] = float32ToBfloat16(values[i]);
-  return { dtype: 'BF16', shape: [...shape], bytes: bytesFromTyped(bits) };
+  return { dtype: 'BF16', shape: [...shape], bytes: typedArrayToBytes(bits) };
 }
 
 function compareUtf8(a: string, b: string): number {
@@ -652,7 +608,7 @@ export function serializeSafetensors(
     } else {
       assertTensor(value, name);
       const dtype = coreToSafetensorsDType(value.dtype);
-      items.push({ name, dtype, shape: [...value.dims], bytes: bytesFromTyped(value.data) });
+      items.push({ name, dtype, shape: [...value.dims], bytes: typedArrayToBytes(value.data) });
     }
   }
   items.sort((a, b) => ORDER[b.dtype] - ORDER[a.dtype] || compareUtf8(a.name, b.name));

@@ -9,6 +9,8 @@ import {
   float32ToFloat16,
   reshapeTensor,
   toFloat32,
+  typedArrayFromBytes,
+  typedArrayToBytes,
 } from './tensor.js';
 import { isVlitError } from './errors.js';
 
@@ -89,5 +91,26 @@ describe('half-precision conversions (hand-worked IEEE 754 bit patterns)', () =>
   it('reads float16 tensors as float32', () => {
     const t = createTensor('float16', [3], new Uint16Array([0x3c00, 0xc000, 0x0000]));
     expect(Array.from(toFloat32(t))).toEqual([1, -2, 0]);
+  });
+});
+
+describe('typedArrayFromBytes / typedArrayToBytes', () => {
+  it('reads little-endian bytes at any offset, including unaligned Node Buffer views', () => {
+    // 1.0f = 00 00 80 3f, -2.0f = 00 00 00 c0 (IEEE 754, little-endian), placed at offset 1.
+    const backing = Buffer.from([0xee, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0]);
+    const view = backing.subarray(1);
+    expect(view.byteOffset % 4).not.toBe(0);
+    expect(Array.from(typedArrayFromBytes('float32', view))).toEqual([1, -2]);
+    // int64 -2 = fe ff ff ff ff ff ff ff
+    expect(typedArrayFromBytes('int64', new Uint8Array([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))[0]).toBe(-2n);
+    expect(() => typedArrayFromBytes('float32', new Uint8Array(6))).toThrow(/whole number of float32/);
+  });
+
+  it('writes a copy that does not alias the source', () => {
+    const data = new Float32Array([1, -2]);
+    const bytes = typedArrayToBytes(data);
+    expect(Array.from(bytes)).toEqual([0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0]);
+    data[0] = 5;
+    expect(bytes[3]).toBe(0x3f);
   });
 });

@@ -41,7 +41,15 @@ export interface Tensor<D extends DType = DType> {
   readonly data: TensorData<D>;
 }
 
-const CONSTRUCTORS: { [K in DType]: { new (length: number): DTypeArrayMap[K]; BYTES_PER_ELEMENT: number } } = {
+/** The typed-array constructor of each dtype (both the length and the buffer-view forms). */
+interface TypedArrayConstructor<K extends DType> {
+  new (length: number): DTypeArrayMap[K];
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): DTypeArrayMap[K];
+  BYTES_PER_ELEMENT: number;
+  readonly name: string;
+}
+
+const CONSTRUCTORS: { [K in DType]: TypedArrayConstructor<K> } = {
   float32: Float32Array,
   float64: Float64Array,
   float16: Uint16Array,
@@ -55,6 +63,41 @@ const CONSTRUCTORS: { [K in DType]: { new (length: number): DTypeArrayMap[K]; BY
   uint64: BigUint64Array,
   bool: Uint8Array,
 };
+
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function swapBytes(bytes: Uint8Array, width: number): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i += width) {
+    for (let j = 0; j < width; j++) out[i + j] = bytes[i + width - 1 - j];
+  }
+  return out;
+}
+
+/**
+ * View little-endian bytes (the layout of safetensors and ONNX raw_data) as the typed array of a dtype:
+ * zero-copy when aligned on a little-endian host, otherwise copied (and byte-swapped on big-endian hosts).
+ * The byte length must be a whole number of elements.
+ */
+export function typedArrayFromBytes<D extends DType>(dtype: D, bytes: Uint8Array): TensorData<D> {
+  const ctor = CONSTRUCTORS[dtype] as TypedArrayConstructor<D>;
+  const width = ctor.BYTES_PER_ELEMENT;
+  if (bytes.byteLength % width !== 0) {
+    throw new TensorShapeError(`${bytes.byteLength} bytes is not a whole number of ${dtype} elements`, { details: { field: 'data', dtype } });
+  }
+  let src = bytes;
+  if (!HOST_LITTLE_ENDIAN && width > 1) src = swapBytes(bytes, width);
+  // new Uint8Array(...) copies even for a Node Buffer, whose slice() would return another unaligned view.
+  else if (src.byteOffset % width !== 0) src = new Uint8Array(src);
+  return new ctor(src.buffer, src.byteOffset, src.byteLength / width);
+}
+
+/** Little-endian bytes of a typed array, as a fresh copy that never aliases the caller's data. */
+export function typedArrayToBytes(data: TensorData): Uint8Array {
+  const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (!HOST_LITTLE_ENDIAN && data.BYTES_PER_ELEMENT > 1) return swapBytes(view, data.BYTES_PER_ELEMENT);
+  return view.slice();
+}
 
 /** All dtypes, in a stable order. */
 export const DTYPES = Object.keys(CONSTRUCTORS) as DType[];

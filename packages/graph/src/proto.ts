@@ -12,6 +12,8 @@ import {
   createTensor,
   dtypeByteSize,
   elementCount,
+  typedArrayFromBytes,
+  typedArrayToBytes,
   type DType,
   type Tensor,
   type TensorData,
@@ -163,18 +165,14 @@ export function toBigInt(value: LongLike): bigint {
   return typeof value === 'number' ? BigInt(value) : BigInt(value.toString());
 }
 
-function bytesOf(data: TensorData): Uint8Array {
-  // Copy so the proto never aliases the caller's array (later edits to it must not leak into the model).
-  return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
-}
-
 /** Encode a core tensor as an ONNX TensorProto holding raw little-endian bytes. */
 export function tensorToProto(name: string, tensor: Tensor): TensorProto {
   return onnx.TensorProto.create({
     name,
     dims: tensor.dims.map((d) => d),
     dataType: elementTypeToOnnx(tensor.dtype),
-    rawData: bytesOf(tensor.data),
+    // A copy, so later edits to the caller's array never leak into the model.
+    rawData: typedArrayToBytes(tensor.data),
   }) as unknown as TensorProto;
 }
 
@@ -192,20 +190,6 @@ export function expectedRawLength(proto: OnnxTypes.ITensorProto): number | undef
   return Math.ceil(count * size);
 }
 
-const TYPED: { [K in DType]: { new (buffer: ArrayBuffer): TensorData<K> } } = {
-  float32: Float32Array,
-  float64: Float64Array,
-  float16: Uint16Array,
-  int8: Int8Array,
-  uint8: Uint8Array,
-  int16: Int16Array,
-  uint16: Uint16Array,
-  int32: Int32Array,
-  uint32: Uint32Array,
-  int64: BigInt64Array,
-  uint64: BigUint64Array,
-  bool: Uint8Array,
-};
 
 /** Decode a TensorProto (raw_data or the typed repeated fields) into a core tensor. */
 export function protoToTensor(proto: OnnxTypes.ITensorProto, where: { file?: string; field?: string } = {}): Tensor {
@@ -233,9 +217,8 @@ export function protoToTensor(proto: OnnxTypes.ITensorProto, where: { file?: str
         { details: { file: where.file, field } },
       );
     }
-    // Copy into a fresh, aligned buffer: raw_data is usually a view at an odd offset of the file.
-    const buffer = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength) as ArrayBuffer;
-    return createTensor(type, dims, new TYPED[type](buffer) as TensorData);
+    // Copy: raw_data is a view into the decoded file, and the tensor must not keep the whole file alive.
+    return createTensor(type, dims, typedArrayFromBytes(type, new Uint8Array(raw)));
   }
   const out = createTensor(type, dims);
   const data = out.data as unknown as Array<number | bigint>;
