@@ -65,6 +65,19 @@ export type ConnectorConfig =
   | AvgPoolConnectorConfig
   | PixelShuffleConnectorConfig;
 
+type Optional<C, K extends keyof C> = Omit<C, K> & Partial<Pick<C, K>>;
+
+/**
+ * A configuration as users write it: fields with defaults may be left out (hiddenDim = outputDim,
+ * factor = 2, numHeads = 1, depth = 1, ffnMultiplier = 4, epsilon = 1e-5). normalizeConnectorConfig fills them.
+ */
+export type ConnectorConfigInput =
+  | LinearConnectorConfig
+  | Optional<MlpConnectorConfig, 'hiddenDim'>
+  | Optional<ResamplerConnectorConfig, 'numHeads' | 'depth' | 'ffnMultiplier' | 'epsilon'>
+  | Optional<AvgPoolConnectorConfig, 'hiddenDim' | 'factor'>
+  | Optional<PixelShuffleConnectorConfig, 'hiddenDim' | 'factor'>;
+
 /** Connector architectures by name. */
 export type ConnectorKind = ConnectorConfig['kind'];
 
@@ -79,8 +92,8 @@ function positiveInt(value: unknown, field: string): number {
 }
 
 /** Check a configuration and fill defaults; throws InvalidArgumentError naming the field. */
-export function normalizeConnectorConfig(config: ConnectorConfig): ConnectorConfig {
-  const c = config as ConnectorConfig & Record<string, unknown>;
+export function normalizeConnectorConfig(config: ConnectorConfigInput): ConnectorConfig {
+  const c = config as ConnectorConfigInput & Record<string, unknown>;
   if (!CONNECTOR_KINDS.includes(c.kind)) {
     throw new InvalidArgumentError(`unknown connector kind '${String(c.kind)}' (known: ${CONNECTOR_KINDS.join(', ')})`, { details: { field: 'kind' } });
   }

@@ -25,6 +25,7 @@ import {
   normalizeConnectorConfig,
   type AvgPoolConnectorConfig,
   type ConnectorConfig,
+  type ConnectorConfigInput,
   type LinearConnectorConfig,
   type MlpConnectorConfig,
   type PixelShuffleConnectorConfig,
@@ -124,7 +125,7 @@ class GraphConnectorImpl implements GraphConnector {
   private readonly sessionOptions?: SessionOptions;
   private readonly sessions = new Map<number, Promise<InferenceSession>>();
 
-  constructor(config: ConnectorConfig, options: ConnectorOptions) {
+  constructor(config: ConnectorConfigInput, options: ConnectorOptions) {
     if (!options || typeof options.backend?.createSession !== 'function') {
       throw new InvalidArgumentError('a connector needs an InferenceBackend (options.backend)', { details: { field: 'backend' } });
     }
@@ -196,8 +197,8 @@ class GraphConnectorImpl implements GraphConnector {
   }
 }
 
-/** Create a connector of any kind. */
-export function createConnector(config: ConnectorConfig, options: ConnectorOptions): GraphConnector {
+/** Create a connector of any kind; fields with defaults may be left out (see ConnectorConfigInput). */
+export function createConnector(config: ConnectorConfigInput, options: ConnectorOptions): GraphConnector {
   return new GraphConnectorImpl(config, options);
 }
 

@@ -11,6 +11,7 @@ export {
   normalizeConnectorConfig,
   type AvgPoolConnectorConfig,
   type ConnectorConfig,
+  type ConnectorConfigInput,
   type ConnectorKind,
   type LinearConnectorConfig,
   type MlpConnectorConfig,
