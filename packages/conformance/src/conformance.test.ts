@@ -10,7 +10,24 @@ import { attentionReference, conformanceCases, mlpReference, runCase, type CaseR
 
 const runtimes = createRuntimePair();
 const cases = conformanceCases();
-const results: Record<string, CaseResult[]> = { node: [], web: [] };
+type Platform = (typeof RUNTIME_PLATFORMS)[number];
+const runs = new Map<string, Promise<CaseResult>>();
+/** Case `index` run on one runtime, computed once and shared, so each test can run on its own. */
+function result(platform: Platform, index: number): Promise<CaseResult> {
+  const key = `${platform} ${index}`;
+  let r = runs.get(key);
+  if (!r) {
+    r = runCase(runtimes[platform].backend, cases[index]);
+    runs.set(key, r);
+  }
+  return r;
+}
+/** Every case on one runtime, in case order (run one after another). */
+async function results(platform: Platform): Promise<CaseResult[]> {
+  const out: CaseResult[] = [];
+  for (let i = 0; i < cases.length; i++) out.push(await result(platform, i));
+  return out;
+}
 
 describe('the case references themselves (hand-worked; the primitives are tested in @vlit/test-kit)', () => {
   it('mlpReference is gelu(x W1 + b1) W2 + b2 with [in, out] weights', () => {
@@ -30,22 +47,23 @@ describe('the case references themselves (hand-worked; the primitives are tested
 });
 
 describe.each(RUNTIME_PLATFORMS)('runtime %s', (platform) => {
-  it.each(cases.map((c) => [c.name, c] as const))('%s matches the float64 TypeScript reference within 1e-5', async (_name, c) => {
-    const r = await runCase(runtimes[platform].backend, c);
-    results[platform].push(r);
+  it.each(cases.map((c, i) => [c.name, i] as const))('%s matches the float64 TypeScript reference within 1e-5', async (_name, i) => {
+    const r = await result(platform, i);
     expect(r.problems).toEqual([]);
     for (const diff of Object.values(r.maxAbsDiff)) expect(diff).toBeLessThanOrEqual(1e-5);
   });
 });
 
 describe('native and web agree', () => {
-  it('every output of every case within 1e-5 across runtimes', () => {
-    expect(results.node.length).toBe(cases.length);
-    expect(results.web.length).toBe(cases.length);
+  it('every output of every case within 1e-5 across runtimes', async () => {
+    const node = await results('node');
+    const web = await results('web');
+    expect(node.length).toBe(cases.length);
+    expect(web.length).toBe(cases.length);
     for (let i = 0; i < cases.length; i++) {
       for (const name of Object.keys(cases[i].expected)) {
-        const a = toFloat32(results.node[i].outputs[name]);
-        const b = toFloat32(results.web[i].outputs[name]);
+        const a = toFloat32(node[i].outputs[name]);
+        const b = toFloat32(web[i].outputs[name]);
         expect(maxAbsDiff(a, b), `${cases[i].name} ${name}`).toBeLessThanOrEqual(1e-5);
       }
     }
@@ -56,7 +74,7 @@ describe('parity with numpy (an independent reference in another language)', () 
   const dir = mkdtempSync(join(tmpdir(), 'vlit-parity-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('numpy float64 computes the same outputs as the native runtime', () => {
+  it('numpy float64 computes the same outputs as the native runtime', async () => {
     const all: Record<string, Tensor> = {};
     for (const c of cases) Object.assign(all, c.tensors);
     writeFileSync(join(dir, 'in.safetensors'), serializeSafetensors(all));
@@ -72,7 +90,7 @@ describe('parity with numpy (an independent reference in another language)', () 
       // The TypeScript reference and numpy agree to float64 precision (as float32 after transfer)...
       expect(maxAbsDiff(numpy, cases[index].expected[output].data), key).toBeLessThanOrEqual(1e-6);
       // ...and the runtime agrees with numpy within the conformance tolerance.
-      expect(maxAbsDiff(toFloat32(results.node[index].outputs[output]), numpy), key).toBeLessThanOrEqual(1e-5);
+      expect(maxAbsDiff(toFloat32((await result('node', index)).outputs[output]), numpy), key).toBeLessThanOrEqual(1e-5);
     }
   });
 });

@@ -38,9 +38,16 @@ const reply = (text: string, finish = 'stop') => ({
 });
 const ok: Step = (res, req) => json(res, 200, reply(`echo ${JSON.stringify(req.body.messages)}`));
 const status = (code: number, body: unknown = { error: { message: 'boom' } }, headers: Record<string, string> = {}): Step => (res) => json(res, code, body, headers);
+// Replies after `ms`, or never once the client has hung up (no timer outlives the connection).
 const slow = (ms: number): Step => async (res, req) => {
-  await new Promise((r) => setTimeout(r, ms));
-  ok(res, req);
+  const hungUp = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    res.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  if (!hungUp) ok(res, req);
 };
 const sse = (events: string[], gapMs = 2): Step => async (res) => {
   res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -57,7 +64,14 @@ beforeAll(async () => {
   server = createServer(async (req, res) => {
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
-    res.on('close', () => inFlight--);
+    // Out of flight once the reply is sent ('finish', before the client can read it) or the connection drops.
+    let counted = true;
+    const done = (): void => {
+      if (counted) inFlight--;
+      counted = false;
+    };
+    res.once('finish', done);
+    res.once('close', done);
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
@@ -84,6 +98,15 @@ beforeEach(() => {
   maxInFlight = 0;
 });
 
+/** A port on 127.0.0.1 that nothing listens on: bound by the system, read, and closed again. */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
 function recordingSleep() {
   const delays: number[] = [];
   return { delays, sleep: async (ms: number) => void delays.push(ms) };
@@ -106,6 +129,7 @@ describe('chat-completions client: retries, backoff and Retry-After', () => {
     expect(events.map((e) => e.attempt)).toEqual([1, 2, 3, 4]);
     expect(events[1]).toMatchObject({ status: 500, message: 'HTTP 500: boom' });
     // 7 s from the header, then retries 2..4 wait in [d/2, d] with d = min(250, 100 * 2^(n-1)) = 200, 250, 250.
+    expect(delays).toHaveLength(4);
     expect(delays[0]).toBe(7000);
     const caps = [200, 250, 250];
     delays.slice(1).forEach((d, i) => {
@@ -144,10 +168,11 @@ describe('chat-completions client: retries, backoff and Retry-After', () => {
   });
 
   it('retries timeouts, malformed JSON bodies and bodies without choices', async () => {
-    script = [slow(2000), status(200, '{"choices":[{"mess'), status(200, { object: 'chat.completion', choices: [] }), ok];
+    // The limit applies to every attempt: it is far above what a local reply takes, far below the slow one.
+    script = [slow(10_000), status(200, '{"choices":[{"mess'), status(200, { object: 'chat.completion', choices: [] }), ok];
     const { sleep } = recordingSleep();
     const reasons: string[] = [];
-    const r = await client({ sleep, timeoutMs: 150, onRetry: (e) => reasons.push(e.reason) }).complete({ model: 'm', messages });
+    const r = await client({ sleep, timeoutMs: 1000, onRetry: (e) => reasons.push(e.reason) }).complete({ model: 'm', messages });
     expect(reasons).toEqual(['timeout', 'malformed-json', 'malformed-response']);
     expect(r.attempts).toBe(4);
   });
@@ -183,7 +208,7 @@ describe('chat-completions client: retries, backoff and Retry-After', () => {
 
   it('retries network errors, then fails with a typed error', async () => {
     const reasons: string[] = [];
-    const closed = createChatCompletionsClient({ baseURL: 'http://127.0.0.1:1/v1', apiKey: KEY, maxRetries: 1, backoff: { initialMs: 1 }, onRetry: (e) => reasons.push(e.reason) });
+    const closed = createChatCompletionsClient({ baseURL: `http://127.0.0.1:${await closedPort()}/v1`, apiKey: KEY, maxRetries: 1, backoff: { initialMs: 1 }, onRetry: (e) => reasons.push(e.reason) });
     const err = (await closed.complete({ model: 'm', messages }).catch((e: unknown) => e)) as Error & { details: Record<string, unknown> };
     expect(isVlitError(err, 'VLIT_BACKEND')).toBe(true);
     expect(err.message).toMatch(/network error/);
@@ -192,17 +217,43 @@ describe('chat-completions client: retries, backoff and Retry-After', () => {
   });
 
   it('keeps at most maxConcurrency requests in flight', async () => {
-    fallback = slow(60);
-    const c = client({ maxConcurrency: 3, timeoutMs: 5000 });
+    // The server holds each request until three are held, then answers those three, so three are in
+    // flight at once whatever the timing. While it holds them, the client may have sent no fourth:
+    // requests sent (counted in fetch) minus requests answered is checked at every hold.
+    let sent = 0;
+    let answered = 0;
+    let unanswered = 0;
+    const countingFetch: typeof fetch = (input, init) => {
+      sent++;
+      return fetch(input, init);
+    };
+    let held: Array<() => void> = [];
+    fallback = async (res, req) => {
+      await new Promise<void>((release) => {
+        held.push(release);
+        unanswered = Math.max(unanswered, sent - answered);
+        if (held.length < 3) return;
+        const batch = held;
+        held = [];
+        for (const r of batch) r();
+      });
+      answered++;
+      ok(res, req);
+    };
+    const c = client({ maxConcurrency: 3, timeoutMs: 5000, fetch: countingFetch });
     const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => c.complete({ model: 'm', messages: [{ role: 'user', content: `q${i}` }] })));
+    expect(sent).toBe(12);
+    expect(seen).toHaveLength(12);
+    expect(unanswered).toBe(3);
+    expect(maxInFlight).toBeLessThanOrEqual(3);
     expect(maxInFlight).toBe(3);
     expect(replies.map((r) => r.response.choices[0].message.content)).toEqual(Array.from({ length: 12 }, (_, i) => `echo [{"role":"user","content":"q${i}"}]`));
   });
 
   it('stops at once when the caller aborts, during a request or a backoff wait', async () => {
-    fallback = slow(5000);
+    // The caller aborts as the server receives the request (which is never answered).
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 50);
+    fallback = () => controller.abort();
     const err = (await client({ timeoutMs: 10_000 }).complete({ model: 'm', messages }, { signal: controller.signal }).catch((e: unknown) => e)) as { details: Record<string, unknown> };
     expect(isVlitError(err, 'VLIT_BACKEND')).toBe(true);
     expect(err.details).toMatchObject({ reason: 'aborted', aborted: true, retryable: false });
@@ -211,9 +262,15 @@ describe('chat-completions client: retries, backoff and Retry-After', () => {
     fallback = status(503, 'busy', { 'retry-after': '3600' });
     seen = [];
     const waiting = new AbortController();
-    setTimeout(() => waiting.abort(), 50);
-    const err2 = (await client().complete({ model: 'm', messages }, { signal: waiting.signal }).catch((e: unknown) => e)) as { details: Record<string, unknown> };
+    const delays: number[] = [];
+    // The caller aborts as the backoff wait begins (an hour asked for, cut to the 120 s default).
+    const onRetry = (e: ChatCompletionsRetryEvent): void => {
+      delays.push(e.delayMs);
+      waiting.abort();
+    };
+    const err2 = (await client({ onRetry }).complete({ model: 'm', messages }, { signal: waiting.signal }).catch((e: unknown) => e)) as { details: Record<string, unknown> };
     expect(err2.details).toMatchObject({ reason: 'aborted', attempts: 1 });
+    expect(delays).toEqual([120_000]);
     expect(seen).toHaveLength(1);
   });
 
@@ -259,19 +316,26 @@ describe('chat-completions client: streaming', () => {
   });
 
   it('retries opening a stream on 503, then holds the concurrency slot until the stream ends', async () => {
-    script = [status(503), sse([data({ choices: [{ delta: { content: 'x' } }] }), 'data: [DONE]\n\n'], 30), sse(['data: [DONE]\n\n'])];
+    script = [status(503), sse([data({ choices: [{ delta: { content: 'x' } }] }), 'data: [DONE]\n\n']), sse(['data: [DONE]\n\n'])];
     const { sleep } = recordingSleep();
-    const c = client({ sleep, maxConcurrency: 1 });
+    const text: string[] = [];
+    // How much of the first stream the caller had read when each request went out.
+    const readAtSend: number[] = [];
+    const countingFetch: typeof fetch = (input, init) => {
+      readAtSend.push(text.length);
+      return fetch(input, init);
+    };
+    const c = client({ sleep, maxConcurrency: 1, fetch: countingFetch });
     const first = await c.stream({ model: 'm', messages });
     expect(first.attempts).toBe(2);
+    // The second request waits for the slot the first stream holds: it goes out only once the first
+    // stream has been read to its end, never while it is still open.
     const second = c.stream({ model: 'm', messages });
-    await new Promise((r) => setTimeout(r, 50));
-    // The second request waits for the slot the first stream holds.
-    expect(seen).toHaveLength(2);
-    const text: string[] = [];
+    expect(readAtSend).toEqual([0, 0]);
     for await (const chunk of first) text.push(chunk.choices[0]?.delta?.content ?? '');
     expect(text).toEqual(['x']);
     const s2 = await second;
+    expect(readAtSend).toEqual([0, 0, 1]);
     for await (const _ of s2) throw new Error('no chunks expected');
     expect(seen).toHaveLength(3);
   });
@@ -350,12 +414,16 @@ describe('parseRetryAfter and the concurrency limiter', () => {
       second = true;
       return r;
     });
-    await new Promise((r) => setTimeout(r, 5));
+    // The second caller is queued, not admitted.
+    expect(limiter.waiting).toBe(1);
+    expect(limiter.active).toBe(1);
     expect(second).toBe(false);
     release();
     release();
     const release2 = await waiting;
+    expect(second).toBe(true);
     expect(limiter.active).toBe(1);
+    expect(limiter.waiting).toBe(0);
     release2();
     expect(limiter.active).toBe(0);
   });

@@ -5,6 +5,8 @@ export interface ConcurrencyLimiter {
   readonly limit: number;
   /** Tasks running (slots held) now. */
   readonly active: number;
+  /** Callers queued for a slot now (read-only; lets callers and tests see who waits without timing it). */
+  readonly waiting: number;
   /** Run `task` when a slot is free. */
   run<T>(task: () => Promise<T>): Promise<T>;
   /** Wait for a slot and hold it until the returned release is called (once; later calls do nothing). */
@@ -38,6 +40,9 @@ export function createConcurrencyLimiter(limit: number): ConcurrencyLimiter {
     limit,
     get active() {
       return active;
+    },
+    get waiting() {
+      return waiting.length;
     },
     acquire,
     async run<T>(task: () => Promise<T>): Promise<T> {

@@ -1,4 +1,6 @@
 import { isVlitError } from '@vlit/core';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createChatCompletionClient } from './client.js';
 import { canonicalJson, promptHash, sha256Hex } from './hash.js';
@@ -41,10 +43,58 @@ describe('chat-completions client against a real local server', () => {
   });
 
   it('keeps at most maxConcurrency requests in flight', async () => {
-    server = await startFakeServer({ apiKey: KEY, script: Array(12).fill('slow'), slowMs: 60 });
-    const client = createChatCompletionClient({ baseUrl: server.baseUrl, apiKey: KEY, model: 'm', maxConcurrency: 3, timeoutMs: 5000 });
-    await Promise.all(Array.from({ length: 12 }, (_, i) => client.complete({ messages: [{ role: 'user', content: `q${i}` }] })));
-    expect(server.maxInFlight).toBe(3);
+    // A real server on 127.0.0.1 that holds each request until three are held, then answers those
+    // three: three are in flight at once whatever the timing. While it holds them, the client may
+    // have sent no fourth: requests sent (counted in fetch) minus requests answered is checked at every hold.
+    let sent = 0;
+    let answered = 0;
+    let unanswered = 0;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let held: Array<() => void> = [];
+    const gated = createServer(async (req, res) => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      let counted = true;
+      const done = (): void => {
+        if (counted) inFlight--;
+        counted = false;
+      };
+      res.once('finish', done);
+      res.once('close', done);
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { messages: Array<{ content: string }> };
+      await new Promise<void>((release) => {
+        held.push(release);
+        unanswered = Math.max(unanswered, sent - answered);
+        if (held.length < 3) return;
+        const batch = held;
+        held = [];
+        for (const r of batch) r();
+      });
+      answered++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: `re ${body.messages[0].content}` }, finish_reason: 'stop' }] }));
+    });
+    await new Promise<void>((resolve) => gated.listen(0, '127.0.0.1', resolve));
+    try {
+      const baseUrl = `http://127.0.0.1:${(gated.address() as AddressInfo).port}/v1`;
+      const countingFetch: typeof fetch = (input, init) => {
+        sent++;
+        return fetch(input, init);
+      };
+      const client = createChatCompletionClient({ baseUrl, apiKey: KEY, model: 'm', maxConcurrency: 3, timeoutMs: 5000, fetch: countingFetch });
+      const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => client.complete({ messages: [{ role: 'user', content: `q${i}` }] })));
+      expect(replies.map((r) => r.content)).toEqual(Array.from({ length: 12 }, (_, i) => `re q${i}`));
+      expect(sent).toBe(12);
+      expect(unanswered).toBe(3);
+      expect(maxInFlight).toBeLessThanOrEqual(3);
+      expect(maxInFlight).toBe(3);
+    } finally {
+      gated.closeAllConnections();
+      await new Promise((resolve) => gated.close(resolve));
+    }
   });
 });
 

@@ -128,6 +128,23 @@ describe('round trip', () => {
           ['parts-1', 'images'],
           ['plain-1', 'task'],
         ],
+        // ShareGPT has a system column for a leading system prompt and an images list of paths: the
+        // train flags, the task labels, the image sizes and the content parts (flattened to text) do not fit.
+        sharegpt: [
+          ['sys-1', 'messages.train'],
+          ['sys-1', 'task'],
+          ['parts-1', 'images'],
+          ['parts-1', 'messages'],
+          ['plain-1', 'task'],
+        ],
+        // Alpaca likewise (system column, history pairs, images list): the same four kinds of loss.
+        alpaca: [
+          ['sys-1', 'messages.train'],
+          ['sys-1', 'task'],
+          ['parts-1', 'images'],
+          ['parts-1', 'messages'],
+          ['plain-1', 'task'],
+        ],
         llava: [
           ['sys-1', 'messages.0'],
           ['sys-1', 'messages.train'],

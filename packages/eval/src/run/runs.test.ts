@@ -95,13 +95,16 @@ process.stdout.write('finished\\n');
     const child = spawn(process.execPath, [script], { cwd: pkgDir, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
+    // Output arrives in arbitrary chunks (a line may be split across two): match the whole of it.
+    let out = '';
     await new Promise<void>((resolve, reject) => {
       child.stdout.on('data', (d: Buffer) => {
-        if (/done 12\b/.test(d.toString())) {
+        out += d.toString();
+        if (/^done 12\n/m.test(out)) {
           child.kill('SIGKILL');
           resolve();
         }
-        if (d.toString().includes('finished')) reject(new Error('child finished before it was killed'));
+        if (/^finished\n/m.test(out)) reject(new Error('child finished before it was killed'));
       });
       child.on('exit', (code) => code !== null && code !== 0 && reject(new Error(`child failed: ${err}`)));
     });

@@ -44,6 +44,15 @@ beforeEach(() => {
   seen = [];
 });
 
+/** A port on 127.0.0.1 that nothing listens on: bound by the system, read, and closed again. */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
@@ -150,7 +159,7 @@ describe('OpenAI-compatible remote model against a real HTTP server on 127.0.0.1
   });
 
   it('retries network errors and timeouts, then fails with a typed error', async () => {
-    const closed = createOpenAICompatibleModel({ baseURL: 'http://127.0.0.1:1/v1', apiKey: KEY, model: 'x', maxRetries: 1, retryDelayMs: 1 });
+    const closed = createOpenAICompatibleModel({ baseURL: `http://127.0.0.1:${await closedPort()}/v1`, apiKey: KEY, model: 'x', maxRetries: 1, retryDelayMs: 1 });
     const net = await closed.chat([{ role: 'user', content: 'hi' }]).catch((e: unknown) => e);
     expect(isVlitError(net, 'VLIT_BACKEND')).toBe(true);
     expect((net as Error).message).toMatch(/network error/);
