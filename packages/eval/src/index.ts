@@ -18,7 +18,6 @@ export * from './mc/datasets.js';
 export * from './formats.js';
 
 export * from './remote/openai-client.js';
-export * from './remote/remote-model.js';
 export * from './judge.js';
 
 export * from './run/types.js';

@@ -1,15 +1,16 @@
 // Remote evaluation against a real OpenAI-compatible server on 127.0.0.1 that injects 429s, 500s
 // and replies slower than the client's timeout. The server answers through the same constructed
-// VisionLanguageModel that the local run uses, so the remote path (PNG data URLs, HTTP, retries,
-// caching) must reproduce the local scores exactly. The judge goes through the same client.
+// VisionLanguageModel that the local run uses, so the remote path (@vlit/models' remote model: PNG
+// data URLs, HTTP, retries; eval's caching) must reproduce the local scores exactly. Eval receives
+// the remote model as a VisionLanguageModel contract; the judge goes through eval's own client.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSharpCodec } from '@vlit/runtime/node';
-import { isVlitError, type ChatMessage, type RawImage, type VisionLanguageModel } from '@vlit/core';
+import { isVlitError, type ChatCompletionsRetryEvent, type ChatMessage, type RawImage, type VisionLanguageModel } from '@vlit/core';
+import { createOpenAICompatibleModel } from '@vlit/models';
 import { createPixelModel, makeImage } from '../test-kit.js';
 import { buildPopeQuestions } from '../metrics/pope.js';
-import { createOpenAIClient, type RequestEvent } from '../remote/openai-client.js';
-import { createRemoteVisionLanguageModel } from '../remote/remote-model.js';
+import { createOpenAIClient } from '../remote/openai-client.js';
 import { createOpenAIJudge } from '../judge.js';
 import { createMemoryCache } from './cache.js';
 import { createCaptionBenchmark, createMultipleChoiceBenchmark, createPopeBenchmark, createVqaBenchmark } from './benchmarks.js';
@@ -122,9 +123,8 @@ function benchmarks() {
 describe('remote evaluation through an OpenAI-compatible server', () => {
   it('gives exactly the local scores despite 429s, 500s and timeouts, and reruns from the cache', async () => {
     const local = await evaluate({ model: createPixelModel('pixel-model'), benchmarks: benchmarks(), loadImage, decoding: { maxNewTokens: 32 } });
-    const events: RequestEvent[] = [];
-    const client = createOpenAIClient({ baseURL, maxRetries: 8, initialBackoffMs: 5, maxBackoffMs: 20, timeoutMs: 400, onRequestEvent: (e) => events.push(e) });
-    const remoteModel = createRemoteVisionLanguageModel({ client, model: 'pixel-model', images: codec });
+    const events: ChatCompletionsRetryEvent[] = [];
+    const remoteModel = createOpenAICompatibleModel({ baseURL, model: 'pixel-model', images: codec, maxRetries: 8, retryDelayMs: 5, maxRetryDelayMs: 20, timeoutMs: 400, onRetry: (e) => events.push(e) });
     const cache = createMemoryCache();
     const progress: number[] = [];
     const remote = await evaluate({ model: remoteModel, benchmarks: benchmarks(), loadImage, decoding: { maxNewTokens: 32 }, cache, batchSize: 4, onProgress: (p) => p.stage === 'predict' && progress.push(p.done) });
@@ -135,7 +135,7 @@ describe('remote evaluation through an OpenAI-compatible server', () => {
     expect(injected.slow).toBeGreaterThan(0);
     expect(events.filter((e) => e.status === 429).length).toBe(injected[429]);
     expect(events.filter((e) => e.status === 500).length).toBe(injected[500]);
-    expect(events.some((e) => e.status === undefined && /timed out|abort/i.test(e.error ?? ''))).toBe(true);
+    expect(events.some((e) => e.status === undefined && /timed out|abort/i.test(e.message))).toBe(true);
     expect(progress.at(-1)).toBe(58);
 
     expect(remote.benchmarks.map((b) => b.metrics)).toEqual(local.benchmarks.map((b) => b.metrics));
@@ -155,8 +155,7 @@ describe('remote evaluation through an OpenAI-compatible server', () => {
   }, 60_000);
 
   it('remote models cannot score by likelihood: a typed error says so', async () => {
-    const client = createOpenAIClient({ baseURL });
-    const m = createRemoteVisionLanguageModel({ client, model: 'x' });
+    const m = createOpenAICompatibleModel({ baseURL, model: 'x' });
     await expect(m.score({ messages: [{ role: 'user', content: 'hi' }] }, ['a'])).rejects.toSatisfy((e: unknown) => isVlitError(e, 'VLIT_UNSUPPORTED'));
   });
 

@@ -138,6 +138,30 @@ describe('OpenAI-compatible remote model against a real HTTP server on 127.0.0.1
     expect(seen).toHaveLength(3);
   });
 
+  it('reports each retry to onRetry (status, reason, wait; never the key), and nothing on success', async () => {
+    handler = (_req, res, n) => {
+      if (n === 1) return json(res, 429, { error: { message: 'slow down' } }, { 'retry-after': '0' });
+      if (n === 2) return json(res, 503, { error: { message: `overloaded for ${KEY}` } });
+      if (n === 3) return; // never answers: a timeout
+      json(res, 200, completion('ok'));
+    };
+    const events: Array<Record<string, unknown>> = [];
+    const r = await model({ retryDelayMs: 4, maxRetryDelayMs: 100, timeoutMs: 150, onRetry: (e) => events.push({ ...e }) }).chat([{ role: 'user', content: 'hi' }]);
+    expect(r).toMatchObject({ text: 'ok', attempts: 4 });
+    // Backoff 4 * 2^(n-1) without jitter; Retry-After: 0 from the server wins on the first.
+    expect(events.map(({ attempt, status, reason, delayMs, retryAfter }) => ({ attempt, status, reason, delayMs, retryAfter }))).toEqual([
+      { attempt: 1, status: 429, reason: 'http-429', delayMs: 0, retryAfter: true },
+      { attempt: 2, status: 503, reason: 'http-503', delayMs: 8, retryAfter: false },
+      { attempt: 3, status: undefined, reason: 'timeout', delayMs: 16, retryAfter: false },
+    ]);
+    expect(events[2].message).toMatch(/timed out/);
+    expect(JSON.stringify(events)).not.toContain(KEY);
+    const quiet: unknown[] = [];
+    handler = (_req, res) => json(res, 200, completion('ok'));
+    await model({ onRetry: (e) => quiet.push(e) }).chat([{ role: 'user', content: 'hi' }]);
+    expect(quiet).toEqual([]);
+  });
+
   it('gives up after maxRetries with a typed error naming the status and attempts', async () => {
     handler = (_req, res) => json(res, 500, { error: { message: 'boom' } });
     const err = await model({ maxRetries: 2 }).chat([{ role: 'user', content: 'hi' }]).catch((e: unknown) => e);

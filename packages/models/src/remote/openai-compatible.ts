@@ -15,6 +15,7 @@ import {
   type ChatCompletionsContentPart,
   type ChatCompletionsMessage,
   type ChatCompletionsRequest,
+  type ChatCompletionsRetryEvent,
   type ChatMessage,
   type GenerationOptions,
   type GenerationResult,
@@ -55,6 +56,12 @@ export interface OpenAICompatibleOptions {
   images?: ImageCodec;
   /** Format images are sent in (default png). */
   imageFormat?: 'png' | 'jpeg' | 'webp';
+  /**
+   * Called before each retry with core's `ChatCompletionsRetryEvent` (`attempt` from 1, `reason`,
+   * `status?`, `message`, `delayMs`, `retryAfter`), so callers can count and log retries; never
+   * carries the API key.
+   */
+  onRetry?: (event: ChatCompletionsRetryEvent) => void;
 }
 
 /** Options of one chat completion. */
@@ -121,6 +128,7 @@ class OpenAICompatibleModel implements RemoteChatModel {
       maxRetries: options.maxRetries ?? 3,
       backoff: { initialMs: options.retryDelayMs ?? 500, maxMs: maxDelay, jitter: 0 },
       maxRetryAfterMs: maxDelay,
+      onRetry: options.onRetry,
     });
     this.model = options.model;
     this.baseURL = this.client.baseURL;
