@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_FAULTS, createAnnotationAdapter, type CocoFixture, type FixtureFault } from '@vlit/data';
+import { FIXTURE_FAULTS, createAnnotationAdapter, type CocoFixture, type FixtureFault, type ImageAnnotations } from '@vlit/data';
 import { generateCocoFixtureToDir, writeRecordsFile, type WrittenFixture } from '@vlit/data/node';
 import { createSharpCodec } from '@vlit/runtime/node';
+import { benchmarkItems } from './demo.js';
 
 const PKG = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(PKG, 'dist', 'cli.js');
@@ -187,8 +188,9 @@ describe('vlit demo', () => {
       generated: { annotations: number; records: number };
       adaption: { written: number; byTask: Record<string, number> };
       qualityControl: { read: number; kept: number; rejected: number; byReason: Record<string, number> };
+      evaluation: { items: number; accuracy: number; byDimension: Record<string, number> };
     };
-    for (const f of ['adapted.jsonl', 'kept.jsonl', 'rejects.jsonl', 'quality-report.md', 'quality-report.json', 'coco/manifest.json', 'coco/annotations.jsonl']) {
+    for (const f of ['adapted.jsonl', 'kept.jsonl', 'rejects.jsonl', 'quality-report.md', 'quality-report.json', 'coco/manifest.json', 'coco/annotations.jsonl', 'eval-report/report.html', 'eval-report/report.md', 'eval-report/report.json']) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
     const qc = result.qualityControl;
@@ -206,7 +208,44 @@ describe('vlit demo', () => {
     // One fault of each kind was planted in the noisy source; the manifest says which.
     const rejectedIds = new Set((await lines(join(out, 'rejects.jsonl'))).map((r) => r.id));
     expect(manifest.faults.filter((f) => !rejectedIds.has(f.recordId))).toEqual([]);
+    // Evaluation: accuracies are fractions of whole questions, and the markdown table carries the overall figure.
+    expect(Object.keys(result.evaluation.byDimension).sort()).toEqual(['IC', 'SU']);
+    expect(Number.isInteger(result.evaluation.accuracy * result.evaluation.items)).toBe(true);
+    expect(await readFile(join(out, 'eval-report', 'report.md'), 'utf8')).toContain((result.evaluation.accuracy * 100).toFixed(1));
   }, 120_000);
+});
+
+describe('benchmarkItems (the demo benchmark)', () => {
+  const image = (id: string, caption: string, objects: string[]): ImageAnnotations => ({
+    imageId: id, file: `${id}.png`, width: 64, height: 64, captions: [caption], regions: [], vqa: [], ocr: [],
+    objects: objects.map((category) => ({ category, bbox: [0, 0, 8, 8] })),
+  });
+  const annotations = [
+    image('a', 'Two dogs on grass.', ['dog', 'dog', 'cat']),
+    image('b', 'A cat on a sofa.', ['cat']),
+    image('c', 'Three birds.', ['bird', 'bird', 'bird']),
+    image('d', 'An empty road.', []),
+  ];
+
+  it('asks which caption fits (SU) and how many of the most frequent category (IC), the right option at the answer index', () => {
+    const items = benchmarkItems(annotations, 7);
+    // 4 SU items (each image has 3 others with captions) + 3 IC items (image d has no objects).
+    expect(items.map((i) => i.id)).toEqual(['a-su', 'a-ic', 'b-su', 'b-ic', 'c-su', 'c-ic', 'd-su']);
+    const byId = Object.fromEntries(items.map((i) => [i.id, i]));
+    expect(byId['a-ic'].question).toBe('How many dog objects are in the image?');
+    expect(byId['a-ic'].options[byId['a-ic'].answer]).toBe('2');
+    expect([...byId['a-ic'].options].sort()).toEqual(['1', '2', '3', '4']);
+    expect(byId['b-ic'].options[byId['b-ic'].answer]).toBe('1');
+    expect([...byId['b-ic'].options].sort()).toEqual(['1', '2', '3', '4']); // n = 1 has no n - 1: n + 3 instead
+    expect(byId['c-ic'].options[byId['c-ic'].answer]).toBe('3');
+    for (const id of ['a-su', 'b-su', 'c-su', 'd-su']) {
+      const item = byId[id];
+      expect(item.options).toHaveLength(4);
+      expect(item.options[item.answer]).toBe(annotations.find((a) => `${a.imageId}-su` === id)!.captions[0]);
+      expect(new Set(item.options).size).toBe(4);
+    }
+    expect(benchmarkItems(annotations, 7)).toEqual(items);
+  });
 });
 
 describe('vlit lint-template', () => {

@@ -9,11 +9,14 @@
  *  4. the data-quality report (the review's characteristics: correctness, diversity, complexity, balance);
  *  5. the model path: a ViT encoder, an MLP connector and a tiny Llama-style decoder composed into one
  *     VisionLanguageModel, which answers a kept record's question (untrained weights: the point is the plumbing,
- *     and the visual-token plan that predicts memory before anything runs).
+ *     and the visual-token plan that predicts memory before anything runs);
+ *  6. evaluation, SEED-Bench style: multiple-choice questions about the kept images (scene: which caption;
+ *     counting: how many), options ranked by the model's likelihood, per-dimension accuracy in the review's
+ *     table layout and an HTML report with charts (an untrained model scores near chance, 25%).
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { NotFoundError, type VlitRecord } from '@vlit/core';
+import { NotFoundError, createRng, type VlitRecord } from '@vlit/core';
 import { createSharpCodec, createNodeRuntime } from '@vlit/runtime/node';
 import {
   FIXTURE_FAULTS,
@@ -30,6 +33,9 @@ import { buildWordLevelTokenizer, createBuiltinTemplate } from '@vlit/templates'
 import { createVitEncoder, planVisualTokens } from '@vlit/encoders';
 import { createMlpConnector } from '@vlit/connectors';
 import { composeVisionLanguageModel, createLlamaDecoder, tinyLlamaConfig } from '@vlit/models';
+import { createMultipleChoiceBenchmark, evaluate, renderResultsTable, type MultipleChoiceItem } from '@vlit/eval';
+import { writeReports } from '@vlit/eval/node';
+import type { ImageAnnotations } from '@vlit/data';
 
 /** Options of `runDemo`. */
 export interface DemoOptions {
@@ -42,11 +48,12 @@ export interface DemoOptions {
 /** What the demo produced, with counts that add up. */
 export interface DemoResult {
   out: string;
-  files: { adapted: string; kept: string; rejects: string; reportJson: string; reportMarkdown: string; coco: string };
+  files: { adapted: string; kept: string; rejects: string; reportJson: string; reportMarkdown: string; coco: string; evalHtml: string; evalMarkdown: string };
   generated: { annotations: number; records: number };
   adaption: { written: number; refused: number; byTask: Record<string, number> };
   qualityControl: QualityCounts;
   model: { id: string; encoderTokens: number; decoderTokens: number; replyTokens: number };
+  evaluation: { items: number; accuracy: number; byDimension: Record<string, number> };
 }
 
 function textOf(content: VlitRecord['messages'][number]['content']): string {
@@ -134,20 +141,72 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   say(`   untrained reply (${reply.usage.completionTokens} tokens): ${JSON.stringify(reply.text)}`);
   const perToken = (s: { logLikelihood: number; tokens: number }): string => (s.logLikelihood / s.tokens).toFixed(2);
   say(`   mean log-prob per token: reference answer ${perToken(scoreRight)} vs a wrong one ${perToken(scoreWrong)} (untrained weights: no real preference yet)`);
-  say(`\nOutputs in ${out}: adapted.jsonl, kept.jsonl, rejects.jsonl, quality-report.md/.json, coco/ (images + annotations)`);
+
+  // 6. Evaluation: SEED-Bench-style multiple choice over the kept images, ranked by likelihood.
+  const keptImages = new Set(qc.kept.flatMap((r) => r.images.map((i) => (typeof i === 'string' ? i : i.path))));
+  const items = benchmarkItems(fixture.annotations.filter((a) => keptImages.has(a.file)), 7);
+  const benchmark = createMultipleChoiceBenchmark({ id: 'demo-seed', items, method: 'likelihood' });
+  const run = await evaluate({
+    model,
+    benchmarks: [benchmark],
+    name: 'untrained ViT + MLP + Llama',
+    loadImage: async (img) => {
+      const data = typeof img === 'string' ? fixture.images.get(img) : img.bytes;
+      if (!data) throw new NotFoundError(`benchmark image not in the fixture: ${String(img)}`, { details: { field: 'images' } });
+      return codec.decode(data);
+    },
+  });
+  const evalFiles = await writeReports(join(out, 'eval-report'), [run], { title: 'Vlit demo evaluation' });
+  const result = run.benchmarks[0];
+  const byDimension = Object.fromEntries(Object.entries(result.groups).map(([k, v]) => [k, v.accuracy]));
+  say(`6. evaluation on ${items.length} multiple-choice questions (likelihood ranking; chance is 25%, though an untrained model's language prior can beat it on some dimensions):\n\n${renderResultsTable([run])}`);
+
+  say(`\nOutputs in ${out}: adapted.jsonl, kept.jsonl, rejects.jsonl, quality-report.md/.json, eval-report/ (report.html, .md, .json), coco/ (images + annotations)`);
   say(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   return {
     out,
-    files: { adapted: join(out, 'adapted.jsonl'), kept: join(out, 'kept.jsonl'), rejects: join(out, 'rejects.jsonl'), reportJson: written.json, reportMarkdown: written.markdown, coco: root },
+    files: { adapted: join(out, 'adapted.jsonl'), kept: join(out, 'kept.jsonl'), rejects: join(out, 'rejects.jsonl'), reportJson: written.json, reportMarkdown: written.markdown, coco: root, evalHtml: evalFiles.html, evalMarkdown: evalFiles.markdown },
     generated: { annotations: fixture.annotations.length, records: fixture.records.length },
     adaption: { written: adapted.length, refused: adaptRejects.length, byTask: Object.fromEntries([...tasks].map(([t, n]) => [String(t), n])) },
     qualityControl: qc.counts,
     model: { id: model.id, encoderTokens, decoderTokens, replyTokens: reply.usage.completionTokens },
+    evaluation: { items: items.length, accuracy: result.metrics.accuracy, byDimension },
   };
 }
 
 /** The line written to a rejects file for one quality-control reject (the shape `vlit qc` and the demo share). */
 export function rejectLine(r: QualityReject): Record<string, unknown> {
   return { id: r.id, index: r.index, filter: r.filter, reason: r.reason, message: r.message, record: r.record };
+}
+
+/**
+ * SEED-Bench-style questions from annotations: scene understanding (SU: which caption fits, against
+ * captions of other images) and instance counting (IC: how many of a category), four options each,
+ * the right one at a seeded position.
+ */
+export function benchmarkItems(annotations: readonly ImageAnnotations[], seed: number): MultipleChoiceItem[] {
+  const rng = createRng(seed);
+  const items: MultipleChoiceItem[] = [];
+  const place = (right: string, wrong: string[]): { options: string[]; answer: number } => {
+    const answer = rng.int(0, 4);
+    const options = [...wrong.slice(0, 3)];
+    options.splice(answer, 0, right);
+    return { options, answer };
+  };
+  annotations.forEach((a, i) => {
+    const others = annotations.filter((b, j) => j !== i && b.captions.length > 0);
+    if (a.captions.length > 0 && others.length >= 3) {
+      const wrong = rng.sample(others, 3).map((b) => b.captions[0]);
+      items.push({ id: `${a.imageId}-su`, question: 'Which caption describes the image?', dimension: 'SU', images: [a.file], ...place(a.captions[0], wrong) });
+    }
+    const counts = new Map<string, number>();
+    for (const o of a.objects) counts.set(o.category, (counts.get(o.category) ?? 0) + 1);
+    const [category, n] = [...counts].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))[0] ?? [];
+    if (category !== undefined && n !== undefined) {
+      const wrong = [n + 1, n + 2, n > 1 ? n - 1 : n + 3].map(String);
+      items.push({ id: `${a.imageId}-ic`, question: `How many ${category} objects are in the image?`, dimension: 'IC', images: [a.file], ...place(String(n), wrong) });
+    }
+  });
+  return items;
 }
