@@ -17,7 +17,9 @@ export type VlitErrorCode =
   | 'VLIT_PATH_ESCAPE'
   | 'VLIT_NOT_FOUND'
   | 'VLIT_VALIDATION'
-  | 'VLIT_UNSUPPORTED';
+  | 'VLIT_UNSUPPORTED'
+  | 'VLIT_LIMIT_EXCEEDED'
+  | 'VLIT_CONFLICT';
 
 /** Structured facts about where and why an error happened. */
 export interface VlitErrorDetails {
@@ -146,5 +148,24 @@ export class UnsupportedError extends VlitError {
   constructor(message: string, options?: VlitErrorOptions) {
     super('VLIT_UNSUPPORTED', message, options);
     this.name = 'UnsupportedError';
+  }
+}
+
+/** Input is larger than a stated cap (a file over its size limit, a request body, a prompt over the context). */
+export class LimitExceededError extends VlitError {
+  constructor(message: string, options?: VlitErrorOptions) {
+    super('VLIT_LIMIT_EXCEEDED', message, options);
+    this.name = 'LimitExceededError';
+  }
+}
+
+/**
+ * The operation would destroy or race with something: an output path that is also an input, a
+ * non-empty folder Vlit did not make, a job folder locked by another live process.
+ */
+export class ConflictError extends VlitError {
+  constructor(message: string, options?: VlitErrorOptions) {
+    super('VLIT_CONFLICT', message, options);
+    this.name = 'ConflictError';
   }
 }

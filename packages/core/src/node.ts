@@ -1,10 +1,12 @@
 /**
- * `@vlit/core/node`: node-only file helpers (safetensors files, root-confined paths).
+ * `@vlit/core/node`: node-only file helpers (safetensors files, root-confined paths, safe reads and writes
+ * of user-named files).
  */
-import { lstat, readFile, readlink, realpath, rename, rm, writeFile } from 'node:fs/promises';
+export * from './node-files.js';
+import { lstat, readFile, readlink, realpath } from 'node:fs/promises';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError, NotFoundError, PathEscapeError, VlitError } from './errors.js';
+import { writeFileAtomic } from './node-files.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsFile, type SafetensorsInput } from './safetensors.js';
 
 function errnoCode(err: unknown): string | undefined {
@@ -40,14 +42,7 @@ export async function writeSafetensorsFile(
     }
     throw err;
   }
-  const tmp = path.join(path.dirname(filePath), `.${path.basename(filePath)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, filePath);
-  } catch (err) {
-    await rm(tmp, { force: true }).catch(() => undefined);
-    throw err;
-  }
+  await writeFileAtomic(filePath, bytes);
 }
 
 /** True when `child` is `parent` or lies below it (both absolute, normalized). */

@@ -2,6 +2,10 @@
  * Node-only test helpers: the native + web runtime pair every cross-runtime test starts from, and a
  * PNG writer taken from the PNG specification (independent of sharp and of the browser codecs).
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname as dirnamePath, resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { crc32, deflateSync } from 'node:zlib';
 import type { VlitRuntime } from '@vlit/core';
 import { createNodeRuntime } from '@vlit/runtime/node';
@@ -53,4 +57,40 @@ export function writePng(width: number, height: number, channels: 3 | 4, pixel: 
   const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   const png = Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
   return new Uint8Array(png.buffer, png.byteOffset, png.byteLength);
+}
+
+/**
+ * The Python that holds the reference implementations (torch, transformers, peft): `VLIT_PYTHON` when
+ * set, else the repository's `.venv` that `.ci/run` (and `npm run setup:python`) builds from the local
+ * wheel index. Throws with the command to run when neither exists, so a missing venv is a loud failure.
+ */
+export function referencePython(): string {
+  const fromEnv = process.env.VLIT_PYTHON;
+  if (fromEnv) return fromEnv;
+  // dist/node.js sits in packages/test-kit/dist; the repository root is three levels up.
+  const root = resolvePath(dirnamePath(fileURLToPath(import.meta.url)), '..', '..', '..');
+  const venv = resolvePath(root, '.venv', 'bin', 'python');
+  if (!existsSync(venv)) {
+    throw new Error(`reference Python not found at ${venv}: run \`bash scripts/setup-python.sh\` (CI does) or set VLIT_PYTHON`);
+  }
+  return venv;
+}
+
+/**
+ * Run a Python script with the reference Python and return its stdout. Generous default timeout (10
+ * minutes) because torch's import alone can take seconds on a busy machine; stderr is included in the
+ * error when the script fails.
+ */
+export function runReferencePython(script: string, args: readonly string[] = [], options: { timeoutMs?: number; env?: Record<string, string> } = {}): string {
+  const result = spawnSync(referencePython(), [script, ...args], {
+    encoding: 'utf8',
+    timeout: options.timeoutMs ?? 600_000,
+    maxBuffer: 256 * 1024 * 1024,
+    env: { ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? '1', ...options.env },
+  });
+  if (result.error) throw result.error;
+  if (result.status !== 0) {
+    throw new Error(`${script} exited ${result.status ?? result.signal}:\n${result.stderr}`);
+  }
+  return result.stdout;
 }
