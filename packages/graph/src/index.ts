@@ -57,3 +57,19 @@ export { inferShapes, inferGraphTypes, type InferShapesOptions } from './infer.j
 export { mergeModels, type MergeModelsOptions } from './merge.js';
 export { broadcastShapes, getShapeRule, supportedOps, formatDims, type ShapeRule, type RuleContext, type TypeInfo } from './shape-rules.js';
 export { defaultOpset, makeValueInfo, typeInfoFromValueInfo } from './value-info.js';
+export {
+  buildGradientModel,
+  gradientName,
+  differentiableOps,
+  addMaskedCrossEntropy,
+  editModel,
+  promoteInitializers,
+  pruneModel,
+  cloneModel,
+  type GradientModelOptions,
+  type GraphLike,
+  type MaskedCrossEntropyOptions,
+  type ModelEditor,
+  type PromotedInitializers,
+  type PruneModelOptions,
+} from './autodiff/index.js';
