@@ -1,0 +1,2 @@
+export * from './targets.js';
+export * from './adapter.js';

@@ -1,0 +1,7 @@
+/**
+ * `@vlit/trainer/node`: node-only file I/O of the trainer: PEFT adapter folders, run checkpoints, the
+ * metrics JSONL writer.
+ */
+export * from './lora/adapter-files.js';
+export * from './checkpoint/run-checkpoint.js';
+export * from './checkpoint/metrics-writer.js';
