@@ -2,9 +2,9 @@
  * Node-only generation: a resumable Self-Instruct job over append-only JSONL files, and a file cache.
  * @packageDocumentation
  */
-import { BackendError, InvalidArgumentError, ValidationError, type ProgressCallback, type VlitRecord, type VlitWarning } from '@vlit/core';
+import { BackendError, InvalidArgumentError, isVlitError, ValidationError, type ProgressCallback, type VlitRecord, type VlitWarning } from '@vlit/core';
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { imageAnnotationsSchema, type ImageAnnotations, type ImageAnnotationsInput } from '../annotations.js';
 import { createChatCompletionClient, type ChatCompletionClient, type ChatCompletionClientOptions } from './client.js';
@@ -16,9 +16,15 @@ import {
   type GenerationUnit,
   type SelfInstructGeneratorOptions,
 } from './generator.js';
-import { readCompleteJsonLines } from './job-files.js';
+import { rewriteJobLines, scanJobLines } from './job-files.js';
+import { acquireJobLock, JOB_LOCK_FILE } from './job-lock.js';
+import { readUserFile, writeFileAtomic } from '@vlit/core/node';
+
+export { acquireJobLock, isProcessAlive, JOB_LOCK_FILE, type AcquireJobLockOptions, type JobLock, type JobLockInfo } from './job-lock.js';
 
 let tempCounter = 0;
+/** Largest cached reply read back (a reply is a few KB; anything this big was not written by the cache). */
+const MAX_CACHE_ENTRY_BYTES = 16 * 1024 * 1024;
 
 /** Write all of `text`; writeSync may write fewer bytes than asked. */
 function writeAll(fd: number, text: string): void {
@@ -35,9 +41,10 @@ export function createFileGenerationCache(dir: string): GenerationCache {
   return {
     async get(key) {
       try {
-        return await readFile(pathOf(key), 'utf8');
+        // Regular files only, capped: a FIFO or a huge file planted in the cache never wedges the job.
+        return (await readUserFile(pathOf(key), { maxBytes: MAX_CACHE_ENTRY_BYTES, what: 'cached reply' })).toString('utf8');
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        if (isVlitError(error, 'VLIT_NOT_FOUND')) return undefined;
         throw error;
       }
     },
@@ -61,6 +68,8 @@ export interface GenerationJobFiles {
   doneLog: string;
   /** Reply cache directory (unless disabled). */
   cache?: string;
+  /** The exclusive lock a running job holds (`job.lock`: pid, host, start time). */
+  lock: string;
 }
 
 /** The files a job writes in `outDir`. */
@@ -69,6 +78,7 @@ export function generationJobFiles(outDir: string, cacheDir?: string | false): G
     records: join(outDir, 'records.jsonl'),
     rejects: join(outDir, 'rejects.jsonl'),
     doneLog: join(outDir, 'done.log'),
+    lock: join(outDir, JOB_LOCK_FILE),
     ...(cacheDir === false ? {} : { cache: cacheDir ?? join(outDir, 'cache') }),
   };
 }
@@ -108,40 +118,72 @@ export interface GenerationJobSummary {
   files: GenerationJobFiles;
 }
 
-/** Finished unit ids of a job directory, after repairing what a kill left behind. */
+/**
+ * Finished unit ids of a job directory, after repairing what a kill (or an earlier unlocked concurrent
+ * run) left behind: partial last lines are cut; an output line repeated for one unit is dropped (the
+ * first complete one is kept; a record wins over a reject), so outputs hold each unit once; and the done
+ * log is rebuilt to exactly one line per finished unit (its last complete status line wins, a line that
+ * is not JSON is dropped, an output missing from the log is logged as `recovered`). Call it only while
+ * holding the job's lock.
+ */
 export async function recoverGenerationJob(files: GenerationJobFiles, warnings: VlitWarning[] = []): Promise<Set<string>> {
   const done = new Set<string>();
-  const seen = (file: string, value: unknown): void => {
+  // The outputs are the truth; the ledger is an index of them and is repaired to match.
+  for (const file of [files.records, files.rejects]) {
+    const drop = new Set<number>();
+    for (const { line, value } of await scanJobLines(file, warnings)) {
+      const id = (value as { id?: unknown })?.id;
+      if (typeof id !== 'string') {
+        warnings.push({ code: 'VLIT_W_JOB_LINE', message: 'job output line without a string id', details: { file, record: line } });
+        continue;
+      }
+      if (done.has(id)) drop.add(line);
+      else done.add(id);
+    }
+    if (drop.size) {
+      await rewriteJobLines(file, (line) => !drop.has(line));
+      warnings.push({
+        code: 'VLIT_W_JOB_DEDUPLICATED',
+        message: `removed ${drop.size} repeated output line(s) for units already written (left by an earlier run)`,
+        details: { file, removed: drop.size },
+      });
+    }
+  }
+  const status = new Map<string, unknown>();
+  let logLines = 0;
+  let lost = 0;
+  const before = warnings.length;
+  const logged = await scanJobLines(files.doneLog, warnings, { lenient: true });
+  const badLines = warnings.slice(before).filter((w) => w.code === 'VLIT_W_JOB_BAD_LINE').length;
+  for (const { line, value } of logged) {
+    logLines++;
     const id = (value as { id?: unknown })?.id;
     if (typeof id !== 'string') {
-      warnings.push({ code: 'VLIT_W_JOB_LINE', message: 'job output line without a string id', details: { file } });
-      return;
+      warnings.push({ code: 'VLIT_W_JOB_LINE', message: 'done log line without a string id', details: { file: files.doneLog, record: line } });
+      continue;
     }
-    if (done.has(id)) warnings.push({ code: 'VLIT_W_JOB_DUPLICATE', message: `unit ${id} appears more than once`, details: { file, record: id } });
-    done.add(id);
-  };
-  // The outputs are the truth; the ledger is an index of them and is repaired to match.
-  for (const value of await readCompleteJsonLines(files.records, warnings)) seen(files.records, value);
-  for (const value of await readCompleteJsonLines(files.rejects, warnings)) seen(files.rejects, value);
-  const logged = new Set<string>();
-  for (const value of await readCompleteJsonLines(files.doneLog, warnings)) {
-    const id = (value as { id?: unknown })?.id;
-    if (typeof id === 'string') logged.add(id);
-  }
-  const missing = [...done].filter((id) => !logged.has(id));
-  if (missing.length) {
-    // Killed after writing the output line but before logging it.
-    const fd = openSync(files.doneLog, 'a');
-    try {
-      writeAll(fd, missing.map((id) => `${JSON.stringify({ id, status: 'recovered' })}\n`).join(''));
-    } finally {
-      closeSync(fd);
-    }
-    warnings.push({ code: 'VLIT_W_JOB_RELOGGED', message: `${missing.length} finished unit(s) were missing from the done log`, details: { file: files.doneLog } });
-  }
-  for (const id of logged) {
     if (!done.has(id)) {
+      if (!status.has(id)) lost++;
       warnings.push({ code: 'VLIT_W_JOB_LOST_OUTPUT', message: `unit ${id} is logged as done but has no output line; regenerating it`, details: { file: files.doneLog, record: id } });
+    }
+    // Deleted and set again so the map's order is the order of each unit's last line.
+    status.delete(id);
+    status.set(id, (value as { status?: unknown }).status);
+  }
+  const missing = [...done].filter((id) => !status.has(id));
+  const exact = badLines === 0 && missing.length === 0 && lost === 0 && logLines === status.size && status.size === done.size;
+  if (!exact) {
+    const lines: string[] = [];
+    for (const [id, s] of status) if (done.has(id)) lines.push(`${JSON.stringify({ id, status: typeof s === 'string' ? s : 'recovered' })}\n`);
+    for (const id of missing) lines.push(`${JSON.stringify({ id, status: 'recovered' })}\n`);
+    await writeFileAtomic(files.doneLog, lines.join(''));
+    if (missing.length) {
+      // Killed after writing the output line but before logging it.
+      warnings.push({ code: 'VLIT_W_JOB_RELOGGED', message: `${missing.length} finished unit(s) were missing from the done log`, details: { file: files.doneLog } });
+    }
+    const repeated = logLines - status.size;
+    if (repeated > 0) {
+      warnings.push({ code: 'VLIT_W_JOB_LOG_DEDUPLICATED', message: `removed ${repeated} repeated done-log line(s); one line per unit is kept`, details: { file: files.doneLog, removed: repeated } });
     }
   }
   return done;
@@ -151,7 +193,9 @@ export async function recoverGenerationJob(files: GenerationJobFiles, warnings: 
  * Run (or resume) a Self-Instruct generation job. Each finished unit is one line in records.jsonl or
  * rejects.jsonl, then one line in done.log. Killed at any point and rerun with the same options, it
  * ends with every unit exactly once: partial last lines are cut, outputs missing from the ledger are
- * relogged, and replies already paid for come from the cache.
+ * relogged, and replies already paid for come from the cache. The job holds `job.lock` in `outDir`
+ * while it runs: a second job on the same folder gets ConflictError; a lock left by a dead process is
+ * taken over.
  */
 export async function runGenerationJob(options: GenerationJobOptions): Promise<GenerationJobSummary> {
   const concurrency = options.concurrency ?? 4;
@@ -162,12 +206,29 @@ export async function runGenerationJob(options: GenerationJobOptions): Promise<G
     warnings.push(w);
     options.onWarning?.(w);
   };
+  const client = options.client ?? (options.endpoint ? createChatCompletionClient({ maxConcurrency: concurrency, ...options.endpoint }) : undefined);
+  if (!client) throw new InvalidArgumentError('runGenerationJob needs an endpoint or a client', { details: { field: 'endpoint' } });
+  // One run per folder: a second concurrent run would generate and append every unit again.
+  const lock = await acquireJobLock(options.outDir, { onWarning: warn });
+  try {
+    return await runLockedJob(options, files, client, warnings, warn);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function runLockedJob(
+  options: GenerationJobOptions,
+  files: GenerationJobFiles,
+  client: ChatCompletionClient,
+  warnings: VlitWarning[],
+  warn: (w: VlitWarning) => void,
+): Promise<GenerationJobSummary> {
+  const concurrency = options.concurrency ?? 4;
   const recovered: VlitWarning[] = [];
   const done = await recoverGenerationJob(files, recovered);
   recovered.forEach(warn);
 
-  const client = options.client ?? (options.endpoint ? createChatCompletionClient({ maxConcurrency: concurrency, ...options.endpoint }) : undefined);
-  if (!client) throw new InvalidArgumentError('runGenerationJob needs an endpoint or a client', { details: { field: 'endpoint' } });
   const generator = createSelfInstructGenerator({
     ...options,
     client,

@@ -22,6 +22,10 @@ export interface FakeServerOptions {
   reply?: (request: { messages: Array<{ role: string; content: string }>; model: string; seed?: number }) => string;
   /** Fixed fault script for the n-th request overall (0-based), overriding the random schedule. */
   script?: Fault[];
+  /** Called as each request arrives (before any gate), with its 0-based number. */
+  onRequest?: (n: number) => void;
+  /** Awaited before each request is answered: lets a test hold a job mid-run. */
+  gate?: () => Promise<void>;
 }
 
 export interface FakeServer {
@@ -62,8 +66,10 @@ export async function startFakeServer(options: FakeServerOptions): Promise<FakeS
   };
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const n = state.requests++;
+    options.onRequest?.(n);
     let body = '';
     for await (const chunk of req) body += chunk;
+    if (options.gate) await options.gate();
     if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
       res.writeHead(404).end('not found');
       return;

@@ -1,10 +1,12 @@
 import {
   chatMessageSchema,
   CompatibilityError,
+  ConflictError,
   FormatError,
   imageRefSchema,
   InvalidArgumentError,
   isVlitError,
+  LimitExceededError,
   NotFoundError,
   PathEscapeError,
   recordSourceSchema,
@@ -110,10 +112,20 @@ const ERROR_CLASSES: Record<string, new (message: string, options?: { cause?: un
   VLIT_INVALID_ARGUMENT: InvalidArgumentError,
   VLIT_NOT_FOUND: NotFoundError,
   VLIT_COMPATIBILITY: CompatibilityError,
+  VLIT_LIMIT_EXCEEDED: LimitExceededError,
+  VLIT_CONFLICT: ConflictError,
 };
 
 /** The message of a Vlit error without the location suffix its constructor appended. */
 export function bareMessage(err: VlitError): string {
+  // Rebuild the suffix core's constructor appends from the same details, and cut exactly that.
+  const d = err.details;
+  const parts: string[] = [];
+  if (d.file !== undefined) parts.push(`file ${d.file}`);
+  if (d.record !== undefined) parts.push(`record ${String(d.record)}`);
+  if (d.field !== undefined) parts.push(`field ${d.field}`);
+  const suffix = parts.length ? ` (${parts.join(', ')})` : '';
+  if (suffix && err.message.endsWith(suffix)) return err.message.slice(0, -suffix.length);
   const at = err.message.lastIndexOf(' (');
   return at > 0 && err.message.endsWith(')') && /\((file|record|field) /.test(err.message.slice(at)) ? err.message.slice(0, at) : err.message;
 }

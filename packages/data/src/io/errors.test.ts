@@ -127,7 +127,7 @@ describe('bad input in every dialect: typed errors with file, index/line and fie
       wrap: (entries) => `{"image_source": "MSCOCO2014", "construction_time": "2023",\n"annotations": [\n${entries.join(',\n')}\n]}\n`,
       key: () => '',
       good: () => ({ img_ids: ['000000000001'], instruction_type: 'Global', conversations: [{ from: 'human', value: 'q' }, { from: 'gpt', value: 'a' }] }),
-      wrongType: [{ img_ids: 'x', instruction_type: 'Region', conversations: [] }, 'img_ids'],
+      wrongType: [{ img_ids: true, instruction_type: 'Region', conversations: [] }, 'img_ids'],
       escape: { img_ids: ['../x'], instruction_type: 'Region', conversations: [{ from: 'human', value: 'q' }, { from: 'gpt', value: 'a' }] },
     },
   ];

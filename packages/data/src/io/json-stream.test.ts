@@ -81,8 +81,15 @@ describe('streamJsonValues', () => {
     await expect(collect(streamJsonValues(src, [['*']], { file: 'x.json' }))).rejects.toThrow(message);
   });
 
-  it('invalid UTF-8 is a FormatError', async () => {
-    await expect(collect(streamJsonValues(new Uint8Array([0x5b, 0x22, 0xff, 0x22, 0x5d]), [['*']]))).rejects.toBeInstanceOf(FormatError);
+  it('invalid UTF-8 inside one value is an error item with its byte offset, and scanning goes on', async () => {
+    // [ " <ff> " , 7 ]  -> the bad byte is at offset 2 of the document
+    const items = await collect(streamJsonValues(new Uint8Array([0x5b, 0x22, 0xff, 0x22, 0x2c, 0x37, 0x5d]), [['*']], { file: 'u.json' }));
+    expect(items.map((i) => i.kind)).toEqual(['error', 'value']);
+    const bad = items[0] as Extract<JsonStreamItem, { kind: 'error' }>;
+    expect(bad.error).toBeInstanceOf(FormatError);
+    expect(bad.error.details).toMatchObject({ file: 'u.json', offset: 2, record: 0 });
+    expect(bad.text).toBe('"\uFFFD"');
+    expect((items[1] as { value: unknown }).value).toBe(7);
   });
 
   it('a value larger than maxValueBytes is refused instead of filling memory', async () => {

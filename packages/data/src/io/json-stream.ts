@@ -17,15 +17,19 @@ export type JsonStreamItem =
       text: string;
       /** 1-based line where the value starts. */
       line: number;
+      /** Byte offset in the document where the value starts. */
+      offset?: number;
       /** True when the path matched a selected pattern; false for other top-level values. */
       selected: boolean;
     }
   | {
       kind: 'error';
       path: JsonPath;
-      /** The text that failed to parse. */
+      /** The text that failed to parse (invalid UTF-8 replaced by U+FFFD). */
       text: string;
       line: number;
+      /** Byte offset in the document where the value starts. */
+      offset?: number;
       selected: boolean;
       error: FormatError;
     };
@@ -36,7 +40,16 @@ export interface JsonStreamOptions {
   file?: string;
   /** Largest single value held in memory; a larger one is a FormatError (default 64 MiB). */
   maxValueBytes?: number;
+  /**
+   * Deepest nesting of arrays and objects inside one value (default 1000). A deeper value is an
+   * `error` item with its text, never parsed: code downstream (validation, JSON.stringify, clones)
+   * recurses and would overflow the stack on it.
+   */
+  maxDepth?: number;
 }
+
+/** Default `maxDepth` of the streaming scanners. */
+export const DEFAULT_MAX_JSON_DEPTH = 1000;
 
 const SPACE = 0x20;
 const TAB = 0x09;
@@ -64,13 +77,58 @@ const enum State {
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
+const lossy = new TextDecoder('utf-8');
 
-function decode(bytes: Uint8Array, file: string | undefined, line: number): string {
+/** Strict UTF-8 decoding; undefined when the bytes are not valid UTF-8. */
+function tryDecode(bytes: Uint8Array): string | undefined {
   try {
     return decoder.decode(bytes);
-  } catch (cause) {
-    throw new FormatError('invalid UTF-8 in JSON text', { cause, details: { file, line } });
+  } catch {
+    return undefined;
   }
+}
+
+/** Offset of the first byte that breaks UTF-8 in `bytes` (for messages; only called on failure). */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i];
+    const need = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
+    if (need < 0 || i + need >= bytes.length) return i;
+    for (let k = 1; k <= need; k++) if ((bytes[i + k] & 0xc0) !== 0x80) return i;
+    // overlongs and surrogates: let the strict decoder judge the sequence alone
+    if (need > 0 && tryDecode(bytes.subarray(i, i + need + 1)) === undefined) return i;
+    i += need + 1;
+  }
+  return bytes.length;
+}
+
+function decode(bytes: Uint8Array, file: string | undefined, line: number, offset?: number): string {
+  const text = tryDecode(bytes);
+  if (text !== undefined) return text;
+  const at = firstInvalidUtf8(bytes);
+  throw new FormatError('invalid UTF-8 in JSON text', { details: { file, line, offset: offset === undefined ? undefined : offset + at } });
+}
+
+/** Deepest array/object nesting in JSON bytes (strings skipped); stops counting past `limit`. */
+export function jsonDepth(bytes: Uint8Array, limit: number): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i];
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) inString = true;
+    else if (c === LBRACE || c === LBRACKET) {
+      if (++depth > max) {
+        max = depth;
+        if (max > limit) return max;
+      }
+    } else if (c === RBRACE || c === RBRACKET) depth--;
+  }
+  return max;
 }
 
 function concat(pieces: Uint8Array[], length: number): Uint8Array {
@@ -100,6 +158,11 @@ export class JsonValueScanner {
   private readonly patterns: JsonPathPattern[];
   private readonly file: string | undefined;
   private readonly maxValueBytes: number;
+  private readonly maxDepth: number;
+  /** Bytes of the document before the current chunk. */
+  private consumed = 0;
+  private capOffset = 0;
+  private capMaxDepth = 0;
   private state: State = State.Value;
   private readonly frames: number[] = []; // 0 array, 1 object
   private readonly path: JsonPath = [];
@@ -124,6 +187,7 @@ export class JsonValueScanner {
     this.patterns = patterns;
     this.file = options.file;
     this.maxValueBytes = options.maxValueBytes ?? 64 * 1024 * 1024;
+    this.maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
   }
 
   /** 0: no pattern goes through this path, 1: a pattern goes deeper, 2: a pattern ends here. */
@@ -232,6 +296,7 @@ export class JsonValueScanner {
           this.fail('internal scanner state');
       }
     }
+    this.consumed += n;
     if (this.state === State.Capture && this.capLength > this.maxValueBytes) {
       this.fail(`a single value is larger than maxValueBytes (${this.maxValueBytes})`);
     }
@@ -270,6 +335,8 @@ export class JsonValueScanner {
     this.capPieces = [];
     this.capLength = 0;
     this.capLine = this.line;
+    this.capOffset = this.consumed + i;
+    this.capMaxDepth = 0;
     this.capSelected = m === 2;
     this.capEscape = false;
     if (c === QUOTE) {
@@ -330,8 +397,9 @@ export class JsonValueScanner {
           }
         }
       } else if (c === QUOTE) inString = true;
-      else if (c === LBRACE || c === LBRACKET) depth++;
-      else if (c === RBRACE || c === RBRACKET) {
+      else if (c === LBRACE || c === LBRACKET) {
+        if (++depth > this.capMaxDepth) this.capMaxDepth = depth;
+      } else if (c === RBRACE || c === RBRACKET) {
         if (--depth === 0) {
           end = i + 1;
           break;
@@ -355,16 +423,26 @@ export class JsonValueScanner {
     const path = this.path.slice();
     const selected = this.capSelected;
     const line = this.capLine;
-    const text = decode(bytes, this.file, line);
+    const offset = this.capOffset;
     this.capLength = 0;
-    try {
-      out.push({ kind: 'value', path, value: JSON.parse(text), text, line, selected });
-    } catch (cause) {
-      const error = new FormatError(`malformed JSON value: ${(cause as Error).message}`, {
-        cause,
-        details: { file: this.file, line, record: typeof path[path.length - 1] === 'number' ? (path[path.length - 1] as number) : undefined, field: pathString(path) },
-      });
-      out.push({ kind: 'error', path, text, line, selected, error });
+    const last = path[path.length - 1];
+    const details = { file: this.file, line, offset, record: typeof last === 'number' ? last : undefined, field: pathString(path) };
+    // One bad value is one error item; the structure around it is intact, so scanning goes on.
+    const text = tryDecode(bytes);
+    if (text === undefined) {
+      const at = offset + firstInvalidUtf8(bytes);
+      const error = new FormatError(`invalid UTF-8 at byte offset ${at}`, { details: { ...details, offset: at } });
+      out.push({ kind: 'error', path, text: lossy.decode(bytes), line, offset, selected, error });
+    } else if (this.capMaxDepth > this.maxDepth) {
+      const error = new FormatError(`value nested deeper than ${this.maxDepth} levels`, { details });
+      out.push({ kind: 'error', path, text, line, offset, selected, error });
+    } else {
+      try {
+        out.push({ kind: 'value', path, value: JSON.parse(text), text, line, offset, selected });
+      } catch (cause) {
+        const error = new FormatError(`malformed JSON value: ${(cause as Error).message}`, { cause, details });
+        out.push({ kind: 'error', path, text, line, offset, selected, error });
+      }
     }
     this.afterValue();
   }
@@ -422,35 +500,73 @@ export async function* streamJsonValues(
 
 /** One line of a JSON Lines file. */
 export type JsonLineItem =
-  | { kind: 'value'; value: unknown; text: string; line: number }
-  | { kind: 'error'; text: string; line: number; error: FormatError };
+  | { kind: 'value'; value: unknown; text: string; line: number; offset?: number }
+  | {
+      kind: 'error';
+      /** The line's text (invalid UTF-8 replaced by U+FFFD; only the first bytes of an over-long line). */
+      text: string;
+      line: number;
+      /** Byte offset of the line in the document. */
+      offset?: number;
+      /** True when `text` holds only the start of the line. */
+      truncated?: boolean;
+      error: FormatError;
+    };
+
+/** Bytes of an over-long line kept as its reject text. */
+const LONG_LINE_HEAD = 64 * 1024;
 
 /**
- * Stream the values of a JSON Lines document, one per non-blank line. A line that is not valid JSON
- * comes back as an `error` item with its 1-based line number and reading goes on.
+ * Stream the values of a JSON Lines document, one per non-blank line. Each line is decoded on its own,
+ * so a line that is not valid JSON, not valid UTF-8, nested deeper than `maxDepth` or longer than
+ * `maxValueBytes` comes back as an `error` item with its 1-based line number and byte offset, and
+ * reading goes on with the next line.
  */
 export async function* streamJsonLines(source: ByteSource, options: JsonStreamOptions = {}): AsyncGenerator<JsonLineItem> {
   const max = options.maxValueBytes ?? 64 * 1024 * 1024;
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
+  const file = options.file;
   let pieces: Uint8Array[] = [];
   let length = 0;
   let line = 1;
+  let lineOffset = 0;
+  let consumed = 0;
+  // An over-long line is skipped to its end; only its head is kept for the reject.
+  let skipping = false;
+  let skipped = 0;
   const emit = (bytes: Uint8Array): JsonLineItem | undefined => {
+    if (bytes.length > max) return longLine(bytes.length, bytes.slice(0, LONG_LINE_HEAD));
     let end = bytes.length;
     if (end > 0 && bytes[end - 1] === CR) end--;
     let start = line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
     while (start < end && (bytes[start] === SPACE || bytes[start] === TAB)) start++;
     if (start === end) return undefined;
-    const text = decode(bytes.subarray(start, end), options.file, line);
-    try {
-      return { kind: 'value', value: JSON.parse(text), text, line };
-    } catch (cause) {
-      return {
-        kind: 'error',
-        text,
-        line,
-        error: new FormatError(`malformed JSON line: ${(cause as Error).message}`, { cause, details: { file: options.file, line, record: line } }),
-      };
+    const body = bytes.subarray(start, end);
+    const offset = lineOffset + start;
+    const details = { file, line, record: line, offset };
+    const text = tryDecode(body);
+    if (text === undefined) {
+      const at = offset + firstInvalidUtf8(body);
+      return { kind: 'error', text: lossy.decode(body), line, offset, error: new FormatError(`invalid UTF-8 at byte offset ${at}`, { details: { ...details, offset: at } }) };
     }
+    if (jsonDepth(body, maxDepth) > maxDepth) {
+      return { kind: 'error', text, line, offset, error: new FormatError(`line nested deeper than ${maxDepth} levels`, { details }) };
+    }
+    try {
+      return { kind: 'value', value: JSON.parse(text), text, line, offset };
+    } catch (cause) {
+      return { kind: 'error', text, line, offset, error: new FormatError(`malformed JSON line: ${(cause as Error).message}`, { cause, details }) };
+    }
+  };
+  const longLine = (size: number, head: Uint8Array): JsonLineItem => {
+    return {
+      kind: 'error',
+      text: lossy.decode(head),
+      line,
+      offset: lineOffset,
+      truncated: true,
+      error: new FormatError(`line of ${size} bytes is longer than maxValueBytes (${max})`, { details: { file, line, record: line, offset: lineOffset } }),
+    };
   };
   for await (const chunk of byteChunks(source)) {
     let from = 0;
@@ -458,7 +574,14 @@ export async function* streamJsonLines(source: ByteSource, options: JsonStreamOp
       const nl = chunk.indexOf(LF, from);
       if (nl === -1) break;
       let item: JsonLineItem | undefined;
-      if (pieces.length === 0) item = emit(chunk.subarray(from, nl));
+      if (skipping) {
+        skipped += nl - from;
+        item = longLine(skipped, concat(pieces, length));
+        skipping = false;
+        skipped = 0;
+        pieces = [];
+        length = 0;
+      } else if (pieces.length === 0) item = emit(chunk.subarray(from, nl));
       else {
         pieces.push(chunk.subarray(from, nl));
         item = emit(concat(pieces, length + nl - from));
@@ -468,16 +591,27 @@ export async function* streamJsonLines(source: ByteSource, options: JsonStreamOp
       if (item) yield item;
       line++;
       from = nl + 1;
+      lineOffset = consumed + from;
     }
     if (from < chunk.length) {
-      pieces.push(chunk.subarray(from));
-      length += chunk.length - from;
-      if (length > max) {
-        throw new FormatError(`line longer than maxValueBytes (${max})`, { details: { file: options.file, line, record: line } });
+      if (skipping) skipped += chunk.length - from;
+      else {
+        pieces.push(chunk.subarray(from));
+        length += chunk.length - from;
+        if (length > max) {
+          // Keep a copy of the head only: the chunks it came from may be reused by the source.
+          const head = concat(pieces, length).slice(0, LONG_LINE_HEAD);
+          skipping = true;
+          skipped = length;
+          pieces = [head];
+          length = head.length;
+        }
       }
     }
+    consumed += chunk.length;
   }
-  if (pieces.length) {
+  if (skipping) yield longLine(skipped, concat(pieces, length));
+  else if (pieces.length) {
     const item = emit(concat(pieces, length));
     if (item) yield item;
   }

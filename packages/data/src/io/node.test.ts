@@ -187,3 +187,31 @@ describe('COCO and VQAv2', () => {
     expect(rejects.map((r) => [r.file, r.index, r.id, r.field])).toEqual([['q.json', 1, '421', 'question_id']]);
   });
 });
+
+describe('files a user names', () => {
+  it('a FIFO, a folder or an over-cap file is a typed error naming it, never a hang; a missing one is NotFoundError', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const fifo = path.join(dir, 'pipe.jsonl');
+    execFileSync('mkfifo', [fifo]);
+    const codeOf = (p: Promise<unknown>) => p.then(() => 'no error', (e: unknown) => (isVlitError(e) ? `${e.code} ${String(e.details.file)}` : `untyped ${String(e)}`));
+    expect(await codeOf(collect(readRecordsFile(fifo, { dialect: 'llava' })))).toBe(`VLIT_INVALID_ARGUMENT ${fifo}`);
+    expect(await codeOf(collect(readRecordsFile(dir, { dialect: 'llava' })))).toBe(`VLIT_INVALID_ARGUMENT ${dir}`);
+    expect(await codeOf(convertFile({ input: fifo, output: path.join(dir, 'fifo-out.jsonl'), from: 'llava', to: 'vlit' }))).toBe(`VLIT_INVALID_ARGUMENT ${fifo}`);
+    expect(await codeOf(collect(readRecordsFile(path.join(dir, 'nope.jsonl'), { dialect: 'llava' })))).toBe(`VLIT_NOT_FOUND ${path.join(dir, 'nope.jsonl')}`);
+    const small = path.join(dir, 'small.jsonl');
+    await writeFile(small, '{"id": 1}\n'.repeat(10));
+    const { fileSource } = await import('./node.js');
+    expect(await codeOf(collect(fileSource(small, { maxBytes: 99 })))).toBe(`VLIT_LIMIT_EXCEEDED ${small}`);
+    expect((await collect(fileSource(small, { maxBytes: 100 }))).reduce((n, c) => n + c.length, 0)).toBe(100);
+  }, 60_000);
+
+  it('convertFile refuses rejects or output paths that are the input, and leaves the input intact', async () => {
+    const input = path.join(dir, 'keep.jsonl');
+    const text = `${JSON.stringify({ id: 'k', image: 'img/ok.jpg', conversations: [{ from: 'human', value: '<image>\nq' }, { from: 'gpt', value: 'a' }] })}\n`;
+    await writeFile(input, text);
+    await expect(convertFile({ input, output: path.join(dir, 'o.jsonl'), rejects: input, from: 'llava', to: 'vlit' })).rejects.toMatchObject({ code: 'VLIT_CONFLICT' });
+    await expect(convertFile({ input, output: path.join(dir, '.', 'keep.jsonl'), from: 'llava', to: 'vlit' })).rejects.toMatchObject({ code: 'VLIT_CONFLICT' });
+    await expect(convertFile({ input, output: path.join(dir, 'o.jsonl'), rejects: path.join(dir, 'o.jsonl'), from: 'llava', to: 'vlit' })).rejects.toMatchObject({ code: 'VLIT_CONFLICT' });
+    expect(await readFile(input, 'utf8')).toBe(text);
+  });
+});

@@ -2,11 +2,11 @@
  * Node-only file helpers of the readers and writers: file sources, atomic file writers with
  * backpressure, symlink-aware dataset-root checks, file-to-file conversion with a rejects file.
  */
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { constants as fsConstants, createWriteStream, type ReadStream, type WriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
-import { NotFoundError, PathEscapeError, ValidationError, type VlitRecord } from '@vlit/core';
-import { resolveUnderRoot } from '@vlit/core/node';
+import { InvalidArgumentError, LimitExceededError, NotFoundError, PathEscapeError, ValidationError, type VlitRecord } from '@vlit/core';
+import { assertDistinctPaths, resolveUnderRoot } from '@vlit/core/node';
 import type { ImageAnnotations } from '../annotations.js';
 import { imagePath, locateError, parseNative } from './codec.js';
 import { readImageAnnotations, type ReadImageAnnotationsOptions } from './coco.js';
@@ -33,23 +33,49 @@ export interface FileSourceOptions {
   chunkSize?: number;
   /** Receives the number of bytes read so far after each chunk. */
   onBytes?: (bytesRead: number) => void;
+  /** Refuse files larger than this many bytes (LimitExceededError), checked before reading. Default: no cap. */
+  maxBytes?: number;
 }
 
-/** A file's bytes as an async iterable of chunks; a missing file is NotFoundError. */
+function errnoOf(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+/**
+ * A file's bytes as an async iterable of chunks. Only regular files are read: the file is opened
+ * without blocking and its open handle checked, so a FIFO, device or folder is an InvalidArgumentError
+ * (never a hang), a missing file NotFoundError, a file over `maxBytes` LimitExceededError.
+ */
 export async function* fileSource(file: string, options: FileSourceOptions = {}): AsyncGenerator<Uint8Array> {
-  const stream = createReadStream(file, { highWaterMark: options.chunkSize ?? 1024 * 1024 });
-  let read = 0;
+  let handle: FileHandle;
   try {
+    handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new NotFoundError(`file not found: ${file}`, { cause: err, details: { file } });
+    if (code === 'EISDIR') throw new InvalidArgumentError(`${file} is a directory, not a file`, { cause: err, details: { file } });
+    throw err;
+  }
+  let stream: ReadStream | undefined;
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) {
+      const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device or other special file';
+      throw new InvalidArgumentError(`${file} is ${kind}; only regular files are read`, { details: { file } });
+    }
+    if (options.maxBytes !== undefined && st.size > options.maxBytes) {
+      throw new LimitExceededError(`${file} is ${st.size} bytes, over the ${options.maxBytes}-byte limit`, { details: { file, size: st.size, maxBytes: options.maxBytes } });
+    }
+    stream = handle.createReadStream({ highWaterMark: options.chunkSize ?? 1024 * 1024, autoClose: false });
+    let read = 0;
     for await (const chunk of stream) {
       read += (chunk as Buffer).length;
       options.onBytes?.(read);
       yield chunk as Buffer;
     }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`file not found: ${file}`, { cause: err, details: { file } });
-    throw err;
   } finally {
-    stream.destroy();
+    stream?.destroy();
+    await handle.close().catch(() => undefined);
   }
 }
 
@@ -168,7 +194,7 @@ export async function* readRecordsFile(file: string, options: ReadRecordsFileOpt
       } catch (err) {
         const located = locateError(err, { file, index: item.index, line: item.line, id: item.record.id });
         if (!options.onReject) throw located;
-        options.onReject(toRejectedRecord(located, JSON.stringify(item.record)));
+        options.onReject(toRejectedRecord(located, item.text));
         continue;
       }
     }
@@ -196,9 +222,13 @@ export interface ConvertFileOptions extends Omit<ConvertOptions, 'file' | 'check
 
 /**
  * Convert a file from one dialect to another in constant memory; bad records go to the rejects file.
- * Returns counts that add up: read = written + rejected. Progress reports bytes read (`convert`).
+ * Returns counts that add up: read = written + rejected (`conversionVerdict` judges them: 0 of N
+ * written is not ok). Input, output and rejects must be three different files (ConflictError).
+ * Progress reports bytes read (`convert`).
  */
 export async function convertFile(options: ConvertFileOptions): Promise<ConversionStats> {
+  // A rejects or output path that is the input (or each other) would truncate it before it is read.
+  await assertDistinctPaths({ input: options.input, output: options.output, rejects: options.rejects });
   const stats: ConversionStats = { read: 0, written: 0, rejected: 0, warnings: 0 };
   const rejects = options.rejects ? new RejectsFile(options.rejects) : undefined;
   const onReject =

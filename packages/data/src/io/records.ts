@@ -51,18 +51,25 @@ export interface RejectedRecord {
   index: number;
   /** 1-based line where the record starts, when known. */
   line?: number;
+  /** Byte offset in the file where the record (or the bad byte, for invalid UTF-8) is, when known. */
+  offset?: number;
   id?: string;
   /** The failing field (native field path for reads, canonical for writes). */
   field: string;
   reason: string;
   /** The error code, e.g. `VLIT_VALIDATION`. */
   code: string;
-  /** The record's original text. */
+  /** The record's original text (invalid UTF-8 shown as U+FFFD), at most `MAX_REJECT_RAW_CHARS` characters. */
   raw: string;
+  /** Present (true) when `raw` holds only the start of the record's text. */
+  truncated?: true;
 }
 
-/** The error of a rejected record as a rejects entry. */
-export function toRejectedRecord(err: VlitError, raw: string): RejectedRecord {
+/** Longest `raw` text a reject keeps (64 Ki characters); longer text is cut and flagged `truncated`. */
+export const MAX_REJECT_RAW_CHARS = 64 * 1024;
+
+/** The error of a rejected record as a rejects entry; `raw` is capped at MAX_REJECT_RAW_CHARS. */
+export function toRejectedRecord(err: VlitError, raw: string, truncated = false): RejectedRecord {
   const d = err.details;
   const out: RejectedRecord = {
     file: typeof d.file === 'string' ? d.file : undefined,
@@ -70,10 +77,12 @@ export function toRejectedRecord(err: VlitError, raw: string): RejectedRecord {
     field: typeof d.field === 'string' ? d.field : '(root)',
     reason: bareMessage(err),
     code: err.code,
-    raw,
+    raw: raw.length > MAX_REJECT_RAW_CHARS ? raw.slice(0, MAX_REJECT_RAW_CHARS) : raw,
   };
   if (typeof d.line === 'number') out.line = d.line;
+  if (typeof d.offset === 'number') out.offset = d.offset;
   if (typeof d.record === 'string') out.id = d.record;
+  if (truncated || raw.length > MAX_REJECT_RAW_CHARS) out.truncated = true;
   return out;
 }
 
@@ -94,6 +103,8 @@ export interface ReadRecordsOptions extends DecodeOptions {
   progressEvery?: number;
   /** Largest single record in bytes (default 64 MiB). */
   maxValueBytes?: number;
+  /** Deepest nesting of arrays/objects in one record (default 1000); a deeper record is a reject with its text. */
+  maxDepth?: number;
 }
 
 interface RawItem {
@@ -101,6 +112,8 @@ interface RawItem {
   value?: unknown;
   text: string;
   line: number;
+  offset?: number;
+  truncated?: boolean;
   index: number;
   key?: string;
   error?: FormatError;
@@ -115,9 +128,9 @@ async function* rawItems(source: ByteSource, dialect: RecordDialect, options: Re
   if (container === 'auto') container = first === 0x5b ? 'json' : 'jsonl';
   let index = 0;
   if (container === 'jsonl') {
-    for await (const item of streamJsonLines(bytes, { file, maxValueBytes: options.maxValueBytes })) {
-      if (item.kind === 'value') yield { kind: 'value', value: item.value, text: item.text, line: item.line, index: index++ };
-      else yield { kind: 'error', text: item.text, line: item.line, index: index++, error: item.error };
+    for await (const item of streamJsonLines(bytes, { file, maxValueBytes: options.maxValueBytes, maxDepth: options.maxDepth })) {
+      if (item.kind === 'value') yield { kind: 'value', value: item.value, text: item.text, line: item.line, offset: item.offset, index: index++ };
+      else yield { kind: 'error', text: item.text, line: item.line, offset: item.offset, truncated: item.truncated, index: index++, error: item.error };
     }
     return;
   }
@@ -128,7 +141,7 @@ async function* rawItems(source: ByteSource, dialect: RecordDialect, options: Re
     });
   }
   const pattern: JsonPathPattern = layout.kind === 'array' ? ['*'] : [...layout.path, '*'];
-  for await (const item of streamJsonValues(bytes, [pattern], { file, maxValueBytes: options.maxValueBytes })) {
+  for await (const item of streamJsonValues(bytes, [pattern], { file, maxValueBytes: options.maxValueBytes, maxDepth: options.maxDepth })) {
     if (!item.selected) {
       if (item.kind === 'error') throw item.error;
       options.onHeader?.(pathString(item.path), item.value);
@@ -136,13 +149,13 @@ async function* rawItems(source: ByteSource, dialect: RecordDialect, options: Re
     }
     const last = item.path[item.path.length - 1];
     const key = layout.kind === 'map' ? String(last) : undefined;
-    if (item.kind === 'value') yield { kind: 'value', value: item.value, text: item.text, line: item.line, index: index++, key };
-    else yield { kind: 'error', text: item.text, line: item.line, index: index++, key, error: item.error };
+    if (item.kind === 'value') yield { kind: 'value', value: item.value, text: item.text, line: item.line, offset: item.offset, index: index++, key };
+    else yield { kind: 'error', text: item.text, line: item.line, offset: item.offset, index: index++, key, error: item.error };
   }
 }
 
-/** One item of a record stream: a record, or a reject with its reason. */
-export type RecordItem = { kind: 'record'; record: VlitRecord; index: number; line: number } | { kind: 'reject'; reject: RejectedRecord; error: VlitError };
+/** One item of a record stream: a record (with its source text), or a reject with its reason. */
+export type RecordItem = { kind: 'record'; record: VlitRecord; index: number; line: number; text: string } | { kind: 'reject'; reject: RejectedRecord; error: VlitError };
 
 /**
  * Stream records and rejects out of a file's bytes in any dialect, in constant memory. Every item
@@ -157,16 +170,19 @@ export async function* readRecordItems(source: ByteSource, options: ReadRecordsO
     if (options.onProgress && done % every === 0) options.onProgress({ stage: 'read', done });
     if (item.kind === 'error') {
       const err = locateError(item.error, { file: options.file, index: item.index, line: item.line, id: item.key });
-      yield { kind: 'reject', reject: toRejectedRecord(err, item.text), error: err };
+      yield { kind: 'reject', reject: toRejectedRecord(err, item.text, item.truncated), error: err };
       continue;
     }
+    let record: VlitRecord;
     try {
-      const record = decodeRecord(dialect, item.value, { file: options.file, index: item.index, line: item.line, key: item.key, id: item.key }, options);
-      yield { kind: 'record', record, index: item.index, line: item.line };
+      record = decodeRecord(dialect, item.value, { file: options.file, index: item.index, line: item.line, key: item.key, id: item.key }, options);
     } catch (err) {
-      if (!isVlitError(err)) throw err;
-      yield { kind: 'reject', reject: toRejectedRecord(err, item.text), error: err };
+      // decodeRecord turns any failure (even a stack overflow) into a located VlitError.
+      const located = locateError(err, { file: options.file, index: item.index, line: item.line, id: item.key });
+      yield { kind: 'reject', reject: toRejectedRecord(located, item.text), error: located };
+      continue;
     }
+    yield { kind: 'record', record, index: item.index, line: item.line, text: item.text };
   }
   options.onProgress?.({ stage: 'read', done, total: done });
 }
@@ -194,6 +210,8 @@ export interface WriteRecordsOptions extends EncodeOptions {
   onWarning?: (warning: VlitWarning) => void;
   /** Receives records that cannot be written at all; without it they throw. */
   onReject?: (reject: RejectedRecord) => void;
+  /** The original text of a record for its reject (a conversion passes what it read); default: the record as JSON. */
+  rawText?: (record: VlitRecord) => string | undefined;
   onProgress?: ProgressCallback;
   progressEvery?: number;
 }
@@ -252,7 +270,7 @@ export async function* writeRecords(
       const located = locateError(err, { file: options.file, index: at, id: record?.id });
       if (!options.onReject) throw located;
       stats.rejected++;
-      options.onReject(toRejectedRecord(located, safeStringify(record)));
+      options.onReject(toRejectedRecord(located, options.rawText?.(record) ?? safeStringify(record)));
       continue;
     }
     const prefix = opened ? (container === 'jsonl' ? '' : ',\n') : open();
@@ -277,8 +295,10 @@ export async function* writeRecords(
 function safeStringify(value: unknown): string {
   try {
     return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
+  } catch (err) {
+    // Too deep or cyclic to serialise: say so rather than write "[object Object]".
+    const id = typeof value === 'object' && value !== null ? (value as { id?: unknown }).id : undefined;
+    return `(record${typeof id === 'string' ? ` ${JSON.stringify(id)}` : ''} cannot be serialised: ${err instanceof Error ? err.message : String(err)})`;
   }
 }
 
@@ -288,6 +308,26 @@ export interface ConversionStats {
   written: number;
   rejected: number;
   warnings: number;
+}
+
+/** The outcome of a conversion in words, and whether it should count as a success. */
+export interface ConversionVerdict {
+  /** False when records were read but none was written (every one rejected): callers should fail. */
+  ok: boolean;
+  /** One line, e.g. `read 3 = written 0 + rejected 3: nothing was written, every record was rejected`. */
+  message: string;
+}
+
+/**
+ * Judge a conversion's counts. Writing 0 of N records is never a silent success: it usually means the
+ * input is in another dialect or shape than the one named, so the verdict is not ok and says so.
+ */
+export function conversionVerdict(stats: ConversionStats): ConversionVerdict {
+  const counts = `read ${stats.read} = written ${stats.written} + rejected ${stats.rejected}`;
+  if (stats.read > 0 && stats.written === 0) {
+    return { ok: false, message: `${counts}: nothing was written, every record was rejected (is the input in the dialect named?)` };
+  }
+  return { ok: true, message: counts };
 }
 
 /** Options of `convertRecords`. */
@@ -306,6 +346,7 @@ export interface ConvertOptions {
   onProgress?: ProgressCallback;
   progressEvery?: number;
   maxValueBytes?: number;
+  maxDepth?: number;
   /** Extra check on each decoded record (e.g. node's symlink-aware root check); a thrown VlitError rejects it. */
   check?: (record: VlitRecord, position: { index: number; line: number }) => Promise<void> | void;
 }
@@ -319,6 +360,8 @@ export async function* convertRecords(source: ByteSource, options: ConvertOption
     stats.rejected++;
     options.onReject?.(r);
   };
+  // The text each record was read from, so a record the target cannot hold is rejected with it.
+  const texts = new WeakMap<VlitRecord, string>();
   async function* records(): AsyncGenerator<VlitRecord> {
     for await (const item of readRecordItems(source, {
       dialect: options.from,
@@ -329,6 +372,7 @@ export async function* convertRecords(source: ByteSource, options: ConvertOption
       onProgress: options.onProgress,
       progressEvery: options.progressEvery,
       maxValueBytes: options.maxValueBytes,
+      maxDepth: options.maxDepth,
     })) {
       stats.read++;
       if (item.kind === 'reject') {
@@ -342,10 +386,11 @@ export async function* convertRecords(source: ByteSource, options: ConvertOption
         } catch (err) {
           const located = locateError(err, { file: options.file, index: item.index, line: item.line, id: item.record.id });
           if (!options.onReject) throw located;
-          reject(toRejectedRecord(located, JSON.stringify(item.record)));
+          reject(toRejectedRecord(located, item.text));
           continue;
         }
       }
+      texts.set(item.record, item.text);
       yield item.record;
     }
   }
@@ -358,6 +403,7 @@ export async function* convertRecords(source: ByteSource, options: ConvertOption
     carrier: options.carrier,
     onWarning: options.onWarning,
     onReject: onWriteReject,
+    rawText: (record) => texts.get(record),
   }, writeStats)) {
     stats.written = writeStats.written;
     stats.warnings = writeStats.warnings;

@@ -193,6 +193,6 @@ describe('round trip', () => {
     const review = await text(writeRecords(rich, { dialect: 'review', header: { image_source: 'MSCOCO2014', construction_time: '2023-11-01' } }));
     const r = JSON.parse(review) as { image_source: string; annotations: { instruction_type: string; img_ids: string[] }[] };
     expect(r.image_source).toBe('MSCOCO2014');
-    expect(r.annotations.map((a) => a.instruction_type)).toEqual(['Negative', 'Global', 'Global']);
+    expect(r.annotations.map((a) => a.instruction_type)).toEqual(['negative', 'global', 'global']);
   });
 });

@@ -3,36 +3,43 @@
  * writing the COCO-style fixture, shards with an index, and quality reports to disk.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
-import { NotFoundError, type ImageCodec, type VlitRecordInput } from '@vlit/core';
-import { resolveUnderRoot } from '@vlit/core/node';
+import { type ImageCodec, type VlitRecordInput } from '@vlit/core';
+import { readUserFile, resolveUnderRoot, writeFileAtomic } from '@vlit/core/node';
 import { generateCocoFixture, type CocoFixture, type CocoFixtureOptions } from './fixtures/coco-fixture.js';
 import type { DataQualityReport } from './metrics/metrics.js';
 import { renderQualityJson, renderQualityMarkdown } from './metrics/render.js';
 import { shardJsonl } from './mix/shard.js';
 import type { ImageLoader } from './types.js';
 
-/** An ImageLoader reading files under `root`; escapes (`..`, absolute paths, symlinks leaving the root) throw PathEscapeError, missing files NotFoundError. */
-export function createRootImageLoader(root: string): ImageLoader {
+/** Default cap on one image file: far above any real training image, far below what would exhaust memory. */
+export const DEFAULT_MAX_IMAGE_BYTES = 64 * 1024 * 1024;
+
+/** Options of createRootImageLoader. */
+export interface RootImageLoaderOptions {
+  /** Refuse image files larger than this many bytes (LimitExceededError). Default 64 MiB. */
+  maxBytes?: number;
+}
+
+/**
+ * An ImageLoader reading files under `root`: escapes (`..`, absolute paths, symlinks leaving the root)
+ * throw PathEscapeError, missing files NotFoundError, anything but a regular file (a FIFO, a device, a
+ * folder) InvalidArgumentError, a file over `maxBytes` LimitExceededError; none of them blocks.
+ */
+export function createRootImageLoader(root: string, options: RootImageLoaderOptions = {}): ImageLoader {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES;
   return async (relativePath) => {
     const abs = await resolveUnderRoot(root, relativePath);
-    try {
-      const buf = await readFile(abs);
-      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') throw new NotFoundError(`image file not found: ${relativePath}`, { cause: err, details: { file: relativePath, root } });
-      throw err;
-    }
+    // O_NONBLOCK open + fstat on the handle: a FIFO planted under the root is refused, never waited on.
+    const buf = await readUserFile(abs, { maxBytes, what: 'image' });
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   };
 }
 
 async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
+  await writeFileAtomic(file, data);
 }
 
 /** Paths of a fixture written to disk. */
@@ -68,7 +75,7 @@ export async function generateCocoFixtureToDir(root: string, options: CocoFixtur
 
 /** Read a JSONL file into parsed values (one per non-empty line). */
 export async function readJsonlFile(file: string): Promise<unknown[]> {
-  const text = await readFile(file, 'utf8');
+  const text = (await readUserFile(file, { what: 'JSON Lines file' })).toString('utf8');
   return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as unknown);
 }
 

@@ -55,6 +55,9 @@ export function createAnnotationLookup(source: AnnotationSource | undefined): (r
 function failureReason(code: string | undefined, stage: 'load' | 'decode'): ImageFailureReason {
   if (code === 'VLIT_PATH_ESCAPE') return 'path-escape';
   if (code === 'VLIT_NOT_FOUND') return 'image-missing';
+  if (stage === 'load' && code === 'VLIT_LIMIT_EXCEEDED') return 'image-too-large';
+  // Loaders refuse FIFOs, devices and folders with InvalidArgumentError before reading a byte.
+  if (stage === 'load' && code === 'VLIT_INVALID_ARGUMENT') return 'image-not-a-file';
   if (stage === 'decode') return 'image-undecodable';
   return 'image-unreadable';
 }

@@ -31,7 +31,7 @@ export interface QualityContext {
 }
 
 /** Why an image could not be used. */
-export type ImageFailureReason = 'path-escape' | 'image-missing' | 'image-undecodable' | 'image-unreadable';
+export type ImageFailureReason = 'path-escape' | 'image-missing' | 'image-not-a-file' | 'image-too-large' | 'image-undecodable' | 'image-unreadable';
 
 /** A loaded image, or why not. */
 export type LoadedImage =

@@ -69,7 +69,9 @@ export function createMimicItDialect(options: ImageIdOptions = {}): RecordDialec
         else if (user !== undefined && assistant === undefined && m.role === 'assistant') assistant = index;
         else dropped.push({ index, message: m });
       });
-      const userText = user === undefined ? '' : contentToText(record.messages[user].content);
+      // An instruction file entry without an instruction is not MIMIC-IT; the writer sends it to the rejects.
+      if (user === undefined) throw new ValidationError('MIMIC-IT cannot hold a conversation with no user turn (no instruction)', { details: { field: 'messages' } });
+      const userText = contentToText(record.messages[user].content);
       const out: Record<string, unknown> = {
         instruction: stripImageMarkers(record.messages, userText, record.images.length),
         answer: assistant === undefined ? '' : contentToText(record.messages[assistant].content),

@@ -5,29 +5,31 @@ import { buildMetadata, contentToText, extraFields, hintsOf, imagePath, parseNat
 import { defaultImageId, defaultImagePath, insertImageMarkers, stripImageMarkers, type ImageIdOptions } from './image-ids.js';
 import { decodeTurns, encodeTurns, llavaTurnSchema } from './llava.js';
 
-/** One annotation of the review's released data: images by id, a type and a LLaVA-style conversation. */
+/**
+ * One annotation of the review's released data: images by id (one id as a string, as in the release,
+ * or a list), a type and a LLaVA-style conversation.
+ */
 export const reviewAnnotationSchema = z.looseObject({
   id: z.union([z.string().min(1), z.number()]).optional(),
-  img_ids: z.array(z.union([z.string().min(1), z.number()])),
+  img_ids: z.union([z.string().min(1), z.array(z.union([z.string().min(1), z.number()]))]),
   instruction_type: z.string().min(1),
   conversations: z.array(llavaTurnSchema).min(1),
 });
 export type ReviewAnnotation = z.infer<typeof reviewAnnotationSchema>;
 
-/** The review's instruction types; `task` holds them in lower case. */
-export const REVIEW_INSTRUCTION_TYPES = ['Global', 'Negative', 'Region'] as const;
+/** The review's instruction types, spelled as in its released file; `task` holds them in lower case. */
+export const REVIEW_INSTRUCTION_TYPES = ['global', 'negative', 'region'] as const;
 
 const KNOWN = ['id', 'img_ids', 'instruction_type', 'conversations'];
 
-function spell(task: string): string {
-  return task.charAt(0).toUpperCase() + task.slice(1);
-}
-
 /**
  * The review's released format `{image_source, construction_time, annotations: [{img_ids,
- * instruction_type, conversations}]}`. `instruction_type` (Global / Negative / Region) becomes
- * `task` (`global` / `negative` / `region`); system prompts are not expressible; records have no id
- * of their own (`review-<index>` unless an `id` field is present).
+ * instruction_type, conversations}]}`. `img_ids` is one id as a string (as released, e.g.
+ * `"COCO_train2014_000000030722"`) or a list of ids; `instruction_type` in any case (`global`,
+ * `Global`, ...) becomes `task` in lower case. Both are written back exactly as read (the spelling
+ * and the string-or-list shape are kept as hints); new records get a string for one image and
+ * lower-case types, as released. System prompts are not expressible; records have no id of their own
+ * (`review-<index>` unless an `id` field is present).
  */
 export function createReviewDialect(options: ImageIdOptions = {}): RecordDialect {
   const toPath = options.imagePath ?? defaultImagePath;
@@ -43,13 +45,20 @@ export function createReviewDialect(options: ImageIdOptions = {}): RecordDialect
         hints.numericId = true;
         id = String(r.id);
       } else if (typeof r.id === 'string') id = r.id;
-      if (r.img_ids.some((x) => typeof x === 'number')) {
-        if (!r.img_ids.every((x) => typeof x === 'number')) throw new ValidationError('img_ids mixes numbers and strings', { details: { field: 'img_ids' } });
+      let ids: Array<string | number>;
+      if (typeof r.img_ids === 'string') ids = [r.img_ids];
+      else {
+        ids = r.img_ids;
+        // A one-element list stays a list on the way back; the default for one image is a string.
+        if (ids.length === 1) hints.imageIdList = true;
+      }
+      if (ids.some((x) => typeof x === 'number')) {
+        if (!ids.every((x) => typeof x === 'number')) throw new ValidationError('img_ids mixes numbers and strings', { details: { field: 'img_ids' } });
         hints.numericImageIds = true;
       }
       const task = r.instruction_type.toLowerCase();
-      if (spell(task) !== r.instruction_type) hints.typeSpelling = r.instruction_type;
-      const images = r.img_ids.map((x) => toPath(String(x)));
+      if (task !== r.instruction_type) hints.typeSpelling = r.instruction_type;
+      const images = ids.map((x) => toPath(String(x)));
       const messages: ChatMessage[] = insertImageMarkers(decodeTurns(r.conversations, hints), images.length);
       return {
         id,
@@ -64,11 +73,13 @@ export function createReviewDialect(options: ImageIdOptions = {}): RecordDialect
       const hints = hintsOf(record, 'review');
       const out: Record<string, unknown> = {};
       if (record.id !== `review-${ctx.index}`) out.id = hints.numericId === true && /^-?\d+$/.test(record.id) ? Number(record.id) : record.id;
-      out.img_ids = record.images.map((ref) => {
+      const ids = record.images.map((ref) => {
         const id = toId(imagePath(ref));
         return hints.numericImageIds === true && /^\d+$/.test(id) ? Number(id) : id;
       });
-      out.instruction_type = typeof hints.typeSpelling === 'string' ? hints.typeSpelling : spell(record.task ?? 'global');
+      out.img_ids = ids.length === 1 && typeof ids[0] === 'string' && hints.imageIdList !== true ? ids[0] : ids;
+      const task = record.task ?? 'global';
+      out.instruction_type = typeof hints.typeSpelling === 'string' && hints.typeSpelling.toLowerCase() === task ? hints.typeSpelling : task;
       const { turns, dropped } = encodeTurns(record, hints);
       const firstUser = turns.findIndex((t) => t.from === 'human');
       if (firstUser !== -1) {
