@@ -14,3 +14,4 @@ export * from './vit/build.js';
 export * from './encoders/onnx-encoder.js';
 export * from './encoders/ocr-encoder.js';
 export * from './vit/vit-encoder.js';
+export * from './hf/index.js';

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   FormatError,
@@ -18,7 +18,7 @@ import {
   type Tensor,
   type VisionEncoder,
 } from '@vlit/core';
-import { readSafetensorsFile, writeSafetensorsFile } from '@vlit/core/node';
+import { readSafetensorsFile, readUserFile, writeSafetensorsFile } from '@vlit/core/node';
 import { parsePreprocessorConfigText, type PreprocessorConfig } from './preprocess/config.js';
 import { createOnnxVisionEncoder, type OnnxVisionEncoder, type OnnxVisionEncoderOptions } from './encoders/onnx-encoder.js';
 import { createOcrRecognitionEncoder, type OcrRecognitionEncoder, type OcrRecognitionEncoderOptions } from './encoders/ocr-encoder.js';
@@ -27,13 +27,16 @@ import { vitWeightsFromSafetensors, type VitWeights } from './vit/weights.js';
 import type { VitExport } from './vit/vit-encoder.js';
 import { stableStringify } from './preprocess/pipeline.js';
 
+export * from './hf/node.js';
+
 function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
 
 async function readOrNotFound(path: string, what: string): Promise<Buffer> {
   try {
-    return await readFile(path);
+    // Regular files only, opened without blocking: a FIFO or device named as a model or config fails, never hangs.
+    return await readUserFile(path, { what });
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') throw new NotFoundError(`${what} not found: ${path}`, { cause: err, details: { file: path } });
     throw err;
