@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { FormatError, type ImageCodec, type VlitWarning } from '@vlit/core';
-import { resolveUnderRoot } from '@vlit/core/node';
+import { readUserFile, resolveUnderRoot } from '@vlit/core/node';
 import { createImageLoader } from './images.js';
 import { parseMmbenchTsv, parseSeedBench, type MultipleChoiceFile } from './mc/datasets.js';
 import type { KeyValueCache } from './run/cache.js';
@@ -91,12 +91,23 @@ export async function openPredictionCache(path: string): Promise<FilePredictionC
   };
 }
 
-/** Load benchmark images from files under `root` (paths may not escape it) or from inline bytes. */
-export function createFileImageLoader(options: { root: string; codec: ImageCodec; channels?: 3 | 4 }): ImageLoader {
+// Far above any benchmark image, far below what would exhaust memory.
+const DEFAULT_MAX_IMAGE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Load benchmark images from files under `root` (paths may not escape it) or from inline bytes. Only
+ * regular files are read (a FIFO or device is an InvalidArgumentError, never a hang), and a file over
+ * `maxBytes` (default 64 MiB) is a LimitExceededError.
+ */
+export function createFileImageLoader(options: { root: string; codec: ImageCodec; channels?: 3 | 4; maxBytes?: number }): ImageLoader {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES;
   return createImageLoader({
     codec: options.codec,
     channels: options.channels,
-    readFile: async (p) => new Uint8Array(await readFile(await resolveUnderRoot(options.root, p))),
+    readFile: async (p) => {
+      const buf = await readUserFile(await resolveUnderRoot(options.root, p), { maxBytes, what: 'image' });
+      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    },
   });
 }
 

@@ -3,11 +3,10 @@
  * root (resolveUnderRoot refuses `..`, absolute paths outside the root and symlinks out of it).
  * Pixels come from the injected ImageCodec.
  */
-import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ImageDecodeError, type ImageCodec, type RawImage } from '@vlit/core';
-import { resolveUnderRoot } from '@vlit/core/node';
+import { readUserFile, resolveUnderRoot } from '@vlit/core/node';
 import { HttpError, toHttpError } from './errors.js';
 
 /** Where the server may load images from. */
@@ -15,7 +14,12 @@ export interface ImageSourceOptions {
   images: ImageCodec;
   /** Directory image file paths must stay inside; without it, file paths are refused. */
   imageRoot?: string;
+  /** Largest image file read from the root, in bytes; checked on the open handle before reading. */
+  maxImageBytes: number;
 }
+
+/** Image files larger than this are refused unless the server says otherwise. */
+export const DEFAULT_MAX_IMAGE_BYTES = 32 * 1024 * 1024;
 
 const DATA_URL = /^data:([^;,]*)((?:;[^;,]*)*?),(.*)$/s;
 const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;
@@ -65,16 +69,25 @@ export async function loadImage(url: string, options: ImageSourceOptions, param:
         throw new HttpError(403, 'permission_error', 'file_images_disabled', 'this server has no image root, so image file paths are refused; send a data URL', param);
       }
       const file = await resolveImagePath(url, options.imageRoot, param);
+      let buf: Buffer;
       try {
-        const buf = await readFile(file);
-        bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+        // Regular files only, opened without blocking and size-checked on the handle: a FIFO or device
+        // under the root must never hold a request (and its queue slot) forever.
+        buf = await readUserFile(file, { maxBytes: options.maxImageBytes, what: 'image' });
       } catch (err) {
         const code = (err as { code?: string }).code;
-        if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') {
+        if (code === 'VLIT_LIMIT_EXCEEDED') {
+          throw new HttpError(400, 'invalid_request_error', 'image_too_large', `the image file is larger than this server's limit of ${options.maxImageBytes} bytes`, param, {}, code);
+        }
+        if (code === 'VLIT_INVALID_ARGUMENT') {
+          throw new HttpError(400, 'invalid_request_error', 'invalid_image_file', 'the image path is not a regular file', param, {}, code);
+        }
+        if (code === 'VLIT_NOT_FOUND' || code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') {
           throw new HttpError(400, 'invalid_request_error', 'image_not_found', 'image file not found under the image root', param);
         }
         throw err;
       }
+      bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
       source = param;
     }
     return await options.images.decode(bytes, { source, channels: 3 });

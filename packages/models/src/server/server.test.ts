@@ -53,7 +53,7 @@ afterAll(async () => {
 });
 
 async function start(options: Partial<Parameters<typeof startOpenAIServer>[0]> = {}) {
-  const s = await startOpenAIServer({ models: model, images: node.images, imageRoot: join(dir, 'root'), ...options });
+  const s = await startOpenAIServer({ models: model, images: node.images, imageRoot: join(dir, 'root'), allowUnauthenticated: true, ...options });
   servers.push(s);
   return s;
 }

@@ -1,7 +1,10 @@
 /**
  * An OpenAI-compatible HTTP server over any VisionLanguageModel, on node:http: `/v1/chat/completions`
  * (JSON or SSE streaming, images as data URLs or files under an allowed root) and `/v1/models`.
- * Binds 127.0.0.1 unless told otherwise; optional bearer token; bounded queue (429); body limit (413).
+ * Binds 127.0.0.1 unless told otherwise; a bearer token unless auth is switched off explicitly;
+ * bounded queue (429); bodies streamed under a size limit (413), a deadline (408) and a shared byte
+ * budget (503); prompts checked against the context before tokenising; a deadline per request (504);
+ * close() that ends within a grace period whatever is in flight.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -16,8 +19,10 @@ import {
   type RawImage,
   type VisionLanguageModel,
 } from '@vlit/core';
+import { BodyBudget, CLIENT_CLOSED, readBody } from './body.js';
 import { HttpError, toHttpError } from './errors.js';
-import { loadImage } from './images.js';
+import { DEFAULT_MAX_IMAGE_BYTES, loadImage } from './images.js';
+import { checkPromptLength, promptLimitsFor, type PromptLimits } from './prompt-limits.js';
 import { BoundedQueue, type QueueStats, type Release } from './queue.js';
 import {
   chatCompletionRequestSchema,
@@ -53,10 +58,36 @@ export interface OpenAIServerOptions {
   host?: string;
   /** Port (default 0: any free port). */
   port?: number;
-  /** When set, every request needs `Authorization: Bearer <apiKey>` (401 otherwise). Never logged. */
+  /**
+   * Every request needs `Authorization: Bearer <apiKey>` (401 otherwise). Never logged. Required: a
+   * missing, empty or blank key refuses to start the server unless `allowUnauthenticated` is true, so an
+   * unset environment variable never switches authentication off silently.
+   */
   apiKey?: string;
-  /** Largest request body in bytes (default 20 MiB); larger is 413. */
+  /** Serve without authentication when no `apiKey` is given (default false). A given key is still enforced. */
+  allowUnauthenticated?: boolean;
+  /** Largest request body in bytes (default 20 MiB); larger is 413, refused by `Content-Length` before reading. */
   maxBodyBytes?: number;
+  /**
+   * Bytes of request bodies held at once by the whole server (default 48 MiB, and at least `maxBodyBytes`),
+   * plus an eighth more for the first 64 KiB of each body; beyond it 503.
+   */
+  maxBufferedBytes?: number;
+  /** Time for a request's whole body to arrive, in ms (default 30000); slower is 408 and the connection is closed. */
+  bodyTimeoutMs?: number;
+  /** Time from a complete body to the end of the reply (queue, images, generation), in ms (default 300000); later is 504. */
+  requestTimeoutMs?: number;
+  /** Time close() lets in-flight replies finish before it destroys their connections, in ms (default 5000). */
+  closeGraceMs?: number;
+  /** Largest image file read from `imageRoot`, in bytes (default 32 MiB). */
+  maxImageBytes?: number;
+  /**
+   * Most characters of message text (default: the context length × the tokenizer's longest token when the
+   * model exposes both, as a composed model does; else 1 Mi characters). Longer prompts are 400 without tokenising.
+   */
+  maxPromptChars?: number;
+  /** Most tokens of message text (default: the language model's `maxContext` when the model exposes it). */
+  maxPromptTokens?: number;
   /** Most images in one request (default 8). */
   maxImages?: number;
   /** Requests generating at once (default 1: one model, one decoding loop at a time). */
@@ -79,11 +110,18 @@ export interface OpenAIServer {
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** Start listening (default host and port from the options); resolves with the bound address. */
   listen(port?: number, host?: string): Promise<{ host: string; port: number; url: string }>;
-  /** Stop accepting connections, abort running generations and close idle connections. */
+  /**
+   * Stop accepting connections, abort queued and running requests (they are answered 503), then wait at
+   * most `closeGraceMs` for replies in flight before destroying the remaining connections.
+   */
   close(): Promise<void>;
   /** Current queue load. */
   stats(): QueueStats;
 }
+
+/** How much of a refused body is read and dropped, and for how long, before its connection is cut. */
+const LINGER_BYTES = 1024 * 1024;
+const LINGER_MS = 1000;
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
@@ -110,41 +148,6 @@ function sendError(res: ServerResponse, err: HttpError): void {
   sendJson(res, err.status, err.body(), err.headers);
 }
 
-/**
- * Read the body up to `limit` bytes. A body over the limit is drained (up to a hard cap, so a client that
- * keeps sending is cut off) and answered 413 once the client has finished sending.
- */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const tooLarge = (): HttpError =>
-    new HttpError(413, 'invalid_request_error', 'request_too_large', `request body exceeds the limit of ${limit} bytes`, null, { connection: 'close' });
-  const declared = Number(req.headers['content-length']);
-  const hardCap = limit * 4 + (1 << 20);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = Number.isFinite(declared) && declared > limit;
-    if (over && declared > hardCap) {
-      reject(tooLarge());
-      return;
-    }
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        over = true;
-        chunks.length = 0;
-      }
-      if (size > hardCap) {
-        req.removeAllListeners('data');
-        reject(tooLarge());
-        return;
-      }
-      if (!over) chunks.push(chunk);
-    });
-    req.on('end', () => (over ? reject(tooLarge()) : resolve(Buffer.concat(chunks))));
-    req.on('error', reject);
-  });
-}
-
 interface PreparedRequest {
   model: VisionLanguageModel;
   messages: ChatMessage[];
@@ -152,6 +155,32 @@ interface PreparedRequest {
   generation: GenerationOptions;
   stream: boolean;
   includeUsage: boolean;
+}
+
+/** Settle with `work`, or reject with the signal's reason as soon as it aborts (the work is left to finish alone). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      // A model that ignores `signal` may still settle later; nobody is listening then.
+      work.catch(() => undefined);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 function convertMessages(request: ChatCompletionRequest): { messages: ChatMessage[]; imageUrls: PreparedRequest['imageUrls'] } {
@@ -181,16 +210,46 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
   if (new Set(models.map((m) => m.id)).size !== models.length) {
     throw new InvalidArgumentError('served models must have distinct ids', { details: { field: 'models' } });
   }
+  const apiKey = options.apiKey;
+  if (apiKey !== undefined && typeof apiKey !== 'string') {
+    throw new InvalidArgumentError('server option apiKey must be a string', { details: { field: 'apiKey' } });
+  }
+  if (apiKey !== undefined && apiKey.trim() === '') {
+    throw new InvalidArgumentError('server option apiKey is empty; set a real token, or pass allowUnauthenticated: true (and no apiKey) to serve without authentication', {
+      details: { field: 'apiKey' },
+    });
+  }
+  if (apiKey === undefined && options.allowUnauthenticated !== true) {
+    throw new InvalidArgumentError(
+      'the server needs an apiKey (for example from an environment variable that is set); pass allowUnauthenticated: true to serve without authentication on purpose',
+      { details: { field: 'apiKey' } },
+    );
+  }
   const maxBodyBytes = positive(options.maxBodyBytes, 20 * 1024 * 1024, 'maxBodyBytes');
+  const maxBufferedBytes = positive(options.maxBufferedBytes, Math.max(48 * 1024 * 1024, maxBodyBytes), 'maxBufferedBytes');
+  if (maxBufferedBytes < maxBodyBytes) {
+    throw new InvalidArgumentError(`server option maxBufferedBytes (${maxBufferedBytes}) must be at least maxBodyBytes (${maxBodyBytes})`, { details: { field: 'maxBufferedBytes' } });
+  }
+  const bodyBudget = new BodyBudget(maxBufferedBytes);
+  const bodyTimeoutMs = positive(options.bodyTimeoutMs, 30_000, 'bodyTimeoutMs');
+  const requestTimeoutMs = positive(options.requestTimeoutMs, 300_000, 'requestTimeoutMs');
+  const closeGraceMs = positive(options.closeGraceMs, 5_000, 'closeGraceMs', true);
+  const maxImageBytes = positive(options.maxImageBytes, DEFAULT_MAX_IMAGE_BYTES, 'maxImageBytes');
+  if (options.maxPromptChars !== undefined) positive(options.maxPromptChars, 0, 'maxPromptChars');
+  if (options.maxPromptTokens !== undefined) positive(options.maxPromptTokens, 0, 'maxPromptTokens');
+  const promptLimits = new Map<VisionLanguageModel, PromptLimits>(
+    models.map((m) => [m, promptLimitsFor(m, { maxPromptChars: options.maxPromptChars, maxPromptTokens: options.maxPromptTokens })]),
+  );
   const maxImages = positive(options.maxImages, 8, 'maxImages', true);
   const queue = new BoundedQueue(positive(options.concurrency, 1, 'concurrency'), positive(options.maxQueue, 8, 'maxQueue', true));
   const defaultMaxTokens = positive(options.defaultMaxTokens, 256, 'defaultMaxTokens');
   const maxTokensLimit = positive(options.maxTokensLimit, 4096, 'maxTokensLimit');
-  const keyDigest = options.apiKey !== undefined && options.apiKey !== '' ? digest(options.apiKey) : null;
+  const keyDigest = apiKey !== undefined ? digest(apiKey) : null;
   const created = Math.floor(Date.now() / 1000);
-  // Every request past validation (queued or generating), so close() can stop them all.
+  // Every request being read, queued or generating, so close() can stop them all.
   const active = new Set<AbortController>();
   let closing = false;
+  let closed: Promise<void> | undefined;
 
   function authorize(req: IncomingMessage): void {
     if (!keyDigest) return;
@@ -201,10 +260,10 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
     }
   }
 
-  function prepare(body: Buffer): PreparedRequest {
+  function prepare(body: string): PreparedRequest {
     let json: unknown;
     try {
-      json = JSON.parse(body.toString('utf8'));
+      json = JSON.parse(body);
     } catch {
       throw new HttpError(400, 'invalid_request_error', 'invalid_json', 'the request body is not valid JSON');
     }
@@ -223,6 +282,7 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
       throw new HttpError(404, 'not_found_error', 'model_not_found', `the model '${request.model}' is not served here; see /v1/models`, 'model');
     }
     const { messages, imageUrls } = convertMessages(request);
+    checkPromptLength(messages, promptLimits.get(model)!);
     if (imageUrls.length > maxImages) {
       throw new HttpError(400, 'invalid_request_error', 'too_many_images', `at most ${maxImages} images per request, got ${imageUrls.length}`, 'messages');
     }
@@ -250,39 +310,58 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
     };
   }
 
-  async function completions(req: IncomingMessage, res: ServerResponse, log: Partial<ServerLogEntry>): Promise<void> {
-    const body = await readBody(req, maxBodyBytes);
-    const p = prepare(body);
-    log.model = p.model.id;
-    log.stream = p.stream;
+  const shuttingDown = (): HttpError => new HttpError(503, 'server_error', 'server_shutting_down', 'the server is shutting down', null, { connection: 'close' });
+  const timedOut = (): HttpError =>
+    new HttpError(504, 'server_error', 'request_timeout', `the request did not complete within ${requestTimeoutMs} ms`);
 
+  /** Read and parse the body in a frame of its own, so the raw bytes are garbage once parsed. */
+  async function receive(req: IncomingMessage, signal: AbortSignal): Promise<{ prepared: PreparedRequest; release: () => void }> {
+    const read = await readBody(req, { limit: maxBodyBytes, budget: bodyBudget, timeoutMs: bodyTimeoutMs, signal });
+    try {
+      return { prepared: prepare(read.text), release: read.release };
+    } catch (err) {
+      read.release();
+      throw err;
+    }
+  }
+
+  async function completions(req: IncomingMessage, res: ServerResponse, log: Partial<ServerLogEntry>): Promise<void> {
+    // One controller per request, from the first byte of its body to the end of its reply: the client
+    // leaving, the deadline and close() all abort it, and every path below ends in the same finally.
     const controller = new AbortController();
     let clientGone = false;
     res.on('close', () => {
       if (res.writableFinished) return;
       clientGone = true;
-      controller.abort(new Error('client disconnected'));
+      controller.abort(new HttpError(400, 'invalid_request_error', CLIENT_CLOSED, 'the client closed the connection'));
     });
-    const shuttingDown = (): HttpError => new HttpError(503, 'server_error', 'server_shutting_down', 'the server is shutting down');
     if (closing) throw shuttingDown();
-    const slot = queue.tryAcquire(controller.signal);
-    if (!slot) {
-      const { running: r, waiting } = queue.stats();
-      throw new HttpError(429, 'rate_limit_error', 'queue_full', `the server is busy: ${r} request(s) running and ${waiting} waiting, the most it queues; retry later`, null, {
-        'retry-after': '1',
-      });
-    }
     active.add(controller);
     let release: Release | undefined;
+    let releaseBody: (() => void) | undefined;
+    let deadline: ReturnType<typeof setTimeout> | undefined;
     try {
-      try {
-        release = await slot;
-      } catch {
-        if (clientGone) return; // the client left while waiting
-        throw shuttingDown();
+      const received = await receive(req, controller.signal);
+      // The reservation is held until the reply is done: the parsed request (text, data URLs) lives as long.
+      releaseBody = received.release;
+      const p = received.prepared;
+      log.model = p.model.id;
+      log.stream = p.stream;
+      if (controller.signal.aborted) throw controller.signal.reason;
+      deadline = setTimeout(() => controller.abort(timedOut()), requestTimeoutMs);
+
+      const slot = queue.tryAcquire(controller.signal);
+      if (!slot) {
+        const { running: r, waiting } = queue.stats();
+        throw new HttpError(429, 'rate_limit_error', 'queue_full', `the server is busy: ${r} request(s) running and ${waiting} waiting, the most it queues; retry later`, null, {
+          'retry-after': '1',
+        });
       }
+      release = await slot;
       const images: RawImage[] = [];
-      for (const { url, param } of p.imageUrls) images.push(await loadImage(url, { images: options.images, imageRoot: options.imageRoot }, param));
+      for (const { url, param } of p.imageUrls) {
+        images.push(await untilAborted(loadImage(url, { images: options.images, imageRoot: options.imageRoot, maxImageBytes }, param), controller.signal));
+      }
       const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
       const now = Math.floor(Date.now() / 1000);
       const usageOf = (r: GenerationResult): ChatCompletionUsage => ({
@@ -294,9 +373,8 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
       const request = { messages: p.messages, images };
 
       if (!p.stream) {
-        const result = await p.model.generate(request, { ...p.generation, signal: controller.signal });
-        if (clientGone) return;
-        if (controller.signal.aborted) throw shuttingDown();
+        const result = await untilAborted(p.model.generate(request, { ...p.generation, signal: controller.signal }), controller.signal);
+        if (controller.signal.aborted) throw controller.signal.reason;
         const reply: ChatCompletionResponse = {
           id,
           object: 'chat.completion',
@@ -321,24 +399,26 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
       };
       let result: GenerationResult;
       try {
-        result = await p.model.generate(request, {
-          ...p.generation,
-          signal: controller.signal,
-          onToken: (text) => {
-            if (controller.signal.aborted || text === '') return;
-            open();
-            res.write(chunk({ content: text }, null, p.includeUsage ? { usage: null } : {}));
-          },
-        });
+        result = await untilAborted(
+          p.model.generate(request, {
+            ...p.generation,
+            signal: controller.signal,
+            onToken: (text) => {
+              if (controller.signal.aborted || text === '') return;
+              open();
+              res.write(chunk({ content: text }, null, p.includeUsage ? { usage: null } : {}));
+            },
+          }),
+          controller.signal,
+        );
+        if (controller.signal.aborted) throw controller.signal.reason;
       } catch (err) {
         if (!res.headersSent) throw err;
         const e = toHttpError(err);
-        res.end(`data: ${JSON.stringify(e.body())}\n\ndata: [DONE]\n\n`);
         log.code = e.code;
+        if (!clientGone) res.end(`data: ${JSON.stringify(e.body())}\n\ndata: [DONE]\n\n`);
         return;
       }
-      if (clientGone) return;
-      if (controller.signal.aborted) throw shuttingDown();
       open();
       res.write(chunk({}, finish(result), p.includeUsage ? { usage: null } : {}));
       if (p.includeUsage) {
@@ -346,9 +426,17 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
         res.write(`data: ${JSON.stringify(c)}\n\n`);
       }
       res.end('data: [DONE]\n\n');
+    } catch (err) {
+      if (clientGone) {
+        log.code = CLIENT_CLOSED;
+        return;
+      }
+      throw err;
     } finally {
+      clearTimeout(deadline);
       active.delete(controller);
       release?.();
+      releaseBody?.();
     }
   }
 
@@ -377,12 +465,12 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
         res.end();
         return;
       }
-      sendError(res, e);
-      if (e.status === 413 && !req.complete) {
-        // A client still sending a refused body gets its answer first; one that keeps sending is then cut off.
-        req.resume();
-        setTimeout(() => req.socket.destroy(), 1000).unref();
+      if (e.code === CLIENT_CLOSED) {
+        res.destroy();
+        return;
       }
+      sendError(res, e);
+      if (!req.complete) linger(req);
     };
     try {
       const routes: Record<string, string> = { '/v1/models': 'GET', '/v1/chat/completions': 'POST' };
@@ -402,7 +490,31 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
     }
   }
 
+  /**
+   * A client still sending a body the server refused gets its answer first (no `connection: close`, which
+   * would reset the connection under unread bytes and lose the answer); the rest of the body is read and
+   * dropped up to LINGER_BYTES or LINGER_MS, then the connection is cut. Nothing of it is kept.
+   */
+  function linger(req: IncomingMessage): void {
+    let dropped = 0;
+    const cut = (): void => {
+      clearTimeout(timer);
+      req.socket?.destroy();
+    };
+    const timer = setTimeout(cut, LINGER_MS);
+    timer.unref();
+    req.on('data', (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped > LINGER_BYTES) cut();
+    });
+    req.once('end', () => clearTimeout(timer));
+    req.resume();
+  }
+
   const server = createServer(handle);
+  // Node's own timers back up the body deadline (they also cover headers that never finish arriving).
+  server.headersTimeout = Math.min(bodyTimeoutMs, 60_000);
+  server.requestTimeout = bodyTimeoutMs + server.headersTimeout;
   // Errors on one socket (a reset, a malformed request) must never take the process down.
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
@@ -426,12 +538,20 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
       });
     },
     close() {
+      if (closed) return closed;
       closing = true;
-      for (const c of active) c.abort(new Error('server closing'));
-      return new Promise((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
+      for (const c of active) c.abort(shuttingDown());
+      closed = new Promise<void>((resolve) => {
+        // Replies in flight get the grace period; connections still open after it (a stalled upload, a
+        // model that ignores its abort signal) are destroyed, so close() always ends.
+        const force = setTimeout(() => server.closeAllConnections(), closeGraceMs);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
         server.closeIdleConnections();
       });
+      return closed;
     },
   };
 }

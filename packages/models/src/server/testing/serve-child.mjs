@@ -1,7 +1,11 @@
-// A `vlit serve`-like process for the server test: a tiny composed model (ViT-32 + MLP + Llama-48,
-// seeded weights) served on 127.0.0.1 from the built packages. Generation waits until a line
-// "release" arrives on stdin, so the test can fill the queue deterministically; a line "stats" prints
-// the queue load. Prints the bound address as one JSON line; access logs go to stderr as JSON lines.
+// A `vlit serve`-like process for the server tests: a tiny composed model (ViT-32 + MLP + Llama-48,
+// seeded weights) served on 127.0.0.1 from the built packages.
+// Arguments: IMAGE_ROOT [API_KEY] [OPTIONS_JSON]. An empty or absent API_KEY passes `apiKey: undefined`,
+// as `apiKey: process.env.VLIT_API_KEY` does when the variable is unset. OPTIONS_JSON holds server
+// options plus `gated` (default true): a gated model waits, ignoring its abort signal, until a line
+// "release" arrives on stdin, so a test can fill the queue deterministically (or keep a request in flight).
+// Lines on stdin: "stats" prints the queue load, "gc" runs a full collection (with --expose-gc) and
+// prints {gc:true}, "mem" prints process.memoryUsage(). Prints the bound address as one JSON line; access logs go to stderr as JSON lines.
 import { createInterface } from 'node:readline';
 import { createNodeRuntime } from '@vlit/runtime/node';
 import { createBuiltinTemplate, buildWordLevelTokenizer } from '@vlit/templates';
@@ -10,7 +14,9 @@ import { createConnector } from '@vlit/connectors';
 import { composeVisionLanguageModel, createLlamaDecoder, tinyLlamaConfig } from '@vlit/models';
 import { startOpenAIServer } from '@vlit/models/node';
 
-const [imageRoot, apiKey] = process.argv.slice(2);
+const [imageRoot, apiKeyArg, optionsJson] = process.argv.slice(2);
+const { gated: gatedOption, ...serverOptions } = optionsJson ? JSON.parse(optionsJson) : {};
+const apiKey = apiKeyArg === '' ? undefined : apiKeyArg;
 const runtime = createNodeRuntime({ session: { intraOpThreads: 1 } });
 const tokenizer = buildWordLevelTokenizer({
   corpus: ['system user assistant', 'What is in the picture ? Describe the image .', 'A red square .', '\n'],
@@ -35,8 +41,14 @@ let release;
 const gate = new Promise((resolve) => (release = resolve));
 let server;
 createInterface({ input: process.stdin }).on('line', (line) => {
-  if (line.trim() === 'release') release();
-  if (line.trim() === 'stats') process.stdout.write(`${JSON.stringify({ stats: server.stats() })}\n`);
+  const command = line.trim();
+  if (command === 'release') release();
+  if (command === 'stats') process.stdout.write(`${JSON.stringify({ stats: server.stats() })}\n`);
+  if (command === 'mem') process.stdout.write(`${JSON.stringify({ mem: process.memoryUsage() })}\n`);
+  if (command === 'gc') {
+    globalThis.gc?.();
+    process.stdout.write(`${JSON.stringify({ gc: typeof globalThis.gc === 'function' })}\n`);
+  }
 });
 const gated = {
   id: model.id,
@@ -47,17 +59,24 @@ const gated = {
   score: (request, candidates) => model.score(request, candidates),
 };
 
-server = await startOpenAIServer({
-  models: gated,
-  images: runtime.images,
-  imageRoot,
-  apiKey,
-  concurrency: 1,
-  maxQueue: 1,
-  maxBodyBytes: 256 * 1024,
-  onLog: (entry) => process.stderr.write(`${JSON.stringify(entry)}\n`),
-});
-process.stdout.write(`${JSON.stringify({ url: server.url, host: server.host })}\n`);
+try {
+  server = await startOpenAIServer({
+    models: gatedOption === false ? model : gated,
+    images: runtime.images,
+    imageRoot,
+    apiKey,
+    concurrency: 1,
+    maxQueue: 1,
+    maxBodyBytes: 256 * 1024,
+    onLog: (entry) => process.stderr.write(`${JSON.stringify(entry)}\n`),
+    ...serverOptions,
+  });
+} catch (err) {
+  // What `vlit serve` would print: the typed error's code and message, then a non-zero exit.
+  process.stderr.write(`${JSON.stringify({ startError: { code: err?.code, message: err?.message, field: err?.details?.field } })}\n`);
+  process.exit(2);
+}
+process.stdout.write(`${JSON.stringify({ url: server.url, host: server.host, pid: process.pid })}\n`);
 process.on('SIGTERM', () => {
   server.close().then(() => process.exit(0));
 });
