@@ -9,3 +9,4 @@ export * from './io/index.js';
 export * from './adapt/index.js';
 export * from './generate/index.js';
 export * from './quality/index.js';
+export * from './world/index.js';

@@ -5,3 +5,4 @@
 export * from './io/node.js';
 export * from './generate/node.js';
 export * from './quality/node.js';
+export * from './world/node.js';

@@ -19,6 +19,9 @@ import {
 } from '@vlit/core';
 import { createOrtBackend, type OrtModuleLike } from './shared/ort-adapter.js';
 import { checkRawImage } from './shared/image.js';
+import { renderSvgToPng } from './svg-node.js';
+
+export { renderSvgToPng, MAX_SVG_PIXELS } from './svg-node.js';
 
 /** Options of the node runtime. */
 export interface NodeRuntimeOptions {
@@ -39,7 +42,7 @@ export function createOnnxNodeBackend(defaults: SessionOptions = {}): InferenceB
   });
 }
 
-/** Create an ImageCodec over sharp. Like PIL's `convert('RGB')`, 3-channel decoding drops alpha and EXIF orientation is not applied. */
+/** Create an ImageCodec over sharp (with `svgToPng`). Like PIL's `convert('RGB')`, 3-channel decoding drops alpha and EXIF orientation is not applied. */
 export function createSharpCodec(): ImageCodec {
   return {
     name: 'sharp',
@@ -74,6 +77,7 @@ export function createSharpCodec(): ImageCodec {
             : await pipeline.webp({ quality: options.quality ?? 90 }).toBuffer();
       return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
     },
+    svgToPng: renderSvgToPng,
   };
 }
 

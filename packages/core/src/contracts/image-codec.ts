@@ -26,4 +26,15 @@ export interface ImageCodec {
   decode(bytes: Uint8Array, options?: DecodeOptions): Promise<RawImage>;
   /** Encode pixels into the given format. */
   encode(image: RawImage, format: ImageFormat, options?: { quality?: number }): Promise<Uint8Array>;
+  /**
+   * Rasterise an SVG document to PNG bytes at 1 pixel per SVG user unit, flattened onto white, so the
+   * same SVG always gives the same pixels. Optional: codecs without an SVG renderer omit it.
+   */
+  svgToPng?(svg: string, options?: SvgToPngOptions): Promise<Uint8Array>;
+}
+
+/** Options of `ImageCodec.svgToPng`. */
+export interface SvgToPngOptions {
+  /** Name of the scene or file the SVG came from, used in error messages. */
+  source?: string;
 }
