@@ -10,3 +10,7 @@ export * from './lora/index.js';
 export * from './data/index.js';
 export * from './recipe.js';
 export * from './metrics.js';
+export * from './training/index.js';
+export * from './engine/index.js';
+export * from './distributed/errors.js';
+export * from './distributed/accelerate.js';

@@ -5,3 +5,6 @@
 export * from './lora/adapter-files.js';
 export * from './checkpoint/run-checkpoint.js';
 export * from './checkpoint/metrics-writer.js';
+export * from './engine/directory-store.js';
+export * from './distributed/index.js';
+export * from './export/index.js';

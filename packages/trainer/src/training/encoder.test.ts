@@ -1,0 +1,94 @@
+/**
+ * The frozen vision encoder inside the training graph: a tiny CLIP-style ViT (@vlit/encoders) in front
+ * of the connector, reading its penultimate hidden state with the CLS token dropped (LLaVA's default
+ * feature select). Fed pixels must give the loss and gradients of the same graph fed the features that
+ * the ViT alone computes on the runtime (the encoder-cache path), and the ViT's tensors stay frozen.
+ */
+import { createRng, createTensor, type Tensor } from '@vlit/core';
+import { buildVitModel, createVitWeights, hiddenStateName, resolveVitConfig } from '@vlit/encoders';
+import { encodeModel } from '@vlit/graph';
+import { createNodeRuntime } from '@vlit/runtime/node';
+import { describe, expect, it } from 'vitest';
+import type { TrainingSample } from '../data/order.js';
+import { createTrainingSession } from '../engine/session.js';
+import type { RecipeStageInput } from '../recipe.js';
+import { prepareTrainingFeeds } from './feeds.js';
+import { createTinyLlava, TINY } from './tiny-llava.fixture.js';
+import { buildTrainingGraph } from './training-graph.js';
+
+const stage: RecipeStageInput = {
+  name: 'encoder',
+  data: { sources: [{ name: 'fixture', path: 'memory' }] },
+  template: 'llava-v1',
+  trainables: [
+    { mode: 'trained', match: ['model.multi_modal_projector.*'] },
+    { mode: 'lora', match: ['model.language_model.*'], targetModules: ['q_proj', 'v_proj'], r: 2, alpha: 4 },
+  ],
+  optimizer: { lr: 1e-3 },
+  batchSize: 2,
+  maxSteps: 1,
+};
+
+/** bos, `tokens` image tokens, prompt, answer + eos (trained). */
+function sample(id: string, tokens: number, prompt: number[], answer: number[]): TrainingSample {
+  const inputIds = [1, ...new Array<number>(tokens).fill(TINY.imageTokenId), ...prompt, ...answer, 2];
+  const labels = inputIds.map((t, i) => (i > tokens + prompt.length ? t : -100));
+  return { id, inputIds, labels, imageSpans: [{ imageIndex: 0, start: 1, end: 1 + tokens }] };
+}
+
+describe('frozen vision encoder in the training graph', () => {
+  it('pixels through the in-graph ViT give the loss and gradients of features from the ViT run alone', { timeout: 600_000 }, async () => {
+    const vit = resolveVitConfig({ imageSize: 12, patchSize: 4, hiddenSize: TINY.featureDim, numLayers: 2, numHeads: 2, intermediateSize: 16 });
+    const vitModel = buildVitModel(vit, createVitWeights(vit, 5));
+    const tiny = createTinyLlava(6, { layers: 1 });
+    const withEncoder = buildTrainingGraph(
+      { ...tiny.parts, encoder: vitModel, dropFirstEncoderToken: true, names: { encoderOutput: hiddenStateName(1) } },
+      { stage, seed: 1 },
+    );
+    const fromFeatures = buildTrainingGraph(tiny.parts, { stage, seed: 1 });
+    expect(withEncoder.imageInput).toBe('pixel_values');
+    expect(withEncoder.imageDims).toEqual([3, 12, 12]);
+    expect(withEncoder.projectedTokens(3)).toBe(9); // 3 x 3 patches, CLS dropped
+    const vision = withEncoder.tensorNames.filter((n) => n.startsWith('model.vision_tower.vision_model.'));
+    expect(vision).toContain('model.vision_tower.vision_model.embeddings.patch_embedding.weight');
+    expect(withEncoder.frozen).toEqual(expect.arrayContaining(vision));
+    expect(withEncoder.parameters.map((p) => p.name)).toEqual(fromFeatures.parameters.map((p) => p.name));
+
+    const rng = createRng('pixels');
+    const pixels = [0, 1].map(() => {
+      const t = createTensor('float32', [3, 12, 12]);
+      rng.fillNormal(t.data, 1);
+      return t;
+    });
+    const samples = [sample('a', 9, [5, 6], [9, 10]), sample('b', 9, [7], [11])];
+    const runtime = createNodeRuntime({ session: { intraOpThreads: 1 } });
+    // The encoder-cache path: the ViT alone, penultimate hidden state, CLS dropped.
+    const vitSession = await runtime.backend.createSession(encodeModel(vitModel));
+    const features: Tensor<'float32'>[] = [];
+    for (const p of pixels) {
+      const out = (await vitSession.run({ pixel_values: createTensor('float32', [1, 3, 12, 12], p.data) }))[hiddenStateName(1)] as Tensor<'float32'>;
+      features.push(createTensor('float32', [9, TINY.featureDim], out.data.slice(TINY.featureDim)));
+    }
+    await vitSession.release();
+
+    const values = new Map(withEncoder.parameters.map((p) => [p.name, Float32Array.from(p.initial.data)]));
+    const s1 = await createTrainingSession(runtime.backend, withEncoder);
+    const s2 = await createTrainingSession(runtime.backend, fromFeatures);
+    const a = await s1.step(prepareTrainingFeeds(withEncoder, samples, pixels.map((p) => [p])).feeds, values);
+    const b = await s2.step(prepareTrainingFeeds(fromFeatures, samples, features.map((f) => [f])).feeds, values);
+    await s1.release();
+    await s2.release();
+    expect(Math.abs(a.loss - b.loss) / Math.abs(b.loss)).toBeLessThan(1e-5);
+    for (const p of withEncoder.parameters) {
+      const x = a.gradients.get(p.name) as Float32Array;
+      const y = b.gradients.get(p.name) as Float32Array;
+      let diff = 0;
+      let scale = 0;
+      for (let i = 0; i < y.length; i++) {
+        diff = Math.max(diff, Math.abs(x[i] - y[i]));
+        scale = Math.max(scale, Math.abs(y[i]));
+      }
+      expect(diff, p.name).toBeLessThanOrEqual(1e-5 * scale + 1e-12);
+    }
+  });
+});

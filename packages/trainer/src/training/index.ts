@@ -1,0 +1,3 @@
+export * from './naming.js';
+export * from './training-graph.js';
+export * from './feeds.js';
