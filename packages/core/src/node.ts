@@ -3,6 +3,7 @@
  * of user-named files).
  */
 export * from './node-files.js';
+export * from './checkpoint-node.js';
 import { lstat, readFile, readlink, realpath } from 'node:fs/promises';
 import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError, PathEscapeError, VlitError } from './errors.js';

@@ -254,6 +254,67 @@ export interface ParseSafetensorsOptions {
 }
 
 
+/**
+ * Decode a tensor's raw little-endian bytes to float32 values (F16, BF16, F8_*, F4 decoded; F64 and
+ * integers narrowed; BOOL → 0/1). F32 may share `bytes`' memory when aligned. C64 and F6_* throw
+ * UnsupportedError naming the tensor.
+ */
+export function safetensorsBytesToFloat32(
+  dtype: SafetensorsDType,
+  shape: readonly number[],
+  b: Uint8Array,
+  where: { file?: string; name?: string } = {},
+): Float32Array {
+  const unsupported = (what: string): UnsupportedError =>
+    new UnsupportedError(`tensor '${where.name ?? '?'}': ${what}`, { details: { file: where.file, field: where.name, dtype } });
+  const count = elementCount(shape);
+  switch (dtype) {
+    case 'F32':
+      return typedArrayFromBytes('float32', b);
+    case 'BF16': {
+      const bits = typedArrayFromBytes('uint16', b);
+      const out = new Float32Array(count);
+      const out32 = new Uint32Array(out.buffer);
+      for (let i = 0; i < count; i++) out32[i] = bits[i] << 16;
+      return out;
+    }
+    case 'F16': {
+      const bits = typedArrayFromBytes('uint16', b);
+      const lut = F16_TABLE();
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = lut[bits[i]];
+      return out;
+    }
+    case 'F8_E4M3':
+    case 'F8_E5M2':
+    case 'F8_E8M0': {
+      const lut = dtype === 'F8_E4M3' ? E4M3_TABLE() : dtype === 'F8_E5M2' ? E5M2_TABLE() : E8M0_TABLE();
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = lut[b[i]];
+      return out;
+    }
+    case 'F4': {
+      // Two elements per byte, the first in the low nibble (OCP MX / PyTorch float4_e2m1fn_x2 order).
+      const lut = E2M1_TABLE();
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = lut[(b[i >> 1] >> ((i & 1) * 4)) & 0xf];
+      return out;
+    }
+    case 'F6_E2M3':
+    case 'F6_E3M2':
+      throw unsupported(`${dtype} elements are packed in an order the safetensors format does not define; read .bytes`);
+    case 'C64':
+      throw unsupported('C64 is complex; use toTensor() (float32 with a trailing dimension of 2)');
+    default: {
+      const core = TO_CORE[dtype] as DType;
+      const data = typedArrayFromBytes(core, b) as ArrayLike<number | bigint>;
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = Number(data[i]);
+      return out;
+    }
+  }
+}
+
 class Entry implements SafetensorsEntry {
   constructor(
     readonly name: string,
@@ -263,12 +324,6 @@ class Entry implements SafetensorsEntry {
     readonly bytes: Uint8Array,
     private readonly file: string | undefined,
   ) {}
-
-  private unsupported(what: string): UnsupportedError {
-    return new UnsupportedError(`tensor '${this.name}': ${what}`, {
-      details: { file: this.file, field: this.name, dtype: this.dtype },
-    });
-  }
 
   toTensor(): Tensor {
     const core = TO_CORE[this.dtype];
@@ -280,53 +335,7 @@ class Entry implements SafetensorsEntry {
   }
 
   toFloat32(): Float32Array {
-    const b = this.bytes;
-    const count = elementCount(this.shape);
-    switch (this.dtype) {
-      case 'F32':
-        return typedArrayFromBytes('float32', b);
-      case 'BF16': {
-        const bits = typedArrayFromBytes('uint16', b);
-        const out = new Float32Array(count);
-        const out32 = new Uint32Array(out.buffer);
-        for (let i = 0; i < count; i++) out32[i] = bits[i] << 16;
-        return out;
-      }
-      case 'F16': {
-        const bits = typedArrayFromBytes('uint16', b);
-        const lut = F16_TABLE();
-        const out = new Float32Array(count);
-        for (let i = 0; i < count; i++) out[i] = lut[bits[i]];
-        return out;
-      }
-      case 'F8_E4M3':
-      case 'F8_E5M2':
-      case 'F8_E8M0': {
-        const lut = this.dtype === 'F8_E4M3' ? E4M3_TABLE() : this.dtype === 'F8_E5M2' ? E5M2_TABLE() : E8M0_TABLE();
-        const out = new Float32Array(count);
-        for (let i = 0; i < count; i++) out[i] = lut[b[i]];
-        return out;
-      }
-      case 'F4': {
-        // Two elements per byte, the first in the low nibble (OCP MX / PyTorch float4_e2m1fn_x2 order).
-        const lut = E2M1_TABLE();
-        const out = new Float32Array(count);
-        for (let i = 0; i < count; i++) out[i] = lut[(b[i >> 1] >> ((i & 1) * 4)) & 0xf];
-        return out;
-      }
-      case 'F6_E2M3':
-      case 'F6_E3M2':
-        throw this.unsupported(`${this.dtype} elements are packed in an order the safetensors format does not define; read .bytes`);
-      case 'C64':
-        throw this.unsupported('C64 is complex; use toTensor() (float32 with a trailing dimension of 2)');
-      default: {
-        const core = TO_CORE[this.dtype] as DType;
-        const data = typedArrayFromBytes(core, b) as ArrayLike<number | bigint>;
-        const out = new Float32Array(count);
-        for (let i = 0; i < count; i++) out[i] = Number(data[i]);
-        return out;
-      }
-    }
+    return safetensorsBytesToFloat32(this.dtype, this.shape, this.bytes, { file: this.file, name: this.name });
   }
 }
 
@@ -338,32 +347,67 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
-/** Parse a safetensors file held in memory; entries are zero-copy views into `bytes`. */
-export function parseSafetensors(bytes: Uint8Array, options: ParseSafetensorsOptions = {}): SafetensorsFile {
-  const file = options.file;
+/** One tensor's place in a safetensors file, as validated from its header. */
+export interface SafetensorsTensorInfo {
+  readonly name: string;
+  readonly dtype: SafetensorsDType;
+  readonly shape: readonly number[];
+  /** Byte offsets relative to the start of the byte buffer (which begins at `8 + headerLength`). */
+  readonly begin: number;
+  readonly end: number;
+}
+
+/** A validated safetensors header. */
+export interface SafetensorsHeader {
+  /** The `__metadata__` string map ({} when absent). */
+  readonly metadata: Record<string, string>;
+  /** Tensors in byte-buffer order. */
+  readonly tensors: SafetensorsTensorInfo[];
+  /** Size of the JSON header in bytes (N, padding included). */
+  readonly headerLength: number;
+  /** Offset of the byte buffer from the start of the file (8 + N). */
+  readonly bufferStart: number;
+}
+
+function headerFailure(file: string | undefined) {
   const where = file !== undefined ? file : 'safetensors';
-  const fail = (message: string, field?: string, extra: Record<string, unknown> = {}): FormatError =>
+  return (message: string, field?: string, extra: Record<string, unknown> = {}): FormatError =>
     new FormatError(field !== undefined ? `${where}: tensor '${field}': ${message}` : `${where}: ${message}`, {
       details: { file, field, ...extra },
     });
+}
 
-  if (!(bytes instanceof Uint8Array)) {
-    throw new InvalidArgumentError('parseSafetensors needs a Uint8Array', { details: { file, field: 'bytes' } });
-  }
-  if (bytes.byteLength < 8) throw fail(`file is ${bytes.byteLength} bytes, too short for the 8-byte header length`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n64 = dv.getBigUint64(0, true);
-  if (n64 > BigInt(bytes.byteLength - 8)) {
-    throw fail(`header length ${n64} reaches beyond the end of the file (${bytes.byteLength} bytes)`, undefined, {
+/**
+ * Read the header length N from a file's first 8 bytes and check it against the file size (so a caller
+ * reading through a file handle knows how many header bytes to read before reading them).
+ */
+export function safetensorsHeaderLength(first8: Uint8Array, fileSize: number, options: ParseSafetensorsOptions = {}): number {
+  const fail = headerFailure(options.file);
+  if (fileSize < 8 || first8.byteLength < 8) throw fail(`file is ${fileSize} bytes, too short for the 8-byte header length`);
+  const n64 = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  if (n64 > BigInt(fileSize - 8)) {
+    throw fail(`header length ${n64} reaches beyond the end of the file (${fileSize} bytes)`, undefined, {
       headerLength: n64.toString(),
     });
   }
   const n = Number(n64);
   if (n > MAX_HEADER_BYTES) throw fail(`header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  return n;
+}
 
+/**
+ * Validate a safetensors header (the N JSON bytes after the length) against the size of the whole file:
+ * dtypes, shapes, offsets that match each shape, and tensors that cover the byte buffer with no holes
+ * or overlaps. FormatError / UnsupportedError name the file and the tensor.
+ */
+export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number, options: ParseSafetensorsOptions = {}): SafetensorsHeader {
+  const file = options.file;
+  const where = file !== undefined ? file : 'safetensors';
+  const fail = headerFailure(file);
+  const n = headerBytes.byteLength;
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerBytes);
   } catch (cause) {
     throw new FormatError(`${where}: header is not valid UTF-8`, { cause, details: { file } });
   }
@@ -387,7 +431,7 @@ export function parseSafetensors(bytes: Uint8Array, options: ParseSafetensorsOpt
   }
 
   const bufferStart = 8 + n;
-  const bufferLength = bytes.byteLength - bufferStart;
+  const bufferLength = fileSize - bufferStart;
   type Info = { name: string; dtype: SafetensorsDType; shape: number[]; begin: number; end: number };
   const infos: Info[] = [];
   for (const [name, raw] of Object.entries(header)) {
@@ -448,6 +492,18 @@ export function parseSafetensors(bytes: Uint8Array, options: ParseSafetensorsOpt
     );
   }
 
+  return { metadata, tensors: infos, headerLength: n, bufferStart };
+}
+
+/** Parse a safetensors file held in memory; entries are zero-copy views into `bytes`. */
+export function parseSafetensors(bytes: Uint8Array, options: ParseSafetensorsOptions = {}): SafetensorsFile {
+  const file = options.file;
+  const where = file !== undefined ? file : 'safetensors';
+  if (!(bytes instanceof Uint8Array)) {
+    throw new InvalidArgumentError('parseSafetensors needs a Uint8Array', { details: { file, field: 'bytes' } });
+  }
+  const n = safetensorsHeaderLength(bytes, bytes.byteLength, options);
+  const { metadata, tensors: infos, bufferStart } = parseSafetensorsHeader(bytes.subarray(8, 8 + n), bytes.byteLength, options);
   const tensors = new Map<string, SafetensorsEntry>();
   for (const info of infos) {
     const view = bytes.subarray(bufferStart + info.begin, bufferStart + info.end);

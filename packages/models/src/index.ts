@@ -16,7 +16,18 @@ export {
   type OnnxLanguageModel,
 } from './language-model/optimum-decoder.js';
 // The Llama-style decoder.
-export { fromHfLlamaConfig, normalizeLlamaConfig, tinyLlamaConfig, toHfLlamaConfig, type LlamaConfig, type LlamaConfigInput } from './decoder/llama-config.js';
+export {
+  SUPPORTED_LLAMA_FAMILIES,
+  fromHfLlamaConfig,
+  normalizeLlamaConfig,
+  ropeInverseFrequencies,
+  tinyLlamaConfig,
+  toHfLlamaConfig,
+  type LlamaConfig,
+  type LlamaConfigInput,
+  type LlamaFamily,
+  type RopeScaling,
+} from './decoder/llama-config.js';
 export {
   LLAMA_METADATA_KEY,
   checkLlamaWeights,
@@ -26,7 +37,7 @@ export {
   llamaWeightsToSafetensors,
   type LlamaWeights,
 } from './decoder/llama-weights.js';
-export { buildEmbedTokensModel, buildLlamaDecoderModel } from './decoder/llama-graph.js';
+export { buildEmbedTokensModel, buildLlamaDecoderModel, type LlamaGraphOptions } from './decoder/llama-graph.js';
 export {
   LLAMA_DECODER_FILE,
   buildLlamaOnnx,
@@ -67,3 +78,6 @@ export {
   type RemoteChatModel,
 } from './remote/openai-compatible.js';
 export * from './compose/index.js';
+// LLaVA / LLaVA-NeXT checkpoints (config reading, NeXT packing); folder loading is at @vlit/models/node.
+export * from './hf/llava-config.js';
+export * from './hf/llava-next.js';

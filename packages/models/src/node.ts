@@ -5,7 +5,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError, NotFoundError, VlitError } from '@vlit/core';
-import { readSafetensorsFile, resolveUnderRoot } from '@vlit/core/node';
+import { readSafetensorsFile, readUserFile, resolveUnderRoot } from '@vlit/core/node';
 import { saveModel } from '@vlit/graph/node';
 import { fromHfLlamaConfig, type LlamaConfig } from './decoder/llama-config.js';
 import { LLAMA_DECODER_FILE, buildLlamaOnnx, type LlamaOnnxExport } from './decoder/llama.js';
@@ -35,7 +35,8 @@ export function createDirectorySource(dir: string): ModelFileSource {
     async read(file) {
       const path = await locate(file);
       if (!path) return undefined;
-      const b = await readFile(path);
+      // Regular files only, opened without blocking: a FIFO swapped in after the check fails, never hangs.
+      const b = await readUserFile(path, { what: 'model file' });
       return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     },
     sessionInput: locate,
@@ -109,3 +110,14 @@ export async function readLlamaSafetensors(path: string, config?: LlamaConfig): 
   return { config: c, weights: llamaWeightsFromSafetensors(file, c, path) };
 }
 export * from './server/index.js';
+export {
+  loadHfLanguageModel,
+  saveHfLanguageModel,
+  type HfLanguageModel,
+  type HfLoadProgress,
+  type LoadHfLanguageModelOptions,
+  type SaveHfLanguageModelOptions,
+} from './hf/decoder.js';
+export * from './hf/llava.js';
+export * from './hf/vlm.js';
+export * from './hf/llava-save.js';

@@ -7,8 +7,8 @@
 import { CompatibilityError, createTensor, type Tensor } from '@vlit/core';
 import { createGraph, type GraphBuilder, type OnnxModel, type Value } from '@vlit/graph';
 import { OPTIMUM_NAMES as N } from '../language-model/optimum-layout.js';
-import type { LlamaConfig } from './llama-config.js';
-import type { LlamaWeights } from './llama-weights.js';
+import { ropeInverseFrequencies, type LlamaConfig } from './llama-config.js';
+import { llamaWeightShapes, type LlamaWeights } from './llama-weights.js';
 
 /** Added to the scores of masked positions; large enough to zero them, small enough to avoid inf - inf. */
 const MASK_VALUE = -1e9;
@@ -17,19 +17,47 @@ function scalar(g: GraphBuilder, name: string, dtype: 'float32' | 'int64', v: nu
   return g.initializer(name, dtype === 'int64' ? createTensor('int64', [], [BigInt(v)]) : createTensor('float32', [], [v]));
 }
 
-/** Graph of the decoder (everything after the token embedding). */
-export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<LlamaWeights>): OnnxModel {
+/** How a Llama graph gets its weights. */
+export interface LlamaGraphOptions {
+  /**
+   * 'initializers' (default): the weights travel inside the model under their Hugging Face names.
+   * 'inputs': each weight is a float32 graph input instead, in torch layout under its Hugging Face name (Linear
+   * layers become Gemm with transB), for a loader that turns the inputs into external-data initializers
+   * without holding the weights in memory (see loadHfLanguageModel).
+   */
+  weights?: 'initializers' | 'inputs';
+}
+
+/** Graph of the decoder (everything after the token embedding); `weights` is unused with `{ weights: 'inputs' }`. */
+export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<LlamaWeights>, options: LlamaGraphOptions = {}): OnnxModel {
   const { hiddenSize: h, numAttentionHeads: nh, numKeyValueHeads: kvh, headDim: hd } = config;
   const groups = nh / kvh;
   const g = createGraph({ name: 'llama-decoder', opset: 20 });
-  const w = (name: string): Value => {
+  const asInputs = options.weights === 'inputs';
+  const shapes = asInputs ? llamaWeightShapes(config) : {};
+  const existing = (name: string): Value | undefined => {
     try {
       return g.value(name);
     } catch {
-      return g.initializer(name, weights[name]);
+      return undefined;
     }
   };
-  const linear = (x: Value, name: string): Value => g.matMul(x, g.transpose(w(name), [1, 0], { name: `${name}/T` }), { name: `${name}/MatMul` });
+  const w = (name: string): Value => existing(name) ?? (asInputs ? g.input(name, 'float32', shapes[name]) : g.initializer(name, weights[name]));
+  let lead: Value | undefined;
+  const linear = (x: Value, name: string, bias = false): Value => {
+    const biasName = name.replace(/\.weight$/, '.bias');
+    if (asInputs) {
+      // Gemm with transB reads the torch-layout [out, in] weight as stored, so the loader never transposes it.
+      const [out, inp] = shapes[name];
+      lead ??= g.slice(g.shape(x), { starts: [0], ends: [2], axes: [0], name: 'linear/batch_seq' });
+      const flat = g.reshape(x, [-1, inp], { name: `${name}/flatten` });
+      const y = g.op('Gemm', bias ? [flat, w(name), w(biasName)] : [flat, w(name)], { transB: 1 }, { name: `${name}/Gemm` });
+      const dims = g.concat([lead, g.initializer(`${name}/out_dim`, createTensor('int64', [1], [BigInt(out)]))], 0, { name: `${name}/out_shape` });
+      return g.reshape(y, dims, { name: `${name}/unflatten` });
+    }
+    const y = g.matMul(x, g.transpose(w(name), [1, 0], { name: `${name}/T` }), { name: `${name}/MatMul` });
+    return bias ? g.add(y, w(biasName), { name: `${name}/bias` }) : y;
+  };
   const rmsNorm = (x: Value, name: string): Value => {
     // x / sqrt(mean(x²) + eps) * weight
     const ms = g.reduceMean(g.mul(x, x, { name: `${name}/square` }), [-1], { keepdims: true, name: `${name}/mean` });
@@ -50,8 +78,7 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
 
   // Rotary embedding, Hugging Face's rotate_half convention: angle_j = pos * theta^(-2j/hd), j < hd/2,
   // used for channel j and j + hd/2.
-  const invFreq = new Float32Array(hd / 2);
-  for (let j = 0; j < hd / 2; j++) invFreq[j] = 1 / config.ropeTheta ** ((2 * j) / hd);
+  const invFreq = Float32Array.from(ropeInverseFrequencies(config));
   const freqs = g.mul(g.unsqueeze(g.cast(pos, 'float32'), [2]), g.initializer('rotary.inv_freq', createTensor('float32', [hd / 2], invFreq)), { name: 'rotary/freqs' });
   const angles = g.concat([freqs, freqs], -1, { name: 'rotary/angles' });
   const cos = g.unsqueeze(g.op('Cos', [angles], {}, { name: 'rotary/cos' }), [1]);
@@ -75,11 +102,16 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
   const causal = g.op('LessOrEqual', [g.unsqueeze(keyIdx, [0]), g.unsqueeze(queryIdx, [1])], {}, { name: 'mask/causal' });
   const padding = g.unsqueeze(g.cast(mask, 'bool'), [1, 2], { name: 'mask/padding' });
   const allowed = g.op('And', [causal, padding], {}, { name: 'mask/allowed' });
-  const bias = g.unsqueeze(
-    g.where(allowed, scalar(g, 'mask/keep', 'float32', 0), scalar(g, 'mask/drop', 'float32', MASK_VALUE), { name: 'mask/bias4' }),
-    [1],
-    { name: 'mask/bias' },
-  );
+  const toBias = (ok: Value, name: string): Value =>
+    g.unsqueeze(g.where(ok, scalar(g, `${name}/keep`, 'float32', 0), scalar(g, `${name}/drop`, 'float32', MASK_VALUE), { name: `${name}4` }), [1], { name });
+  const bias = toBias(allowed, 'mask/bias');
+  // Sliding window (Mistral, Qwen2): query i also needs key j > i - window, counted in cache slots as transformers counts them.
+  let slidingBias: Value | undefined;
+  if (config.slidingWindow !== undefined && (config.slidingLayers ? config.slidingLayers.some(Boolean) : true)) {
+    const lowest = g.sub(queryIdx, scalar(g, 'mask/window', 'int64', config.slidingWindow), { name: 'mask/window_start' });
+    const inWindow = g.op('Greater', [g.unsqueeze(keyIdx, [0]), g.unsqueeze(lowest, [1])], {}, { name: 'mask/in_window' });
+    slidingBias = toBias(g.op('And', [allowed, inWindow], {}, { name: 'mask/sliding_allowed' }), 'mask/sliding_bias');
+  }
 
   let hidden = x;
   const scale = 1 / Math.sqrt(hd);
@@ -88,9 +120,10 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
     const normed = rmsNorm(hidden, `${p}.input_layernorm.weight`);
     // [b, s, heads*hd] -> [b, heads, s, hd]
     const heads = (v: Value, n: number): Value => g.transpose(g.reshape(v, [0, 0, n, hd]), [0, 2, 1, 3]);
-    const q = rope(heads(linear(normed, `${p}.self_attn.q_proj.weight`), nh), `${p}/rope_q`);
-    const k = rope(heads(linear(normed, `${p}.self_attn.k_proj.weight`), kvh), `${p}/rope_k`);
-    const v = heads(linear(normed, `${p}.self_attn.v_proj.weight`), kvh);
+    const qkvBias = config.qkvBias === true;
+    const q = rope(heads(linear(normed, `${p}.self_attn.q_proj.weight`, qkvBias), nh), `${p}/rope_q`);
+    const k = rope(heads(linear(normed, `${p}.self_attn.k_proj.weight`, qkvBias), kvh), `${p}/rope_k`);
+    const v = heads(linear(normed, `${p}.self_attn.v_proj.weight`, qkvBias), kvh);
     const keys = g.concat([past[i][0], k], 2, { output: N.presentKey(i) });
     const values = g.concat([past[i][1], v], 2, { output: N.presentValue(i) });
     g.output(keys);
@@ -99,15 +132,17 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
     const q5 = g.reshape(q, [0, kvh, groups, -1, hd], { name: `${p}/q_groups` });
     const k5 = g.unsqueeze(keys, [2]);
     const v5 = g.unsqueeze(values, [2]);
-    const scores = g.add(g.mul(g.matMul(q5, g.transpose(k5, [0, 1, 2, 4, 3])), scale), bias, { name: `${p}/scores` });
+    const sliding = slidingBias !== undefined && (config.slidingLayers?.[i] ?? true);
+    const scores = g.add(g.mul(g.matMul(q5, g.transpose(k5, [0, 1, 2, 4, 3])), scale), sliding ? (slidingBias as Value) : bias, { name: `${p}/scores` });
     const ctx = g.matMul(g.softmax(scores, { axis: -1 }), v5, { name: `${p}/context` });
     const merged = g.reshape(g.transpose(g.reshape(ctx, [0, nh, -1, hd]), [0, 2, 1, 3]), [0, 0, nh * hd], { name: `${p}/merge_heads` });
-    hidden = g.add(hidden, linear(merged, `${p}.self_attn.o_proj.weight`), { name: `${p}/attn_residual` });
+    hidden = g.add(hidden, linear(merged, `${p}.self_attn.o_proj.weight`, config.oProjBias === true), { name: `${p}/attn_residual` });
     const n2 = rmsNorm(hidden, `${p}.post_attention_layernorm.weight`);
-    const gate = linear(n2, `${p}.mlp.gate_proj.weight`);
+    const mlpBias = config.mlpBias === true;
+    const gate = linear(n2, `${p}.mlp.gate_proj.weight`, mlpBias);
     const silu = g.mul(gate, g.sigmoid(gate), { name: `${p}/silu` });
-    const up = linear(n2, `${p}.mlp.up_proj.weight`);
-    hidden = g.add(hidden, linear(g.mul(silu, up), `${p}.mlp.down_proj.weight`), { name: `${p}/mlp_residual` });
+    const up = linear(n2, `${p}.mlp.up_proj.weight`, mlpBias);
+    hidden = g.add(hidden, linear(g.mul(silu, up), `${p}.mlp.down_proj.weight`, mlpBias), { name: `${p}/mlp_residual` });
   }
   const final = rmsNorm(hidden, 'model.norm.weight');
   const head = config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
@@ -115,8 +150,18 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
   return g.toModel();
 }
 
-/** Graph of the token embedding: `input_ids` [batch, seq] -> `inputs_embeds` [batch, seq, hidden]. */
-export function buildEmbedTokensModel(config: LlamaConfig, embedding: Tensor<'float32'>): OnnxModel {
+/** Graph of the token embedding: `input_ids` [batch, seq] -> `inputs_embeds` [batch, seq, hidden]; with `{ weights: 'inputs' }` the table is an input. */
+export function buildEmbedTokensModel(config: LlamaConfig, embedding: Tensor<'float32'> | undefined, options: LlamaGraphOptions = {}): OnnxModel {
+  if (options.weights === 'inputs') {
+    const g = createGraph({ name: 'llama-embed-tokens', opset: 20 });
+    const ids = g.input(N.inputIds, 'int64', ['batch_size', 'sequence_length']);
+    const table = g.input('model.embed_tokens.weight', 'float32', [config.vocabSize, config.hiddenSize]);
+    g.output(g.gather(table, ids, { axis: 0 }), N.inputsEmbeds);
+    return g.toModel();
+  }
+  if (!embedding) {
+    throw new CompatibilityError('buildEmbedTokensModel needs the embedding table unless weights are inputs', { details: { field: 'model.embed_tokens.weight' } });
+  }
   if (embedding.dims[0] !== config.vocabSize || embedding.dims[1] !== config.hiddenSize) {
     throw new CompatibilityError(`embedding [${embedding.dims.join(', ')}] does not fit vocabSize ${config.vocabSize} x hiddenSize ${config.hiddenSize}`, {
       details: { field: 'model.embed_tokens.weight' },

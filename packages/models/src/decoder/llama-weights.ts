@@ -32,10 +32,21 @@ export function llamaWeightShapes(config: LlamaConfig): Record<string, number[]>
     shapes[`${p}.self_attn.k_proj.weight`] = [kv * hd, h];
     shapes[`${p}.self_attn.v_proj.weight`] = [kv * hd, h];
     shapes[`${p}.self_attn.o_proj.weight`] = [h, nh * hd];
+    if (config.qkvBias) {
+      shapes[`${p}.self_attn.q_proj.bias`] = [nh * hd];
+      shapes[`${p}.self_attn.k_proj.bias`] = [kv * hd];
+      shapes[`${p}.self_attn.v_proj.bias`] = [kv * hd];
+    }
+    if (config.oProjBias) shapes[`${p}.self_attn.o_proj.bias`] = [h];
     shapes[`${p}.post_attention_layernorm.weight`] = [h];
     shapes[`${p}.mlp.gate_proj.weight`] = [m, h];
     shapes[`${p}.mlp.up_proj.weight`] = [m, h];
     shapes[`${p}.mlp.down_proj.weight`] = [h, m];
+    if (config.mlpBias) {
+      shapes[`${p}.mlp.gate_proj.bias`] = [m];
+      shapes[`${p}.mlp.up_proj.bias`] = [m];
+      shapes[`${p}.mlp.down_proj.bias`] = [h];
+    }
   }
   shapes['model.norm.weight'] = [h];
   if (!config.tieWordEmbeddings) shapes['lm_head.weight'] = [v, h];
@@ -54,7 +65,8 @@ export function initLlamaWeights(config: LlamaConfigInput, seed: number | string
   for (const [name, dims] of Object.entries(llamaWeightShapes(c))) {
     const r = rng.fork(name);
     const t = createTensor('float32', dims);
-    if (dims.length === 1) {
+    if (name.endsWith('.bias')) r.fillNormal(t.data, 0.1);
+    else if (dims.length === 1) {
       r.fillNormal(t.data, 0.1);
       for (let i = 0; i < t.data.length; i++) t.data[i] += 1;
     } else if (name === 'model.embed_tokens.weight') r.fillNormal(t.data, 1);
