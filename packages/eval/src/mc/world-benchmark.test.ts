@@ -20,7 +20,7 @@ describe('the synthetic world benchmark through the SEED-Bench reader', () => {
       expect(item.answer).toBe(q.answer);
       expect(item.options).toEqual(q.options);
       expect(item.images).toEqual([q.image]);
-      expect(codes.has(item.dimension)).toBe(true);
+      expect(codes.has(item.dimension ?? '')).toBe(true);
       expect(item.dimension).toBe(q.dimension);
       expect(item.question).toBe(phrasing === 'seen' ? q.question : q.unseenQuestion);
     });
