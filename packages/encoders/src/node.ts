@@ -28,6 +28,7 @@ import type { VitExport } from './vit/vit-encoder.js';
 import { stableStringify } from './preprocess/pipeline.js';
 
 export * from './hf/node.js';
+export * from './preprocess/pool-node.js';
 
 function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;

@@ -77,3 +77,54 @@ describe('malformed Jinja', () => {
     expect(details.field).toBe('chat_template');
   });
 });
+
+describe('segment skeletons (one render per conversation) agree with the prefix method', () => {
+  it('published templates and Qwen3: identical segments on varied contents, with and without the cache', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const qwenSource = (JSON.parse(readFileSync(join(QWEN3_DIR, 'tokenizer_config.json'), 'utf8')) as { chat_template: string }).chat_template;
+    const sources: Array<[string, string, Record<string, string>]> = [
+      ['qwen3', qwenSource, {}],
+      ...Object.entries(ref.published).map(([name, spec]) => [name, spec.template, spec.special] as [string, string, Record<string, string>]),
+    ];
+    const contents = ['Hi there', '  padded both sides  ', 'ends with newline\n', 'multi\nline\n\ncontent', '<image>\nWhat is this?', 'x', '<think>\nhmm\n</think>\n\nanswer', '\uE0000\uE001 marker look-alike', ''];
+    let compared = 0;
+    let fromCache = 0;
+    for (const [name, source, special] of sources) {
+      const cached = createJinjaChatTemplate({ source, name, variables: special });
+      const plain = createJinjaChatTemplate({ source, name, variables: special, segmentCache: false });
+      for (let a = 0; a < contents.length; a++) {
+        for (const system of [false, true]) {
+          const messages = [
+            ...(system ? [{ role: 'system' as const, content: 'You are helpful.' }] : []),
+            { role: 'user' as const, content: contents[a] },
+            { role: 'assistant' as const, content: contents[(a + 3) % contents.length] },
+          ];
+          for (const addGenerationPrompt of [false, true]) {
+            const msgs = addGenerationPrompt ? messages.slice(0, -1) : messages;
+            let want: unknown;
+            let got: unknown;
+            try {
+              want = plain.renderSegments(msgs, { addGenerationPrompt });
+            } catch (e) {
+              want = (e as { code?: string }).code ?? 'error';
+            }
+            try {
+              got = cached.renderSegments(msgs, { addGenerationPrompt });
+            } catch (e) {
+              got = (e as { code?: string }).code ?? 'error';
+            }
+            expect(got, `${name} ${a} ${system} ${addGenerationPrompt}`).toEqual(want);
+            compared++;
+          }
+        }
+      }
+      // The second pass over the same shapes must come from the skeleton and still match.
+      const again = cached.renderSegments([{ role: 'user', content: 'Hi there' }, { role: 'assistant', content: 'Sure.' }]);
+      expect(again).toEqual(plain.renderSegments([{ role: 'user', content: 'Hi there' }, { role: 'assistant', content: 'Sure.' }]));
+      fromCache++;
+    }
+    expect(compared).toBe(sources.length * contents.length * 4);
+    expect(fromCache).toBe(sources.length);
+  });
+});

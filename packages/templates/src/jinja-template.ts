@@ -33,6 +33,12 @@ export interface JinjaChatTemplateOptions {
    * "\n" after <|im_end|>): the model never generates it. Default true.
    */
   trailingWhitespaceIsGlue?: boolean;
+  /**
+   * Reuse segment boundaries per conversation shape (one render per conversation instead of one per
+   * prefix and per assistant turn; checked against the conversation's own render). Default true;
+   * false always derives segments from prefix renders.
+   */
+  segmentCache?: boolean;
 }
 
 /** Where a rendering went wrong, for errors that name the message. */
@@ -89,6 +95,7 @@ export function createJinjaChatTemplate(options: JinjaChatTemplateOptions): Segm
   const contentFormat = options.contentFormat ?? 'string';
   const trailingGlue = options.trailingWhitespaceIsGlue ?? true;
   const baseVariables = options.variables ?? {};
+  const useCache = options.segmentCache ?? true;
 
   const toTemplateMessage = (m: ChatMessage): Record<string, unknown> => {
     if (contentFormat === 'string') return { role: m.role, content: messageText(m, imageText) };
@@ -118,7 +125,7 @@ export function createJinjaChatTemplate(options: JinjaChatTemplateOptions): Segm
     }
   };
 
-  const renderSegments = (messages: readonly ChatMessage[], renderOptions: RenderOptions = {}): RenderedSegment[] => {
+  const renderSegmentsByPrefixes = (messages: readonly ChatMessage[], renderOptions: RenderOptions = {}): RenderedSegment[] => {
     const noGen = { ...renderOptions, addGenerationPrompt: false };
     const full = renderRaw(messages, renderOptions);
     const segs: RenderedSegment[] = [];
@@ -177,6 +184,57 @@ export function createJinjaChatTemplate(options: JinjaChatTemplateOptions): Segm
     return segs;
   };
 
+  // Skeletons: the segments of a conversation shape (roles, render options) with every message's
+  // content replaced by a marker, derived once by the prefix method and then reused. A conversation
+  // of that shape is rendered once; if substituting its contents into the skeleton reproduces that
+  // rendering exactly, the skeleton's boundaries are its boundaries. Otherwise (a template that looks
+  // inside content, or whitespace the glue rule would move) the prefix method runs for it as before.
+  const skeletons = new Map<string, Skeleton | null>();
+  const skeletonFor = (messages: readonly ChatMessage[], renderOptions: RenderOptions): Skeleton | null => {
+    let key: string;
+    try {
+      key = JSON.stringify([messages.map((m) => m.role), renderOptions.addGenerationPrompt ?? false, renderOptions.variables ?? null]);
+    } catch {
+      return null;
+    }
+    const hit = skeletons.get(key);
+    if (hit !== undefined) return hit;
+    let skeleton: Skeleton | null = null;
+    try {
+      const probe = messages.map((m, i) => ({ role: m.role, content: marker(i) }) as ChatMessage);
+      skeleton = buildSkeleton(renderSegmentsByPrefixes(probe, renderOptions), messages.length);
+    } catch {
+      skeleton = null;
+    }
+    if (skeletons.size >= 256) skeletons.clear();
+    skeletons.set(key, skeleton);
+    return skeleton;
+  };
+
+  const renderSegments = (messages: readonly ChatMessage[], renderOptions: RenderOptions = {}): RenderedSegment[] => {
+    if (useCache && contentFormat === 'string' && messages.length > 0) {
+      const skeleton = skeletonFor(messages, renderOptions);
+      if (skeleton) {
+        const contents = messages.map((m) => messageText(m, imageText));
+        const segs = fillSkeleton(skeleton, contents, messages, trailingGlue);
+        if (segs) {
+          const full = renderRaw(messages, renderOptions);
+          let at = 0;
+          let same = true;
+          for (const seg of segs) {
+            if (!full.startsWith(seg.text, at)) {
+              same = false;
+              break;
+            }
+            at += seg.text.length;
+          }
+          if (same && at === full.length) return segs;
+        }
+      }
+    }
+    return renderSegmentsByPrefixes(messages, renderOptions);
+  };
+
   return {
     name,
     imageToken,
@@ -184,6 +242,63 @@ export function createJinjaChatTemplate(options: JinjaChatTemplateOptions): Segm
     render: renderRaw,
     renderSegments,
   };
+}
+
+/** A segment list in which message contents are holes. */
+interface Skeleton {
+  segments: Array<{ parts: Array<string | number>; messageIndex: number; trainable: boolean }>;
+}
+
+// Private-use characters: no chat template or tokenizer gives them meaning.
+const marker = (i: number): string => `\uE000${i}\uE001`;
+const MARKER_RE = /\uE000(\d+)\uE001/g;
+
+/** Split segment texts at the content markers; null unless every message's marker appears exactly once. */
+function buildSkeleton(segments: readonly RenderedSegment[], count: number): Skeleton | null {
+  const seen = new Array<number>(count).fill(0);
+  const out: Skeleton['segments'] = [];
+  for (const seg of segments) {
+    const parts: Array<string | number> = [];
+    let last = 0;
+    for (const m of seg.text.matchAll(MARKER_RE)) {
+      const i = Number(m[1]);
+      if (i >= count) return null;
+      seen[i]++;
+      if (m.index > last) parts.push(seg.text.slice(last, m.index));
+      parts.push(i);
+      last = m.index + m[0].length;
+    }
+    if (last < seg.text.length) parts.push(seg.text.slice(last));
+    if (/[\uE000\uE001]/.test(parts.filter((p) => typeof p === 'string').join(''))) return null;
+    out.push({ parts, messageIndex: seg.messageIndex, trainable: seg.trainable });
+  }
+  return seen.every((n) => n === 1) ? { segments: out } : null;
+}
+
+/**
+ * The segments of a conversation from its skeleton; null where the prefix method could place a
+ * boundary differently (content that is empty, holds marker characters, or ends a trainable
+ * segment with whitespace the glue rule would move out of it).
+ */
+function fillSkeleton(skeleton: Skeleton, contents: readonly string[], messages: readonly ChatMessage[], trailingGlue: boolean): RenderedSegment[] | null {
+  const out: RenderedSegment[] = [];
+  for (const seg of skeleton.segments) {
+    let text = '';
+    for (let k = 0; k < seg.parts.length; k++) {
+      const p = seg.parts[k];
+      if (typeof p === 'string') text += p;
+      else {
+        const c = contents[p];
+        if (c.length === 0 || c.includes('\uE000') || c.includes('\uE001')) return null;
+        if (trailingGlue && seg.trainable && k === seg.parts.length - 1 && /\s$/.test(c)) return null;
+        text += c;
+      }
+    }
+    if (!text) continue;
+    const role = seg.messageIndex >= 0 ? messages[seg.messageIndex].role : undefined;
+    out.push({ text, messageIndex: seg.messageIndex, ...(role ? { role } : {}), trainable: seg.trainable });
+  }
+  return out;
 }
 
 /** Options of chatTemplateFromConfig. */

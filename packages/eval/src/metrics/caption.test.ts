@@ -165,3 +165,49 @@ describe('the 24-image fixture against the independent Python implementation', (
     expect(makeCaptionFixture()).toEqual(JSON.parse(readFileSync(join(fixtures, 'captions.json'), 'utf8')));
   });
 });
+
+describe('interned scoring equals the Python reference to 1e-12 on a larger seeded corpus', () => {
+  it('600 images x 1-5 references with repeats, an empty candidate and odd whitespace: BLEU, ROUGE-L, CIDEr-D (corpus and per image)', () => {
+    const vocab = 'a the dog cat man on in red two sitting park street with of is'.split(' ');
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const sentence = () => Array.from({ length: 1 + rand(14) }, () => vocab[rand(vocab.length)]).join(' ');
+    const pairs = Array.from({ length: 600 }, () => ({ candidate: sentence(), references: Array.from({ length: 1 + rand(5) }, sentence) }));
+    pairs[3].candidate = '';
+    pairs[4].candidate = 'the  dog\tsat ';
+    pairs[5].references = ['two dogs', ' the dog  runs', 'dog dog dog dog dog'];
+    pairs[6].candidate = 'dog dog dog dog dog dog';
+    const script = [
+      'import json, sys',
+      `sys.path.insert(0, ${JSON.stringify(fixtures)})`,
+      'import coco_caption_reference as ref',
+      'pairs = json.load(sys.stdin)',
+      "cands = [p['candidate'] for p in pairs]",
+      "refs = [p['references'] for p in pairs]",
+      'b, tlen, rlen = ref.bleu(cands, refs)',
+      'rouges = [ref.rouge_l(c, r) for c, r in zip(cands, refs)]',
+      'cider, ciders = ref.cider_d(cands, refs)',
+      "print(json.dumps({'bleu': b, 'tlen': tlen, 'rlen': rlen, 'rouges': rouges, 'cider': cider, 'ciders': ciders}))",
+    ].join('\n');
+    const ref = JSON.parse(execFileSync('/usr/bin/python3', ['-c', script], { input: JSON.stringify(pairs), encoding: 'utf8' })) as {
+      bleu: number[]; tlen: number; rlen: number; rouges: number[]; cider: number; ciders: number[];
+    };
+    const s = scoreCaptions(pairs.map((p, i) => ({ id: String(i), ...p })), { tokenize: false });
+    [s.bleu1, s.bleu2, s.bleu3, s.bleu4].forEach((v, k) => expect(Math.abs(v - ref.bleu[k]), `bleu${k + 1}`).toBeLessThanOrEqual(1e-12));
+    const b = bleuCoco(pairs);
+    expect([b.testLength, b.refLength]).toEqual([ref.tlen, ref.rlen]);
+    expect(Math.abs(s.ciderD - ref.cider)).toBeLessThanOrEqual(1e-12);
+    let worst = 0;
+    s.perImage.forEach((p, i) => {
+      worst = Math.max(worst, Math.abs(p.rougeL - ref.rouges[i]), Math.abs(p.ciderD - ref.ciders[i]));
+      expect(rougeLCoco(pairs[i].candidate, pairs[i].references)).toBe(p.rougeL);
+    });
+    expect(worst).toBeLessThanOrEqual(1e-12);
+    expect(ciderDCoco(pairs).perImage).toEqual(s.perImage.map((p) => p.ciderD));
+    // Odd whitespace must not change ROUGE's single-space split: the reference scores it as is.
+    expect(s.perImage[4].rougeL).toBe(ref.rouges[4]);
+  });
+});
