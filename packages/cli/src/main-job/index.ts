@@ -1,0 +1,6 @@
+/** The trained main job (entry for tests and for the CLI to wire into `vlit demo`). */
+export { runTrainedMainJob, MAIN_JOB_CHAT_TEMPLATE, type TrainedMainJobOptions, type TrainedMainJobResult, type MainJobProgress, type SplitScore, type MainJobRecord } from './main-job.js';
+export { QUICK_SETTINGS, FULL_SETTINGS, type MainJobSettings } from './settings.js';
+export { dimensionTable, renderResultsMarkdown, renderMainJobMarkdown, renderMainJobHtml, type DimensionRow } from './report.js';
+export { adaptWorldScenes, plantFaults, captionRecords, contentText, type PlantedFault, type PlantedFaultKind, type AdaptedData } from './data.js';
+export { patchStatisticsVitConfig, patchStatisticsVitWeights } from './vision.js';

@@ -1,0 +1,56 @@
+/**
+ * Sizes of the trained main job: `quick` (a couple of minutes on a 2-core machine) and `full`
+ * (under fifteen). One architecture for both; only the amount of data, steps and benchmark differ.
+ */
+import type { AdaptTask } from '@vlit/data';
+
+/** Everything the job's size depends on. */
+export interface MainJobSettings {
+  /** Training scenes rendered (instruction data comes from them). */
+  trainScenes: number;
+  /** Held-out scenes rendered (the benchmark is asked about them only). */
+  heldoutScenes: number;
+  /** Image side in pixels; the ViT takes the image at this size, so no resampling happens. */
+  imageSize: number;
+  /** ViT patch side: (imageSize / patchSize)² visual tokens per image. */
+  patchSize: number;
+  /** Instruction and answer texts sampled for the data-quality report's similarity columns. */
+  similarityTexts: number;
+  /** Annotation adaption's records per image per task (VQA: every question the scene can pose). */
+  tasks: Partial<Record<AdaptTask, number>>;
+  /** Language model width (also the projector's output). */
+  hidden: number;
+  /** Decoder layers. */
+  layers: number;
+  /** Stage 1 (projector only, captions, plain template). */
+  stage1: { steps: number; batchSize: number; lr: number };
+  /** Stage 2 (projector + language model, instruction data, conversation template). */
+  stage2: { steps: number; batchSize: number; lr: number };
+  /** Longest training sample in tokens (image tokens included); longer ones are rejects. */
+  maxLength: number;
+}
+
+/** The `--quick` job: small enough for a CI test, still clearly above chance. */
+export const QUICK_SETTINGS: MainJobSettings = {
+  trainScenes: 300,
+  heldoutScenes: 40,
+  imageSize: 64,
+  patchSize: 16,
+  similarityTexts: 300,
+  tasks: { caption: 1, vqa: 16, counting: 1, existence: 1, negative: 1, location: 1, region: 1, spatial: 1, ocr: 1, dialogue: 1 },
+  hidden: 64,
+  layers: 2,
+  stage1: { steps: 40, batchSize: 16, lr: 3e-3 },
+  stage2: { steps: 600, batchSize: 16, lr: 3e-3 },
+  maxLength: 96,
+};
+
+/** The full job: more scenes, more steps, a five times larger benchmark. */
+export const FULL_SETTINGS: MainJobSettings = {
+  ...QUICK_SETTINGS,
+  trainScenes: 800,
+  heldoutScenes: 200,
+  similarityTexts: 1000,
+  stage1: { steps: 100, batchSize: 16, lr: 3e-3 },
+  stage2: { steps: 3000, batchSize: 16, lr: 3e-3 },
+};
