@@ -14,9 +14,9 @@
  *     counting: how many), options ranked by the model's likelihood, per-dimension accuracy in the review's
  *     table layout and an HTML report with charts (an untrained model scores near chance, 25%).
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { NotFoundError, createRng, type VlitRecord } from '@vlit/core';
+import { prepareOutputDir, writeFileAtomic } from '@vlit/core/node';
 import { createSharpCodec, createNodeRuntime } from '@vlit/runtime/node';
 import {
   FIXTURE_FAULTS,
@@ -39,8 +39,13 @@ import type { ImageAnnotations } from '@vlit/data';
 
 /** Options of `runDemo`. */
 export interface DemoOptions {
-  /** Output directory; emptied first. */
+  /**
+   * Output directory. A new or empty folder is made Vlit's (a `.vlit-output` marker) and a Vlit-made one
+   * is emptied first; a non-empty folder Vlit did not make is refused (ConflictError) unless `force`.
+   */
   out: string;
+  /** Write into a non-empty folder Vlit did not make: the demo's files are overwritten, nothing else is deleted. */
+  force?: boolean;
   /** Receives each line of the human-readable log (without a newline). */
   onLog?: (line: string) => void;
 }
@@ -65,8 +70,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const out = resolve(options.out);
   const say = options.onLog ?? ((): void => undefined);
   const t0 = performance.now();
-  await rm(out, { recursive: true, force: true });
-  await mkdir(out, { recursive: true });
+  // Never `rm -rf out`: a user's folder (or `.`) is refused unless forced, and even then only written into.
+  await prepareOutputDir(out, { clean: true, force: options.force, owner: 'vlit demo' });
   const codec = createSharpCodec();
 
   // 1. Annotations, images and a noisy source.
@@ -96,7 +101,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     images: { codec, load: createRootImageLoader(root) },
   });
   await writeRecordsFile(join(out, 'kept.jsonl'), qc.kept, { dialect: 'vlit' });
-  await writeFile(join(out, 'rejects.jsonl'), qc.rejects.map((r) => JSON.stringify(rejectLine(r))).join('\n') + '\n');
+  await writeFileAtomic(join(out, 'rejects.jsonl'), qc.rejects.map((r) => JSON.stringify(rejectLine(r))).join('\n') + '\n');
   say(`3. quality control: read ${qc.counts.read} = kept ${qc.counts.kept} + rejected ${qc.counts.rejected}`);
   for (const [reason, n] of Object.entries(qc.counts.byReason)) say(`     rejected ${n} x ${reason}`);
 

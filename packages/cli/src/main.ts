@@ -28,14 +28,25 @@ Not yet: 'serve' and 'eval' need a saved composed-model format, which does not e
 Options:
   -h, --help       show this help (or 'vlit <command> --help')
   -v, --version    print the version
+  --verbose        after a failure's one line, print its stack and causes
 
 Exit codes: 0 success, 1 the job failed (one line: error code, message, file/record/field),
 2 usage error (bad flags or arguments).
+
+Outputs are written to a temporary file and renamed into place, so a failed run never leaves a
+truncated file; a command refuses outputs that are the same file as an input or another output.
 `;
 }
 
 /** Run `vlit` with `argv` (without node and the script); returns the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  // --verbose is global: it may stand anywhere before a `--`, and every command honours it through io.
+  const end = argv.indexOf('--');
+  const head = end < 0 ? argv : argv.slice(0, end);
+  if (head.includes('--verbose')) {
+    argv = [...head.filter((a) => a !== '--verbose'), ...(end < 0 ? [] : argv.slice(end))];
+    io = { ...io, verbose: true };
+  }
   const [first, ...rest] = argv;
   if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
     if (first === 'help' && rest[0]) return runCli([rest[0], '--help'], io);

@@ -1,7 +1,9 @@
 /** What every command shares: output streams, flag parsing, errors, JSON Lines input. */
-import { readFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
+import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { InvalidArgumentError, NotFoundError, isVlitError } from '@vlit/core';
+import { InvalidArgumentError, isVlitError } from '@vlit/core';
+import { createAtomicFileWriter, fileSystemError, readUserFile, type AtomicFileWriter } from '@vlit/core/node';
 import { DIALECT_NAMES, type DialectName } from '@vlit/data';
 
 /** Where a command writes: the process streams in the binary, buffers in embedders. */
@@ -10,6 +12,8 @@ export interface CliIo {
   stderr: (text: string) => void;
   /** Whether stdout is a terminal (colour on by default). */
   isTty?: boolean;
+  /** Print the stack (and causes) of a failure after its one line (`--verbose`). */
+  verbose?: boolean;
 }
 
 /** One `vlit` command. */
@@ -79,15 +83,18 @@ export interface BadJsonLine {
   message: string;
 }
 
-/** Read a JSON Lines file: parsed values (with their line numbers) and the lines that are not JSON. */
-export async function readJsonLines(file: string): Promise<{ values: unknown[]; lines: number[]; bad: BadJsonLine[] }> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') throw new NotFoundError(`file not found: ${file}`, { cause: err, details: { file } });
-    throw err;
-  }
+/**
+ * Largest JSON Lines file read whole (qc, report, lint-template): past V8's string limit the read would
+ * crash with an untyped error, so it is refused up front instead.
+ */
+export const MAX_JSON_LINES_BYTES = 512 * 1024 * 1024;
+
+/**
+ * Read a JSON Lines file: parsed values (with their line numbers) and the lines that are not JSON. Only a
+ * regular file is read (a FIFO or folder is a typed error naming it, never a hang).
+ */
+export async function readJsonLines(file: string, what = 'input'): Promise<{ values: unknown[]; lines: number[]; bad: BadJsonLine[] }> {
+  const text = (await readUserFile(file, { what, maxBytes: MAX_JSON_LINES_BYTES })).toString('utf8');
   const values: unknown[] = [];
   const lines: number[] = [];
   const bad: BadJsonLine[] = [];
@@ -103,16 +110,63 @@ export async function readJsonLines(file: string): Promise<{ values: unknown[]; 
   return { values, lines, bad };
 }
 
+/**
+ * Open an output file for an atomic write (its folder is created): nothing lands at `file` until
+ * `commit`, so a failed run leaves what was there before.
+ */
+export async function openOutput(file: string, what: string): Promise<AtomicFileWriter> {
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true }).catch((err: unknown) => {
+    throw fileSystemError(err, file, what);
+  });
+  return createAtomicFileWriter(file, { what });
+}
+
+/**
+ * Refuse outputs that exist and are not regular files (a folder, a FIFO, a device) before any work is
+ * done, naming the flag; writers would otherwise fail only at the final rename, with a temporary name.
+ */
+export async function assertOutputFiles(outputs: Record<string, string | undefined>): Promise<void> {
+  for (const [role, file] of Object.entries(outputs)) {
+    if (file === undefined) continue;
+    const st = await stat(file).catch(() => undefined);
+    if (st && !st.isFile()) {
+      throw new InvalidArgumentError(`${role} ${file} exists and is ${st.isDirectory() ? 'a directory' : 'not a regular file'}; outputs must be regular files`, { details: { file, field: role } });
+    }
+  }
+}
+
+/** A failure as a Vlit error where possible: a raw Node file-system error becomes a typed one naming its path. */
+export function asVlitError(err: unknown): unknown {
+  if (isVlitError(err)) return err;
+  const file = (err as { path?: unknown } | null)?.path;
+  return typeof file === 'string' ? fileSystemError(err, file) : err;
+}
+
 /** The one-line message for a failure: `CODE message (file ..., record ..., field ...)`. */
 export function errorLine(err: unknown): string {
   const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, ' ').trim();
-  if (isVlitError(err)) return `${err.code} ${oneLine(err.message)}`;
-  const code = (err as { code?: unknown })?.code;
-  if (err instanceof Error) return `${typeof code === 'string' ? `${code} ` : ''}${oneLine(err.message)}`;
-  return oneLine(String(err));
+  const typed = asVlitError(err);
+  if (isVlitError(typed)) return `${typed.code} ${oneLine(typed.message)}`;
+  const code = (typed as { code?: unknown })?.code;
+  // An errno error not about a path (EIO, ENOSPC) keeps its code; anything else is a bug worth its stack.
+  if (typed instanceof Error && typeof code === 'string') return `${code} ${oneLine(typed.message)}`;
+  if (typed instanceof Error) return `internal error (${typed.name}): ${oneLine(typed.message)}; run with --verbose for the stack`;
+  return `internal error: ${oneLine(String(typed))}`;
 }
 
-/** Run a command body, turning thrown errors into one stderr line and an exit code. */
+function stackOf(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    parts.push(`${depth ? 'caused by: ' : ''}${e instanceof Error && e.stack ? e.stack : String(e)}`);
+    if (!(e instanceof Error)) break;
+  }
+  return parts.join('\n');
+}
+
+/**
+ * Run a command body, turning thrown errors into one stderr line and an exit code; with `--verbose` (or
+ * VLIT_DEBUG set) the stack and its causes follow the line.
+ */
 export async function guarded(name: string, io: CliIo, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
@@ -122,7 +176,7 @@ export async function guarded(name: string, io: CliIo, body: () => Promise<numbe
       io.stderr(`Run 'vlit ${name} --help' for usage.\n`);
       return EXIT.usage;
     }
-    if (process.env.VLIT_DEBUG && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
+    if (io.verbose || process.env.VLIT_DEBUG) io.stderr(`${stackOf(err)}\n`);
     return EXIT.failed;
   }
 }

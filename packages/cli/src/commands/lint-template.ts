@@ -1,5 +1,6 @@
 /** `vlit lint-template`: check that a chat template and tokenizer agree on every sample's labels. */
 import { FormatError } from '@vlit/core';
+import { assertRegularFile } from '@vlit/core/node';
 import { readRecordsFile } from '@vlit/data/node';
 import { builtinTemplateNames, createBuiltinTemplate, formatLintReport, lintTemplate, type BuiltinTemplateName } from '@vlit/templates';
 import { loadTokenizerDir } from '@vlit/templates/node';
@@ -81,6 +82,7 @@ Options:
         records = lines.values;
       } else {
         records = [];
+        await assertRegularFile(input, { what: 'input' });
         for await (const r of readRecordsFile(input, { dialect: recordsDialect })) records.push(r);
       }
       const report = lintTemplate(records, { template, tokenizer: loaded.tokenizer, imageTokens, assistantTurns: turns as (typeof TURNS)[number], roundTrip: roundTrip as (typeof ROUND_TRIPS)[number] });

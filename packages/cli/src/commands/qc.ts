@@ -1,15 +1,15 @@
 /** `vlit qc`: quality control of canonical records against their images and annotations. */
-import { writeFile } from 'node:fs/promises';
 import { ValidationError } from '@vlit/core';
+import { assertDirectory, assertDistinctPaths } from '@vlit/core/node';
 import { computeDataQuality, defaultQualityFilters, imageAnnotationsSchema, runQualityControl, type ImageAnnotations, type QualityReject } from '@vlit/data';
 import { createRootImageLoader, writeQualityReport, writeRecordsFile } from '@vlit/data/node';
 import { createSharpCodec } from '@vlit/runtime/node';
 import { rejectLine } from '../demo.js';
-import { EXIT, guarded, parseFlags, positionals, printJson, readJsonLines, required, type Command } from '../shared.js';
+import { EXIT, assertOutputFiles, guarded, openOutput, parseFlags, positionals, printJson, readJsonLines, required, type Command } from '../shared.js';
 
 /** Read an annotations JSON Lines file (one `ImageAnnotations` per line), failing on the first bad line. */
 export async function readAnnotationsFile(file: string): Promise<ImageAnnotations[]> {
-  const { values, lines, bad } = await readJsonLines(file);
+  const { values, lines, bad } = await readJsonLines(file, 'annotations file');
   if (bad.length) throw new ValidationError(`annotations line ${bad[0].line} is not JSON: ${bad[0].message}`, { details: { file, record: bad[0].line } });
   return values.map((v, i) => {
     const parsed = imageAnnotationsSchema.safeParse(v);
@@ -33,13 +33,17 @@ whose images live under DIR, checked against FILE (one ImageAnnotations JSON per
 read = kept + rejected. Lines that are not JSON are rejected with filter 'json', reason 'invalid-json'.
 
 Options:
-  --root DIR               dataset root holding the images (required; paths may not escape it)
+  --root DIR               dataset root holding the images (required; must be an existing
+                           folder; paths may not escape it)
   --annotations FILE       annotations JSON Lines (required)
   --out FILE               write kept records here (canonical JSON Lines)
   --rejects FILE           write rejects here: {id, index, filter, reason, message, record} per line
   --report BASE            write a data-quality report (before/after QC) to BASE.json and BASE.md
   --json                   print the counts as JSON
   -h, --help               show this help
+
+Outputs are written atomically (temporary file, then rename); outputs that are the same file as
+IN, FILE or each other are refused before anything is read.
 `,
   run: (argv, io) =>
     guarded('qc', io, async () => {
@@ -57,6 +61,23 @@ Options:
       const [input] = positionals(pos, ['IN']);
       const root = required(values.root, 'root');
       const annotationsFile = required(values.annotations, 'annotations');
+      // Before anything is opened: an output that is an input (or another output) would be overwritten.
+      await assertDistinctPaths({
+        IN: input,
+        '--annotations': annotationsFile,
+        '--out': values.out,
+        '--rejects': values.rejects,
+        '--report (BASE.json)': values.report !== undefined ? `${values.report}.json` : undefined,
+        '--report (BASE.md)': values.report !== undefined ? `${values.report}.md` : undefined,
+      });
+      await assertOutputFiles({
+        '--out': values.out,
+        '--rejects': values.rejects,
+        '--report (BASE.json)': values.report !== undefined ? `${values.report}.json` : undefined,
+        '--report (BASE.md)': values.report !== undefined ? `${values.report}.md` : undefined,
+      });
+      // A missing root would otherwise reject every record as image-missing and still exit 0.
+      await assertDirectory(root, { what: 'dataset root (--root)' });
       const annotations = await readAnnotationsFile(annotationsFile);
       const { values: records, lines, bad } = await readJsonLines(input);
       const codec = createSharpCodec();
@@ -71,7 +92,11 @@ Options:
         counts.byReason['invalid-json'] = bad.length;
       }
       if (values.out) await writeRecordsFile(values.out, qc.kept, { dialect: 'vlit' });
-      if (values.rejects) await writeFile(values.rejects, rejects.map((r) => `${JSON.stringify(rejectLine(r))}\n`).join(''));
+      if (values.rejects) {
+        const out = await openOutput(values.rejects, '--rejects');
+        for (const r of rejects) void out.write(`${JSON.stringify(rejectLine(r))}\n`);
+        await out.commit();
+      }
       let report: { json: string; markdown: string } | undefined;
       if (values.report) {
         report = await writeQualityReport(values.report, [

@@ -1,8 +1,9 @@
 /** `vlit report`: the data-quality report of a canonical JSON Lines file. */
 import { basename } from 'node:path';
+import { assertDistinctPaths } from '@vlit/core/node';
 import { computeDataQuality, renderQualityJson, renderQualityMarkdown } from '@vlit/data';
 import { writeQualityReport } from '@vlit/data/node';
-import { EXIT, guarded, parseFlags, positionals, readJsonLines, type Command } from '../shared.js';
+import { EXIT, assertOutputFiles, guarded, parseFlags, positionals, readJsonLines, type Command } from '../shared.js';
 import { readAnnotationsFile } from './qc.js';
 
 export const reportCommand: Command = {
@@ -33,6 +34,16 @@ Options:
         return EXIT.ok;
       }
       const [input] = positionals(pos, ['IN']);
+      await assertDistinctPaths({
+        IN: input,
+        '--annotations': values.annotations,
+        '--out (BASE.json)': values.out !== undefined ? `${values.out}.json` : undefined,
+        '--out (BASE.md)': values.out !== undefined ? `${values.out}.md` : undefined,
+      });
+      await assertOutputFiles({
+        '--out (BASE.json)': values.out !== undefined ? `${values.out}.json` : undefined,
+        '--out (BASE.md)': values.out !== undefined ? `${values.out}.md` : undefined,
+      });
       const annotations = values.annotations ? await readAnnotationsFile(values.annotations) : undefined;
       const { values: records, bad } = await readJsonLines(input);
       // Lines that are not JSON go in as their text, so the report counts them as invalid.
