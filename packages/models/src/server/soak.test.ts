@@ -195,7 +195,8 @@ describe('server soak on loopback', () => {
       // Every hostile request got its typed answer (or, for the hang-up, went away); none got a 5xx other than a busy 503.
       const expected: Record<string, Array<number | string>> = {
         'declared-oversize': [413],
-        'chunked-oversize': [413, 'reset'],
+        // On a busy machine a 64 MiB upload can also miss its body deadline (408) before reaching the cap.
+        'chunked-oversize': [413, 408, 'reset'],
         'stalled-body': [408],
         'stalled-headers-only': [408],
         'malformed-json': [400],
