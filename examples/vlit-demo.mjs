@@ -1,13 +1,18 @@
-// Vlit's main job, offline on a CPU (npm run demo, or: node examples/vlit-demo.mjs [out-dir] [--force]); the flow lives in @vlit/cli (packages/cli/src/demo.ts), also run by `vlit demo`.
+// Vlit's main job, offline on a CPU: npm run demo, or node examples/vlit-demo.mjs [out-dir] [--quick] [--force] [--data-only].
+// It renders a synthetic world, builds and checks instruction data, trains a small LLaVA in two stages,
+// evaluates it per dimension and saves it as a checkpoint folder (packages/cli/src/main-job, docs/main-job.md).
 // The output folder must be new, empty or made by an earlier run (a .vlit-output marker): a folder of yours is refused, never emptied.
 import { isVlitError } from '@vlit/core';
-import { runDemo } from '@vlit/cli';
+import { runCli } from '@vlit/cli';
 
 const args = process.argv.slice(2);
-const force = args.includes('--force');
-const out = args.find((a) => a !== '--force') ?? 'examples/out/demo';
+const out = args.find((a) => !a.startsWith('--')) ?? 'examples/out/demo';
+const flags = args.filter((a) => a.startsWith('--'));
 try {
-  await runDemo({ out, force, onLog: (line) => process.stdout.write(`${line}\n`) });
+  process.exitCode = await runCli(['demo', out, ...flags], {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+  });
 } catch (err) {
   if (!isVlitError(err)) throw err;
   process.stderr.write(`vlit-demo: ${err.code} ${err.message}\n`);

@@ -200,7 +200,7 @@ describe('vlit demo', () => {
     await mkdir(out);
     await writeFile(join(out, '.vlit-output'), 'vlit demo\n');
     await writeFile(join(out, 'stale-from-last-run.jsonl'), '{}\n');
-    const run = await vlit('demo', out, '--json');
+    const run = await vlit('demo', out, '--data-only', '--json');
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const result = JSON.parse(run.stdout) as {
@@ -338,7 +338,7 @@ describe('issue 13: vlit never deletes or truncates a user file', () => {
     const x = join(dir, 'forced');
     await mkdir(x);
     await writeFile(join(x, 'thesis.txt'), 'keep\n');
-    const run = await vlit('demo', x, '--force', '--json');
+    const run = await vlit('demo', x, '--data-only', '--force', '--json');
     expect(run.code, run.stderr).toBe(0);
     expect(await readFile(join(x, 'thesis.txt'), 'utf8')).toBe('keep\n');
     expect(existsSync(join(x, 'kept.jsonl')) && existsSync(join(x, 'coco', 'manifest.json'))).toBe(true);

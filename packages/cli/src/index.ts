@@ -4,4 +4,5 @@
  */
 export { runDemo, type DemoOptions, type DemoResult } from './demo.js';
 export { runCli, COMMANDS, cliVersion } from './main.js';
+export * from './main-job/index.js';
 export type { CliIo, Command } from './shared.js';
