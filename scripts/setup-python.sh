@@ -10,5 +10,6 @@ if [ -x .venv/bin/python ] && .venv/bin/python -c 'import torch, transformers, p
 fi
 "$PY" -m venv .venv
 # --retries 0 --timeout 2: the public index is unreachable here; without them pip retries it for minutes.
-.venv/bin/pip install -q --retries 0 --timeout 2 torch==2.13.0 transformers==5.17.0 peft==0.21.0 safetensors numpy pillow jinja2
+.venv/bin/pip install -q --retries 0 --timeout 2 torch==2.13.0 transformers==5.17.0 peft==0.21.0 safetensors numpy pillow jinja2 2>&1 \
+  | { grep -v 'is ignored: it is neither a file nor a directory' || true; }  # the index lists paths this machine lacks; harmless
 .venv/bin/python -c 'import torch, transformers, peft; print("reference venv:", torch.__version__, transformers.__version__, peft.__version__)'
