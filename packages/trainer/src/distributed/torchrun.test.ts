@@ -1,10 +1,14 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { createRng, createTensor, isVlitError } from '@vlit/core';
-import { openCheckpointFolder } from '@vlit/core/node';
+import { createRng, createTensor, isVlitError, type Tensor } from '@vlit/core';
+import { openCheckpointFolder, readSafetensorsFile, writeCheckpointFolder } from '@vlit/core/node';
+import { loadLlavaParts } from '@vlit/models/node';
+import { createNodeRuntime } from '@vlit/runtime/node';
 import { referencePython, runReferencePython } from '@vlit/test-kit/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mergeLoraAdapter } from '../lora/adapter.js';
+import { readPeftAdapter } from '../lora/adapter-files.js';
 import { parseRecipe, type Recipe } from '../recipe.js';
 import { isTorchrunWorkerError } from './errors.js';
 import { torchrunJobSchema, type TorchrunSample } from './job.js';
@@ -79,6 +83,73 @@ async function maxWeightDiff(dirA: string, dirB: string, filter: (name: string) 
     await b.close();
   }
   return { diff, compared };
+}
+
+/**
+ * Vlit's logits for PyTorch's: the folder loaded with loadLlavaParts (tower, projector, decoder), each sample of
+ * `refFile` (py/vlit_logits_ref.py: input ids, pixel values and transformers' logits, batch 1) run through the
+ * tower + projector, spliced into the decoder's token embeddings at the image placeholders, then the decoder.
+ */
+async function vlitLogitsVsTorch(dir: string, refFile: string): Promise<{ diff: number; maxAbs: number; samples: number }> {
+  const ref = await readSafetensorsFile(refFile);
+  const runtime = createNodeRuntime({ session: { intraOpThreads: 1 } });
+  const parts = await loadLlavaParts(dir, { runtime });
+  let diff = 0;
+  let maxAbs = 0;
+  let samples = 0;
+  try {
+    const hidden = parts.spec.text.hiddenSize;
+    for (let k = 0; ref.tensors.has(`logits_${k}`); k++) {
+      const ids = [...(ref.get(`input_ids_${k}`).toTensor().data as BigInt64Array)].map(Number);
+      const pixels = ref.get(`pixel_values_${k}`).toTensor() as Tensor<'float32'>;
+      const projected = await parts.projector.project(await parts.tower.encodePixels(pixels));
+      const embeds = await parts.languageModel.embed(createTensor('int64', [1, ids.length], BigInt64Array.from(ids.map(BigInt))));
+      const spliced = new Float32Array(embeds.data);
+      const slots = ids.flatMap((t, i) => (t === parts.spec.imageTokenId ? [i] : []));
+      expect(slots.length * hidden).toBe(projected.data.length);
+      slots.forEach((pos, row) => spliced.set(projected.data.subarray(row * hidden, (row + 1) * hidden), pos * hidden));
+      const out = await parts.languageModel.forward({ inputsEmbeds: createTensor('float32', embeds.dims, spliced) });
+      out.cache?.dispose();
+      const want = ref.get(`logits_${k}`).toFloat32();
+      expect(out.logits.dims).toEqual([1, ids.length, parts.spec.text.vocabSize]);
+      for (let i = 0; i < want.length; i++) {
+        diff = Math.max(diff, Math.abs(out.logits.data[i] - want[i]));
+        maxAbs = Math.max(maxAbs, Math.abs(want[i]));
+      }
+      samples++;
+    }
+  } finally {
+    await parts.dispose();
+  }
+  return { diff, maxAbs, samples };
+}
+
+/** The PEFT adapter (+ the projector saved beside it) merged into the base folder's weights with Vlit, written as a new folder. */
+async function mergeAdapterFolder(baseDir: string, adapterDir: string, outDir: string): Promise<void> {
+  const base = await openCheckpointFolder(baseDir);
+  try {
+    const tensors = new Map<string, Tensor<'float32'>>();
+    for (const name of base.tensorNames()) tensors.set(name, createTensor('float32', [...(base.info(name)?.shape ?? [])], await base.readFloat32(name)));
+    // The adapter names modules as transformers 5 does (model.language_model.*, model.multi_modal_projector.*);
+    // the folder may hold transformers 4's names (language_model.model.*, multi_modal_projector.*).
+    const inFolder = (name: string): string => {
+      const legacy = name.replace(/^model\.language_model\./, 'language_model.model.').replace(/^model\.(multi_modal_projector|vision_tower)\./, '$1.');
+      const found = [name, legacy].find((n) => tensors.has(n));
+      if (found === undefined) throw new Error(`${baseDir} has neither '${name}' nor '${legacy}'`);
+      return found;
+    };
+    const adapter = await readPeftAdapter(adapterDir);
+    expect(adapter.extra.size).toBe(0);
+    const merged = mergeLoraAdapter((name) => tensors.get(inFolder(name)), adapter);
+    expect(merged.size).toBe(adapter.modules.size);
+    for (const [name, t] of merged) tensors.set(inFolder(name), t);
+    const projector = await readSafetensorsFile(path.join(adapterDir, 'non_lora_trainables.safetensors'));
+    expect(projector.tensors.size).toBeGreaterThan(0);
+    for (const [name, entry] of projector.tensors) tensors.set(inFolder(name), entry.toTensor() as Tensor<'float32'>);
+    await writeCheckpointFolder(outDir, { config: base.config, tensors });
+  } finally {
+    await base.close();
+  }
 }
 
 describe('torchrun engine (2 ranks, gloo, CPU)', () => {
@@ -162,6 +233,32 @@ describe('torchrun engine (2 ranks, gloo, CPU)', () => {
     const weights = await maxWeightDiff(lora.model, path.join(work, 'ref-lora'));
     console.log(`[figures] merged weights vs single-process reference: max abs diff ${weights.diff.toExponential(2)} over ${weights.compared} tensors`);
     expect(weights.diff).toBeLessThan(1e-4);
+
+    // The final weights load in Vlit and reproduce PyTorch's logits: stage 1's folder as it is; the LoRA stage as
+    // the adapter merged by Vlit into the stage-1 folder (against PeftModel on that folder + adapter), and the
+    // engine's own merged folder (against the same PeftModel logits).
+    const adapterDir = lora.adapter ?? '';
+    expect(adapterDir).not.toBe('');
+    const refScript = new URL('./py/vlit_logits_ref.py', import.meta.url).pathname;
+    const alignRef = path.join(work, 'vlit-logits-align.safetensors');
+    runReferencePython(refScript, [path.join(align.runDir, 'job.json'), alignRef, align.model], { timeoutMs: 600_000 });
+    const loraRef = path.join(work, 'vlit-logits-lora.safetensors');
+    runReferencePython(refScript, [path.join(lora.runDir, 'job.json'), loraRef, align.model, adapterDir], { timeoutMs: 600_000 });
+    const vlitMerged = path.join(work, 'vlit-merged');
+    await mergeAdapterFolder(align.model, adapterDir, vlitMerged);
+    const checks = {
+      'stage 1 folder': await vlitLogitsVsTorch(align.model, alignRef),
+      'LoRA merged by Vlit': await vlitLogitsVsTorch(vlitMerged, loraRef),
+      'LoRA merged by the engine': await vlitLogitsVsTorch(lora.model, loraRef),
+    };
+    for (const [what, c] of Object.entries(checks)) {
+      console.log(`[figures] Vlit vs PyTorch logits, ${what}: max abs diff ${c.diff.toExponential(2)} over ${c.samples} samples (|logits| up to ${c.maxAbs.toFixed(2)})`);
+      expect(c.samples).toBe(3);
+      expect(c.maxAbs).toBeGreaterThan(0.1);
+      expect(c.diff).toBeLessThan(1e-4);
+    }
+    // Control: the stage-1 folder alone is far from the LoRA stage's logits (the merged adapter is what matches).
+    expect((await vlitLogitsVsTorch(align.model, loraRef)).diff).toBeGreaterThan(1e-2);
   });
 
   it('two nodes on one machine (--nnodes 2, loopback c10d rendezvous) train to the losses of one node with two ranks', LONG, async () => {
