@@ -10,6 +10,7 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const missing = [];
+const failures = [];
 for (const dir of readdirSync(join(root, 'packages'))) {
   const pkgDir = join(root, 'packages', dir);
   if (!existsSync(join(pkgDir, 'package.json'))) continue;
@@ -26,7 +27,16 @@ for (const dir of readdirSync(join(root, 'packages'))) {
   skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
   // A suite that failed to load (syntax error, import failure) has no failed tests but is a failure.
   for (const suite of r.testResults ?? []) {
-    if (suite.status === 'failed' && (suite.assertionResults ?? []).every((a) => a.status !== 'failed')) failed += 1;
+    const file = suite.name ? suite.name.replace(root, '') : dir;
+    for (const a of suite.assertionResults ?? []) {
+      if (a.status !== 'failed') continue;
+      const why = String(a.failureMessages?.[0] ?? '').split('\n').slice(0, 6).join('\n    ');
+      failures.push(`${file} > ${a.fullName ?? a.title}\n    ${why}`);
+    }
+    if (suite.status === 'failed' && (suite.assertionResults ?? []).every((a) => a.status !== 'failed')) {
+      failed += 1;
+      failures.push(`${file} (suite failed to run)\n    ${String(suite.message ?? '').split('\n').slice(0, 6).join('\n    ')}`);
+    }
   }
 }
 // A build or typecheck task that failed counts as a failure even when every test passed.
@@ -38,6 +48,8 @@ if (turboRc !== 0 && failed === 0) {
 // Checks .ci/run runs outside vitest (docs check, notebooks, TypeDoc and their broken fixtures).
 passed += Number(process.env.VLIT_EXTRA_PASSED ?? 0);
 failed += Number(process.env.VLIT_EXTRA_FAILED ?? 0);
+// Name every failed test (CI keeps only the end of the log, so repeat them just above the last line).
+if (failures.length) process.stdout.write(`failed tests:\n${failures.map((f) => `  ${f}`).join('\n')}\n`);
 if (missing.length) {
   process.stderr.write(`no test report from: ${missing.join(', ')}\n`);
   failed += missing.length;
