@@ -43,4 +43,14 @@ describe('VlitError', () => {
     ];
     expect(new Set(codes).size).toBe(codes.length);
   });
+
+  it('addDetails fills in a location the thrower did not know, keeps what it set, and the message names it', () => {
+    const err = new src.InvalidArgumentError('hidden_size must be a positive integer', { details: { field: 'hidden_size' } });
+    expect(err.message).toBe('hidden_size must be a positive integer (field hidden_size)');
+    expect(err.addDetails({ file: 'config.json', field: 'other' })).toBe(err);
+    expect(err.details).toEqual({ field: 'hidden_size', file: 'config.json' });
+    expect(err.message).toBe('hidden_size must be a positive integer (file config.json, field hidden_size)');
+    expect(err.code).toBe('VLIT_INVALID_ARGUMENT');
+    expect(err).toBeInstanceOf(src.InvalidArgumentError);
+  });
 });

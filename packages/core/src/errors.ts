@@ -53,11 +53,23 @@ export class VlitError extends Error {
   readonly details: VlitErrorDetails;
   readonly [MARKER] = true;
 
+  /** The message as thrown, before the location suffix (so addErrorDetails can rebuild it). */
+  readonly #text: string;
+
   constructor(code: VlitErrorCode, message: string, options: VlitErrorOptions = {}) {
     super(message + locate(options.details), options.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = 'VlitError';
     this.code = code;
     this.details = options.details ?? {};
+    this.#text = message;
+  }
+
+  /** Fill in details the thrower did not know (a file, a record), keeping those it set; the message is rebuilt to name them. */
+  addDetails(details: VlitErrorDetails): this {
+    const merged = { ...details, ...this.details } as Record<string, unknown>;
+    Object.assign(this.details as Record<string, unknown>, merged);
+    this.message = this.#text + locate(this.details);
+    return this;
   }
 
   /** True for any Vlit error, even one thrown by another copy of this package. */

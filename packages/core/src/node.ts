@@ -38,9 +38,7 @@ export async function writeSafetensorsFile(
   try {
     bytes = serializeSafetensors(tensors, metadata);
   } catch (err) {
-    if (VlitError.isInstance(err) && err.details.file === undefined) {
-      (err.details as Record<string, unknown>).file = filePath;
-    }
+    if (VlitError.isInstance(err) && typeof err.addDetails === 'function') err.addDetails({ file: filePath });
     throw err;
   }
   await writeFileAtomic(filePath, bytes);

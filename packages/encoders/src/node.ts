@@ -120,7 +120,7 @@ export async function loadOnnxVisionEncoder(options: LoadOnnxVisionEncoderOption
       id: options.id ?? `onnx:${digest}:${options.exposeTensor ? `tensor:${options.exposeTensor}` : options.outputName ? `output:${options.outputName}` : `layer:${options.featureLayer ?? -2}`}:${options.featureSelect ?? 'patch'}${options.tiling ? ':anyres' : ''}`,
     });
   } catch (err) {
-    if (isVlitError(err) && err.details.file === undefined) (err.details as Record<string, unknown>).file = modelPath;
+    if (isVlitError(err)) err.addDetails({ file: modelPath });
     throw err;
   }
 }

@@ -40,7 +40,7 @@ export function groupedBarSpec(options: {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: options.title,
     // With xOffset the step is per bar (category x series).
-    width: { step: 16 } as unknown as number,
+    width: { step: 16 },
     height: 240,
     data: { values: options.rows },
     mark: { type: 'bar', tooltip: true },
@@ -68,7 +68,7 @@ export function facetedBarSpec(options: {
     facet: { field: 'metric', type: 'nominal', sort: options.metricOrder, title: null },
     columns: 4,
     spec: {
-      width: { step: 22 } as unknown as number,
+      width: { step: 22 },
       height: 140,
       mark: { type: 'bar', tooltip: true },
       encoding: {

@@ -3,7 +3,7 @@
  * scaling and sliding-window attention), and its Hugging Face `config.json` form, so exported files load
  * in any Optimum-layout loader and saved checkpoints in transformers.
  */
-import { FormatError, InvalidArgumentError, UnsupportedError } from '@vlit/core';
+import { FormatError, InvalidArgumentError, UnsupportedError, isVlitError } from '@vlit/core';
 
 /** Widths and constants of a Llama-style decoder. */
 export interface LlamaConfig {
@@ -317,7 +317,7 @@ export function fromHfLlamaConfig(json: Record<string, unknown>, file?: string):
       slidingLayers,
     });
   } catch (err) {
-    if (err instanceof InvalidArgumentError && file) (err.details as Record<string, unknown>).file = file;
+    if (file && isVlitError(err, 'VLIT_INVALID_ARGUMENT')) err.addDetails({ file });
     throw err;
   }
 }

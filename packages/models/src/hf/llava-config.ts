@@ -5,7 +5,7 @@
  * `multi_modal_projector.*`) and transformers 5's module names (`model.language_model.*`, `lm_head.weight`,
  * `model.vision_tower.*`, `model.multi_modal_projector.*`). Browser-safe.
  */
-import { FormatError, NotFoundError, UnsupportedError, VlitError } from '@vlit/core';
+import { FormatError, NotFoundError, UnsupportedError, VlitError, isVlitError } from '@vlit/core';
 import { visionTowerSpecFromConfig, type HfSelectStrategy, type HfVisionTowerSpec } from '@vlit/encoders';
 import { fromHfLlamaConfig, type LlamaConfig } from '../decoder/llama-config.js';
 
@@ -42,8 +42,8 @@ function nested(err: unknown, prefix: string, file: string | undefined): never {
   if (VlitError.isInstance(err) && typeof err.details.field === 'string' && !err.details.field.startsWith(prefix)) {
     const field = `${prefix}.${err.details.field}`;
     const message = err.message.replace(`'${err.details.field}'`, `'${field}'`);
-    if (err instanceof FormatError) throw new FormatError(message, { cause: err, details: { ...err.details, file, field } });
-    if (err instanceof UnsupportedError) throw new UnsupportedError(message, { cause: err, details: { ...err.details, file, field } });
+    if (isVlitError(err, 'VLIT_FORMAT')) throw new FormatError(message, { cause: err, details: { ...err.details, file, field } });
+    if (isVlitError(err, 'VLIT_UNSUPPORTED')) throw new UnsupportedError(message, { cause: err, details: { ...err.details, file, field } });
   }
   throw err;
 }

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ImageDecodeError, type ImageCodec, type RawImage } from '@vlit/core';
+import { isVlitError, type ImageCodec, type RawImage } from '@vlit/core';
 import { readUserFile, resolveUnderRoot } from '@vlit/core/node';
 import { HttpError, toHttpError } from './errors.js';
 
@@ -92,7 +92,7 @@ export async function loadImage(url: string, options: ImageSourceOptions, param:
     }
     return await options.images.decode(bytes, { source, channels: 3 });
   } catch (err) {
-    if (err instanceof ImageDecodeError || (err as { code?: string })?.code === 'VLIT_IMAGE_DECODE') {
+    if (isVlitError(err, 'VLIT_IMAGE_DECODE')) {
       throw new HttpError(400, 'invalid_request_error', 'invalid_image', 'the image could not be decoded', param, {}, 'VLIT_IMAGE_DECODE');
     }
     throw toHttpError(err, param);

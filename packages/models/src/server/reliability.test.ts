@@ -253,12 +253,14 @@ describe('item 4: bodies and prompts cannot take the memory or the event loop', 
   });
 
   it('holds at most maxBufferedBytes of bodies at once (503 beyond), counting bytes received, not bytes declared', async () => {
-    const s = await start({ maxBodyBytes: 128 * 1024, maxBufferedBytes: 256 * 1024, bodyTimeoutMs: 1500 });
+    // The holders must still hold their bytes when the third body arrives: a deadline far longer than the
+    // pause below keeps that true on a busy machine (the pause only lets their bytes be read).
+    const s = await start({ maxBodyBytes: 128 * 1024, maxBufferedBytes: 256 * 1024, bodyTimeoutMs: 6000 });
     const piece = Buffer.alloc(100 * 1024, 0x20);
     // Two uploads of 100 KiB each stall holding 200 KiB; a declared-but-unsent 120 KiB holds nothing.
     const holders = [0, 1].map(() => rawExchange(s.url, postHead(s.url, { ...auth, 'content-length': String(120 * 1024) }), [piece], { stall: true }));
     const announcer = rawExchange(s.url, postHead(s.url, { ...auth, 'content-length': String(120 * 1024) }), [], { stall: true });
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 500));
     // A third 100 KiB body would exceed 256 KiB.
     const third = await rawExchange(s.url, postHead(s.url, { ...auth, 'content-length': String(120 * 1024) }), [piece], { stall: true });
     expect(third.status).toBe(503);

@@ -122,6 +122,8 @@ export interface OpenAIServer {
 /** How much of a refused body is read and dropped, and for how long, before its connection is cut. */
 const LINGER_BYTES = 1024 * 1024;
 const LINGER_MS = 1000;
+/** The longest a refused client may keep sending after its answer (and the FIN after it) before the connection is cut. */
+const LINGER_MAX_MS = 15_000;
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
@@ -492,22 +494,36 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
 
   /**
    * A client still sending a body the server refused gets its answer first (no `connection: close`, which
-   * would reset the connection under unread bytes and lose the answer); the rest of the body is read and
-   * dropped up to LINGER_BYTES or LINGER_MS, then the connection is cut. Nothing of it is kept.
+   * would reset the connection under unread bytes and lose the answer). The rest of the body is read and
+   * dropped; after LINGER_BYTES or LINGER_MS the server half-closes (FIN after the answer) and goes on
+   * dropping what still arrives, so the client reads the answer whatever its own pace: destroying a socket
+   * with unread bytes sends a reset, and a reset makes the client's kernel discard the answer it has not
+   * read yet. A client that keeps sending past LINGER_MAX_MS is cut. Nothing of the body is kept.
    */
   function linger(req: IncomingMessage): void {
+    const socket = req.socket;
     let dropped = 0;
-    const cut = (): void => {
-      clearTimeout(timer);
-      req.socket?.destroy();
+    let halfClosed = false;
+    const done = (): void => {
+      clearTimeout(soft);
+      clearTimeout(hard);
     };
-    const timer = setTimeout(cut, LINGER_MS);
-    timer.unref();
+    const halfClose = (): void => {
+      if (halfClosed) return;
+      halfClosed = true;
+      clearTimeout(soft);
+      socket?.end();
+    };
+    const soft = setTimeout(halfClose, LINGER_MS);
+    soft.unref();
+    const hard = setTimeout(() => socket?.destroy(), LINGER_MAX_MS);
+    hard.unref();
     req.on('data', (chunk: Buffer) => {
       dropped += chunk.length;
-      if (dropped > LINGER_BYTES) cut();
+      if (dropped > LINGER_BYTES) halfClose();
     });
-    req.once('end', () => clearTimeout(timer));
+    req.once('end', done);
+    socket?.once('close', done);
     req.resume();
   }
 
