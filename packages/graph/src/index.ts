@@ -55,7 +55,7 @@ export {
 } from './inspect.js';
 export { inferShapes, inferGraphTypes, type InferShapesOptions } from './infer.js';
 export { mergeModels, type MergeModelsOptions } from './merge.js';
-export { broadcastShapes, getShapeRule, supportedOps, formatDims, type ShapeRule, type RuleContext, type TypeInfo } from './shape-rules.js';
+export { broadcastShapes, getShapeRule, supportedOps, formatDims, type ShapeRule, type RuleContext, type TypeInfo } from './shape-rules/index.js';
 export { defaultOpset, makeValueInfo, typeInfoFromValueInfo } from './value-info.js';
 export {
   buildGradientModel,

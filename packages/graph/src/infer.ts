@@ -5,7 +5,7 @@
 import { isVlitError, type VlitWarning } from '@vlit/core';
 import { decodeAttributes } from './attributes.js';
 import { type Dim, type GraphProto, type OnnxModel } from './proto.js';
-import { getShapeRule, infoFromTensorProto, type TypeInfo } from './shape-rules.js';
+import { getShapeRule, infoFromTensorProto, type TypeInfo } from './shape-rules/index.js';
 import { defaultOpset, makeValueInfo, typeInfoFromValueInfo } from './value-info.js';
 
 /** Options for shape inference. */

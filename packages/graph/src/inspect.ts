@@ -6,7 +6,7 @@ import { InvalidArgumentError, NotFoundError, UnsupportedError, type Tensor } fr
 import { decodeAttributes, type DecodedAttribute } from './attributes.js';
 import { inferGraphTypes } from './infer.js';
 import { elementTypeFromOnnx, protoDims, protoToTensor, type Dim, type ElementType, type GraphProto, type OnnxModel, type TensorProto } from './proto.js';
-import { getShapeRule, type TypeInfo } from './shape-rules.js';
+import { getShapeRule, type TypeInfo } from './shape-rules/index.js';
 import { defaultOpset, makeValueInfo, typeInfoFromValueInfo } from './value-info.js';
 
 /** A named value in a model's signature. dims null means the rank is unknown. */

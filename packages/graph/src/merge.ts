@@ -4,7 +4,7 @@
  */
 import { CompatibilityError, InvalidArgumentError, NotFoundError } from '@vlit/core';
 import { onnx, toNumber, type GraphProto, type LongLike, type NodeProto, type OnnxModel, type TensorProto, type ValueInfoProto } from './proto.js';
-import { formatDims } from './shape-rules.js';
+import { formatDims } from './shape-rules/index.js';
 import { typeInfoFromValueInfo } from './value-info.js';
 
 /** Options for mergeModels. */

@@ -3,7 +3,7 @@
  * messages and the flat `{ dtype, dims }` shape rules use.
  */
 import { elementTypeFromOnnx, elementTypeToOnnx, onnx, toNumber, type Dim, type ElementType, type LongLike, type OnnxModel, type ValueInfoProto } from './proto.js';
-import type { TypeInfo } from './shape-rules.js';
+import type { TypeInfo } from './shape-rules/index.js';
 
 /** Type of a ValueInfoProto as `{ dtype, dims }`; undefined when it is not a tensor type. */
 export function typeInfoFromValueInfo(vi: ValueInfoProto): TypeInfo | undefined {

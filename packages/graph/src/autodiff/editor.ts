@@ -8,7 +8,7 @@ import { decodeAttributes, encodeAttribute, type AttributeValue } from '../attri
 import type { Attributes, OpOptions, Value, ValueRef } from '../builder.js';
 import { inferGraphTypes } from '../infer.js';
 import { onnx, protoToTensor, tensorToProto, type GraphProto, type NodeProto, type OnnxModel, type TensorProto } from '../proto.js';
-import { getShapeRule, tensorValue, type TypeInfo } from '../shape-rules.js';
+import { getShapeRule, tensorValue, type TypeInfo } from '../shape-rules/index.js';
 import { defaultOpset, makeValueInfo, typeInfoFromValueInfo } from '../value-info.js';
 
 /** Deep copy through the wire format, so edits never reach the caller's model. */
