@@ -13,59 +13,18 @@ import {
 import {
   createInstructionSampler,
   fillInstruction,
-  formatBox,
   type BoxFormat,
   type InstructionSampler,
   type InstructionSplit,
 } from '@vlit/templates';
 import { imageAnnotationsSchema, type ImageAnnotations, type ImageAnnotationsInput } from '../annotations.js';
-import { majorityAnswer } from './answers.js';
-import { cocoBoxToXyxy, spatialRelation, type SpatialRelation, type SpatialRelationOptions } from './geometry.js';
+import { ADAPT_TASKS, ADAPT_TASK_FAMILIES, DEFAULT_TASK_MIX, type AdaptTask } from './tasks.js';
+import { CANDIDATE_BUILDERS, capitalize, imageObjects, sentence, type CandidateContext, type QaItem } from './candidates.js';
+import type { SpatialRelationOptions } from './geometry.js';
 import { COCO_CATEGORIES, createCategoryVocabulary } from '../quality/vocabulary/coco-categories.js';
-import { categoryForms, indefiniteArticle, mentionsForm, pluralize } from './vocabulary.js';
+import { categoryForms, indefiniteArticle } from './vocabulary.js';
 
-/** The record kinds annotation adaption produces; each record's `task` is one of these. */
-export const ADAPT_TASKS = [
-  'caption',
-  'vqa',
-  'counting',
-  'existence',
-  'negative',
-  'location',
-  'region',
-  'spatial',
-  'ocr',
-  'dialogue',
-] as const;
-export type AdaptTask = (typeof ADAPT_TASKS)[number];
-
-/** The instruction family of @vlit/templates each task samples its phrasings from. */
-export const ADAPT_TASK_FAMILIES: Readonly<Record<AdaptTask, string>> = {
-  caption: 'caption-brief',
-  vqa: 'vqa-open',
-  counting: 'counting',
-  existence: 'yes-no',
-  negative: 'yes-no',
-  location: 'region-location',
-  region: 'region-description',
-  spatial: 'spatial-relation',
-  ocr: 'ocr',
-  dialogue: 'dialogue',
-};
-
-/** Records per image per task when no `tasks` mix is given. */
-export const DEFAULT_TASK_MIX: Readonly<Record<AdaptTask, number>> = {
-  caption: 1,
-  vqa: 2,
-  counting: 1,
-  existence: 1,
-  negative: 1,
-  location: 1,
-  region: 1,
-  spatial: 1,
-  ocr: 1,
-  dialogue: 1,
-};
+export { ADAPT_TASKS, ADAPT_TASK_FAMILIES, DEFAULT_TASK_MIX, type AdaptTask } from './tasks.js';
 
 /** Options of createAnnotationAdapter. */
 export interface AnnotationAdapterOptions {
@@ -125,38 +84,7 @@ export interface AnnotationAdapter {
   ): AsyncGenerator<VlitRecord>;
 }
 
-/** One question and its answer before an instruction phrasing is chosen. */
-interface QaItem {
-  task: AdaptTask;
-  slots: Record<string, string>;
-  answer: string;
-  /** Whether a raw phrasing of the family can be answered by `answer`. */
-  accepts?: (phrasing: string) => boolean;
-  meta: Record<string, unknown>;
-}
-
 const MAX_PHRASING_TRIES = 24;
-
-const RELATION_TEXT: Record<SpatialRelation, string> = {
-  'left of': 'to the left of',
-  'right of': 'to the right of',
-  above: 'above',
-  below: 'below',
-};
-
-// 2D boxes say nothing about depth or what lies between two objects.
-const SPATIAL_UNANSWERABLE = /closer to the camera|between/i;
-const SPATIAL_HORIZONTAL_ONLY = /left or (to the )?right/i;
-const SPATIAL_VERTICAL_ONLY = /above or below(?!, or)/i;
-
-function capitalize(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-function sentence(text: string): string {
-  const t = text.trim();
-  return /[.!?]$/.test(t) ? t : `${t}.`;
-}
 
 /**
  * Fit a raw phrasing to its slot values so the filled text reads as English: `a {object}` -> `an
@@ -243,111 +171,9 @@ export function createAnnotationAdapter(options: AnnotationAdapterOptions): Anno
     return items;
   }
 
+  const candidateContext: CandidateContext = { negativeCandidates, boxFormatOf, regionFromObjects: options.regionFromObjects, spatial: options.spatial };
   function computeCandidates(image: ImageAnnotations, task: AdaptTask): QaItem[] {
-    const byCategory = new Map<string, ImageAnnotations['objects']>();
-    for (const o of image.objects) {
-      const name = o.category.trim();
-      byCategory.set(name, [...(byCategory.get(name) ?? []), o]);
-    }
-    const unique = [...byCategory.entries()].filter(([, list]) => list.length === 1).map(([name, list]) => ({ name, object: list[0] }));
-    switch (task) {
-      case 'caption':
-        return image.captions.filter((c) => c.trim()).map((c, i) => ({ task, slots: {}, answer: sentence(capitalize(c.trim())), meta: { captionIndex: i } }));
-      case 'vqa':
-        return image.vqa.flatMap((q, i) => {
-          const answer = majorityAnswer(q.answers);
-          return answer === undefined
-            ? []
-            : [{ task, slots: { question: q.question.trim() }, answer, meta: { vqaIndex: i, answerType: q.answerType, humanAnswers: q.answers.length } }];
-        });
-      case 'counting':
-        return [...byCategory.entries()].map(([name, list]) => ({
-          task,
-          slots: { object: pluralize(name), object_singular: name },
-          answer: String(list.length),
-          meta: { category: name, count: list.length },
-        }));
-      case 'existence':
-        return [...byCategory.keys()].map((name) => ({ task, slots: { object: name }, answer: 'Yes.', meta: { category: name, present: true } }));
-      case 'negative': {
-        const present = [...byCategory.keys()];
-        // Skip anything the image's own text mentions: COCO object lists are incomplete, and "no" must be true.
-        const texts = [
-          ...image.captions,
-          ...image.regions.map((r) => r.description),
-          ...image.vqa.flatMap((q) => [q.question, ...q.answers]),
-          ...image.ocr.map((o) => o.text),
-          ...image.objects.flatMap((o) => o.attributes ?? []),
-        ];
-        // A category counts as mentioned under any of its synonyms ("puppy" is a dog), in either direction.
-        // One lower-cased haystack (joined by newlines, which are word boundaries) instead of one test per text.
-        const haystack = [...present, ...texts].join('\n').toLowerCase();
-        const presentForms = present.flatMap(categoryForms);
-        const absent = negativeCandidates
-          .filter(({ forms }) => forms.every((form) => !mentionsForm(haystack, form) && !presentForms.some((p) => mentionsForm(form, p))))
-          .map(({ name }) => name);
-        return absent.map((name) => ({ task, slots: { object: name }, answer: 'No.', meta: { category: name, present: false } }));
-      }
-      case 'location': {
-        const format = boxFormatOf(ADAPT_TASK_FAMILIES.location);
-        return unique.flatMap(({ name, object }) => {
-          const box = cocoBoxToXyxy(object.bbox, image.width, image.height);
-          if (!(box[2] > box[0] && box[3] > box[1])) return [];
-          return [{ task, slots: { object: name }, answer: formatBox({ box, width: image.width, height: image.height }, format), meta: { category: name, boxFormat: format, box } }];
-        });
-      }
-      case 'region': {
-        const format = boxFormatOf(ADAPT_TASK_FAMILIES.region);
-        const described = image.regions.length
-          ? image.regions.map((r) => ({ bbox: r.bbox, answer: sentence(capitalize(r.description.trim())), from: 'region' }))
-          : options.regionFromObjects === false
-            ? []
-            : image.objects.map((o) => {
-                const words = [...(o.attributes ?? []), o.category.trim()].join(' ');
-                return { bbox: o.bbox, answer: `${capitalize(indefiniteArticle(words))} ${words}.`, from: 'object' };
-              });
-        return described.flatMap(({ bbox, answer, from }) => {
-          const box = cocoBoxToXyxy(bbox, image.width, image.height);
-          if (!(box[2] > box[0] && box[3] > box[1])) return [];
-          return [{ task, slots: { box: formatBox({ box, width: image.width, height: image.height }, format) }, answer, meta: { boxFormat: format, box, from } }];
-        });
-      }
-      case 'spatial': {
-        const items: QaItem[] = [];
-        for (let i = 0; i < unique.length; i++) {
-          for (let j = i + 1; j < unique.length; j++) {
-            const relation = spatialRelation(unique[i].object.bbox, unique[j].object.bbox, image, options.spatial);
-            if (!relation) continue;
-            const horizontal = relation === 'left of' || relation === 'right of';
-            items.push({
-              task,
-              slots: { object_a: unique[i].name, object_b: unique[j].name },
-              answer: `The ${unique[i].name} is ${RELATION_TEXT[relation]} the ${unique[j].name}.`,
-              accepts: (p) =>
-                !SPATIAL_UNANSWERABLE.test(p) && !(SPATIAL_HORIZONTAL_ONLY.test(p) && !horizontal) && !(SPATIAL_VERTICAL_ONLY.test(p) && horizontal),
-              meta: { objectA: unique[i].name, objectB: unique[j].name, relation },
-            });
-          }
-        }
-        return items;
-      }
-      case 'ocr': {
-        if (!image.ocr.length) return [];
-        // Reading order: top to bottom, then left to right; tokens without boxes keep their order at the end.
-        const ordered = image.ocr
-          .map((o, i) => ({ o, i }))
-          .sort((a, b) => {
-            if (!a.o.bbox || !b.o.bbox) return a.o.bbox ? -1 : b.o.bbox ? 1 : a.i - b.i;
-            const rowA = a.o.bbox[1] + a.o.bbox[3] / 2;
-            const rowB = b.o.bbox[1] + b.o.bbox[3] / 2;
-            const sameRow = Math.abs(rowA - rowB) < Math.min(a.o.bbox[3], b.o.bbox[3]) / 2;
-            return sameRow ? a.o.bbox[0] - b.o.bbox[0] : rowA - rowB;
-          });
-        return [{ task, slots: {}, answer: ordered.map(({ o }) => o.text.trim()).join(' '), meta: { tokens: image.ocr.length } }];
-      }
-      case 'dialogue':
-        return [];
-    }
+    return task === 'dialogue' ? [] : CANDIDATE_BUILDERS[task](image, imageObjects(image), candidateContext, task);
   }
 
   function recordOf(image: ImageAnnotations, task: AdaptTask, id: string, pairs: Array<{ question: string; answer: string }>, metadata: Record<string, unknown>): VlitRecord {
