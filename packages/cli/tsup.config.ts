@@ -1,12 +1,4 @@
-import { defineConfig } from 'tsup';
+import { vlitTsup } from '../../tsup.base';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/cli.ts'],
-  format: ['esm'],
-  dts: { entry: 'src/index.ts' },
-  clean: true,
-  sourcemap: true,
-  target: 'es2022',
-  // The bin entry must be executable as `vlit`; a hashbang is harmless in the other (ESM) chunks.
-  banner: { js: '#!/usr/bin/env node' },
-});
+// The hashbang goes on the bin entry (dist/cli.js) only, not on the library entry (dist/index.js).
+export default vlitTsup({ entry: ['src/index.ts'], bin: ['src/cli.ts'] });

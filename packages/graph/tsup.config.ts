@@ -1,10 +1,3 @@
-import { defineConfig } from 'tsup';
+import { vlitTsup } from '../../tsup.base';
 
-export default defineConfig({
-  entry: ["src/index.ts", "src/node.ts"],
-  format: ['esm'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'es2022',
-});
+export default vlitTsup({ entry: ['src/index.ts', 'src/node.ts'] });
