@@ -1,14 +1,15 @@
 /**
- * @vlit/core: the contracts every Vlit package shares. Depends on zod only.
+ * @vlit/core: the contracts every Vlit package shares. Depends on zod only. The OpenAI-compatible
+ * chat-completions client and wire schema live at `@vlit/core/openai`.
  * @packageDocumentation
  */
 export * from './errors.js';
 export * from './warnings.js';
 export * from './tensor.js';
 export * from './safetensors.js';
+export * from './checkpoint-files.js';
 export * from './rng.js';
 export * from './schemas/record.js';
-export * from './openai/index.js';
 export type * from './contracts/inference-backend.js';
 export type * from './contracts/image-codec.js';
 export type * from './contracts/runtime.js';

@@ -15,9 +15,9 @@ export * from './metrics/pope.js';
 
 export * from './mc/extract.js';
 export * from './mc/datasets.js';
+export * from './items/annotation-items.js';
 export * from './formats.js';
 
-export * from './remote/openai-client.js';
 export * from './judge.js';
 
 export * from './run/types.js';

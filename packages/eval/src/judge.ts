@@ -2,7 +2,7 @@
 // option when the extraction cascade cannot. Every prompt and reply is cached and reported.
 
 import { extractChoice, optionLetter } from './mc/extract.js';
-import type { OpenAIClient } from './remote/openai-client.js';
+import type { ChatCompletionsClient } from '@vlit/core/openai';
 import type { KeyValueCache } from './run/cache.js';
 import { createMemoryCache } from './run/cache.js';
 import { sha256Hex, stableStringify } from './sha256.js';
@@ -46,7 +46,8 @@ export const DEFAULT_JUDGE_TEMPLATE = [
 
 /** Options for `createOpenAIJudge`. */
 export interface OpenAIJudgeOptions {
-  client: OpenAIClient;
+  /** Core's chat-completions client (`createChatCompletionsClient` from `@vlit/core/openai`). */
+  client: ChatCompletionsClient;
   model: string;
   /** Prompt template (default `DEFAULT_JUDGE_TEMPLATE`). */
   template?: string;
@@ -78,8 +79,8 @@ export function createOpenAIJudge(options: OpenAIJudgeOptions): Judge {
       let reply = (await cache.get(key)) as string | undefined;
       const cached = typeof reply === 'string';
       if (!cached) {
-        const res = await options.client.chatCompletion({ model: options.model, messages: [{ role: 'user', content: prompt }], temperature: 0, max_tokens: maxTokens });
-        reply = res.choices[0].message.content ?? '';
+        const { response } = await options.client.complete({ model: options.model, messages: [{ role: 'user', content: prompt }], temperature: 0, max_tokens: maxTokens });
+        reply = response.choices[0].message.content ?? '';
         await cache.set(key, reply);
       }
       const text = reply as string;

@@ -67,14 +67,13 @@ export {
   type ScoreOptions,
   type TokenEvent,
 } from './generation/generate.js';
+export { generateBatch, type BatchRow, type GenerateBatchOptions } from './generation/generate-batch.js';
 // Remote models.
 export {
   createOpenAICompatibleModel,
   type ChatCompletionOptions,
   type ChatCompletionResult,
-  type OpenAIChatMessage,
   type OpenAICompatibleOptions,
-  type OpenAIContentPart,
   type RemoteChatModel,
 } from './remote/openai-compatible.js';
 export * from './compose/index.js';

@@ -1,6 +1,7 @@
 /**
  * Node-only test helpers: the native + web runtime pair every cross-runtime test starts from, and a
- * PNG writer taken from the PNG specification (independent of sharp and of the browser codecs).
+ * PNG writer taken from the PNG specification (independent of sharp and of the browser codecs), and
+ * the one fake OpenAI-compatible chat-completions server (`startFakeOpenAIServer`).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -10,6 +11,8 @@ import { crc32, deflateSync } from 'node:zlib';
 import type { VlitRuntime } from '@vlit/core';
 import { createNodeRuntime } from '@vlit/runtime/node';
 import { createWebRuntime } from '@vlit/runtime/web';
+
+export * from './openai-server.js';
 
 /** The two runtimes of a pair. */
 export type RuntimePlatform = 'node' | 'web';

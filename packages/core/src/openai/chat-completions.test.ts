@@ -1,6 +1,8 @@
 // The shared chat-completions client against a real HTTP server on 127.0.0.1 that replies from a
 // per-request script: 429s with Retry-After, 5xx, replies slower than the timeout, malformed bodies,
-// 401s that echo the key, server-sent event streams.
+// 401s that echo the key, server-sent event streams. The one exception to using the test kit's fake
+// server (`startFakeOpenAIServer` in @vlit/test-kit/node): core cannot depend on the test kit, which
+// depends on core, so this file keeps its own small server.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';

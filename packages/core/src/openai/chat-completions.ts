@@ -5,79 +5,17 @@
  * network errors and malformed bodies with exponential backoff and jitter, honouring Retry-After.
  * The API key goes only into the Authorization header: it is cut out of every error and event.
  */
-import { z } from 'zod';
 import { BackendError, InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { createConcurrencyLimiter, type ConcurrencyLimiter } from './limiter.js';
 import { parseServerSentEvents } from './sse.js';
-
-/** One content part of a chat-completions message. */
-export const chatCompletionsContentPartSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('text'), text: z.string() }),
-  z.object({ type: z.literal('image_url'), image_url: z.object({ url: z.string(), detail: z.enum(['auto', 'low', 'high']).optional() }) }),
-]);
-export type ChatCompletionsContentPart = z.infer<typeof chatCompletionsContentPartSchema>;
-
-/** One chat-completions message. */
-export const chatCompletionsMessageSchema = z.object({
-  role: z.enum(['system', 'user', 'assistant']),
-  content: z.union([z.string(), z.array(chatCompletionsContentPartSchema)]),
-});
-export type ChatCompletionsMessage = z.infer<typeof chatCompletionsMessageSchema>;
-
-/** The request body (the fields Vlit sends by name; any other provider field passes through). */
-export const chatCompletionsRequestSchema = z.looseObject({
-  model: z.string().min(1),
-  messages: z.array(chatCompletionsMessageSchema),
-  max_tokens: z.number().optional(),
-  temperature: z.number().optional(),
-  top_p: z.number().optional(),
-  seed: z.number().optional(),
-  stop: z.union([z.string(), z.array(z.string())]).optional(),
-  stream: z.boolean().optional(),
-});
-export type ChatCompletionsRequest = z.infer<typeof chatCompletionsRequestSchema>;
-
-const usageSchema = z.looseObject({
-  prompt_tokens: z.number().optional(),
-  completion_tokens: z.number().optional(),
-  total_tokens: z.number().optional(),
-});
-
-/** A non-streamed reply: at least one choice with a message. */
-export const chatCompletionsResponseSchema = z.looseObject({
-  id: z.string().optional(),
-  object: z.string().optional(),
-  model: z.string().optional(),
-  choices: z
-    .array(
-      z.looseObject({
-        index: z.number().optional(),
-        message: z.looseObject({ role: z.string().optional(), content: z.string().nullable().optional() }),
-        finish_reason: z.string().nullable().optional(),
-      }),
-    )
-    .min(1),
-  usage: usageSchema.nullable().optional(),
-});
-export type ChatCompletionsResponse = z.infer<typeof chatCompletionsResponseSchema>;
-
-/** One streamed chunk (`data:` payload of a server-sent event); the last may carry only `usage`. */
-export const chatCompletionsChunkSchema = z.looseObject({
-  id: z.string().optional(),
-  object: z.string().optional(),
-  model: z.string().optional(),
-  choices: z
-    .array(
-      z.looseObject({
-        index: z.number().optional(),
-        delta: z.looseObject({ role: z.string().optional(), content: z.string().nullable().optional() }).optional(),
-        finish_reason: z.string().nullable().optional(),
-      }),
-    )
-    .default([]),
-  usage: usageSchema.nullable().optional(),
-});
-export type ChatCompletionsChunk = z.infer<typeof chatCompletionsChunkSchema>;
+import {
+  chatCompletionsChunkSchema,
+  chatCompletionsRequestSchema,
+  chatCompletionsResponseSchema,
+  type ChatCompletionsChunk,
+  type ChatCompletionsRequest,
+  type ChatCompletionsResponse,
+} from './wire.js';
 
 /** A retry about to happen, reported to `onRetry`. Never carries the API key. */
 export interface ChatCompletionsRetryEvent {

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { IMAGE_PLACEHOLDER, type ChatMessage } from '../schemas/record.js';
 import type { ImageCodec, ImageFormat, RawImage } from '../contracts/image-codec.js';
-import type { ChatCompletionsContentPart, ChatCompletionsMessage } from './chat-completions.js';
+import type { ChatCompletionsContentPart, ChatCompletionsMessage } from './wire.js';
 
 /** Options of toChatCompletionsMessages. */
 export interface ToChatCompletionsMessagesOptions {

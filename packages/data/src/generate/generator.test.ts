@@ -1,7 +1,7 @@
 import { builtinInstructionPools, createInstructionSampler } from '@vlit/templates';
 import { afterEach, describe, expect, it } from 'vitest';
 import { imageAnnotationsSchema } from '../annotations.js';
-import { createChatCompletionClient } from './client.js';
+import { createChatCompletionsClient } from '@vlit/core/openai';
 import { createMemoryGenerationCache, createSelfInstructGenerator } from './generator.js';
 import { promptHash } from './hash.js';
 import { parseConversationReply } from './parse.js';
@@ -70,9 +70,9 @@ describe('self-instruct prompts and generator', () => {
 
   it('makes a record with provenance and caches the reply by prompt hash', async () => {
     server = await startFakeServer({ apiKey: KEY, reply: () => 'User: How many dogs?\nAssistant: There are three dogs.' });
-    const client = createChatCompletionClient({ baseUrl: server.baseUrl, apiKey: KEY, model: 'tiny-llm' });
+    const client = createChatCompletionsClient({ baseURL: server.baseUrl, apiKey: KEY });
     const cache = createMemoryGenerationCache();
-    const generator = createSelfInstructGenerator({ client, dataset: 'si', seed: 4, cache, types: { dialogue: 2 }, now: () => new Date('2024-05-01T00:00:00Z') });
+    const generator = createSelfInstructGenerator({ client, model: 'tiny-llm', dataset: 'si', seed: 4, cache, types: { dialogue: 2 }, now: () => new Date('2024-05-01T00:00:00Z') });
     const units = generator.units(image);
     expect(units.map((u) => u.id)).toEqual(['si:42:dialogue:0', 'si:42:dialogue:1']);
     expect(units[0].seed).not.toBe(units[1].seed);
@@ -102,9 +102,9 @@ describe('self-instruct prompts and generator', () => {
   it('pairs detailed descriptions with a sampled caption-detailed instruction, and rejects bad replies with the raw text', async () => {
     let reply = 'A brown dog lies on the grass on the left side of a sunny park.';
     server = await startFakeServer({ apiKey: KEY, reply: () => reply });
-    const client = createChatCompletionClient({ baseUrl: server.baseUrl, apiKey: KEY, model: 'tiny-llm' });
+    const client = createChatCompletionsClient({ baseURL: server.baseUrl, apiKey: KEY });
     const sampler = createInstructionSampler({ seed: 1, holdout: 2 });
-    const generator = createSelfInstructGenerator({ client, dataset: 'si', sampler, types: { 'detailed-description': 1, 'complex-reasoning': 1 } });
+    const generator = createSelfInstructGenerator({ client, model: 'tiny-llm', dataset: 'si', sampler, types: { 'detailed-description': 1, 'complex-reasoning': 1 } });
     const [detail, reasoning] = generator.units(image);
     const out = await generator.generate(detail, image);
     if (out.status !== 'record') throw new Error('expected a record');
@@ -123,7 +123,7 @@ describe('self-instruct prompts and generator', () => {
       expect(rejected.reject.provenance.promptHash).toMatch(/^[0-9a-f]{64}$/);
     }
     reply = 'Too short.';
-    const short = await createSelfInstructGenerator({ client, dataset: 'si2', types: { 'detailed-description': 1 } }).generate(detail, image);
+    const short = await createSelfInstructGenerator({ client, model: 'tiny-llm', dataset: 'si2', types: { 'detailed-description': 1 } }).generate(detail, image);
     expect(short.status === 'reject' && short.reject.reason).toMatch(/shorter than 40/);
   });
 });

@@ -1,10 +1,10 @@
-import { InvalidArgumentError, createRng, isVlitError, parseVlitRecord, type ChatMessage, type VlitRecord } from '@vlit/core';
+import { BackendError, InvalidArgumentError, createRng, isVlitError, parseVlitRecord, type ChatMessage, type VlitRecord } from '@vlit/core';
 import { createInstructionSampler, type InstructionSampler, type InstructionSplit } from '@vlit/templates';
 import type { ImageAnnotations } from '../annotations.js';
-import type { ChatCompletionClient, ChatCompletionParams } from './client.js';
+import type { ChatCompletionsClient } from '@vlit/core/openai';
 import { promptHash } from './hash.js';
 import { parseConversationReply } from './parse.js';
-import { SELF_INSTRUCT_TYPES, buildSelfInstructMessages, type SelfInstructType } from './prompt.js';
+import { SELF_INSTRUCT_TYPES, buildSelfInstructMessages, type ChatCompletionParams, type SelfInstructType } from './prompt.js';
 
 /** Where cached replies live: any async key-value store (memory, files, IndexedDB, ...). */
 export interface GenerationCache {
@@ -68,7 +68,10 @@ export type GenerationOutcome = { status: 'record'; record: VlitRecord } | { sta
 
 /** Options of createSelfInstructGenerator. */
 export interface SelfInstructGeneratorOptions {
-  client: ChatCompletionClient;
+  /** Core's chat-completions client (`createChatCompletionsClient` from `@vlit/core/openai`). */
+  client: ChatCompletionsClient;
+  /** Model name sent with each request (part of the prompt hash). */
+  model: string;
   /** Dataset name for `source.dataset` and record ids. */
   dataset: string;
   /** Seed of per-unit model seeds and instruction sampling. Default 0. */
@@ -102,6 +105,7 @@ export interface SelfInstructGenerator {
 
 /** Create a Self-Instruct generator over an OpenAI-compatible client. */
 export function createSelfInstructGenerator(options: SelfInstructGeneratorOptions): SelfInstructGenerator {
+  if (!options.model) throw new InvalidArgumentError('model is required', { details: { field: 'model' } });
   if (!options.dataset) throw new InvalidArgumentError('dataset name is required', { details: { field: 'dataset' } });
   const seed = options.seed ?? 0;
   const mix = options.types ?? { dialogue: 1, 'detailed-description': 1, 'complex-reasoning': 1 };
@@ -119,7 +123,7 @@ export function createSelfInstructGenerator(options: SelfInstructGeneratorOption
   const minChars = options.minDescriptionChars ?? 40;
   const now = options.now ?? (() => new Date());
   const root = createRng(seed);
-  const { client } = options;
+  const { client, model } = options;
 
   return {
     units(image) {
@@ -135,7 +139,7 @@ export function createSelfInstructGenerator(options: SelfInstructGeneratorOption
     async generate(unit, image, generateOptions = {}) {
       const messages = buildSelfInstructMessages(image, unit.type, { systemPrompt: options.systemPrompt });
       const requestParams: ChatCompletionParams = options.sendSeed === false ? { ...params } : { ...params, seed: unit.seed };
-      const hash = await promptHash({ model: client.model, messages, params: { ...requestParams, seed: unit.seed } });
+      const hash = await promptHash({ model, messages, params: { ...requestParams, seed: unit.seed } });
       let reply: { content: string; finishReason?: string } | undefined;
       let cached = false;
       let attempts = 0;
@@ -149,15 +153,22 @@ export function createSelfInstructGenerator(options: SelfInstructGeneratorOption
         }
       }
       if (!cached) {
-        const result = await client.complete({ messages, params: requestParams, signal: generateOptions.signal });
-        reply = { content: result.content, finishReason: result.finishReason };
+        const result = await client.complete({ ...requestParams, model, messages: messages.map((m) => ({ role: m.role, content: m.content })) }, { signal: generateOptions.signal });
+        const choice = result.response.choices[0];
+        if (typeof choice.message.content !== 'string') {
+          // A well-formed reply without text (a refusal, a tool call): asking again gives the same.
+          throw new BackendError(`chat completion at ${client.endpoint} returned no text content`, {
+            details: { field: 'chat.completions', endpoint: client.endpoint, model, reason: 'no-content', attempts: result.attempts },
+          });
+        }
+        reply = { content: choice.message.content, ...(typeof choice.finish_reason === 'string' ? { finishReason: choice.finish_reason } : {}) };
         attempts = result.attempts;
         // Cache before anything is written, so a job killed after this point never pays for the call again.
         await options.cache?.set(hash, JSON.stringify(reply));
       }
       const { content, finishReason } = reply as { content: string; finishReason?: string };
       const provenance: GenerationProvenance = {
-        model: client.model,
+        model,
         endpoint: client.endpoint,
         promptHash: hash,
         seed: unit.seed,

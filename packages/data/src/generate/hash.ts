@@ -1,4 +1,4 @@
-import type { ChatCompletionMessage, ChatCompletionParams } from './client.js';
+import type { ChatCompletionMessage, ChatCompletionParams } from './prompt.js';
 
 /** JSON with object keys sorted at every level, so equal values always serialise to equal text. */
 export function canonicalJson(value: unknown): string {

@@ -1,7 +1,5 @@
 /** Self-Instruct generation: LLM-written conversations from image annotations over OpenAI-compatible endpoints. */
-export * from './client.js';
 export * from './generator.js';
 export * from './hash.js';
-export * from './limiter.js';
 export * from './parse.js';
 export * from './prompt.js';

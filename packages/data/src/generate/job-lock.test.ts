@@ -96,15 +96,15 @@ describe('one generation job per folder', () => {
     const hold = latch();
     const arrived = latch();
     const server = await startFakeServer({ apiKey: KEY, reply: sceneReply, gate: () => hold.promise, onRequest: () => arrived.open() });
-    const endpoint = { baseUrl: server.baseUrl, apiKey: KEY, model: 'scripted', timeoutMs: 120_000 };
+    const endpoint = { baseURL: server.baseUrl, apiKey: KEY, timeoutMs: 120_000 };
     const outDir = join(work, 'held');
     const images = sceneImages(2);
-    const first = runGenerationJob({ images, outDir, dataset: 'held', endpoint });
+    const first = runGenerationJob({ images, outDir, dataset: 'held', model: 'scripted', endpoint });
     await arrived.promise; // the first job holds the lock and waits on its first reply
     const lockText = JSON.parse(await readFile(join(outDir, JOB_LOCK_FILE), 'utf8')) as { pid: number; host: string; startedAt: string };
     expect(lockText).toMatchObject({ pid: process.pid, host: hostname() });
     expect(Number.isNaN(Date.parse(lockText.startedAt))).toBe(false);
-    const err = await runGenerationJob({ images, outDir, dataset: 'held', endpoint }).then(() => undefined, (e: unknown) => e);
+    const err = await runGenerationJob({ images, outDir, dataset: 'held', model: 'scripted', endpoint }).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(ConflictError);
     expect(isVlitError(err, 'VLIT_CONFLICT')).toBe(true);
     expect((err as ConflictError).details).toMatchObject({ file: join(outDir, JOB_LOCK_FILE), pid: process.pid });
@@ -113,19 +113,19 @@ describe('one generation job per folder', () => {
     expect(existsSync(join(outDir, JOB_LOCK_FILE))).toBe(false);
     // The refused job wrote nothing: each unit once.
     expect((await idsIn(join(outDir, 'records.jsonl'))).sort()).toEqual(allIds('held', 2));
-    const again = await runGenerationJob({ images, outDir, dataset: 'held', endpoint });
+    const again = await runGenerationJob({ images, outDir, dataset: 'held', model: 'scripted', endpoint });
     expect(again).toMatchObject({ planned: 6, alreadyDone: 6, written: 0 });
     await server.close();
   }, 120_000);
 
   it('a lock left by a dead process is taken over with a warning; one from another host is refused', async () => {
     const server = await startFakeServer({ apiKey: KEY, reply: sceneReply });
-    const endpoint = { baseUrl: server.baseUrl, apiKey: KEY, model: 'scripted', timeoutMs: 120_000 };
+    const endpoint = { baseURL: server.baseUrl, apiKey: KEY, timeoutMs: 120_000 };
     const outDir = join(work, 'stale');
     await mkdir(outDir, { recursive: true });
     const pid = await deadPid();
     await writeFile(join(outDir, JOB_LOCK_FILE), `${JSON.stringify({ pid, host: hostname(), startedAt: '2026-01-01T00:00:00.000Z', token: 'old' })}\n`);
-    const summary = await runGenerationJob({ images: sceneImages(1), outDir, dataset: 'stale', endpoint });
+    const summary = await runGenerationJob({ images: sceneImages(1), outDir, dataset: 'stale', model: 'scripted', endpoint });
     expect(summary).toMatchObject({ planned: 3, written: 3 });
     const stale = summary.warnings.filter((w) => w.code === 'VLIT_W_STALE_LOCK');
     expect(stale).toHaveLength(1);
@@ -133,7 +133,7 @@ describe('one generation job per folder', () => {
     expect(existsSync(join(outDir, JOB_LOCK_FILE))).toBe(false);
 
     await writeFile(join(outDir, JOB_LOCK_FILE), `${JSON.stringify({ pid, host: `not-${hostname()}`, startedAt: '2026-01-01T00:00:00.000Z', token: 'far' })}\n`);
-    await expect(runGenerationJob({ images: sceneImages(1), outDir, dataset: 'stale', endpoint })).rejects.toMatchObject({ code: 'VLIT_CONFLICT' });
+    await expect(runGenerationJob({ images: sceneImages(1), outDir, dataset: 'stale', model: 'scripted', endpoint })).rejects.toMatchObject({ code: 'VLIT_CONFLICT' });
     // Refused, and the other host's lock is left in place.
     expect(JSON.parse(await readFile(join(outDir, JOB_LOCK_FILE), 'utf8'))).toMatchObject({ token: 'far' });
     await server.close();
@@ -143,9 +143,9 @@ describe('one generation job per folder', () => {
 describe('recovery of a damaged job folder', () => {
   it('a done log with a half-written line, repeats and a cut last line, and repeated outputs, recover to one entry per unit', async () => {
     const server = await startFakeServer({ apiKey: KEY, reply: sceneReply });
-    const endpoint = { baseUrl: server.baseUrl, apiKey: KEY, model: 'scripted', timeoutMs: 120_000 };
+    const endpoint = { baseURL: server.baseUrl, apiKey: KEY, timeoutMs: 120_000 };
     const clean = join(work, 'clean');
-    await runGenerationJob({ images: sceneImages(2), outDir: clean, dataset: 'rec', endpoint, cacheDir: false });
+    await runGenerationJob({ images: sceneImages(2), outDir: clean, dataset: 'rec', model: 'scripted', endpoint, cacheDir: false });
     const records = await lines(join(clean, 'records.jsonl'));
     const ids = records.map((l) => (JSON.parse(l) as VlitRecord).id);
     expect(ids).toHaveLength(6);
@@ -177,7 +177,7 @@ describe('recovery of a damaged job folder', () => {
     await recoverGenerationJob(files, second);
     expect(second).toEqual([]);
     // And the resumed job completes the rest with no unit twice.
-    const summary = await runGenerationJob({ images: sceneImages(2), outDir, dataset: 'rec', endpoint, cacheDir: false });
+    const summary = await runGenerationJob({ images: sceneImages(2), outDir, dataset: 'rec', model: 'scripted', endpoint, cacheDir: false });
     expect(summary).toMatchObject({ planned: 6, alreadyDone: 4, written: 2 });
     expect((await idsIn(files.records)).sort()).toEqual([...ids].sort());
     expect((await idsIn(files.doneLog)).sort()).toEqual([...ids].sort());

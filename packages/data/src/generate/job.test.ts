@@ -149,10 +149,10 @@ describe('resumable generation job', () => {
 
   it('repairs partial last lines and outputs missing from the done log, reusing cached replies', async () => {
     const server = await startFakeServer({ apiKey: KEY, reply: sceneReply });
-    const endpoint = { baseUrl: server.baseUrl, apiKey: KEY, model: 'scripted' };
+    const endpoint = { baseURL: server.baseUrl, apiKey: KEY };
     const images = sceneImages(4);
     const cacheDir = join(work, 'shared-cache');
-    const first = await runGenerationJob({ images, outDir: join(work, 'whole'), dataset: 'gen', endpoint, cacheDir });
+    const first = await runGenerationJob({ images, outDir: join(work, 'whole'), dataset: 'gen', model: 'scripted', endpoint, cacheDir });
     expect(first).toMatchObject({ planned: 12, written: 12, rejected: 0, failed: 0 });
     const whole = await lines(join(work, 'whole', 'records.jsonl'));
 
@@ -160,12 +160,12 @@ describe('resumable generation job', () => {
     // record line; and a done log whose last line was cut.
     const outDir = join(work, 'repaired');
     await rm(outDir, { recursive: true, force: true });
-    await runGenerationJob({ images: [], outDir, dataset: 'gen', endpoint });
+    await runGenerationJob({ images: [], outDir, dataset: 'gen', model: 'scripted', endpoint });
     await writeFile(join(outDir, 'records.jsonl'), `${whole[0]}\n${whole[1]}\n${whole[2].slice(0, 40)}`);
     const firstId = (JSON.parse(whole[0]) as VlitRecord).id;
     await writeFile(join(outDir, 'done.log'), `${JSON.stringify({ id: firstId, status: 'record' })}\n{"id":"gen:im`);
     const requestsBefore = server.requests;
-    const second = await runGenerationJob({ images, outDir, dataset: 'gen', endpoint, cacheDir });
+    const second = await runGenerationJob({ images, outDir, dataset: 'gen', model: 'scripted', endpoint, cacheDir });
     expect(second).toMatchObject({ planned: 12, alreadyDone: 2, written: 10, failed: 0 });
     expect(second.warnings.map((w) => w.code).sort()).toEqual(['VLIT_W_JOB_RELOGGED', 'VLIT_W_PARTIAL_LINE', 'VLIT_W_PARTIAL_LINE']);
     // Every reply came from the shared cache.
@@ -186,7 +186,7 @@ describe('resumable generation job', () => {
     const progress: number[] = [];
     const failing = await runGenerationJob({
       images, outDir, dataset: 'gen', concurrency: 2,
-      endpoint: { baseUrl: down.baseUrl, apiKey: KEY, model: 'scripted', maxRetries: 1, backoff: { initialMs: 1, maxMs: 2 } },
+      model: 'scripted', endpoint: { baseURL: down.baseUrl, apiKey: KEY, maxRetries: 1, backoff: { initialMs: 1, maxMs: 2 } },
       onProgress: (e) => progress.push(e.total ?? -1),
     });
     expect(failing).toMatchObject({ planned: 7, written: 0, rejected: 1, failed: 6 });
@@ -198,7 +198,7 @@ describe('resumable generation job', () => {
     await down.close();
 
     const up = await startFakeServer({ apiKey: KEY, reply: sceneReply });
-    const rerun = await runGenerationJob({ images, outDir, dataset: 'gen', endpoint: { baseUrl: up.baseUrl, apiKey: KEY, model: 'scripted' } });
+    const rerun = await runGenerationJob({ images, outDir, dataset: 'gen', model: 'scripted', endpoint: { baseURL: up.baseUrl, apiKey: KEY } });
     expect(rerun).toMatchObject({ planned: 7, alreadyDone: 1, written: 6, rejected: 0, failed: 0 });
     await up.close();
   }, 30_000);

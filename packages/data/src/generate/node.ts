@@ -7,7 +7,7 @@ import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { imageAnnotationsSchema, type ImageAnnotations, type ImageAnnotationsInput } from '../annotations.js';
-import { createChatCompletionClient, type ChatCompletionClient, type ChatCompletionClientOptions } from './client.js';
+import { createChatCompletionsClient, type ChatCompletionsClient, type ChatCompletionsClientOptions } from '@vlit/core/openai';
 import {
   createSelfInstructGenerator,
   type GenerationCache,
@@ -89,9 +89,9 @@ export interface GenerationJobOptions extends Omit<SelfInstructGeneratorOptions,
   images: Iterable<ImageAnnotationsInput> | AsyncIterable<ImageAnnotationsInput>;
   /** Directory of the job's files; rerunning with the same directory resumes. */
   outDir: string;
-  /** The endpoint (a client is built with `maxConcurrency = concurrency`), or a ready client. */
-  endpoint?: ChatCompletionClientOptions;
-  client?: ChatCompletionClient;
+  /** Core's client options of the endpoint (a client is built with `maxConcurrency = concurrency` unless set), or a ready client. */
+  endpoint?: ChatCompletionsClientOptions;
+  client?: ChatCompletionsClient;
   /** Units in flight at once. Default 4. */
   concurrency?: number;
   /** Reply cache directory; `false` disables it. Default `<outDir>/cache`. */
@@ -206,7 +206,7 @@ export async function runGenerationJob(options: GenerationJobOptions): Promise<G
     warnings.push(w);
     options.onWarning?.(w);
   };
-  const client = options.client ?? (options.endpoint ? createChatCompletionClient({ maxConcurrency: concurrency, ...options.endpoint }) : undefined);
+  const client = options.client ?? (options.endpoint ? createChatCompletionsClient({ maxConcurrency: concurrency, ...options.endpoint }) : undefined);
   if (!client) throw new InvalidArgumentError('runGenerationJob needs an endpoint or a client', { details: { field: 'endpoint' } });
   // One run per folder: a second concurrent run would generate and append every unit again.
   const lock = await acquireJobLock(options.outDir, { onWarning: warn });
@@ -220,7 +220,7 @@ export async function runGenerationJob(options: GenerationJobOptions): Promise<G
 async function runLockedJob(
   options: GenerationJobOptions,
   files: GenerationJobFiles,
-  client: ChatCompletionClient,
+  client: ChatCompletionsClient,
   warnings: VlitWarning[],
   warn: (w: VlitWarning) => void,
 ): Promise<GenerationJobSummary> {

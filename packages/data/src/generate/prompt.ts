@@ -1,7 +1,16 @@
 import { formatBox } from '@vlit/templates';
 import type { ImageAnnotations } from '../annotations.js';
 import { cocoBoxToXyxy } from '../adapt/geometry.js';
-import type { ChatCompletionMessage } from './client.js';
+import type { ChatCompletionsRequest } from '@vlit/core/openai';
+
+/** One message of a Self-Instruct prompt (text only; sent as a chat-completions message). */
+export interface ChatCompletionMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** Sampling parameters sent with each request: any chat-completions field but `model`, `messages` and `stream`. */
+export type ChatCompletionParams = Omit<ChatCompletionsRequest, 'model' | 'messages' | 'stream'>;
 
 /** The conversation types Self-Instruct generation asks an LLM for (LLaVA's three). */
 export const SELF_INSTRUCT_TYPES = ['dialogue', 'detailed-description', 'complex-reasoning'] as const;

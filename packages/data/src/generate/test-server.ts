@@ -1,8 +1,8 @@
-// Test support (not exported): a real OpenAI-compatible chat-completions server on 127.0.0.1 that
-// injects 429s, 500s, slow replies and malformed JSON, driven by a seeded schedule.
+// Test support (not exported): the test kit's fake OpenAI-compatible server (a real HTTP server on
+// 127.0.0.1) with a seeded schedule of faults per prompt on top: 429s, 500s, slow replies, malformed
+// JSON and replies without choices.
 import { createRng } from '@vlit/core';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { sendJson, startFakeOpenAIServer, type FakeOpenAIStep } from '@vlit/test-kit/node';
 
 export type Fault = 'ok' | '429' | '500' | 'slow' | 'malformed' | 'no-choices';
 
@@ -44,7 +44,6 @@ export async function startFakeServer(options: FakeServerOptions): Promise<FakeS
   const faults = options.faults ?? {};
   const maxFaults = options.maxFaultsPerPrompt ?? 3;
   const failures = new Map<string, number>();
-  let inFlight = 0;
   const state: FakeServer = {
     baseUrl: '',
     requests: 0,
@@ -64,23 +63,16 @@ export async function startFakeServer(options: FakeServerOptions): Promise<FakeS
     }
     return 'ok';
   };
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const n = state.requests++;
+  const step: FakeOpenAIStep = async (res, seen) => {
+    const n = seen.n;
     options.onRequest?.(n);
-    let body = '';
-    for await (const chunk of req) body += chunk;
     if (options.gate) await options.gate();
-    if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    if (req.headers.authorization !== `Bearer ${options.apiKey}`) {
+    if (seen.headers.authorization !== `Bearer ${options.apiKey}`) {
       state.authFailures++;
       // Echo the presented key, as some servers do, so redaction can be tested.
-      res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `invalid key ${req.headers.authorization}` }));
-      return;
+      return sendJson(res, 401, { error: `invalid key ${seen.headers.authorization}` });
     }
-    const request = JSON.parse(body) as { model: string; messages: Array<{ role: string; content: string }>; seed?: number };
+    const request = seen.body as { model: string; messages: Array<{ role: string; content: string }>; seed?: number };
     const key = JSON.stringify(request.messages);
     const fault = pick(key, n);
     state.faultsServed[fault]++;
@@ -89,40 +81,32 @@ export async function startFakeServer(options: FakeServerOptions): Promise<FakeS
     const ok = JSON.stringify({ id: `c${n}`, object: 'chat.completion', model: request.model, choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] });
     switch (fault) {
       case '429':
-        res.writeHead(429, { 'content-type': 'application/json', ...(options.retryAfter !== undefined ? { 'retry-after': options.retryAfter } : {}) }).end('{"error":"rate limited"}');
-        return;
+        return sendJson(res, 429, '{"error":"rate limited"}', options.retryAfter !== undefined ? { 'retry-after': options.retryAfter } : {});
       case '500':
-        res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"internal"}');
-        return;
+        return sendJson(res, 500, '{"error":"internal"}');
       case 'malformed':
-        res.writeHead(200, { 'content-type': 'application/json' }).end(ok.slice(0, Math.floor(ok.length / 2)));
-        return;
+        return sendJson(res, 200, ok.slice(0, Math.floor(ok.length / 2)));
       case 'no-choices':
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"chat.completion","choices":[]}');
-        return;
+        return sendJson(res, 200, '{"object":"chat.completion","choices":[]}');
       case 'slow':
-        await new Promise((r) => setTimeout(r, options.slowMs ?? 1500));
-        if (!res.destroyed) res.writeHead(200, { 'content-type': 'application/json' }).end(ok);
-        return;
+        // Slower than the client's timeout: held until the client hangs up, or answered after slowMs.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.slowMs ?? 1500);
+          res.once('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        return sendJson(res, 200, ok);
       case 'ok':
         state.successes.set(key, (state.successes.get(key) ?? 0) + 1);
-        res.writeHead(200, { 'content-type': 'application/json' }).end(ok);
+        return sendJson(res, 200, ok);
     }
   };
-  const server = createServer((req, res) => {
-    inFlight++;
-    state.maxInFlight = Math.max(state.maxInFlight, inFlight);
-    res.on('close', () => inFlight--);
-    handle(req, res).catch(() => {
-      if (!res.headersSent) res.writeHead(500).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
-  state.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+  const server = await startFakeOpenAIServer({ fallback: step });
+  state.baseUrl = server.baseURL;
+  state.close = () => server.close();
+  Object.defineProperty(state, 'maxInFlight', { get: () => server.maxInFlight });
+  Object.defineProperty(state, 'requests', { get: () => server.requests.length });
   return state;
 }

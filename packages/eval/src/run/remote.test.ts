@@ -2,15 +2,15 @@
 // and replies slower than the client's timeout. The server answers through the same constructed
 // VisionLanguageModel that the local run uses, so the remote path (@vlit/models' remote model: PNG
 // data URLs, HTTP, retries; eval's caching) must reproduce the local scores exactly. Eval receives
-// the remote model as a VisionLanguageModel contract; the judge goes through eval's own client.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+// the remote model as a VisionLanguageModel contract; the judge goes through core's chat-completions client.
+import { fakeStep, sendJson, startFakeOpenAIServer, type FakeOpenAIServer } from '@vlit/test-kit/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSharpCodec } from '@vlit/runtime/node';
-import { isVlitError, type ChatCompletionsRetryEvent, type ChatMessage, type RawImage, type VisionLanguageModel } from '@vlit/core';
+import { isVlitError, type ChatMessage, type RawImage, type VisionLanguageModel } from '@vlit/core';
+import { createChatCompletionsClient, type ChatCompletionsRetryEvent } from '@vlit/core/openai';
 import { createOpenAICompatibleModel } from '@vlit/models';
 import { createPixelModel, makeImage } from '../test-kit.js';
 import { buildPopeQuestions } from '../metrics/pope.js';
-import { createOpenAIClient } from '../remote/openai-client.js';
 import { createOpenAIJudge } from '../judge.js';
 import { createMemoryCache } from './cache.js';
 import { createCaptionBenchmark, createMultipleChoiceBenchmark, createPopeBenchmark, createVqaBenchmark } from './benchmarks.js';
@@ -19,16 +19,10 @@ import { evaluate } from './evaluate.js';
 const codec = createSharpCodec();
 const loadImage = async (ref: unknown) => makeImage(String(ref));
 
-let server: Server;
+let server: FakeOpenAIServer;
 let baseURL: string;
 let requests = 0;
 const injected = { 429: 0, 500: 0, slow: 0 };
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 type WireMessage = { role: ChatMessage['role']; content: string | Array<{ type: string; text?: string; image_url?: { url: string } }> };
 
@@ -60,40 +54,36 @@ async function answer(model: VisionLanguageModel, body: { messages: WireMessage[
 const served = createPixelModel('pixel-model');
 
 beforeAll(async () => {
-  server = createServer(async (req, res) => {
-    if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return res.writeHead(404).end();
-    const n = ++requests;
-    const body = JSON.parse(await readBody(req));
-    if (body.model === 'judge') {
-      return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'B' }, finish_reason: 'stop' }] }));
-    }
-    if (n % 6 === 1) {
-      injected[429]++;
-      return res.writeHead(429, { 'retry-after': '0', 'content-type': 'application/json' }).end('{"error":{"message":"queue full"}}');
-    }
-    if (n % 6 === 3) {
-      injected[500]++;
-      return res.writeHead(500).end('internal error');
-    }
-    if (n % 9 === 4) {
-      injected.slow++;
-      // Slower than the client's timeout: the client must give up and retry.
-      await new Promise((r) => setTimeout(r, 700));
-    } else if (n % 5 === 2) await new Promise((r) => setTimeout(r, 40));
-    try {
-      const reply = await answer(served, body);
-      if (!res.destroyed) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
-    } catch (e) {
-      if (!res.destroyed) res.writeHead(400).end(String(e));
-    }
+  server = await startFakeOpenAIServer({
+    fallback: async (res, req) => {
+      const n = ++requests;
+      const body = req.body as Parameters<typeof answer>[1] & { model?: string };
+      if (body.model === 'judge') return fakeStep.reply('B')(res, req);
+      if (n % 6 === 1) {
+        injected[429]++;
+        return sendJson(res, 429, '{"error":{"message":"queue full"}}', { 'retry-after': '0' });
+      }
+      if (n % 6 === 3) {
+        injected[500]++;
+        return sendJson(res, 500, 'internal error');
+      }
+      if (n % 9 === 4) {
+        injected.slow++;
+        // Never answered: held until the client's timeout makes it hang up and retry.
+        return fakeStep.hold()(res, req);
+      }
+      try {
+        sendJson(res, 200, await answer(served, body));
+      } catch (e) {
+        sendJson(res, 400, String(e));
+      }
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseURL = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1`;
+  baseURL = server.baseURL;
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await server.close();
 });
 
 // References differ per image (a per-image noun), so CIDEr-D's document frequencies are not all
@@ -124,7 +114,7 @@ describe('remote evaluation through an OpenAI-compatible server', () => {
   it('gives exactly the local scores despite 429s, 500s and timeouts, and reruns from the cache', async () => {
     const local = await evaluate({ model: createPixelModel('pixel-model'), benchmarks: benchmarks(), loadImage, decoding: { maxNewTokens: 32 } });
     const events: ChatCompletionsRetryEvent[] = [];
-    const remoteModel = createOpenAICompatibleModel({ baseURL, model: 'pixel-model', images: codec, maxRetries: 8, retryDelayMs: 5, maxRetryDelayMs: 20, timeoutMs: 400, onRetry: (e) => events.push(e) });
+    const remoteModel = createOpenAICompatibleModel({ baseURL, model: 'pixel-model', images: codec, maxRetries: 8, backoff: { initialMs: 5, maxMs: 20, jitter: 0 }, maxRetryAfterMs: 20, timeoutMs: 400, onRetry: (e) => events.push(e) });
     const cache = createMemoryCache();
     const progress: number[] = [];
     const remote = await evaluate({ model: remoteModel, benchmarks: benchmarks(), loadImage, decoding: { maxNewTokens: 32 }, cache, batchSize: 4, onProgress: (p) => p.stage === 'predict' && progress.push(p.done) });
@@ -165,8 +155,8 @@ describe('remote evaluation through an OpenAI-compatible server', () => {
   });
 
   it('a client error that is not retryable fails at once with a typed error', async () => {
-    const client = createOpenAIClient({ baseURL: baseURL.replace('/v1', '/nowhere'), maxRetries: 3, initialBackoffMs: 1 });
-    await expect(client.chatCompletion({ model: 'x', messages: [] })).rejects.toSatisfy((e: unknown) => isVlitError(e, 'VLIT_BACKEND') && (e as { details: { status?: number } }).details.status === 404);
+    const client = createChatCompletionsClient({ baseURL: baseURL.replace('/v1', '/nowhere'), maxRetries: 3, backoff: { initialMs: 1 } });
+    await expect(client.complete({ model: 'x', messages: [] })).rejects.toSatisfy((e: unknown) => isVlitError(e, 'VLIT_BACKEND') && (e as { details: { status?: number } }).details.status === 404);
   });
 });
 
@@ -179,7 +169,7 @@ describe('judge', () => {
     };
     const items = [0, 1, 2].map((i) => ({ id: `j${i}`, question: `Which animal ${i}?`, options: ['cat', 'dog', 'cow'], answer: 1, images: [] }));
     const judgeCache = createMemoryCache();
-    const judge = createOpenAIJudge({ client: createOpenAIClient({ baseURL }), model: 'judge', cache: judgeCache });
+    const judge = createOpenAIJudge({ client: createChatCompletionsClient({ baseURL }), model: 'judge', cache: judgeCache });
     const bench = () => createMultipleChoiceBenchmark({ id: 'judged', items, method: 'generate' });
     const first = await evaluate({ model: vague, benchmarks: [bench()], judge });
     const r = first.benchmarks[0];

@@ -1,47 +1,33 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isVlitError, type RawImage } from '@vlit/core';
 import { createNodeRuntime } from '@vlit/runtime/node';
+import { fakeStep, sendJson, startFakeOpenAIServer, type FakeOpenAIRequest, type FakeOpenAIServer } from '@vlit/test-kit/node';
 import { createOpenAICompatibleModel } from '../index.js';
 
 const KEY = 'sk-test-SECRET-1234567890';
 const runtime = createNodeRuntime();
 
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingMessage['headers'];
-  body: Record<string, unknown>;
-}
+/** Answers request n (from 1 since the last reset) of the test kit's fake server. */
+type Handler = (req: FakeOpenAIRequest, res: ServerResponse, n: number) => void | Promise<void>;
 
-type Handler = (req: Seen, res: ServerResponse, n: number) => void;
-
-let server: Server;
+let server: FakeOpenAIServer;
 let baseURL: string;
 let handler: Handler;
-let seen: Seen[] = [];
+let seen: FakeOpenAIRequest[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const s: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-      seen.push(s);
-      handler(s, res, seen.length);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  // No apiKey check in the server: the 401 test scripts its own reply.
+  server = await startFakeOpenAIServer({ fallback: (res, req) => handler(req, res, req.n + 1) });
+  baseURL = server.baseURL;
+  seen = server.requests;
 });
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await server.close();
 });
 beforeEach(() => {
-  seen = [];
+  server.reset();
 });
 
 /** A port on 127.0.0.1 that nothing listens on: bound by the system, read, and closed again. */
@@ -53,10 +39,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify(body));
-}
+const json = sendJson;
 
 function completion(text: string, finish = 'stop'): unknown {
   return {
@@ -68,7 +51,7 @@ function completion(text: string, finish = 'stop'): unknown {
 }
 
 function model(extra: Partial<Parameters<typeof createOpenAICompatibleModel>[0]> = {}) {
-  return createOpenAICompatibleModel({ baseURL, apiKey: KEY, model: 'tiny-vlm', retryDelayMs: 1, images: runtime.images, ...extra });
+  return createOpenAICompatibleModel({ baseURL, apiKey: KEY, model: 'tiny-vlm', backoff: { initialMs: 1 }, images: runtime.images, ...extra });
 }
 
 const image: RawImage = {
@@ -89,7 +72,7 @@ describe('OpenAI-compatible remote model against a real HTTP server on 127.0.0.1
     expect(seen).toHaveLength(1);
     const req = seen[0];
     expect(req.method).toBe('POST');
-    expect(req.url).toBe('/v1/chat/completions');
+    expect(req.path).toBe('/v1/chat/completions');
     expect(req.headers.authorization).toBe(`Bearer ${KEY}`);
     expect(req.body).toMatchObject({ model: 'tiny-vlm', stream: false, max_tokens: 8, temperature: 0.2, stop: ['\n'], seed: 3 });
     const messages = req.body.messages as { role: string; content: unknown }[];
@@ -104,21 +87,11 @@ describe('OpenAI-compatible remote model against a real HTTP server on 127.0.0.1
   });
 
   it('streams tokens over server-sent events', async () => {
-    handler = (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      const pieces = ['A ', 'red', ' pixel', '.'];
-      let i = 0;
-      const tick = (): void => {
-        if (i < pieces.length) {
-          res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: pieces[i++] }, finish_reason: null }] })}\n\n`);
-          setTimeout(tick, 5);
-        } else {
-          res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: 'length' }], usage: { prompt_tokens: 4, completion_tokens: 4 } })}\r\n\r\n`);
-          res.end('data: [DONE]\n\n');
-        }
-      };
-      tick();
-    };
+    handler = (req, res) =>
+      fakeStep.stream([
+        ...['A ', 'red', ' pixel', '.'].map((piece) => ({ choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] })),
+        `data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: 'length' }], usage: { prompt_tokens: 4, completion_tokens: 4 } })}\r\n\r\n`,
+      ])(res, req);
     const got: string[] = [];
     const r = await model().chat([{ role: 'user', content: 'hi' }], { onToken: (t) => got.push(t) });
     expect(got).toEqual(['A ', 'red', ' pixel', '.']);
@@ -146,7 +119,7 @@ describe('OpenAI-compatible remote model against a real HTTP server on 127.0.0.1
       json(res, 200, completion('ok'));
     };
     const events: Array<Record<string, unknown>> = [];
-    const r = await model({ retryDelayMs: 4, maxRetryDelayMs: 100, timeoutMs: 150, onRetry: (e) => events.push({ ...e }) }).chat([{ role: 'user', content: 'hi' }]);
+    const r = await model({ backoff: { initialMs: 4, maxMs: 100, jitter: 0 }, maxRetryAfterMs: 100, timeoutMs: 150, onRetry: (e) => events.push({ ...e }) }).chat([{ role: 'user', content: 'hi' }]);
     expect(r).toMatchObject({ text: 'ok', attempts: 4 });
     // Backoff 4 * 2^(n-1) without jitter; Retry-After: 0 from the server wins on the first.
     expect(events.map(({ attempt, status, reason, delayMs, retryAfter }) => ({ attempt, status, reason, delayMs, retryAfter }))).toEqual([
@@ -183,7 +156,7 @@ describe('OpenAI-compatible remote model against a real HTTP server on 127.0.0.1
   });
 
   it('retries network errors and timeouts, then fails with a typed error', async () => {
-    const closed = createOpenAICompatibleModel({ baseURL: `http://127.0.0.1:${await closedPort()}/v1`, apiKey: KEY, model: 'x', maxRetries: 1, retryDelayMs: 1 });
+    const closed = createOpenAICompatibleModel({ baseURL: `http://127.0.0.1:${await closedPort()}/v1`, apiKey: KEY, model: 'x', maxRetries: 1, backoff: { initialMs: 1 } });
     const net = await closed.chat([{ role: 'user', content: 'hi' }]).catch((e: unknown) => e);
     expect(isVlitError(net, 'VLIT_BACKEND')).toBe(true);
     expect((net as Error).message).toMatch(/network error/);

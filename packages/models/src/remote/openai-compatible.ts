@@ -1,21 +1,15 @@
 /**
  * Remote models behind any OpenAI-compatible `/chat/completions` endpoint (OpenAI, vLLM, llama.cpp
- * server, SGLang, Vlit's own server, ...). The wire work is core's chat-completions client: typed
+ * server, SGLang, Vlit's own server, ...). The wire work is core's chat-completions client
+ * (`@vlit/core/openai`, with its option names and defaults): typed
  * errors, retries with exponential backoff on 408/409/425/429, 5xx, timeouts and network errors
  * (honouring Retry-After), server-sent event streams, and an API key that never appears in errors.
  */
 import {
   BackendError,
-  createChatCompletionsClient,
   InvalidArgumentError,
-  toChatCompletionsMessages,
   UnsupportedError,
   type CandidateScore,
-  type ChatCompletionsClient,
-  type ChatCompletionsContentPart,
-  type ChatCompletionsMessage,
-  type ChatCompletionsRequest,
-  type ChatCompletionsRetryEvent,
   type ChatMessage,
   type GenerationOptions,
   type GenerationResult,
@@ -23,45 +17,29 @@ import {
   type VisionLanguageRequest,
   type ImageCodec,
 } from '@vlit/core';
+import {
+  createChatCompletionsClient,
+  toChatCompletionsMessages,
+  type ChatCompletionsClient,
+  type ChatCompletionsClientOptions,
+  type ChatCompletionsMessage,
+  type ChatCompletionsRequest,
+} from '@vlit/core/openai';
 
-/** One content part of an OpenAI chat message (core's `ChatCompletionsContentPart`). */
-export type OpenAIContentPart = ChatCompletionsContentPart;
-
-/** One OpenAI chat message (core's `ChatCompletionsMessage`). */
-export type OpenAIChatMessage = ChatCompletionsMessage;
-
-/** Options of createOpenAICompatibleModel. */
-export interface OpenAICompatibleOptions {
-  /** Base URL including the version path, e.g. `https://api.openai.com/v1` or `http://127.0.0.1:8000/v1`. */
-  baseURL: string;
-  /** Sent as `Authorization: Bearer <key>`; never logged or put in errors. */
-  apiKey?: string;
+/**
+ * Options of createOpenAICompatibleModel: core's client options (`baseURL`, `apiKey`, `headers`,
+ * `timeoutMs`, `maxRetries`, `backoff`, `maxRetryAfterMs`, `maxConcurrency`, `fetch`, `sleep`,
+ * `random`, `onRetry`, with core's defaults) plus the model to call and how images are sent.
+ */
+export interface OpenAICompatibleOptions extends ChatCompletionsClientOptions {
   /** Model name sent in each request. */
   model: string;
   /** Id reported by the VisionLanguageModel (default `openai-compatible:<model>`). */
   id?: string;
-  /** fetch implementation (default globalThis.fetch). */
-  fetch?: typeof fetch;
-  /** Retries after a 408/409/425/429, a 5xx, a malformed reply, a network error or a timeout (default 3). */
-  maxRetries?: number;
-  /** First backoff in ms, doubled per retry (default 500). */
-  retryDelayMs?: number;
-  /** Cap of one backoff, Retry-After included (default 8000). */
-  maxRetryDelayMs?: number;
-  /** Limit of one attempt in ms: the whole reply, or up to the response headers when streaming (default 60000). */
-  timeoutMs?: number;
-  /** Extra request headers. */
-  headers?: Record<string, string>;
   /** Encodes RawImage requests into data URLs (e.g. `runtime.images`); needed only for images. */
   images?: ImageCodec;
   /** Format images are sent in (default png). */
   imageFormat?: 'png' | 'jpeg' | 'webp';
-  /**
-   * Called before each retry with core's `ChatCompletionsRetryEvent` (`attempt` from 1, `reason`,
-   * `status?`, `message`, `delayMs`, `retryAfter`), so callers can count and log retries; never
-   * carries the API key.
-   */
-  onRetry?: (event: ChatCompletionsRetryEvent) => void;
 }
 
 /** Options of one chat completion. */
@@ -97,7 +75,7 @@ export interface RemoteChatModel extends VisionLanguageModel {
   readonly model: string;
   readonly baseURL: string;
   /** One chat completion with OpenAI-format messages. */
-  chat(messages: readonly OpenAIChatMessage[], options?: ChatCompletionOptions): Promise<ChatCompletionResult>;
+  chat(messages: readonly ChatCompletionsMessage[], options?: ChatCompletionOptions): Promise<ChatCompletionResult>;
 }
 
 type Usage = { prompt_tokens?: number; completion_tokens?: number } | null | undefined;
@@ -118,24 +96,14 @@ class OpenAICompatibleModel implements RemoteChatModel {
       throw new InvalidArgumentError('baseURL must be an http(s) URL', { details: { field: 'baseURL' } });
     }
     if (typeof options.model !== 'string' || !options.model) throw new InvalidArgumentError('model must be a non-empty string', { details: { field: 'model' } });
-    const maxDelay = options.maxRetryDelayMs ?? 8000;
-    this.client = createChatCompletionsClient({
-      baseURL: options.baseURL,
-      apiKey: options.apiKey,
-      headers: options.headers,
-      fetch: options.fetch,
-      timeoutMs: options.timeoutMs ?? 60_000,
-      maxRetries: options.maxRetries ?? 3,
-      backoff: { initialMs: options.retryDelayMs ?? 500, maxMs: maxDelay, jitter: 0 },
-      maxRetryAfterMs: maxDelay,
-      onRetry: options.onRetry,
-    });
+    const { model: _model, id: _id, images: _images, imageFormat: _imageFormat, ...clientOptions } = options;
+    this.client = createChatCompletionsClient(clientOptions);
     this.model = options.model;
     this.baseURL = this.client.baseURL;
     this.id = options.id ?? `openai-compatible:${options.model}`;
   }
 
-  async chat(messages: readonly OpenAIChatMessage[], options: ChatCompletionOptions = {}): Promise<ChatCompletionResult> {
+  async chat(messages: readonly ChatCompletionsMessage[], options: ChatCompletionOptions = {}): Promise<ChatCompletionResult> {
     if (!Array.isArray(messages) || messages.length === 0) throw new InvalidArgumentError('chat needs at least one message', { details: { field: 'messages' } });
     const stream = typeof options.onToken === 'function';
     const body: ChatCompletionsRequest = { model: this.model, messages: [...messages], stream };

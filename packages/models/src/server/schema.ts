@@ -1,71 +1,59 @@
 /**
- * Wire formats of the OpenAI-compatible server: the chat completion request (zod, the single source of
- * truth for what is accepted) and the shapes of replies, chunks and errors.
+ * Wire formats of the OpenAI-compatible server: the chat completion request (core's zod wire schema
+ * from `@vlit/core/openai`, the single source of truth for what is sent and accepted) and the shapes
+ * of replies, chunks and errors (core's reply types, narrowed to what this server always sends).
  */
+import {
+  chatCompletionsContentPartSchema,
+  chatCompletionsImagePartSchema,
+  chatCompletionsMessageSchema,
+  chatCompletionsRequestSchema,
+  chatCompletionsTextPartSchema,
+  type ChatCompletionsChunk,
+  type ChatCompletionsResponse,
+  type ChatCompletionsUsage,
+} from '@vlit/core/openai';
 import { z } from 'zod';
 
-/** A text part of an OpenAI message. */
-export const chatRequestTextPartSchema = z.object({ type: z.literal('text'), text: z.string() }).loose();
+// The request parts are core's wire schema (`@vlit/core/openai`), the one definition the client
+// sends with; the server only names them and relaxes what a server must accept.
 
-/** An image part: `image_url.url` is a data URL, a `file://` URL or a file path under the server's image root. */
-export const chatRequestImagePartSchema = z
-  .object({
-    type: z.literal('image_url'),
-    image_url: z.union([
-      z.string().min(1),
-      z.object({ url: z.string().min(1), detail: z.enum(['auto', 'low', 'high']).optional() }).loose(),
-    ]),
-  })
-  .loose();
+/** A text part of an OpenAI message (core's `chatCompletionsTextPartSchema`). */
+export const chatRequestTextPartSchema = chatCompletionsTextPartSchema;
 
-/** One content part of an OpenAI message. */
-export const chatRequestContentPartSchema = z.discriminatedUnion('type', [chatRequestTextPartSchema, chatRequestImagePartSchema]);
+/** An image part (core's `chatCompletionsImagePartSchema`): `image_url.url` is a data URL, a `file://` URL or a file path under the server's image root. */
+export const chatRequestImagePartSchema = chatCompletionsImagePartSchema;
+
+/** One content part of an OpenAI message (core's `chatCompletionsContentPartSchema`). */
+export const chatRequestContentPartSchema = chatCompletionsContentPartSchema;
 export type ChatRequestContentPart = z.infer<typeof chatRequestContentPartSchema>;
 
-/** One message of a chat completion request (`developer` is treated as `system`). */
-export const chatRequestMessageSchema = z
-  .object({
-    role: z.enum(['system', 'developer', 'user', 'assistant']),
-    content: z.union([z.string(), z.array(chatRequestContentPartSchema).min(1)]),
-    name: z.string().optional(),
-  })
-  .loose();
+/** One message of a chat completion request (core's `chatCompletionsMessageSchema`; `developer` is treated as `system`). */
+export const chatRequestMessageSchema = chatCompletionsMessageSchema;
 export type ChatRequestMessage = z.infer<typeof chatRequestMessageSchema>;
 
-/** A `/v1/chat/completions` request; unknown fields are accepted and ignored, as OpenAI clients send many. */
-export const chatCompletionRequestSchema = z
-  .object({
-    model: z.string().min(1).optional(),
-    messages: z.array(chatRequestMessageSchema).min(1),
-    stream: z.boolean().optional(),
-    stream_options: z.object({ include_usage: z.boolean().optional() }).loose().nullish(),
-    max_tokens: z.number().int().nonnegative().nullish(),
-    max_completion_tokens: z.number().int().nonnegative().nullish(),
-    temperature: z.number().min(0).max(2).nullish(),
-    top_p: z.number().gt(0).max(1).nullish(),
-    /** Not in OpenAI's API; accepted as vLLM does. */
-    top_k: z.number().int().nonnegative().nullish(),
-    /** Not in OpenAI's API; accepted as vLLM does. */
-    repetition_penalty: z.number().positive().nullish(),
-    stop: z.union([z.string(), z.array(z.string()).max(16)]).nullish(),
-    seed: z.number().int().nullish(),
-    n: z.number().int().positive().nullish(),
-  })
-  .loose();
+/**
+ * A `/v1/chat/completions` request: core's `chatCompletionsRequestSchema` with `model` optional (the
+ * server serves one model) and at least one message; unknown fields are accepted and ignored.
+ */
+export const chatCompletionRequestSchema = chatCompletionsRequestSchema.extend({
+  model: chatCompletionsRequestSchema.shape.model.optional(),
+  messages: z.array(chatCompletionsMessageSchema).min(1),
+});
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;
 
 /** OpenAI's finish reasons that Vlit produces. */
 export type FinishReason = 'stop' | 'length';
 
-/** Token counts of one completion. */
-export interface ChatCompletionUsage {
+/** Token counts of one completion (core's `ChatCompletionsUsage`, all three always sent). */
+export interface ChatCompletionUsage extends ChatCompletionsUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
 }
 
-/** A non-streaming reply (`object: 'chat.completion'`). */
-export interface ChatCompletionResponse {
+/** A non-streaming reply (`object: 'chat.completion'`): core's `ChatCompletionsResponse` with every field Vlit sends made definite. */
+export interface ChatCompletionResponse extends ChatCompletionsResponse {
   id: string;
   object: 'chat.completion';
   created: number;
@@ -74,8 +62,8 @@ export interface ChatCompletionResponse {
   usage: ChatCompletionUsage;
 }
 
-/** One streamed chunk (`object: 'chat.completion.chunk'`). */
-export interface ChatCompletionChunk {
+/** One streamed chunk (`object: 'chat.completion.chunk'`): core's `ChatCompletionsChunk` made definite. */
+export interface ChatCompletionChunk extends ChatCompletionsChunk {
   id: string;
   object: 'chat.completion.chunk';
   created: number;

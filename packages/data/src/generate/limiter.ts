@@ -1,2 +1,0 @@
-// The concurrency limiter is core's (the chat-completions client uses it); kept here by name.
-export { createConcurrencyLimiter, type ConcurrencyLimiter } from '@vlit/core';
