@@ -9,6 +9,7 @@ export * from './tensor.js';
 export * from './safetensors.js';
 export * from './checkpoint-files.js';
 export * from './rng.js';
+export { canonicalJson, sha256Hex } from './hash.js';
 export * from './schemas/record.js';
 export type * from './contracts/inference-backend.js';
 export type * from './contracts/image-codec.js';

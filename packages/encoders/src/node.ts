@@ -25,7 +25,7 @@ import { createOcrRecognitionEncoder, type OcrRecognitionEncoder, type OcrRecogn
 import { vitConfigFromHf, type VitConfig } from './vit/config.js';
 import { vitWeightsFromSafetensors, type VitWeights } from './vit/weights.js';
 import type { VitExport } from './vit/vit-encoder.js';
-import { stableStringify } from './preprocess/pipeline.js';
+import { canonicalJson } from '@vlit/core';
 
 export * from './hf/node.js';
 export * from './preprocess/pool-node.js';
@@ -142,7 +142,7 @@ export function imageHash(image: RawImage): string {
 
 /** The cache key: sha256 over image hash + encoder id + preprocessing settings. */
 export function featureCacheKey(parts: { imageHash: string; encoderId: string; preprocessing: string }): string {
-  return createHash('sha256').update(stableStringify(parts)).digest('hex');
+  return createHash('sha256').update(canonicalJson(parts)).digest('hex');
 }
 
 /** Counters of a cached encoder. */

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 export { VLIT_VERSION } from './version.js';
-export { sha256Hex, stableStringify, bytesToBase64, base64ToBytes } from './sha256.js';
+export { bytesToBase64, base64ToBytes } from './sha256.js';
 
 export * from './metrics/vqa.js';
 export * from './metrics/ptb-tokenize.js';

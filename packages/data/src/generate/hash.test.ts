@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, promptHash, sha256Hex } from './hash.js';
+import { canonicalJson, sha256Hex } from '@vlit/core';
+import { promptHash } from './hash.js';
 
 // The chat-completions client itself (retries, backoff, Retry-After, timeouts, the concurrency
 // limit, key redaction) is core's and is tested in packages/core/src/openai.

@@ -20,7 +20,7 @@ import {
 import { decodeModel, encodeModel, exposeOutput, listOutputs, type OnnxModel } from '@vlit/graph';
 import { convertToRgb, normalizeTable } from '../preprocess/ops.js';
 import { resizeImage, type ResampleFilter } from '../preprocess/resample.js';
-import { stableStringify } from '../preprocess/pipeline.js';
+import { canonicalJson } from '@vlit/core';
 import { contentHash } from './hash.js';
 
 /** The recogniser's inner feature tensor used by default. */
@@ -104,7 +104,7 @@ export async function createOcrRecognitionEncoder(options: OcrRecognitionEncoder
     id: options.id ?? `ppocr-rec:${contentHash(bytes)}:${featuresTensor}:${width}`,
     outputDim: dim,
     inputSize: { width, height },
-    preprocessingKey: stableStringify({ kind: 'ppocr-rec', width, height, channelOrder, resample, mean: 0.5, std: 0.5 }),
+    preprocessingKey: canonicalJson({ kind: 'ppocr-rec', width, height, channelOrder, resample, mean: 0.5, std: 0.5 }),
     tokensPerImage: () => tokens,
     preprocess(image) {
       const t = createTensor('float32', [3, height, width]);

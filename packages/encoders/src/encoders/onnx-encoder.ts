@@ -26,7 +26,8 @@ import {
 import { decodeModel, encodeModel, exposeOutput } from '@vlit/graph';
 import { settingsFromPreprocessorConfig, type ImageProcessorSettings, type PreprocessorConfig } from '../preprocess/config.js';
 import { convertToRgb, type Rgb, writeImageTensor } from '../preprocess/ops.js';
-import { preprocessPixels, processedSize, stableStringify, type ImageSize } from '../preprocess/pipeline.js';
+import { preprocessPixels, processedSize, type ImageSize } from '../preprocess/pipeline.js';
+import { canonicalJson } from '@vlit/core';
 import { anyresViews, type HeightWidth } from '../preprocess/tiling.js';
 import { planVisualTokens, type FeatureSelect, type TokenPlan } from '../planner.js';
 import { contentHash } from './hash.js';
@@ -155,7 +156,7 @@ export async function createOnnxVisionEncoder(options: OnnxVisionEncoderOptions)
     const layerTag = options.exposeTensor ? `tensor:${options.exposeTensor}` : options.outputName ? `output:${outputName}` : `layer:${featureLayer}`;
     const modelTag = typeof options.model === 'string' ? `path:${options.model}` : contentHash(options.model);
     const id = options.id ?? `onnx:${modelTag}:${layerTag}:${featureSelect}${options.tiling ? ':anyres' : ''}`;
-    const preprocessingKey = stableStringify({ settings, featureSelect, tiling: options.tiling ?? null });
+    const preprocessingKey = canonicalJson({ settings, featureSelect, tiling: options.tiling ?? null });
 
     const encodePixels = async (pixels: Tensor<'float32'>): Promise<Tensor<'float32'>> => {
       const [n, c, h, w] = pixels.dims;

@@ -21,7 +21,8 @@ import {
 import { createGraph, encodeModel, type OnnxModel } from '@vlit/graph';
 import { clipProcessorSettings, type ImageProcessorSettings, type PreprocessorConfig } from '../preprocess/config.js';
 import { writeImageTensor } from '../preprocess/ops.js';
-import { preprocessPixels, processedSize, stableStringify } from '../preprocess/pipeline.js';
+import { preprocessPixels, processedSize } from '../preprocess/pipeline.js';
+import { canonicalJson } from '@vlit/core';
 import { contentHash } from '../encoders/hash.js';
 import type { HfDualEncoderSpec } from './config.js';
 import { addHfImageEmbedding, addHfTextTower, addHfVisionTower, addL2Normalize } from './graph.js';
@@ -168,7 +169,7 @@ export async function createHfDualEncoder(options: HfDualEncoderOptions): Promis
     id: `${base}:image`,
     outputDim: dim,
     settings,
-    preprocessingKey: stableStringify({ settings, output: 'image_embeds' }),
+    preprocessingKey: canonicalJson({ settings, output: 'image_embeds' }),
     tokensPerImage: () => 1,
     encodePixels,
     async encode(images: readonly RawImage[], opts?: EncodeImagesOptions) {

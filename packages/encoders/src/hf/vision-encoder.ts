@@ -19,7 +19,8 @@ import {
 import { createGraph, encodeModel, type GraphBuilder, type OnnxModel, type Value } from '@vlit/graph';
 import { clipProcessorSettings, settingsFromPreprocessorConfig, type ImageProcessorSettings, type PreprocessorConfig } from '../preprocess/config.js';
 import { writeImageTensor } from '../preprocess/ops.js';
-import { preprocessPixels, processedSize, stableStringify } from '../preprocess/pipeline.js';
+import { preprocessPixels, processedSize } from '../preprocess/pipeline.js';
+import { canonicalJson } from '@vlit/core';
 import { contentHash } from '../encoders/hash.js';
 import type { HfVisionTowerSpec } from './config.js';
 import { addFeatureSelection, addHfVisionTower, resolveFeatureLayers, selectedFeatureShape, type HfFragmentOptions, type HfSelectStrategy } from './graph.js';
@@ -181,7 +182,7 @@ export async function createHfVisionEncoder(options: HfVisionEncoderOptions): Pr
     selection: { featureLayers, selectStrategy },
     weights,
     settings,
-    preprocessingKey: stableStringify({ settings, featureLayers, selectStrategy }),
+    preprocessingKey: canonicalJson({ settings, featureLayers, selectStrategy }),
     tokens,
     tokensPerImage: () => tokens,
     encodePixels,

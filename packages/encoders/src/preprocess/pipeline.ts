@@ -3,7 +3,7 @@
  * over RawImage. Order as Hugging Face's CLIPImageProcessor: convert to RGB, (LLaVA pad to square),
  * resize, centre crop, rescale, normalise.
  */
-import { InvalidArgumentError, createTensor, type ImageCodec, type RawImage, type Tensor } from '@vlit/core';
+import { InvalidArgumentError, canonicalJson, createTensor, type ImageCodec, type RawImage, type Tensor } from '@vlit/core';
 import { centerCrop, convertToRgb, normalizeTable, padToSquare, writeImageTensor } from './ops.js';
 import { resizeImage } from './resample.js';
 import type { ImageProcessorSettings, ResizeSpec } from './config.js';
@@ -196,15 +196,6 @@ export async function preprocessEncodedBatch(
 
 /** A stable string for settings (keys sorted), for cache keys and encoder ids. */
 export function settingsKey(settings: ImageProcessorSettings): string {
-  return stableStringify(settings);
+  return canonicalJson(settings);
 }
 
-/** JSON with object keys sorted, so equal values always give equal strings. */
-export function stableStringify(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
-}
