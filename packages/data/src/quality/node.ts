@@ -11,7 +11,7 @@ import { generateCocoFixture, type CocoFixture, type CocoFixtureOptions } from '
 import type { DataQualityReport } from './metrics/metrics.js';
 import { renderQualityJson, renderQualityMarkdown } from './metrics/render.js';
 import { shardJsonl } from './mix/shard.js';
-import type { ImageLoader } from './types.js';
+import type { ImageBytesLoader } from './types.js';
 
 /** Default cap on one image file: far above any real training image, far below what would exhaust memory. */
 export const DEFAULT_MAX_IMAGE_BYTES = 64 * 1024 * 1024;
@@ -23,11 +23,11 @@ export interface RootImageLoaderOptions {
 }
 
 /**
- * An ImageLoader reading files under `root`: escapes (`..`, absolute paths, symlinks leaving the root)
+ * An ImageBytesLoader reading files under `root`: escapes (`..`, absolute paths, symlinks leaving the root)
  * throw PathEscapeError, missing files NotFoundError, anything but a regular file (a FIFO, a device, a
  * folder) InvalidArgumentError, a file over `maxBytes` LimitExceededError; none of them blocks.
  */
-export function createRootImageLoader(root: string, options: RootImageLoaderOptions = {}): ImageLoader {
+export function createRootImageLoader(root: string, options: RootImageLoaderOptions = {}): ImageBytesLoader {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_IMAGE_BYTES;
   return async (relativePath) => {
     const abs = await resolveUnderRoot(root, relativePath);

@@ -3,12 +3,12 @@ import type { ImageAnnotations } from '../annotations.js';
 import type { CategoryVocabulary } from './vocabulary/coco-categories.js';
 
 /** Fetches the bytes of an image reference; throws a VlitError (PathEscapeError, NotFoundError, ...) when it cannot. */
-export type ImageLoader = (path: string, record: VlitRecord) => Promise<Uint8Array>;
+export type ImageBytesLoader = (path: string, record: VlitRecord) => Promise<Uint8Array>;
 
 /** Where a run gets image pixels from. */
 export interface QualityImageSource {
   codec: ImageCodec;
-  load: ImageLoader;
+  load: ImageBytesLoader;
 }
 
 /** How a record finds its annotations. */

@@ -9,7 +9,7 @@ import { cosine, createLexicalEmbedder } from '../embedder.js';
 import { createAnnotationLookup, imageRefPath } from '../pipeline.js';
 import { imageTextRelevance, type RelevanceModels } from '../relevance.js';
 import { COLOUR_WORDS, findObjectMentions, numberValue, recordTurns, words } from '../text.js';
-import type { AnnotationSource, ImageLoader } from '../types.js';
+import type { AnnotationSource, ImageBytesLoader } from '../types.js';
 import { cocoVocabulary, type CategoryVocabulary } from '../vocabulary/coco-categories.js';
 
 /** Options of computeDataQuality. */
@@ -21,7 +21,7 @@ export interface DataQualityOptions {
   /** Embedder for SM/AM and annotation-text relevance (default: the lexical TF-IDF embedder fitted on the sampled texts). */
   embedder?: TextEmbedder;
   /** Image–text relevance through an image encoder + text embedder sharing one space, with images to load. */
-  relevance?: RelevanceModels & { codec: ImageCodec; load: ImageLoader };
+  relevance?: RelevanceModels & { codec: ImageCodec; load: ImageBytesLoader };
   vocabulary?: CategoryVocabulary;
   /** Texts sampled (reservoir, seeded) for pairwise similarity (default 1000 instructions and 1000 answers). */
   maxSimilarityTexts?: number;
