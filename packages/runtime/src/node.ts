@@ -4,8 +4,6 @@
  * @packageDocumentation
  */
 import { readFile, stat } from 'node:fs/promises';
-import * as ort from 'onnxruntime-node';
-import sharp from 'sharp';
 import {
   ImageDecodeError,
   NotFoundError,
@@ -20,8 +18,10 @@ import {
 import { createOrtBackend, type OrtModuleLike } from './shared/ort-adapter.js';
 import { checkRawImage } from './shared/image.js';
 import { renderSvgToPng } from './svg-node.js';
+import { requireOnnxNode, requireSharp } from './node-deps.js';
 
 export { renderSvgToPng, MAX_SVG_PIXELS } from './svg-node.js';
+export { NODE_RUNTIME_PACKAGES } from './node-deps.js';
 
 /** Options of the node runtime. */
 export interface NodeRuntimeOptions {
@@ -31,6 +31,7 @@ export interface NodeRuntimeOptions {
 
 /** Create an InferenceBackend over onnxruntime-node. Models given as paths keep their external data beside them. */
 export function createOnnxNodeBackend(defaults: SessionOptions = {}): InferenceBackend {
+  const ort = requireOnnxNode();
   return createOrtBackend(ort as unknown as OrtModuleLike, 'onnxruntime-node', 'node', { executionProviders: ['cpu'], ...defaults }, async (path) => {
     try {
       const s = await stat(path);
@@ -44,6 +45,7 @@ export function createOnnxNodeBackend(defaults: SessionOptions = {}): InferenceB
 
 /** Create an ImageCodec over sharp (with `svgToPng`). Like PIL's `convert('RGB')`, 3-channel decoding drops alpha and EXIF orientation is not applied. */
 export function createSharpCodec(): ImageCodec {
+  const sharp = requireSharp();
   return {
     name: 'sharp',
     async decode(bytes: Uint8Array, options: DecodeOptions = {}): Promise<RawImage> {

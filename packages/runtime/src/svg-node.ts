@@ -1,6 +1,6 @@
 // SVG rasterisation through sharp (librsvg), fixed so the same SVG always gives the same PNG bytes.
-import sharp from 'sharp';
 import { ImageDecodeError, InvalidArgumentError, LimitExceededError, type SvgToPngOptions } from '@vlit/core';
+import { requireSharp } from './node-deps.js';
 
 /** Largest SVG canvas `renderSvgToPng` accepts (pixels), far above any training image. */
 export const MAX_SVG_PIXELS = 4096 * 4096;
@@ -38,6 +38,7 @@ export async function renderSvgToPng(svg: string, options: SvgToPngOptions = {})
   const source = options.source ?? '<svg>';
   if (typeof svg !== 'string') throw new InvalidArgumentError('svg must be a string', { details: { file: source, field: 'svg' } });
   const { width, height } = rootSize(svg, source);
+  const sharp = requireSharp();
   try {
     const { data, info } = await sharp(Buffer.from(svg, 'utf8'), { density: DENSITY, failOn: 'error', limitInputPixels: MAX_SVG_PIXELS })
       .flatten({ background: '#ffffff' })
