@@ -38,11 +38,22 @@ export interface CandidateScore {
   tokens: number;
 }
 
+/** One request of a batched generation, with its own settings (its `signal` aborts that request only). */
+export interface BatchGenerationItem {
+  request: VisionLanguageRequest;
+  options?: GenerationOptions;
+}
+
 /** Encoder + connector + language model behind one interface, local or remote. */
 export interface VisionLanguageModel {
   readonly id: string;
   /** Generate the next assistant turn. */
   generate(request: VisionLanguageRequest, options?: GenerationOptions): Promise<GenerationResult>;
+  /**
+   * Optional: generate for several requests at once (one batch on the model). Each item settles on its
+   * own, in order, with what `generate` would give it alone; callers fall back to `generate` when absent.
+   */
+  generateBatch?(items: readonly BatchGenerationItem[]): Promise<PromiseSettledResult<GenerationResult>[]>;
   /** Score candidate assistant replies to the request by log-likelihood. */
   score(request: VisionLanguageRequest, candidates: readonly string[]): Promise<CandidateScore[]>;
 }

@@ -6,9 +6,11 @@ import {
   CompatibilityError,
   InvalidArgumentError,
   type GenerationOptions,
+  type GenerationResult,
   type ProgressCallback,
   type RawImage,
   type VisionLanguageModel,
+  type VisionLanguageRequest,
   type VlitWarning,
 } from '@vlit/core';
 import type { Judge } from '../judge.js';
@@ -44,7 +46,11 @@ export interface EvaluateOptions {
   decoding?: DecodingSettings;
   /** Judge for multiple-choice answers the extraction cascade cannot read. */
   judge?: Judge;
-  /** Units run concurrently and written to the cache together (default 8). */
+  /**
+   * Units run concurrently and written to the cache together (default 8). Generate-mode units of one
+   * batch go to the model as a single `generateBatch` call when the model has one (one batched
+   * generation on the model, each unit with the result it gets alone); otherwise they are `generate` calls.
+   */
   batchSize?: number;
   /** Prediction cache (default: in memory). Use `openPredictionCache` from `@vlit/eval/node` to survive crashes. */
   cache?: KeyValueCache;
@@ -169,9 +175,40 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalRun> {
       }
       return p;
     };
+    const requestOf = async (job: Job): Promise<VisionLanguageRequest> => ({ messages: job.unit.messages, images: await Promise.all(job.unit.images.map(load)) });
+    // Generate-mode units of this batch as one batched model call, when the model offers one.
+    const generateJobs = batch.filter((job) => job.unit.mode !== 'score');
+    const batched = new Map<Job, Promise<Prediction>>();
+    if (model.generateBatch && generateJobs.length > 1) {
+      type Loaded = { job: Job; request: VisionLanguageRequest } | { job: Job; reason: unknown };
+      const requests = generateJobs.map((job): Promise<Loaded> => requestOf(job).then((request) => ({ job, request }), (reason: unknown) => ({ job, reason })));
+      const run = Promise.all(requests).then(async (loaded) => {
+        const ok = loaded.filter((l): l is Extract<Loaded, { request: VisionLanguageRequest }> => 'request' in l);
+        const results = await model.generateBatch!(ok.map((l) => ({ request: l.request, options: generation })));
+        if (results.length !== ok.length) {
+          throw new CompatibilityError(`model ${model.id} returned ${results.length} results for a batch of ${ok.length} requests`, { details: { left: model.id, field: 'generateBatch' } });
+        }
+        const byJob = new Map<Job, PromiseSettledResult<GenerationResult>>();
+        for (const l of loaded) if ('reason' in l) byJob.set(l.job, { status: 'rejected', reason: l.reason });
+        ok.forEach((l, k) => byJob.set(l.job, results[k]));
+        return byJob;
+      });
+      for (const job of generateJobs) {
+        batched.set(
+          job,
+          run.then((byJob) => {
+            const r = byJob.get(job)!;
+            if (r.status === 'rejected') throw r.reason;
+            return { text: r.value.text, finishReason: r.value.finishReason };
+          }),
+        );
+      }
+    }
     const settled = await Promise.allSettled(
       batch.map(async (job): Promise<Prediction> => {
-        const request = { messages: job.unit.messages, images: await Promise.all(job.unit.images.map(load)) };
+        const pending = batched.get(job);
+        if (pending) return pending;
+        const request = await requestOf(job);
         if (job.unit.mode === 'score') {
           const scores = await model.score(request, job.unit.candidates ?? []);
           if (scores.length !== (job.unit.candidates ?? []).length) {

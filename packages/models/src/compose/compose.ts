@@ -8,6 +8,7 @@ import {
   InvalidArgumentError,
   createTensor,
   isVlitError,
+  type BatchGenerationItem,
   type CandidateScore,
   type ChatTemplate,
   type Connector,
@@ -23,6 +24,7 @@ import {
   type VisionLanguageRequest,
 } from '@vlit/core';
 import { generate, scoreContinuations } from '../generation/generate.js';
+import { generateBatch, type BatchRow } from '../generation/generate-batch.js';
 import { checkComponentsFit, expansionAt, mismatch, visualTokenCount, type FitReport, type ImageSize, type ImageTokenExpansion } from './fit.js';
 import { encodeGenerationPrompt, encodeScoringSequence, SCORE_IGNORE_INDEX, type EncodedSequence, type PromptEncoding } from './prompt.js';
 import { spliceImageFeatures } from './splice.js';
@@ -71,6 +73,12 @@ export interface ComposedVisionLanguageModel extends VisionLanguageModel {
   encodeImages(images: readonly RawImage[], signal?: AbortSignal): Promise<Tensor<'float32'>[]>;
   /** The generation prompt of a request: ids with image spans and the spliced input embeddings [1, n, hiddenSize]. */
   prepareGeneration(request: VisionLanguageRequest): Promise<EncodedSequence & { embeds: Tensor<'float32'> }>;
+  /**
+   * Generate for several requests as one left-padded batch on the language model (images of all
+   * requests encoded together). Each item settles on its own with what `generate` gives it alone; a
+   * request that cannot be prepared (bad images, prompt over the context) fails alone.
+   */
+  generateBatch(items: readonly BatchGenerationItem[]): Promise<PromiseSettledResult<GenerationResult>[]>;
 }
 
 function int64(dims: number[], values: ArrayLike<number>): Tensor<'int64'> {
@@ -235,6 +243,64 @@ export function composeVisionLanguageModel(options: ComposeOptions): ComposedVis
         { ...merged, tokenizer, stopTokenIds },
       );
       return result;
+    },
+
+    async generateBatch(items: readonly BatchGenerationItem[]): Promise<PromiseSettledResult<GenerationResult>[]> {
+      const settled: PromiseSettledResult<GenerationResult>[] = new Array(items.length);
+      const prompts: Array<{ item: number; prompt: EncodedSequence; images: readonly RawImage[] }> = [];
+      items.forEach((it, i) => {
+        try {
+          const images = it.request.images ?? [];
+          const prompt = encodeGenerationPrompt(it.request.messages, sizesOf(images), encoding);
+          if (languageModel.maxContext !== undefined && prompt.ids.length > languageModel.maxContext) {
+            throw new InvalidArgumentError(`the prompt has ${prompt.ids.length} tokens, more than the model's context of ${languageModel.maxContext}`, {
+              details: { field: 'messages', record: `items[${i}]`, left: prompt.ids.length, right: languageModel.maxContext },
+            });
+          }
+          prompts.push({ item: i, prompt, images });
+        } catch (reason) {
+          settled[i] = { status: 'rejected', reason };
+        }
+      });
+      // One encoder + connector pass over the images of every request; if it fails, each request's own images are encoded alone so the failure stays with its request.
+      const features = new Map<number, Tensor<'float32'>[]>();
+      try {
+        const all = await encodeImages(prompts.flatMap((p) => [...p.images]));
+        let k = 0;
+        for (const p of prompts) {
+          features.set(p.item, all.slice(k, k + p.images.length));
+          k += p.images.length;
+        }
+      } catch {
+        for (const p of prompts) {
+          try {
+            features.set(p.item, p.images.length ? await encodeImages(p.images) : []);
+          } catch (reason) {
+            settled[p.item] = { status: 'rejected', reason };
+          }
+        }
+      }
+      const ready: Array<{ item: number; row: BatchRow }> = [];
+      for (const p of prompts) {
+        if (settled[p.item]) continue;
+        try {
+          const embeds = await embedSequence(p.prompt.ids, p.prompt.imageSpans, features.get(p.item) ?? []);
+          const merged: GenerationOptions = { maxNewTokens: 128, ...options.defaults, ...items[p.item].options };
+          ready.push({ item: p.item, row: { input: { inputsEmbeds: embeds, inputIds: p.prompt.ids }, options: { ...merged, tokenizer, stopTokenIds } } });
+        } catch (reason) {
+          settled[p.item] = { status: 'rejected', reason };
+        }
+      }
+      try {
+        const results = await generateBatch(languageModel, ready.map((r) => r.row));
+        ready.forEach((r, k) => {
+          const { stoppedBy: _stoppedBy, ...value } = results[k];
+          settled[r.item] = { status: 'fulfilled', value };
+        });
+      } catch (reason) {
+        for (const r of ready) settled[r.item] = { status: 'rejected', reason };
+      }
+      return settled;
     },
 
     async score(request: VisionLanguageRequest, candidates: readonly string[]): Promise<CandidateScore[]> {

@@ -123,6 +123,7 @@ export async function generate(model: LanguageModel, input: GenerateInput, optio
   const useCache = options.useCache ?? true;
   const rng = createRng(options.seed ?? 0);
   const promptTokens = embeds ? embeds.dims[1] : promptIds.length;
+  const penalised = options.repetitionPenalty !== undefined && options.repetitionPenalty !== 1;
 
   const generated: number[] = [];
   let completionTokens = 0;
@@ -157,7 +158,8 @@ export async function generate(model: LanguageModel, input: GenerateInput, optio
         finishReason = 'abort';
         break;
       }
-      const next = selectNextToken(logits, promptIds.concat(generated), options, rng);
+      // The history only matters to the repetition penalty; skip building it otherwise.
+      const next = selectNextToken(logits, penalised ? promptIds.concat(generated) : [], options, rng);
       completionTokens++;
       options.onTokenId?.({ id: next, index: completionTokens - 1 });
       if (stopIds.has(next)) {

@@ -88,7 +88,7 @@ export function samplingDistribution(logits: ArrayLike<number>, history: Iterabl
 
 /** Pick the next token: argmax when greedy, else a draw from samplingDistribution with `rng`. */
 export function selectNextToken(logits: ArrayLike<number>, history: Iterable<number>, o: SamplingOptions, rng: Rng): number {
-  if (isGreedy(o)) return argmax(applyRepetitionPenalty(logits, history, o.repetitionPenalty));
+  if (isGreedy(o)) return o.repetitionPenalty === undefined || o.repetitionPenalty === 1 ? argmax(logits) : argmax(applyRepetitionPenalty(logits, history, o.repetitionPenalty));
   const p = samplingDistribution(logits, history, o);
   const u = rng.float();
   let cum = 0;

@@ -42,7 +42,7 @@ function nested(err: unknown, prefix: string, file: string | undefined): never {
   if (VlitError.isInstance(err) && typeof err.details.field === 'string' && !err.details.field.startsWith(prefix)) {
     const field = `${prefix}.${err.details.field}`;
     const message = err.message.replace(`'${err.details.field}'`, `'${field}'`);
-    if (isVlitError(err, 'VLIT_FORMAT')) throw new FormatError(message, { cause: err, details: { ...err.details, file, field } });
+    if (err.code === 'VLIT_FORMAT') throw new FormatError(message, { cause: err, details: { ...err.details, file, field } });
     if (isVlitError(err, 'VLIT_UNSUPPORTED')) throw new UnsupportedError(message, { cause: err, details: { ...err.details, file, field } });
   }
   throw err;

@@ -18,12 +18,14 @@ import {
   type ImageCodec,
   type RawImage,
   type VisionLanguageModel,
+  type VisionLanguageRequest,
+  type BatchGenerationItem,
 } from '@vlit/core';
 import { BodyBudget, CLIENT_CLOSED, readBody } from './body.js';
 import { HttpError, toHttpError } from './errors.js';
 import { DEFAULT_MAX_IMAGE_BYTES, loadImage } from './images.js';
 import { checkPromptLength, promptLimitsFor, type PromptLimits } from './prompt-limits.js';
-import { BoundedQueue, type QueueStats, type Release } from './queue.js';
+import { BoundedQueue, type QueueStats, type Release, type Ticket } from './queue.js';
 import {
   chatCompletionRequestSchema,
   type ChatCompletionResponse,
@@ -94,6 +96,12 @@ export interface OpenAIServerOptions {
   concurrency?: number;
   /** Requests allowed to wait for a slot (default 8); one more is answered 429 at once. */
   maxQueue?: number;
+  /**
+   * Most requests run as one batched generation (default 8; 1 switches batching off). Requests for a
+   * model with `generateBatch` that wait in the queue when a slot frees run together; each still gets
+   * (and streams) exactly its own tokens, and a client hanging up ends only its own row.
+   */
+  maxBatchSize?: number;
   /** `max_tokens` when a request leaves it out (default 256). */
   defaultMaxTokens?: number;
   /** Upper bound on `max_tokens` (default 4096). */
@@ -243,7 +251,8 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
     models.map((m) => [m, promptLimitsFor(m, { maxPromptChars: options.maxPromptChars, maxPromptTokens: options.maxPromptTokens })]),
   );
   const maxImages = positive(options.maxImages, 8, 'maxImages', true);
-  const queue = new BoundedQueue(positive(options.concurrency, 1, 'concurrency'), positive(options.maxQueue, 8, 'maxQueue', true));
+  const maxBatchSize = positive(options.maxBatchSize, 8, 'maxBatchSize');
+  const queue = new BoundedQueue(positive(options.concurrency, 1, 'concurrency'), positive(options.maxQueue, 8, 'maxQueue', true), maxBatchSize);
   const defaultMaxTokens = positive(options.defaultMaxTokens, 256, 'defaultMaxTokens');
   const maxTokensLimit = positive(options.maxTokensLimit, 4096, 'maxTokensLimit');
   const keyDigest = apiKey !== undefined ? digest(apiKey) : null;
@@ -352,14 +361,21 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
       if (controller.signal.aborted) throw controller.signal.reason;
       deadline = setTimeout(() => controller.abort(timedOut()), requestTimeoutMs);
 
-      const slot = queue.tryAcquire(controller.signal);
+      const batchable = maxBatchSize > 1 && typeof p.model.generateBatch === 'function';
+      const slot = queue.tryJoin(controller.signal, batchable ? p.model.id : undefined);
       if (!slot) {
         const { running: r, waiting } = queue.stats();
         throw new HttpError(429, 'rate_limit_error', 'queue_full', `the server is busy: ${r} request(s) running and ${waiting} waiting, the most it queues; retry later`, null, {
           'retry-after': '1',
         });
       }
-      release = await slot;
+      const ticket: Ticket = await slot;
+      release = () => ticket.release();
+      // Requests granted one slot together run as one batch; a request alone takes the plain path.
+      const generate = (request: VisionLanguageRequest, generation: GenerationOptions): Promise<GenerationResult> =>
+        ticket.size > 1 && p.model.generateBatch
+          ? ticket.join({ request, options: generation }, (items: BatchGenerationItem[]) => p.model.generateBatch!(items))
+          : p.model.generate(request, generation);
       const images: RawImage[] = [];
       for (const { url, param } of p.imageUrls) {
         images.push(await untilAborted(loadImage(url, { images: options.images, imageRoot: options.imageRoot, maxImageBytes }, param), controller.signal));
@@ -375,7 +391,7 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
       const request = { messages: p.messages, images };
 
       if (!p.stream) {
-        const result = await untilAborted(p.model.generate(request, { ...p.generation, signal: controller.signal }), controller.signal);
+        const result = await untilAborted(generate(request, { ...p.generation, signal: controller.signal }), controller.signal);
         if (controller.signal.aborted) throw controller.signal.reason;
         const reply: ChatCompletionResponse = {
           id,
@@ -402,7 +418,7 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
       let result: GenerationResult;
       try {
         result = await untilAborted(
-          p.model.generate(request, {
+          generate(request, {
             ...p.generation,
             signal: controller.signal,
             onToken: (text) => {

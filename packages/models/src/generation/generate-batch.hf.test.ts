@@ -1,0 +1,63 @@
+// Batched generation against transformers' own `generate` on a left-padded batch (greedy, with and
+// without an end token), for tiny random decoders saved with save_pretrained by ./py/batch_generate.py.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RUNTIME_PLATFORMS, createRuntimePair, runReferencePython } from '@vlit/test-kit/node';
+import { generate, generateBatch } from '../index.js';
+import { loadHfLanguageModel, type HfLanguageModel } from '../node.js';
+
+const script = join(dirname(fileURLToPath(import.meta.url)), 'py', 'batch_generate.py');
+const runtimes = createRuntimePair();
+const CASES = ['llama-default-untied', 'mistral-window'];
+let work: string;
+const loaded: HfLanguageModel[] = [];
+
+interface Reference {
+  prompts: number[][];
+  new: number;
+  free: number[][];
+  eos: number;
+  stopped: number[][];
+}
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'vlit-batch-generate-'));
+  runReferencePython(script, [work], { timeoutMs: 600_000 });
+}, 600_000);
+afterAll(async () => {
+  for (const m of loaded) await m.dispose();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe.each(CASES)('%s: left-padded batch generation matches transformers generate', (name) => {
+  it.each(RUNTIME_PLATFORMS)(
+    '%s: 5 prompts of 1..17 tokens, 20 greedy tokens each, without and with an end token that stops rows early',
+    async (platform) => {
+      const ref = JSON.parse(readFileSync(join(work, `${name}.json`), 'utf8')) as Reference;
+      const model = await loadHfLanguageModel(join(work, name), { runtime: runtimes[platform] });
+      loaded.push(model);
+      const free = await generateBatch(
+        model,
+        ref.prompts.map((ids) => ({ input: { inputIds: ids }, options: { maxNewTokens: ref.new, stopTokenIds: [] } })),
+      );
+      expect(free.map((r) => r.tokenIds)).toEqual(ref.free);
+      const stopped = await generateBatch(
+        model,
+        ref.prompts.map((ids) => ({ input: { inputIds: ids }, options: { maxNewTokens: ref.new, stopTokenIds: [ref.eos] } })),
+      );
+      expect(stopped.map((r) => r.tokenIds)).toEqual(ref.stopped);
+      expect(stopped.map((r) => r.finishReason)).toEqual(ref.stopped.map((s) => (s.length < ref.new ? 'stop' : 'length')));
+      expect(ref.stopped.some((s) => s.length < ref.new)).toBe(true);
+      if (name === 'llama-default-untied') {
+        // Without a sliding window, each row alone gives the same tokens as in the batch.
+        for (let i = 0; i < ref.prompts.length; i++) {
+          expect((await generate(model, { inputIds: ref.prompts[i] }, { maxNewTokens: ref.new, stopTokenIds: [] })).tokenIds).toEqual(ref.free[i]);
+        }
+      }
+    },
+    300_000,
+  );
+});

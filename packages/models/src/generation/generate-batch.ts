@@ -1,0 +1,297 @@
+/**
+ * Batched autoregressive generation with the KV cache: several prompts of different lengths run as
+ * one left-padded batch (attention mask over the padding, position ids counted per row), with
+ * per-row stopping (stop ids, stop strings, max tokens, abort signal) and per-row seeded sampling.
+ * Each row gets the tokens `generate` gives it alone.
+ */
+import {
+  InvalidArgumentError,
+  TensorShapeError,
+  createRng,
+  createTensor,
+  type KvCache,
+  type LanguageModel,
+  type Rng,
+  type Tensor,
+} from '@vlit/core';
+import type { GenerateInput, GenerateOptions, GenerateResult } from './generate.js';
+import { checkSamplingOptions, selectNextToken } from './sampling.js';
+
+/** One row of a batch: a prompt and its own settings (`useCache` is ignored: batches always use the cache). */
+export interface BatchRow {
+  input: GenerateInput;
+  options?: GenerateOptions;
+}
+
+/** Settings of the whole batch. */
+export interface GenerateBatchOptions {
+  /** Aborts every row (each row's own `options.signal` aborts that row only). */
+  signal?: AbortSignal;
+  /** Id fed in padding positions (default 0); masked out, so it never changes a result. */
+  padTokenId?: number;
+  /** Called after every batched forward pass with the number of rows still generating. */
+  onStep?: (event: { step: number; active: number; batch: number }) => void;
+}
+
+/** Longest suffix of `text` that is a proper prefix of some stop string (text held back while streaming). */
+function heldBack(text: string, stops: readonly string[]): number {
+  let hold = 0;
+  for (const s of stops) {
+    for (let k = Math.min(s.length - 1, text.length); k > hold; k--) {
+      if (text.endsWith(s.slice(0, k))) {
+        hold = k;
+        break;
+      }
+    }
+  }
+  return hold;
+}
+
+/** The per-row state machine: the same token, stop and streaming rules as `generate`. */
+class RowState {
+  readonly promptIds: number[];
+  readonly embeds: Tensor<'float32'> | undefined;
+  readonly promptTokens: number;
+  readonly maxNewTokens: number;
+  readonly generated: number[] = [];
+  completionTokens = 0;
+  finishReason: GenerateResult['finishReason'] = 'length';
+  stoppedBy: GenerateResult['stoppedBy'];
+  text = '';
+  emitted = 0;
+  done = false;
+  private readonly stops: string[];
+  private readonly stopIds: Set<number>;
+  private readonly rng: Rng;
+
+  constructor(
+    model: LanguageModel,
+    row: BatchRow,
+    readonly index: number,
+  ) {
+    const o = row.options ?? {};
+    const field = `rows[${index}]`;
+    checkSamplingOptions(o);
+    this.maxNewTokens = o.maxNewTokens ?? 64;
+    if (!Number.isInteger(this.maxNewTokens) || this.maxNewTokens < 0) {
+      throw new InvalidArgumentError(`maxNewTokens must be a non-negative integer, got ${this.maxNewTokens}`, { details: { field: `${field}.maxNewTokens` } });
+    }
+    this.stops = (o.stop ?? []).filter((s) => s.length > 0);
+    if ((this.stops.length || o.onToken) && !o.tokenizer) {
+      throw new InvalidArgumentError('stop strings and onToken need a tokenizer (options.tokenizer)', { details: { field: `${field}.tokenizer` } });
+    }
+    this.promptIds = row.input?.inputIds ? [...row.input.inputIds] : [];
+    this.embeds = row.input?.inputsEmbeds;
+    if (!this.embeds && this.promptIds.length === 0) throw new InvalidArgumentError('generate needs inputIds or inputsEmbeds', { details: { field: `${field}.input` } });
+    const e = this.embeds;
+    if (e && (e.dims.length !== 3 || e.dims[0] !== 1 || e.dims[2] !== model.hiddenSize || e.dims[1] === 0)) {
+      throw new TensorShapeError(`inputsEmbeds must be [1, seq > 0, ${model.hiddenSize}], got [${e.dims.join(', ')}]`, { details: { field: `${field}.inputsEmbeds` } });
+    }
+    for (const id of this.promptIds) {
+      if (!Number.isInteger(id) || id < 0 || id >= model.vocabSize) {
+        throw new InvalidArgumentError(`token id ${id} is outside the vocabulary (${model.vocabSize})`, { details: { field: `${field}.inputIds` } });
+      }
+    }
+    const defaultStops = (model as { eosTokenIds?: readonly number[] }).eosTokenIds ?? [];
+    this.stopIds = new Set(o.stopTokenIds ?? defaultStops);
+    this.rng = createRng(o.seed ?? 0);
+    this.promptTokens = e ? e.dims[1] : this.promptIds.length;
+    this.options = o;
+    if (this.maxNewTokens === 0) this.done = true;
+  }
+
+  readonly options: GenerateOptions;
+
+  /** Take the next token from this row's logits; returns false once the row has finished. */
+  step(logits: Float32Array): boolean {
+    const o = this.options;
+    if (o.signal?.aborted) return this.finish('abort');
+    // The history only matters to the repetition penalty; skip building it otherwise.
+    const penalised = o.repetitionPenalty !== undefined && o.repetitionPenalty !== 1;
+    const next = selectNextToken(logits, penalised ? this.promptIds.concat(this.generated) : [], o, this.rng);
+    this.completionTokens++;
+    o.onTokenId?.({ id: next, index: this.completionTokens - 1 });
+    if (this.stopIds.has(next)) {
+      this.stoppedBy = { tokenId: next };
+      return this.finish('stop');
+    }
+    this.generated.push(next);
+    const tokenizer = o.tokenizer;
+    if (tokenizer) {
+      const full = tokenizer.decode(this.generated, { skipSpecialTokens: true });
+      const hit = this.stops.map((s) => [s, full.indexOf(s)] as const).filter(([, i]) => i >= 0).sort((a, b) => a[1] - b[1])[0];
+      if (hit) {
+        this.text = full.slice(0, hit[1]);
+        if (this.text.length > this.emitted) o.onToken?.(this.text.slice(this.emitted));
+        this.emitted = this.text.length;
+        this.stoppedBy = { text: hit[0] };
+        return this.finish('stop');
+      }
+      this.text = full;
+      // Hold back an incomplete UTF-8 sequence and anything that may yet become a stop string.
+      let safe = full.length - heldBack(full, this.stops);
+      while (safe > this.emitted && full.charCodeAt(safe - 1) === 0xfffd) safe--;
+      if (safe > this.emitted) {
+        o.onToken?.(full.slice(this.emitted, safe));
+        this.emitted = safe;
+      }
+    }
+    if (this.generated.length >= this.maxNewTokens) return this.finish('length');
+    return true;
+  }
+
+  finish(reason: GenerateResult['finishReason']): false {
+    this.finishReason = reason;
+    this.done = true;
+    return false;
+  }
+
+  result(): GenerateResult {
+    const o = this.options;
+    // Flush text held back for stop strings or incomplete characters (a stop string already flushed its part).
+    if (o.tokenizer && !(this.stoppedBy && 'text' in this.stoppedBy) && this.text.length > this.emitted) {
+      o.onToken?.(this.text.slice(this.emitted));
+      this.emitted = this.text.length;
+    }
+    return {
+      text: this.text,
+      tokenIds: this.generated,
+      finishReason: this.finishReason,
+      usage: { promptTokens: this.promptTokens, completionTokens: this.completionTokens },
+      ...(this.stoppedBy ? { stoppedBy: this.stoppedBy } : {}),
+    };
+  }
+}
+
+function vocabRow(logits: Tensor<'float32'>, b: number, position: number): Float32Array {
+  const [, seq, vocab] = logits.dims;
+  const start = (b * seq + position) * vocab;
+  return logits.data.subarray(start, start + vocab);
+}
+
+/**
+ * Split rows into groups whose padded length (longest prompt + most new tokens) stays within the
+ * model's context, so that padding never makes a batch fail where each row alone would not.
+ */
+function contextGroups(rows: RowState[], maxContext: number | undefined): RowState[][] {
+  if (maxContext === undefined) return rows.length ? [rows] : [];
+  const sorted = [...rows].sort((a, b) => a.promptTokens - b.promptTokens || a.index - b.index);
+  const groups: RowState[][] = [];
+  let current: RowState[] = [];
+  let longest = 0;
+  let most = 0;
+  for (const r of sorted) {
+    const l = Math.max(longest, r.promptTokens);
+    const m = Math.max(most, r.maxNewTokens);
+    if (current.length && l + m - 1 > maxContext) {
+      groups.push(current);
+      current = [];
+      longest = r.promptTokens;
+      most = r.maxNewTokens;
+    } else {
+      longest = l;
+      most = m;
+    }
+    current.push(r);
+  }
+  if (current.length) groups.push(current);
+  return groups;
+}
+
+async function runGroup(model: LanguageModel, rows: RowState[], options: GenerateBatchOptions): Promise<void> {
+  const n = rows.length;
+  const pad = options.padTokenId ?? 0;
+  const width = Math.max(...rows.map((r) => r.promptTokens));
+  const useEmbeds = rows.some((r) => r.embeds !== undefined);
+  // The attention mask [n, total]: 0 over each row's left padding; one column more per step.
+  let mask = createTensor('int64', [n, width]);
+  rows.forEach((r, b) => mask.data.fill(1n, b * width + width - r.promptTokens, (b + 1) * width));
+  const positions = createTensor('int64', [n, width]);
+  rows.forEach((r, b) => {
+    const offset = width - r.promptTokens;
+    // Padding gets position 1, as Hugging Face derives positions from the mask (never attended to).
+    for (let t = 0; t < width; t++) positions.data[b * width + t] = BigInt(t >= offset ? t - offset : 1);
+  });
+  const grow = (live: readonly boolean[]): Tensor<'int64'> => {
+    const total = mask.dims[1];
+    const next = createTensor('int64', [n, total + 1]);
+    for (let b = 0; b < n; b++) {
+      next.data.set(mask.data.subarray(b * total, (b + 1) * total), b * (total + 1));
+      next.data[b * (total + 1) + total] = live[b] ? 1n : 0n;
+    }
+    return next;
+  };
+  let out;
+  if (useEmbeds) {
+    const h = model.hiddenSize;
+    const all = createTensor('float32', [n, width, h]);
+    for (let b = 0; b < n; b++) {
+      const r = rows[b];
+      const e = r.embeds ?? (await model.embed(createTensor('int64', [1, r.promptIds.length], r.promptIds.map(BigInt))));
+      all.data.set(e.data.subarray(0, r.promptTokens * h), (b * width + width - r.promptTokens) * h);
+    }
+    out = await model.forward({ inputsEmbeds: all, attentionMask: mask, positionIds: positions });
+  } else {
+    const ids = createTensor('int64', [n, width]);
+    rows.forEach((r, b) => {
+      const offset = width - r.promptTokens;
+      for (let t = 0; t < width; t++) ids.data[b * width + t] = BigInt(t >= offset ? r.promptIds[t - offset] : pad);
+    });
+    out = await model.forward({ inputIds: ids, attentionMask: mask, positionIds: positions });
+  }
+  let cache: KvCache | undefined = out.cache;
+  try {
+    let logits = out.logits;
+    let position = width - 1;
+    for (let step = 0; ; step++) {
+      for (let b = 0; b < n; b++) {
+        const r = rows[b];
+        if (r.done) continue;
+        if (options.signal?.aborted) r.finish('abort');
+        else r.step(vocabRow(logits, b, position));
+      }
+      const active = rows.filter((r) => !r.done).length;
+      options.onStep?.({ step, active, batch: n });
+      if (active === 0) break;
+      // Finished rows ride along with a masked pad token; their outputs are ignored.
+      const ids = createTensor('int64', [n, 1]);
+      const pos = createTensor('int64', [n, 1]);
+      const live = rows.map((r) => !r.done);
+      rows.forEach((r, b) => {
+        ids.data[b] = BigInt(live[b] ? r.generated[r.generated.length - 1] : pad);
+        pos.data[b] = BigInt(live[b] ? r.promptTokens + r.generated.length - 1 : 1);
+      });
+      mask = grow(live);
+      const next = await model.forward({ inputIds: ids, attentionMask: mask, positionIds: pos, cache });
+      cache?.dispose();
+      cache = next.cache;
+      logits = next.logits;
+      position = 0;
+    }
+  } finally {
+    cache?.dispose();
+  }
+}
+
+/**
+ * Generate continuations of several prompts as one left-padded batch with a shared KV cache. Each
+ * row has its own settings (max tokens, stop ids and strings, sampling and seed, streaming
+ * callbacks, abort signal) and gets the same result as `generate` on that row alone; rows that have
+ * finished stop producing output. Rows are grouped so that padding never exceeds the model's
+ * context. Results come back in row order.
+ */
+export async function generateBatch(model: LanguageModel, rows: readonly BatchRow[], options: GenerateBatchOptions = {}): Promise<GenerateResult[]> {
+  const states = rows.map((r, i) => new RowState(model, r, i));
+  if (options.padTokenId !== undefined && !(Number.isInteger(options.padTokenId) && options.padTokenId >= 0 && options.padTokenId < model.vocabSize)) {
+    throw new InvalidArgumentError(`padTokenId ${options.padTokenId} is outside the vocabulary (${model.vocabSize})`, { details: { field: 'padTokenId' } });
+  }
+  const live = states.filter((s) => !s.done);
+  for (const group of contextGroups(live, model.maxContext)) {
+    if (options.signal?.aborted) {
+      for (const r of group) r.finish('abort');
+      continue;
+    }
+    await runGroup(model, group, options);
+  }
+  return states.map((s) => s.result());
+}
