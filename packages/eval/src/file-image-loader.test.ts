@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isVlitError } from '@vlit/core';
 import { createSharpCodec } from '@vlit/runtime/node';
 import { createFileImageLoader } from './node.js';
-import { makeImage } from './test-kit.js';
+import { makeImage } from './testing.js';
 
 const root = mkdtempSync(join(tmpdir(), 'vlit-eval-fifo-'));
 const codec = createSharpCodec();

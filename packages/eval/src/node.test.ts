@@ -6,7 +6,7 @@ import { isVlitError } from '@vlit/core';
 import { createSharpCodec } from '@vlit/runtime/node';
 import { createFileImageLoader, loadMmbenchFile, loadSeedBenchFile, writeReports } from './node.js';
 import { parseCocoCaptions, parsePopeJsonl, parseVqaV2, cocoImageName } from './formats.js';
-import { makeImage } from './test-kit.js';
+import { makeImage } from './testing.js';
 import { makeRuns } from './report/fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vlit-eval-node-'));

@@ -1,7 +1,7 @@
 // Runs for report tests: three "model x data" runs over all nine SEED-Bench dimensions plus VQA,
 // captions and POPE, made by constructed models so every number is known.
 import type { DataQualityReportLike } from './html.js';
-import { createOracleModel, createPixelModel, makeImage } from '../test-kit.js';
+import { createOracleModel, createPixelModel, makeImage } from '../testing.js';
 import type { MultipleChoiceItem } from '../mc/datasets.js';
 import { SEED_DIMENSIONS } from '../mc/datasets.js';
 import { buildPopeQuestions } from '../metrics/pope.js';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchGenerationItem, GenerationOptions, GenerationResult, Tokenizer, VisionLanguageModel, VisionLanguageRequest } from '@vlit/core';
 import { createLlamaDecoder, generate, generateBatch, tinyLlamaConfig, type LlamaDecoder } from '@vlit/models';
 import { createNodeRuntime } from '@vlit/runtime/node';
-import { makeImage, promptText } from '../test-kit.js';
+import { makeImage, promptText } from '../testing.js';
 import { createVqaBenchmark, type VqaItem } from './benchmarks.js';
 import { evaluate } from './evaluate.js';
 

@@ -2,7 +2,7 @@
 // score is known in advance, SEED-Bench JSON and MMBench TSV reading.
 import { describe, expect, it } from 'vitest';
 import { isVlitError } from '@vlit/core';
-import { createFirstPositionModel, createOracleModel } from '../test-kit.js';
+import { createFirstPositionModel, createOracleModel } from '../testing.js';
 import { parseMmbenchTsv, parseSeedBench, type MultipleChoiceItem } from '../mc/datasets.js';
 import { createMultipleChoiceBenchmark, rotation } from './benchmarks.js';
 import { evaluate } from './evaluate.js';

@@ -9,7 +9,7 @@ import { createSharpCodec } from '@vlit/runtime/node';
 import { isVlitError, type ChatMessage, type RawImage, type VisionLanguageModel } from '@vlit/core';
 import { createChatCompletionsClient, type ChatCompletionsRetryEvent } from '@vlit/core/openai';
 import { createOpenAICompatibleModel } from '@vlit/models';
-import { createPixelModel, makeImage } from '../test-kit.js';
+import { createPixelModel, makeImage } from '../testing.js';
 import { buildPopeQuestions } from '../metrics/pope.js';
 import { createOpenAIJudge } from '../judge.js';
 import { createMemoryCache } from './cache.js';

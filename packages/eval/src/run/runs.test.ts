@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isVlitError, type VisionLanguageModel } from '@vlit/core';
-import { createPixelModel, makeImage, promptText } from '../test-kit.js';
+import { createPixelModel, makeImage, promptText } from '../testing.js';
 import { hashFiles, openPredictionCache } from '../node.js';
 import { createCaptionBenchmark, createVqaBenchmark, type VqaItem } from './benchmarks.js';
 import { evaluate } from './evaluate.js';

@@ -1,5 +1,10 @@
-// Constructed models and fixtures for tests (not exported from the package). Each model implements
-// core's VisionLanguageModel contract with behaviour chosen so that the right score is known in advance.
+/**
+ * `@vlit/eval/testing`: mock vision-language models for testing your own evaluation code, as the
+ * package's own tests use them. Each implements core's VisionLanguageModel contract with behaviour chosen
+ * so that the right score is known in advance (an oracle that knows every answer, a model that always
+ * picks the first option, a model whose answer depends on the image's pixels), plus seeded test images.
+ * @packageDocumentation
+ */
 import {
   createRng,
   type CandidateScore,
