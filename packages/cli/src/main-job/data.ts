@@ -16,6 +16,7 @@ import {
   type WorldScene,
   type WorldShape,
 } from '@vlit/data';
+import { builtinInstructionPools, createInstructionSampler } from '@vlit/templates';
 
 /** The kinds of fault the job plants, as a noisy Self-Instruct-style source would make them. */
 export type PlantedFaultKind = 'wrong-count' | 'hallucinated-object' | 'duplicate';
@@ -42,16 +43,23 @@ export function contentText(content: VlitRecord['messages'][number]['content']):
   return typeof content === 'string' ? content : content.map((p) => (p.type === 'text' ? p.text : '')).join(' ');
 }
 
-/** Annotation adaption of every training scene; records asking with a held-out phrasing are dropped (and counted). */
-export function adaptWorldScenes(scenes: readonly WorldScene[], seed: number, tasks?: Partial<Record<AdaptTask, number>>): AdaptedData {
-  const adapter = createAnnotationAdapter({ dataset: 'vlit-world', seed, negativeVocabulary: WORLD_SHAPES, ...(tasks ? { tasks } : {}) });
+/**
+ * Annotation adaption of every training scene; records asking with a held-out phrasing are dropped (and counted).
+ * `phrasings: 'first'` builds a one-template dataset: every instruction family of @vlit/templates and every
+ * world question kind is asked with its first phrasing only (the same facts, one wording per task).
+ */
+export function adaptWorldScenes(scenes: readonly WorldScene[], seed: number, tasks?: Partial<Record<AdaptTask, number>>, options: { phrasings?: 'all' | 'first' } = {}): AdaptedData {
+  const phrasings = options.phrasings ?? 'all';
+  const sampler =
+    phrasings === 'first' ? createInstructionSampler({ seed, pools: builtinInstructionPools.map((p) => ({ ...p, phrasings: p.phrasings.slice(0, 1) })) }) : undefined;
+  const adapter = createAnnotationAdapter({ dataset: 'vlit-world', seed, negativeVocabulary: WORLD_SHAPES, ...(tasks ? { tasks } : {}), ...(sampler ? { sampler } : {}) });
   const records: VlitRecord[] = [];
   const annotations: ImageAnnotations[] = [];
   const byTask: Record<string, number> = {};
   let dropped = 0;
   let refused = 0;
   for (const scene of scenes) {
-    const ann = worldImageAnnotations(scene, { seed });
+    const ann = worldImageAnnotations(scene, { seed, phrasings });
     annotations.push(ann);
     let adapted: VlitRecord[];
     try {

@@ -6,9 +6,8 @@
  * held-out benchmark (seen and unseen phrasings, and with blank images), save it as a LLaVA checkpoint
  * folder, check that the folder reloads to the same answers, and write an HTML report and a summary.
  */
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { InvalidArgumentError, createTensor, type RawImage, type Tensor, type VlitRecord } from '@vlit/core';
+import { InvalidArgumentError, type RawImage, type VlitRecord } from '@vlit/core';
 import { prepareOutputDir, writeFileAtomic } from '@vlit/core/node';
 import { createNodeRuntime, createSharpCodec } from '@vlit/runtime/node';
 import {
@@ -22,19 +21,16 @@ import {
   type QualityCounts,
 } from '@vlit/data';
 import { createRootImageLoader, writeQualityReport, writeRecordsFile, writeWorldDataset } from '@vlit/data/node';
-import { buildWordLevelTokenizer, createBuiltinTemplate, createJinjaChatTemplate, encodeBatch, type EncodedSample } from '@vlit/templates';
-import { createHfVisionEncoder } from '@vlit/encoders';
-import { buildConnectorModel, createMlpConnector, initConnectorWeights, type ConnectorConfig, type ConnectorWeights } from '@vlit/connectors';
-import { buildEmbedTokensModel, buildLlamaDecoderModel, composeVisionLanguageModel, createLlamaDecoder, initLlamaWeights, tinyLlamaConfig, type LlamaWeights } from '@vlit/models';
-import { loadVisionLanguageModel, saveLlavaCheckpoint, vitAsHfVisionTower } from '@vlit/models/node';
-import { llavaRecipe, type RecipeStage, type TrainingModelParts, type TrainingProgressEvent } from '@vlit/trainer';
-import { trainStageInDirectory } from '@vlit/trainer/node';
-import { createMemoryCache, createMultipleChoiceBenchmark, evaluate, type EvalRun, type MultipleChoiceItem } from '@vlit/eval';
+import { composeVisionLanguageModel } from '@vlit/models';
+import { loadVisionLanguageModel, saveLlavaCheckpoint } from '@vlit/models/node';
+import type { MultipleChoiceItem } from '@vlit/eval';
 import { createFileImageLoader, loadSeedBenchFile, writeReports } from '@vlit/eval/node';
-import { adaptWorldScenes, captionRecords, contentText, plantFaults, type PlantedFault, type PlantedFaultKind } from './data.js';
-import { patchStatisticsVitConfig, patchStatisticsVitWeights } from './vision.js';
+import { adaptWorldScenes, captionRecords, plantFaults, type PlantedFault, type PlantedFaultKind } from './data.js';
+import { blankImage, composeTrainedModel, createFrozenTower, evaluateSplits, IMAGE_TOKEN, MAIN_JOB_CHAT_TEMPLATE, trainSmallLlava, type SplitScore } from './pipeline.js';
 import { FULL_SETTINGS, QUICK_SETTINGS, type MainJobSettings } from './settings.js';
 import { dimensionTable, renderMainJobHtml, renderMainJobMarkdown, type DimensionRow } from './report.js';
+
+export { MAIN_JOB_CHAT_TEMPLATE, type SplitScore } from './pipeline.js';
 
 /** Progress of the job: a stage name, units done and the total (the CLI draws a bar per stage). */
 export interface MainJobProgress {
@@ -58,14 +54,6 @@ export interface TrainedMainJobOptions {
   /** Override sizes (tests and experiments); merged over the quick or full settings. */
   settings?: Partial<MainJobSettings>;
   onProgress?: (event: MainJobProgress) => void;
-}
-
-/** Accuracy of one run on one split, with chance from the options. */
-export interface SplitScore {
-  accuracy: number;
-  chance: number;
-  questions: number;
-  byDimension: Record<string, { accuracy: number; chance: number; questions: number }>;
 }
 
 /** What the job produced; every number the report shows. */
@@ -116,29 +104,8 @@ export interface TrainedMainJobResult {
   seconds: Record<string, number>;
 }
 
-const IMAGE_TOKEN = '<image>';
-const SPECIALS = ['<pad>', '<s>', '</s>', IMAGE_TOKEN];
-
-/**
- * The conversation template of stage 2 (Vicuna-style turns, no system prompt to keep samples short). It is a
- * Jinja template so that the saved checkpoint folder carries exactly the template the model was trained with.
- */
-export const MAIN_JOB_CHAT_TEMPLATE =
-  "<s>{% for message in messages %}{% if message['role'] == 'system' %}{{ message['content'] }} {% elif message['role'] == 'user' %}USER: {{ message['content'] }} {% else %}ASSISTANT: {{ message['content'] }}</s>{% endif %}{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}";
-
 function count(t: { data: ArrayLike<number> }): number {
   return t.data.length;
-}
-
-function scoreOf(run: EvalRun, index: number, items: readonly MultipleChoiceItem[]): SplitScore {
-  const result = run.benchmarks[index];
-  const chanceOf = (xs: readonly MultipleChoiceItem[]): number => (xs.length ? xs.reduce((s, it) => s + 1 / it.options.length, 0) / xs.length : 0);
-  const byDimension: SplitScore['byDimension'] = {};
-  for (const [dim, g] of Object.entries(result.groups)) {
-    const members = items.filter((it) => it.dimension === dim);
-    byDimension[dim] = { accuracy: g.accuracy, chance: chanceOf(members), questions: members.length };
-  }
-  return { accuracy: result.metrics.accuracy, chance: chanceOf(items), questions: items.length, byDimension };
 }
 
 /** Run the trained main job into `out` (see the file comment); deterministic for a seed. */
@@ -229,151 +196,74 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
   const qualityFiles = await writeQualityReport(join(out, 'quality-report'), dataQuality);
   lap('data-quality');
 
-  // 6. Tokenizer, templates and encoded samples.
+  // 6. The frozen vision tower (Vlit's tiny ViT in CLIP layout, deterministic weights) and its cached features.
   const keptImages = new Set(qc.kept.flatMap((r) => r.images.map((i) => (typeof i === 'string' ? i : i.path))));
   const captions = captionRecords(scenes, keptImages);
-  const corpus = [...qc.kept, ...captions].flatMap((r) => r.messages.map((m) => contentText(m.content))).concat(['USER: ASSISTANT:']);
-  const tokenizer = buildWordLevelTokenizer({ corpus, specialTokens: SPECIALS, roles: { bos: '<s>', eos: '</s>', pad: '<pad>' } });
-  const padId = tokenizer.tokenToId('<pad>') as number;
-  const imageTokenId = tokenizer.tokenToId(IMAGE_TOKEN) as number;
-  const plain = createBuiltinTemplate('llava-plain', { imageToken: IMAGE_TOKEN, bos: '<s>' });
-  const conversation = createJinjaChatTemplate({ source: MAIN_JOB_CHAT_TEMPLATE, name: 'vlit-main-job', imageToken: IMAGE_TOKEN, contentFormat: 'string' });
-  const grid = settings.imageSize / settings.patchSize;
-  const visualTokens = grid * grid;
-  const stage1Data = encodeBatch(captions, { template: plain, tokenizer, imageTokens: visualTokens, maxLength: settings.maxLength, truncation: 'error' });
-  const stage2Data = encodeBatch(qc.kept, { template: conversation, tokenizer, imageTokens: visualTokens, maxLength: settings.maxLength, truncation: 'error' });
-
-  // 7. The frozen vision tower (Vlit's tiny ViT in CLIP layout, deterministic weights) and its cached features.
-  const vit = patchStatisticsVitConfig(settings.imageSize, settings.patchSize);
-  const towerParts = vitAsHfVisionTower(vit, patchStatisticsVitWeights(vit, `${seed}:vit`));
-  const tower = await createHfVisionEncoder({ backend: runtime.backend, spec: towerParts.spec, weights: towerParts.weights, featureLayer: -2, selectStrategy: 'default' });
-  const pathOf = new Map<string, string>();
-  for (const r of [...qc.kept, ...captions]) {
-    const ref = r.images[0];
-    if (ref !== undefined) pathOf.set(r.id, typeof ref === 'string' ? ref : ref.path);
-  }
-  const features = new Map<string, Tensor<'float32'>>();
-  const imagePaths = [...keptImages].sort();
-  for (let i = 0; i < imagePaths.length; i += 32) {
-    const chunk = imagePaths.slice(i, i + 32);
-    const images = await Promise.all(chunk.map(async (p) => codec.decode(await readFile(join(worldDir, p)), { source: p })));
-    const encoded = await tower.encode(images);
-    const [, tokens, dim] = encoded.dims;
-    chunk.forEach((p, k) => features.set(p, createTensor('float32', [tokens, dim], encoded.data.slice(k * tokens * dim, (k + 1) * tokens * dim))));
-    report({ stage: 'encode-images', done: Math.min(i + 32, imagePaths.length), total: imagePaths.length });
-  }
-  const featuresOf = (sample: EncodedSample): Tensor<'float32'>[] => {
-    const f = features.get(pathOf.get(sample.id) ?? '');
-    if (!f) throw new InvalidArgumentError(`no cached features for sample ${sample.id}`, { details: { record: sample.id, field: 'images.0' } });
-    return [f];
-  };
+  const frozen = await createFrozenTower({
+    runtime,
+    codec,
+    settings,
+    seed,
+    worldDir,
+    imagePaths: [...keptImages],
+    onProgress: (done, total) => report({ stage: 'encode-images', done, total }),
+  });
+  const { tower, visualTokens } = frozen;
+  const towerParts = frozen.parts;
   lap('encode-images');
 
-  // 8. Projector + tiny Llama decoder; LLaVA's two stages with the local engine.
-  const connectorConfig: ConnectorConfig = { kind: 'mlp', inputDim: vit.hiddenSize, hiddenDim: settings.hidden, outputDim: settings.hidden };
-  let connectorWeights: ConnectorWeights = initConnectorWeights(connectorConfig, `${seed}:projector`);
-  const llama = tinyLlamaConfig({
-    hiddenSize: settings.hidden,
-    vocabSize: tokenizer.vocabSize,
-    intermediateSize: 2 * settings.hidden,
-    numHiddenLayers: settings.layers,
-    numAttentionHeads: 4,
-    numKeyValueHeads: 2,
-    maxPositionEmbeddings: 256,
-    bosTokenId: tokenizer.tokenToId('<s>'),
-    eosTokenId: tokenizer.tokenToId('</s>'),
-  });
-  let llamaWeights: LlamaWeights = initLlamaWeights(llama, `${seed}:decoder`);
-  const partsOf = (): TrainingModelParts => ({
-    connector: buildConnectorModel(connectorConfig, connectorWeights),
-    embedTokens: buildEmbedTokensModel(llama, llamaWeights['model.embed_tokens.weight']),
-    decoder: buildLlamaDecoderModel(llama, llamaWeights),
-  });
-  const absorb = (weights: ReadonlyMap<string, Tensor<'float32'>>): void => {
-    const c: ConnectorWeights = { ...connectorWeights };
-    const l: LlamaWeights = { ...llamaWeights };
-    for (const [name, t] of weights) {
-      if (name.startsWith('model.multi_modal_projector.')) c[name.slice('model.multi_modal_projector.'.length)] = t;
-      else if (name.startsWith('model.language_model.')) l[`model.${name.slice('model.language_model.'.length)}`] = t;
-      else if (name.startsWith('lm_head.')) l[name] = t;
-    }
-    connectorWeights = c;
-    llamaWeights = l;
-  };
-  const recipe = llavaRecipe({
-    pretrainData: [{ name: 'world-captions', path: 'captions' }],
-    instructionData: [{ name: 'world-instructions', path: 'kept.jsonl' }],
+  // 7-8. Tokenizer, templates, projector + tiny Llama decoder; LLaVA's two stages with the local engine.
+  const trained = await trainSmallLlava({
+    runtime,
+    settings,
     seed,
-    maxLength: settings.maxLength,
-    stage1: { batchSize: settings.stage1.batchSize, gradientAccumulation: 1, lr: settings.stage1.lr },
-    stage2: { batchSize: settings.stage2.batchSize, gradientAccumulation: 1, lr: settings.stage2.lr },
+    tower: frozen,
+    captions,
+    instructions: qc.kept,
+    outDir: join(out, 'train'),
+    onProgress: (stage, e) => {
+      if (e.type === 'step') report({ stage, done: e.step, total: e.totalSteps, detail: `loss ${e.record.loss.toFixed(3)}` });
+    },
   });
-  const stage1: RecipeStage = { ...recipe.stages[0], maxSteps: settings.stage1.steps };
-  const stage2: RecipeStage = { ...recipe.stages[1], template: 'model', maxSteps: settings.stage2.steps };
-  const progressFor = (stage: 'train-stage-1' | 'train-stage-2') => (e: TrainingProgressEvent): void => {
-    if (e.type === 'step') report({ stage, done: e.step, total: e.totalSteps, detail: `loss ${e.record.loss.toFixed(3)}` });
-  };
-  const stage1Dir = join(out, 'train', 'stage-1');
-  const r1 = await trainStageInDirectory(stage1, {
-    backend: runtime.backend,
-    model: partsOf(),
-    samples: stage1Data.encoded,
-    imageFeatures: (s) => featuresOf(s),
-    outDir: stage1Dir,
-    stageIndex: 0,
-    padTokenId: padId,
-    onProgress: progressFor('train-stage-1'),
-  });
-  absorb(r1.weights);
-  lap('train-stage-1');
-  const stage2Dir = join(out, 'train', 'stage-2');
-  const r2 = await trainStageInDirectory(stage2, {
-    backend: runtime.backend,
-    model: partsOf(),
-    samples: stage2Data.encoded,
-    imageFeatures: (s) => featuresOf(s),
-    outDir: stage2Dir,
-    stageIndex: 1,
-    padTokenId: padId,
-    onProgress: progressFor('train-stage-2'),
-  });
-  absorb(r2.weights);
+  const { tokenizer, conversation, imageTokenId, connectorWeights, llamaWeights } = trained;
+  const r1 = trained.stage1.result;
+  const r2 = trained.stage2.result;
+  const stage1Dir = trained.stage1.dir;
+  const stage2Dir = trained.stage2.dir;
   lap('train-stage-2');
+  seconds['train-stage-1'] = trained.stage1.seconds;
+  seconds['train-stage-2'] -= trained.stage1.seconds;
 
   // 9. The trained model, composed, evaluated on both splits and with blank images.
-  const connector = createMlpConnector({ inputDim: vit.hiddenSize, hiddenDim: settings.hidden, outputDim: settings.hidden }, { backend: runtime.backend, weights: connectorWeights });
-  const languageModel = await createLlamaDecoder({ backend: runtime.backend, config: llama, weights: llamaWeights });
-  const model = composeVisionLanguageModel({ encoder: tower, connector, languageModel, template: conversation, tokenizer, id: 'vlit-main-job' });
+  const composed = await composeTrainedModel(runtime, frozen, trained);
+  const model = composed.model;
   const seenFile = await loadSeedBenchFile(join(worldDir, summary.files.benchmark));
   const unseenFile = await loadSeedBenchFile(join(worldDir, summary.files.benchmarkUnseen));
-  const seenBench = createMultipleChoiceBenchmark({ id: 'world-seen', items: seenFile.items, source: seenFile.sha256 });
-  const unseenBench = createMultipleChoiceBenchmark({ id: 'world-unseen', items: unseenFile.items, source: unseenFile.sha256 });
   const loadImage = createFileImageLoader({ root: worldDir, codec });
-  const trainedRun = await evaluate({
+  const trainedEval = await evaluateSplits({
     name: 'trained',
     model,
-    benchmarks: [seenBench, unseenBench],
+    splits: [
+      { id: 'world-seen', items: seenFile.items, source: seenFile.sha256 },
+      { id: 'world-unseen', items: unseenFile.items, source: unseenFile.sha256 },
+    ],
     loadImage,
-    cache: createMemoryCache(),
-    batchSize: 16,
-    onProgress: (e) => report({ stage: 'evaluate', done: e.done, total: e.total ?? 0 }),
+    onProgress: (done, total) => report({ stage: 'evaluate', done, total }),
   });
   lap('evaluate');
-  const blankPixels = new Uint8Array(settings.imageSize * settings.imageSize * 3).fill(128);
-  const blank: RawImage = { width: settings.imageSize, height: settings.imageSize, channels: 3, data: blankPixels };
-  const blankRun = await evaluate({
+  const blank = blankImage(settings.imageSize);
+  const blankEval = await evaluateSplits({
     name: 'trained, blank images',
     model,
-    benchmarks: [createMultipleChoiceBenchmark({ id: 'world-seen', items: seenFile.items, source: seenFile.sha256 })],
+    splits: [{ id: 'world-seen', items: seenFile.items, source: seenFile.sha256 }],
     loadImage: async () => blank,
-    cache: createMemoryCache(),
-    batchSize: 16,
-    onProgress: (e) => report({ stage: 'evaluate-blank', done: e.done, total: e.total ?? 0 }),
+    onProgress: (done, total) => report({ stage: 'evaluate-blank', done, total }),
   });
   lap('evaluate-blank');
-  const seen = scoreOf(trainedRun, 0, seenFile.items);
-  const unseen = scoreOf(trainedRun, 1, unseenFile.items);
-  const blankSeen = scoreOf(blankRun, 0, seenFile.items);
+  const trainedRun = trainedEval.run;
+  const blankRun = blankEval.run;
+  const [seen, unseen] = trainedEval.scores;
+  const [blankSeen] = blankEval.scores;
 
   // 10. Save as a LLaVA checkpoint folder, reload it with the folder loader, and compare answers.
   report({ stage: 'save', done: 0, total: 1 });
@@ -393,8 +283,7 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
   // 11. Reports.
   report({ stage: 'report', done: 0, total: 1 });
   const evalFiles = await writeReports(join(out, 'eval-report'), [trainedRun, blankRun], { title: 'Vlit main job: trained model on the held-out world benchmark' });
-  await connector.dispose();
-  await languageModel.dispose();
+  await composed.dispose();
   await tower.release();
   seconds.total = (performance.now() - t0) / 1000;
   const params = {
@@ -430,7 +319,7 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
     qualityControl: qc.counts,
     dataQuality,
     model: {
-      encoder: `Vlit tiny ViT (CLIP layout) ${settings.imageSize}px, patch ${settings.patchSize}, width ${vit.hiddenSize}, feature layer -2 (hidden state 0), CLS dropped`,
+      encoder: `Vlit tiny ViT (CLIP layout) ${settings.imageSize}px, patch ${settings.patchSize}, width ${frozen.vit.hiddenSize}, feature layer -2 (hidden state 0), CLS dropped`,
       encoderNote:
         'frozen, features cached (LLaVA keeps its tower frozen); its embedding weights are set by hand to patch statistics (mean colour of each 2x2-pixel cell, patch row and column, brightness anchors), the fixed-encoder approach of the trainer\'s learning test in a form the checkpoint folder carries as a CLIPVisionModel. Seeded random ViT weights were measured too weak: blank images scored as well as real ones',
       visualTokens,
@@ -438,8 +327,8 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
       parameters: params,
     },
     training: {
-      stage1: { steps: r1.steps, samples: stage1Data.encoded.length, rejected: stage1Data.rejects.length + r1.counts.rejected, ...firstLast(r1) },
-      stage2: { steps: r2.steps, samples: stage2Data.encoded.length, rejected: stage2Data.rejects.length + r2.counts.rejected, ...firstLast(r2) },
+      stage1: { steps: r1.steps, samples: trained.stage1.samples, rejected: trained.stage1.rejected, ...firstLast(r1) },
+      stage2: { steps: r2.steps, samples: trained.stage2.samples, rejected: trained.stage2.rejected, ...firstLast(r2) },
     },
     evaluation: { seen, unseen, blankSeen, table: dimensionTable(seen, unseen, blankSeen) },
     reload,

@@ -38,15 +38,24 @@ export interface WorldQaPair {
   distractors: string[];
 }
 
+/** Options of worldTrainingQuestions: `phrasings: 'first'` asks every kind with its first training phrasing only (a one-template dataset). */
+export interface WorldTrainingQuestionOptions {
+  /** `all` (default): a seeded choice among the kind's training phrasings; `first`: always the first one. */
+  phrasings?: 'all' | 'first';
+}
+
 /** One training-phrased question per kind the scene can pose (seeded; never a held-out phrasing). */
-export function worldTrainingQuestions(scene: WorldScene, seed: number | string = 0): WorldQaPair[] {
+export function worldTrainingQuestions(scene: WorldScene, seed: number | string = 0, options: WorldTrainingQuestionOptions = {}): WorldQaPair[] {
   const root = createRng(seed).fork(`qa\u0000${scene.id}`);
   const out: WorldQaPair[] = [];
   for (const spec of WORLD_QUESTION_KINDS) {
     const rng = root.fork(spec.kind);
     const fact = askWorldQuestion(scene, spec.kind, rng);
     if (!fact) continue;
-    out.push({ kind: fact.kind, dimension: fact.dimension, question: fillWorldPhrasing(rng.choice(spec.train), fact.slots), answer: fact.answer, distractors: fact.distractors });
+    // The choice is drawn either way so that `first` changes the phrasing only, never the facts asked.
+    const drawn = rng.choice(spec.train);
+    const phrasing = options.phrasings === 'first' ? spec.train[0] : drawn;
+    out.push({ kind: fact.kind, dimension: fact.dimension, question: fillWorldPhrasing(phrasing, fact.slots), answer: fact.answer, distractors: fact.distractors });
   }
   return out;
 }
@@ -56,7 +65,7 @@ export function worldTrainingQuestions(scene: WorldScene, seed: number | string 
  * OCR, and the training questions as VQA pairs (answerType = question kind). Adapt with
  * `negativeVocabulary: WORLD_SHAPES` so negative questions ask about absent shapes.
  */
-export function worldImageAnnotations(scene: WorldScene, options: { seed?: number | string; file?: string } = {}): ImageAnnotations {
+export function worldImageAnnotations(scene: WorldScene, options: { seed?: number | string; file?: string; phrasings?: 'all' | 'first' } = {}): ImageAnnotations {
   return {
     imageId: scene.id,
     file: options.file ?? worldImagePath(scene),
@@ -66,7 +75,7 @@ export function worldImageAnnotations(scene: WorldScene, options: { seed?: numbe
     objects: scene.objects.map((o) => ({ id: `${scene.id}:${o.index}`, category: o.shape, bbox: o.bbox, attributes: [o.size, o.color] })),
     regions: [],
     ocr: scene.text ? [{ text: scene.text.word, bbox: scene.text.bbox }] : [],
-    vqa: worldTrainingQuestions(scene, options.seed).map((q) => ({ question: q.question, answers: [q.answer], answerType: q.kind })),
+    vqa: worldTrainingQuestions(scene, options.seed, { phrasings: options.phrasings }).map((q) => ({ question: q.question, answers: [q.answer], answerType: q.kind })),
   };
 }
 

@@ -219,6 +219,27 @@ describe('held-out benchmark in SEED-Bench-1 format', () => {
   });
 });
 
+describe("worldTrainingQuestions with phrasings: 'first' (a one-template dataset)", () => {
+  it('asks the same facts as the default, each kind with the first training phrasing of WORLD_QUESTION_KINDS', () => {
+    const firstOf = new Map(WORLD_QUESTION_KINDS.map((k) => [k.kind, k.train[0]]));
+    const pattern = (p: string) => new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\\\{[a-z_]+\\\}/g, '.+')}$`);
+    let kinds = 0;
+    for (const scene of train.slice(0, 30)) {
+      const all = worldTrainingQuestions(scene, 31);
+      const one = worldTrainingQuestions(scene, 31, { phrasings: 'first' });
+      expect(one.map((q) => [q.kind, q.answer, q.distractors])).toEqual(all.map((q) => [q.kind, q.answer, q.distractors]));
+      for (const q of one) {
+        expect(q.question).toMatch(pattern(firstOf.get(q.kind) as string));
+        kinds++;
+      }
+    }
+    expect(kinds).toBeGreaterThan(30 * 5);
+    // The default really varies the phrasing: some kind is asked with another phrasing than the first.
+    const varied = train.slice(0, 30).flatMap((s) => worldTrainingQuestions(s, 31)).some((q) => !pattern(firstOf.get(q.kind) as string).test(q.question));
+    expect(varied).toBe(true);
+  });
+});
+
 describe('world annotations feed the COCO reader and annotation adaption', () => {
   it('round-trips through readImageAnnotations and adapts into records whose answers match the annotations', async () => {
     const scenes = train.slice(0, 25);
