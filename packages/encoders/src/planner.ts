@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from '@vlit/core';
 import { anyresLayout, smartResize, type HeightWidth } from './preprocess/tiling.js';
-import type { ImageSize } from './preprocess/pipeline.js';
+import type { ImageSize } from '@vlit/core';
 
 /** Which tokens of a ViT's output are kept: LLaVA's `patch` drops the CLS token, `cls_patch` keeps it. */
 export type FeatureSelect = 'patch' | 'cls_patch';

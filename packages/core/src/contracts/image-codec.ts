@@ -1,3 +1,9 @@
+/** Width and height of an image, in pixels. */
+export interface ImageSize {
+  width: number;
+  height: number;
+}
+
 /** A decoded image: 8-bit samples, interleaved channels, row-major (height × width × channels). */
 export interface RawImage {
   readonly width: number;

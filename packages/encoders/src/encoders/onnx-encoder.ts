@@ -26,7 +26,8 @@ import {
 import { decodeModel, encodeModel, exposeOutput } from '@vlit/graph';
 import { settingsFromPreprocessorConfig, type ImageProcessorSettings, type PreprocessorConfig } from '../preprocess/config.js';
 import { convertToRgb, type Rgb, writeImageTensor } from '../preprocess/ops.js';
-import { preprocessPixels, processedSize, type ImageSize } from '../preprocess/pipeline.js';
+import { preprocessPixels, processedSize } from '../preprocess/pipeline.js';
+import type { ImageSize } from '@vlit/core';
 import { canonicalJson } from '@vlit/core';
 import { anyresViews, type HeightWidth } from '../preprocess/tiling.js';
 import { planVisualTokens, type FeatureSelect, type TokenPlan } from '../planner.js';

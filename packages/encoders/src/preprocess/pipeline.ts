@@ -3,17 +3,11 @@
  * over RawImage. Order as Hugging Face's CLIPImageProcessor: convert to RGB, (LLaVA pad to square),
  * resize, centre crop, rescale, normalise.
  */
-import { InvalidArgumentError, canonicalJson, createTensor, type ImageCodec, type RawImage, type Tensor } from '@vlit/core';
+import { InvalidArgumentError, canonicalJson, createTensor, type ImageCodec, type ImageSize, type RawImage, type Tensor } from '@vlit/core';
 import { centerCrop, convertToRgb, normalizeTable, padToSquare, writeImageTensor } from './ops.js';
 import { resizeImage } from './resample.js';
 import type { ImageProcessorSettings, ResizeSpec } from './config.js';
 import { createFusedKernel, type FusedSpec } from './kernel.js';
-
-/** Image size. */
-export interface ImageSize {
-  width: number;
-  height: number;
-}
 
 /**
  * The size a resize spec gives an image, as Hugging Face's `get_resize_output_image_size`: the

@@ -6,7 +6,7 @@
 import { InvalidArgumentError, type RawImage } from '@vlit/core';
 import { cropImage, padImage, type Rgb } from './ops.js';
 import { resizeImage, type ResampleFilter } from './resample.js';
-import type { ImageSize } from './pipeline.js';
+import type { ImageSize } from '@vlit/core';
 
 /** A [height, width] pair, the order Hugging Face's `image_grid_pinpoints` use. */
 export type HeightWidth = readonly [number, number];

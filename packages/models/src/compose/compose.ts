@@ -25,7 +25,8 @@ import {
 } from '@vlit/core';
 import { generate, scoreContinuations } from '../generation/generate.js';
 import { generateBatch, type BatchRow } from '../generation/generate-batch.js';
-import { checkComponentsFit, expansionAt, mismatch, visualTokenCount, type FitReport, type ImageSize, type ImageTokenExpansion } from './fit.js';
+import { checkComponentsFit, expansionAt, mismatch, visualTokenCount, type FitReport, type ImageTokenExpansion } from './fit.js';
+import type { ImageSize } from '@vlit/core';
 import { encodeGenerationPrompt, encodeScoringSequence, SCORE_IGNORE_INDEX, type EncodedSequence, type PromptEncoding } from './prompt.js';
 import { spliceImageFeatures } from './splice.js';
 

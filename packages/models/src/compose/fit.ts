@@ -8,6 +8,7 @@ import {
   isVlitError,
   type ChatTemplate,
   type Connector,
+  type ImageSize,
   type LanguageModel,
   type Tokenizer,
   type VisionEncoder,
@@ -22,12 +23,6 @@ export interface ComponentFact {
   id: string;
   field: string;
   value: unknown;
-}
-
-/** Width and height of an image, in pixels. */
-export interface ImageSize {
-  width: number;
-  height: number;
 }
 
 /**

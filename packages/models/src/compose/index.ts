@@ -16,7 +16,6 @@ export {
   type ComponentKind,
   type FitParts,
   type FitReport,
-  type ImageSize,
   type ImageTokenExpansion,
 } from './fit.js';
 export { spliceImageFeatures, type SpliceSpan } from './splice.js';

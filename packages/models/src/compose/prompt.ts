@@ -14,7 +14,7 @@ import {
   type Tokenizer,
 } from '@vlit/core';
 import { encodeConversation } from '@vlit/templates';
-import type { ImageSize } from './fit.js';
+import type { ImageSize } from '@vlit/core';
 import type { SpliceSpan } from './splice.js';
 
 /** Ids of a prompt or scoring sequence with the image spans already expanded. */

@@ -27,8 +27,8 @@ import {
   type AnyresTokenPlan,
   type HeightWidth,
   type HfVisionEncoder,
-  type ImageSize,
 } from '@vlit/encoders';
+import type { ImageSize } from '@vlit/core';
 
 /** The geometry packing needs. */
 export interface LlavaNextGeometry {
