@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_FAULTS, createAnnotationAdapter, type CocoFixture, type FixtureFault, type ImageAnnotations } from '@vlit/data';
 import { generateCocoFixtureToDir, writeRecordsFile, type WrittenFixture } from '@vlit/data/node';
 import { createSharpCodec } from '@vlit/runtime/node';
-import { benchmarkItems } from './demo.js';
+import { annotationBenchmarkItems as benchmarkItems } from '@vlit/eval';
 import { containerFromName, createWarningSink } from './commands/convert.js';
 
 const PKG = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,10 +27,15 @@ interface Run {
 // Every spawn is killed after 4 minutes, so a command that hangs (a FIFO, a lock) fails its test instead of wedging the run.
 function vlitIn(cwd: string | undefined, ...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd, timeout: 240_000, maxBuffer: 64 << 20, env: { ...process.env, VLIT_DEBUG: '' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { cwd, timeout: 240_000, maxBuffer: 64 << 20, env: { ...process.env, VLIT_DEBUG: '' } },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -103,9 +108,27 @@ describe('vlit convert', () => {
 
   it('sends a bad record to --rejects with its reason; read = written + rejected', async () => {
     const input = join(dir, 'mixed.json');
-    const good = { id: 'good-1', image: 'a.png', conversations: [{ from: 'human', value: '<image>\nWhat is it?' }, { from: 'gpt', value: 'A cat.' }] };
+    const good = {
+      id: 'good-1',
+      image: 'a.png',
+      conversations: [
+        { from: 'human', value: '<image>\nWhat is it?' },
+        { from: 'gpt', value: 'A cat.' },
+      ],
+    };
     await writeFile(input, JSON.stringify([good, { id: 'bad-1', conversations: 'not a list' }, { ...good, id: 'good-2' }]));
-    const run = await vlit('convert', '--from', 'llava', '--to', 'sharegpt', input, join(dir, 'mixed-out.json'), '--rejects', join(dir, 'mixed-rejects.jsonl'), '--json');
+    const run = await vlit(
+      'convert',
+      '--from',
+      'llava',
+      '--to',
+      'sharegpt',
+      input,
+      join(dir, 'mixed-out.json'),
+      '--rejects',
+      join(dir, 'mixed-rejects.jsonl'),
+      '--json',
+    );
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ read: 3, written: 2, rejected: 1 });
     const rejects = await lines(join(dir, 'mixed-rejects.jsonl'));
@@ -140,7 +163,21 @@ describe('vlit qc and vlit report', () => {
     const kept = join(dir, 'kept.jsonl');
     const rejectsFile = join(dir, 'rejects.jsonl');
     const report = join(dir, 'report');
-    const run = await vlit('qc', paths.records, '--root', paths.root, '--annotations', paths.annotations, '--out', kept, '--rejects', rejectsFile, '--report', report, '--json');
+    const run = await vlit(
+      'qc',
+      paths.records,
+      '--root',
+      paths.root,
+      '--annotations',
+      paths.annotations,
+      '--out',
+      kept,
+      '--rejects',
+      rejectsFile,
+      '--report',
+      report,
+      '--json',
+    );
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const manifest = JSON.parse(await readFile(paths.manifest, 'utf8')) as CocoFixture['manifest'];
@@ -148,7 +185,9 @@ describe('vlit qc and vlit report', () => {
     expect(counts).toEqual(expect.objectContaining({ read: manifest.records, kept: manifest.clean.length, rejected: manifest.faults.length }));
     expect(counts.kept + counts.rejected).toBe(counts.read);
     const rejects = await lines(rejectsFile);
-    expect(rejects.map((r) => `${String(r.id)} ${String(r.filter)}/${String(r.reason)}`).sort()).toEqual(manifest.faults.map((f) => `${f.recordId} ${f.filter}/${f.reason}`).sort());
+    expect(rejects.map((r) => `${String(r.id)} ${String(r.filter)}/${String(r.reason)}`).sort()).toEqual(
+      manifest.faults.map((f) => `${f.recordId} ${f.filter}/${f.reason}`).sort(),
+    );
     expect((await lines(kept)).map((r) => r.id).sort()).toEqual([...manifest.clean].sort());
     expect(existsSync(`${report}.md`) && existsSync(`${report}.json`)).toBe(true);
 
@@ -209,7 +248,18 @@ describe('vlit demo', () => {
       qualityControl: { read: number; kept: number; rejected: number; byReason: Record<string, number> };
       evaluation: { items: number; accuracy: number; byDimension: Record<string, number> };
     };
-    for (const f of ['adapted.jsonl', 'kept.jsonl', 'rejects.jsonl', 'quality-report.md', 'quality-report.json', 'coco/manifest.json', 'coco/annotations.jsonl', 'eval-report/report.html', 'eval-report/report.md', 'eval-report/report.json']) {
+    for (const f of [
+      'adapted.jsonl',
+      'kept.jsonl',
+      'rejects.jsonl',
+      'quality-report.md',
+      'quality-report.json',
+      'coco/manifest.json',
+      'coco/annotations.jsonl',
+      'eval-report/report.html',
+      'eval-report/report.md',
+      'eval-report/report.json',
+    ]) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
     const qc = result.qualityControl;
@@ -238,7 +288,14 @@ describe('vlit demo', () => {
 
 describe('benchmarkItems (the demo benchmark)', () => {
   const image = (id: string, caption: string, objects: string[]): ImageAnnotations => ({
-    imageId: id, file: `${id}.png`, width: 64, height: 64, captions: [caption], regions: [], vqa: [], ocr: [],
+    imageId: id,
+    file: `${id}.png`,
+    width: 64,
+    height: 64,
+    captions: [caption],
+    regions: [],
+    vqa: [],
+    ocr: [],
     objects: objects.map((category) => ({ category, bbox: [0, 0, 8, 8] })),
   });
   const annotations = [
@@ -274,7 +331,14 @@ describe('vlit lint-template', () => {
   // BPE merges into the first answer token, so the prompt tokenizes differently alone than in context.
   const planted =
     "{% for m in messages %}{% if m.role == 'user' %}User: {{ m.content }}\n{% else %}Assistant: {{ m.content }}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}Assistant: {% endif %}";
-  const record = { id: 'planted-1', images: [], messages: [{ role: 'user', content: 'Say hello.' }, { role: 'assistant', content: 'Hello there.' }] };
+  const record = {
+    id: 'planted-1',
+    images: [],
+    messages: [
+      { role: 'user', content: 'Say hello.' },
+      { role: 'assistant', content: 'Hello there.' },
+    ],
+  };
 
   it('exits 1 on a planted template/tokenizer mismatch, naming the sample and the token; exits 0 with chatml', async () => {
     const tok = join(dir, 'planted-tokenizer');
@@ -310,7 +374,14 @@ describe('vlit lint-template', () => {
 
 // Issue 13: nothing destroyed. Each case reproduces the report's command, then checks the user's bytes.
 describe('issue 13: vlit never deletes or truncates a user file', () => {
-  const llavaRecord = (id: string): Record<string, unknown> => ({ id, image: 'a.png', conversations: [{ from: 'human', value: '<image>\nWhat is it?' }, { from: 'gpt', value: 'A cat.' }] });
+  const llavaRecord = (id: string): Record<string, unknown> => ({
+    id,
+    image: 'a.png',
+    conversations: [
+      { from: 'human', value: '<image>\nWhat is it?' },
+      { from: 'gpt', value: 'A cat.' },
+    ],
+  });
 
   it('mkdir x; echo keep > x/thesis.txt; vlit demo x: refused in one line, thesis.txt survives, nothing added', async () => {
     const x = join(dir, 'x');
@@ -447,9 +518,16 @@ describe('issue 13: typed one-line errors, --root checked, LLaVA container, data
   });
 
   it('--to llava out.json writes one JSON array (what json.load in LLaVA reads); .jsonl stays JSON Lines', async () => {
-    const records = [1, 2, 3].map((i) => ({ id: `r${i}`, images: ['a.png'], messages: [{ role: 'user', content: `<image>\nQ${i}` }, { role: 'assistant', content: `A${i}` }] }));
+    const records = [1, 2, 3].map((i) => ({
+      id: `r${i}`,
+      images: ['a.png'],
+      messages: [
+        { role: 'user', content: `<image>\nQ${i}` },
+        { role: 'assistant', content: `A${i}` },
+      ],
+    }));
     const input = join(dir, 'canon.jsonl');
-    await writeFile(input, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    await writeFile(input, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
     const out = join(dir, 'llava-out.json');
     expect((await vlit('convert', '--from', 'vlit', '--to', 'llava', input, out)).code).toBe(0);
     const parsed = JSON.parse(await readFile(out, 'utf8')) as { id: string; image: string; conversations: { from: string; value: string }[] }[];
@@ -467,19 +545,56 @@ describe('issue 13: typed one-line errors, --root checked, LLaVA container, data
     await mkdir(lf, { recursive: true });
     // The layout of LLaMA-Factory's data/mllm_demo.json and its dataset_info.json entry.
     const demo = [
-      { messages: [{ content: '<image>Who are they?', role: 'user' }, { content: "They're Kane and Gretzka from Bayern Munich.", role: 'assistant' }], images: ['mllm_demo_data/1.jpg'] },
-      { messages: [{ content: '<image>Who is he?', role: 'user' }, { content: "He's Thomas Muller from Bayern Munich.", role: 'assistant' }], images: ['mllm_demo_data/2.jpg'] },
+      {
+        messages: [
+          { content: '<image>Who are they?', role: 'user' },
+          { content: "They're Kane and Gretzka from Bayern Munich.", role: 'assistant' },
+        ],
+        images: ['mllm_demo_data/1.jpg'],
+      },
+      {
+        messages: [
+          { content: '<image>Who is he?', role: 'user' },
+          { content: "He's Thomas Muller from Bayern Munich.", role: 'assistant' },
+        ],
+        images: ['mllm_demo_data/2.jpg'],
+      },
     ];
-    const info = { mllm_demo: { file_name: 'mllm_demo.json', formatting: 'sharegpt', columns: { messages: 'messages', images: 'images' }, tags: { role_tag: 'role', content_tag: 'content', user_tag: 'user', assistant_tag: 'assistant' } } };
+    const info = {
+      mllm_demo: {
+        file_name: 'mllm_demo.json',
+        formatting: 'sharegpt',
+        columns: { messages: 'messages', images: 'images' },
+        tags: { role_tag: 'role', content_tag: 'content', user_tag: 'user', assistant_tag: 'assistant' },
+      },
+    };
     const input = join(lf, 'mllm_demo.json');
     await writeFile(input, JSON.stringify(demo, null, 2));
     const infoFile = join(dir, 'llamafactory', 'my_info.json');
-    await writeFile(infoFile, JSON.stringify({ ...info, mllm_demo: { ...info.mllm_demo, file_name: 'data/mllm_demo.json' }, other: { file_name: 'other.json' } }));
+    await writeFile(
+      infoFile,
+      JSON.stringify({ ...info, mllm_demo: { ...info.mllm_demo, file_name: 'data/mllm_demo.json' }, other: { file_name: 'other.json' } }),
+    );
 
-    const without = await vlit('convert', '--from', 'sharegpt', '--to', 'vlit', input, join(dir, 'lf-0.jsonl'), '--rejects', join(dir, 'lf-0-rejects.jsonl'), '--json');
+    const without = await vlit(
+      'convert',
+      '--from',
+      'sharegpt',
+      '--to',
+      'vlit',
+      input,
+      join(dir, 'lf-0.jsonl'),
+      '--rejects',
+      join(dir, 'lf-0-rejects.jsonl'),
+      '--json',
+    );
     expect(JSON.parse(without.stdout)).toMatchObject({ read: 2, written: 0, rejected: 2 });
 
-    const expected = demo.map((d) => ({ images: d.images, messages: d.messages.map((m) => ({ role: m.role, content: m.content })), source: { dataset: 'mllm_demo' } }));
+    const expected = demo.map((d) => ({
+      images: d.images,
+      messages: d.messages.map((m) => ({ role: m.role, content: m.content })),
+      source: { dataset: 'mllm_demo' },
+    }));
     const withFlag = await vlit('convert', '--from', 'sharegpt', '--to', 'vlit', input, join(dir, 'lf-1.jsonl'), '--dataset-info', infoFile, '--json');
     expect(withFlag.code, withFlag.stderr).toBe(0);
     expect(JSON.parse(withFlag.stdout)).toMatchObject({ read: 2, written: 2, rejected: 0, datasetInfo: { file: infoFile, entry: 'mllm_demo' } });
@@ -491,7 +606,19 @@ describe('issue 13: typed one-line errors, --root checked, LLaVA container, data
     expect(beside.stderr).toContain("entry 'mllm_demo'");
     expect(await lines(join(dir, 'lf-2.jsonl'))).toMatchObject(expected);
 
-    const clash = await vlit('convert', '--from', 'alpaca', '--to', 'vlit', input, join(dir, 'lf-3.jsonl'), '--dataset-info', infoFile, '--dataset', 'mllm_demo');
+    const clash = await vlit(
+      'convert',
+      '--from',
+      'alpaca',
+      '--to',
+      'vlit',
+      input,
+      join(dir, 'lf-3.jsonl'),
+      '--dataset-info',
+      infoFile,
+      '--dataset',
+      'mllm_demo',
+    );
     expect(clash.code).toBe(2);
     expect(clash.stderr.split('\n')[0]).toContain('formatting sharegpt');
   });
@@ -499,8 +626,16 @@ describe('issue 13: typed one-line errors, --root checked, LLaVA container, data
   it('convert counts every warning, prints the first 10 and streams all of them to --warnings', async () => {
     const n = 25;
     const input = join(dir, 'with-system.jsonl');
-    const recs = Array.from({ length: n }, (_, i) => ({ id: `w${i}`, images: [], messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: `Q${i}` }, { role: 'assistant', content: `A${i}` }] }));
-    await writeFile(input, recs.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const recs = Array.from({ length: n }, (_, i) => ({
+      id: `w${i}`,
+      images: [],
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: `Q${i}` },
+        { role: 'assistant', content: `A${i}` },
+      ],
+    }));
+    await writeFile(input, `${recs.map((r) => JSON.stringify(r)).join('\n')}\n`);
     const warningsFile = join(dir, 'warnings.jsonl');
     const run = await vlit('convert', '--from', 'vlit', '--to', 'llava', input, join(dir, 'with-system.json'), '--warnings', warningsFile);
     expect(run.code, run.stderr).toBe(0);

@@ -15,7 +15,7 @@
  *     table layout and an HTML report with charts (an untrained model scores near chance, 25%).
  */
 import { join, resolve } from 'node:path';
-import { NotFoundError, createRng, type VlitRecord } from '@vlit/core';
+import { NotFoundError, type VlitRecord } from '@vlit/core';
 import { prepareOutputDir, writeFileAtomic } from '@vlit/core/node';
 import { createSharpCodec, createNodeRuntime } from '@vlit/runtime/node';
 import {
@@ -26,16 +26,15 @@ import {
   renderQualityMarkdown,
   runQualityControl,
   type QualityCounts,
-  type QualityReject,
 } from '@vlit/data';
 import { createRootImageLoader, generateCocoFixtureToDir, writeQualityReport, writeRecordsFile } from '@vlit/data/node';
 import { buildWordLevelTokenizer, createBuiltinTemplate } from '@vlit/templates';
 import { createVitEncoder, planVisualTokens } from '@vlit/encoders';
 import { createMlpConnector } from '@vlit/connectors';
 import { composeVisionLanguageModel, createLlamaDecoder, tinyLlamaConfig } from '@vlit/models';
-import { createMultipleChoiceBenchmark, evaluate, renderResultsTable, type MultipleChoiceItem } from '@vlit/eval';
+import { annotationBenchmarkItems, createMultipleChoiceBenchmark, evaluate, renderResultsTable } from '@vlit/eval';
 import { writeReports } from '@vlit/eval/node';
-import type { ImageAnnotations } from '@vlit/data';
+import { rejectLine } from './shared.js';
 
 /** Options of `runDemo`. */
 export interface DemoOptions {
@@ -101,7 +100,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     images: { codec, load: createRootImageLoader(root) },
   });
   await writeRecordsFile(join(out, 'kept.jsonl'), qc.kept, { dialect: 'vlit' });
-  await writeFileAtomic(join(out, 'rejects.jsonl'), qc.rejects.map((r) => JSON.stringify(rejectLine(r))).join('\n') + '\n');
+  await writeFileAtomic(join(out, 'rejects.jsonl'), `${qc.rejects.map((r) => JSON.stringify(rejectLine(r))).join('\n')}\n`);
   say(`3. quality control: read ${qc.counts.read} = kept ${qc.counts.kept} + rejected ${qc.counts.rejected}`);
   for (const [reason, n] of Object.entries(qc.counts.byReason)) say(`     rejected ${n} x ${reason}`);
 
@@ -138,18 +137,28 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const question = sample.messages.slice(0, 1);
   const reply = await model.generate({ messages: question, images: [image] }, { maxNewTokens: 12 });
   const answer = sample.messages[1]?.content;
-  const [scoreRight, scoreWrong] = await model.score({ messages: question, images: [image] }, [typeof answer === 'string' ? answer : 'yes', 'The image shows a spaceship.']);
+  const [scoreRight, scoreWrong] = await model.score({ messages: question, images: [image] }, [
+    typeof answer === 'string' ? answer : 'yes',
+    'The image shows a spaceship.',
+  ]);
   const encoderTokens = planVisualTokens({ width: 640, height: 480 }, encoder.plan).tokens;
   const decoderTokens = model.imageTokenCount({ width: 640, height: 480 });
   say(`5. composed ${model.id}`);
-  say(`   visual tokens per image, planned before running: ${encoderTokens} from the encoder, ${decoderTokens} into the decoder; question: ${JSON.stringify(typeof question[0].content === 'string' ? question[0].content : '')}`);
+  say(
+    `   visual tokens per image, planned before running: ${encoderTokens} from the encoder, ${decoderTokens} into the decoder; question: ${JSON.stringify(typeof question[0].content === 'string' ? question[0].content : '')}`,
+  );
   say(`   untrained reply (${reply.usage.completionTokens} tokens): ${JSON.stringify(reply.text)}`);
   const perToken = (s: { logLikelihood: number; tokens: number }): string => (s.logLikelihood / s.tokens).toFixed(2);
-  say(`   mean log-prob per token: reference answer ${perToken(scoreRight)} vs a wrong one ${perToken(scoreWrong)} (untrained weights: no real preference yet)`);
+  say(
+    `   mean log-prob per token: reference answer ${perToken(scoreRight)} vs a wrong one ${perToken(scoreWrong)} (untrained weights: no real preference yet)`,
+  );
 
   // 6. Evaluation: SEED-Bench-style multiple choice over the kept images, ranked by likelihood.
   const keptImages = new Set(qc.kept.flatMap((r) => r.images.map((i) => (typeof i === 'string' ? i : i.path))));
-  const items = benchmarkItems(fixture.annotations.filter((a) => keptImages.has(a.file)), 7);
+  const items = annotationBenchmarkItems(
+    fixture.annotations.filter((a) => keptImages.has(a.file)),
+    7,
+  );
   const benchmark = createMultipleChoiceBenchmark({ id: 'demo-seed', items, method: 'likelihood' });
   const run = await evaluate({
     model,
@@ -164,54 +173,31 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const evalFiles = await writeReports(join(out, 'eval-report'), [run], { title: 'Vlit demo evaluation' });
   const result = run.benchmarks[0];
   const byDimension = Object.fromEntries(Object.entries(result.groups).map(([k, v]) => [k, v.accuracy]));
-  say(`6. evaluation on ${items.length} multiple-choice questions (likelihood ranking; chance is 25%, though an untrained model's language prior can beat it on some dimensions):\n\n${renderResultsTable([run])}`);
+  say(
+    `6. evaluation on ${items.length} multiple-choice questions (likelihood ranking; chance is 25%, though an untrained model's language prior can beat it on some dimensions):\n\n${renderResultsTable([run])}`,
+  );
 
-  say(`\nOutputs in ${out}: adapted.jsonl, kept.jsonl, rejects.jsonl, quality-report.md/.json, eval-report/ (report.html, .md, .json), coco/ (images + annotations)`);
+  say(
+    `\nOutputs in ${out}: adapted.jsonl, kept.jsonl, rejects.jsonl, quality-report.md/.json, eval-report/ (report.html, .md, .json), coco/ (images + annotations)`,
+  );
   say(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   return {
     out,
-    files: { adapted: join(out, 'adapted.jsonl'), kept: join(out, 'kept.jsonl'), rejects: join(out, 'rejects.jsonl'), reportJson: written.json, reportMarkdown: written.markdown, coco: root, evalHtml: evalFiles.html, evalMarkdown: evalFiles.markdown },
+    files: {
+      adapted: join(out, 'adapted.jsonl'),
+      kept: join(out, 'kept.jsonl'),
+      rejects: join(out, 'rejects.jsonl'),
+      reportJson: written.json,
+      reportMarkdown: written.markdown,
+      coco: root,
+      evalHtml: evalFiles.html,
+      evalMarkdown: evalFiles.markdown,
+    },
     generated: { annotations: fixture.annotations.length, records: fixture.records.length },
     adaption: { written: adapted.length, refused: adaptRejects.length, byTask: Object.fromEntries([...tasks].map(([t, n]) => [String(t), n])) },
     qualityControl: qc.counts,
     model: { id: model.id, encoderTokens, decoderTokens, replyTokens: reply.usage.completionTokens },
     evaluation: { items: items.length, accuracy: result.metrics.accuracy, byDimension },
   };
-}
-
-/** The line written to a rejects file for one quality-control reject (the shape `vlit qc` and the demo share). */
-export function rejectLine(r: QualityReject): Record<string, unknown> {
-  return { id: r.id, index: r.index, filter: r.filter, reason: r.reason, message: r.message, record: r.record };
-}
-
-/**
- * SEED-Bench-style questions from annotations: scene understanding (SU: which caption fits, against
- * captions of other images) and instance counting (IC: how many of a category), four options each,
- * the right one at a seeded position.
- */
-export function benchmarkItems(annotations: readonly ImageAnnotations[], seed: number): MultipleChoiceItem[] {
-  const rng = createRng(seed);
-  const items: MultipleChoiceItem[] = [];
-  const place = (right: string, wrong: string[]): { options: string[]; answer: number } => {
-    const answer = rng.int(0, 4);
-    const options = [...wrong.slice(0, 3)];
-    options.splice(answer, 0, right);
-    return { options, answer };
-  };
-  annotations.forEach((a, i) => {
-    const others = annotations.filter((b, j) => j !== i && b.captions.length > 0);
-    if (a.captions.length > 0 && others.length >= 3) {
-      const wrong = rng.sample(others, 3).map((b) => b.captions[0]);
-      items.push({ id: `${a.imageId}-su`, question: 'Which caption describes the image?', dimension: 'SU', images: [a.file], ...place(a.captions[0], wrong) });
-    }
-    const counts = new Map<string, number>();
-    for (const o of a.objects) counts.set(o.category, (counts.get(o.category) ?? 0) + 1);
-    const [category, n] = [...counts].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))[0] ?? [];
-    if (category !== undefined && n !== undefined) {
-      const wrong = [n + 1, n + 2, n > 1 ? n - 1 : n + 3].map(String);
-      items.push({ id: `${a.imageId}-ic`, question: `How many ${category} objects are in the image?`, dimension: 'IC', images: [a.file], ...place(String(n), wrong) });
-    }
-  });
-  return items;
 }

@@ -3,6 +3,9 @@
  * @packageDocumentation
  */
 export { runDemo, type DemoOptions, type DemoResult } from './demo.js';
-export { runCli, COMMANDS, cliVersion } from './main.js';
+export { runCli, COMMANDS, GROUPS, cliVersion, usage, resolveCommand } from './main.js';
+export { defineCommand, renderHelp, configSchema, COMMON_FLAGS, type CommandSpec, type FlagSpec, type ExampleSpec, type DeclaredCommand } from './define.js';
+export { createProgressBars, type ProgressBars } from './progress.js';
 export * from './main-job/index.js';
 export type { CliIo, Command } from './shared.js';
+export { renderCliReference, replaceReferenceSection, REFERENCE_START, REFERENCE_END } from './reference.js';

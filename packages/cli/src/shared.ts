@@ -3,8 +3,8 @@ import { mkdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InvalidArgumentError, isVlitError } from '@vlit/core';
-import { createAtomicFileWriter, fileSystemError, readUserFile, type AtomicFileWriter } from '@vlit/core/node';
-import { DIALECT_NAMES, type DialectName } from '@vlit/data';
+import { createAtomicFileWriter, fileSystemError, type AtomicFileWriter } from '@vlit/core/node';
+import { DIALECT_NAMES, type DialectName, type QualityReject } from '@vlit/data';
 
 /** Where a command writes: the process streams in the binary, buffers in embedders. */
 export interface CliIo {
@@ -14,6 +14,10 @@ export interface CliIo {
   isTty?: boolean;
   /** Print the stack (and causes) of a failure after its one line (`--verbose`). */
   verbose?: boolean;
+  /** Where progress bars are drawn (stderr in the binary); drawn only when it is a TTY. */
+  progress?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Standard input, for commands that read `-` (the process's stdin in the binary). */
+  stdin?: AsyncIterable<Uint8Array>;
 }
 
 /** One `vlit` command. */
@@ -39,7 +43,12 @@ export type FlagValues<O extends FlagOptions> = { [K in keyof O]?: O[K]['type'] 
 /** Parse flags strictly (unknown flags are usage errors); `--help` and `--json` are always known. */
 export function parseFlags<O extends FlagOptions>(argv: string[], options: O): { values: FlagValues<O>; positionals: string[] } {
   try {
-    const parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } }, allowPositionals: true, strict: true });
+    const parsed = parseArgs({
+      args: argv,
+      options: { ...options, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' } },
+      allowPositionals: true,
+      strict: true,
+    });
     return { values: parsed.values as FlagValues<O>, positionals: parsed.positionals };
   } catch (err) {
     throw new UsageError((err as Error).message, { cause: err, details: { field: 'argv' } });
@@ -76,40 +85,6 @@ export function positiveInt(value: string | undefined, flag: string, fallback: n
   return n;
 }
 
-/** A line of a JSON Lines file that is not JSON. */
-export interface BadJsonLine {
-  line: number;
-  text: string;
-  message: string;
-}
-
-/**
- * Largest JSON Lines file read whole (qc, report, lint-template): past V8's string limit the read would
- * crash with an untyped error, so it is refused up front instead.
- */
-export const MAX_JSON_LINES_BYTES = 512 * 1024 * 1024;
-
-/**
- * Read a JSON Lines file: parsed values (with their line numbers) and the lines that are not JSON. Only a
- * regular file is read (a FIFO or folder is a typed error naming it, never a hang).
- */
-export async function readJsonLines(file: string, what = 'input'): Promise<{ values: unknown[]; lines: number[]; bad: BadJsonLine[] }> {
-  const text = (await readUserFile(file, { what, maxBytes: MAX_JSON_LINES_BYTES })).toString('utf8');
-  const values: unknown[] = [];
-  const lines: number[] = [];
-  const bad: BadJsonLine[] = [];
-  text.split('\n').forEach((raw, i) => {
-    if (!raw.trim()) return;
-    try {
-      values.push(JSON.parse(raw));
-      lines.push(i + 1);
-    } catch (err) {
-      bad.push({ line: i + 1, text: raw, message: (err as Error).message });
-    }
-  });
-  return { values, lines, bad };
-}
-
 /**
  * Open an output file for an atomic write (its folder is created): nothing lands at `file` until
  * `commit`, so a failed run leaves what was there before.
@@ -130,7 +105,10 @@ export async function assertOutputFiles(outputs: Record<string, string | undefin
     if (file === undefined) continue;
     const st = await stat(file).catch(() => undefined);
     if (st && !st.isFile()) {
-      throw new InvalidArgumentError(`${role} ${file} exists and is ${st.isDirectory() ? 'a directory' : 'not a regular file'}; outputs must be regular files`, { details: { file, field: role } });
+      throw new InvalidArgumentError(
+        `${role} ${file} exists and is ${st.isDirectory() ? 'a directory' : 'not a regular file'}; outputs must be regular files`,
+        { details: { file, field: role } },
+      );
     }
   }
 }
@@ -184,4 +162,9 @@ export async function guarded(name: string, io: CliIo, body: () => Promise<numbe
 /** Print a value as pretty JSON. */
 export function printJson(io: CliIo, value: unknown): void {
   io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** The line written to a rejects file for one quality-control reject (the shape `vlit data qc` and the demo share). */
+export function rejectLine(r: QualityReject): Record<string, unknown> {
+  return { id: r.id, index: r.index, filter: r.filter, reason: r.reason, message: r.message, record: r.record };
 }

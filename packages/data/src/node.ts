@@ -3,6 +3,7 @@
  * @packageDocumentation
  */
 export * from './io/node.js';
+export * from './io/jsonl-file.js';
 export * from './generate/node.js';
 export * from './quality/node.js';
 export * from './world/node.js';
