@@ -1,7 +1,10 @@
 // Streaming LLaVA JSON array -> canonical JSONL with @vlit/data, against a baseline that reads the
-// whole file and parses it with JSON.parse, on the same generated file in the same run. Each side
-// runs in its own child process so one's heap cannot colour the other's peak RSS.
-//   node bench/data-stream.mjs [--records 1000000] [--keep]
+// whole file, parses it with JSON.parse, maps each record with the same decodeRecord, JSON.stringify's
+// it and writes it, on the same generated file in the same run. Each side runs in its own child
+// process so one's heap cannot colour the other's peak RSS. With --repeat N the two alternate N times
+// and the median is reported (the CPU may be shared: ratios come from the same run; CPU seconds,
+// user + system, are shown beside wall seconds as they suffer less from other jobs).
+//   node bench/data-stream.mjs [--records 1000000] [--repeat 1] [--keep]
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
@@ -27,10 +30,12 @@ try {
   const t0 = performance.now();
   await generate(input, records);
   const size = statSync(input).size;
-  console.log(`generated ${records.toLocaleString('en')} LLaVA records, ${(size / 1e6).toFixed(1)} MB, in ${((performance.now() - t0) / 1000).toFixed(1)} s (${input})`);
+  console.log(
+    `generated ${records.toLocaleString('en')} LLaVA records, ${(size / 1e6).toFixed(1)} MB, in ${((performance.now() - t0) / 1000).toFixed(1)} s (${input})`,
+  );
 
   const self = fileURLToPath(import.meta.url);
-  const run = (mode, extra = []) => {
+  const run = async (mode, extra = []) => {
     const out = join(dir, `${mode}.jsonl`);
     const r = spawnSync(process.execPath, [...extra, self, '--child', mode, input, out], { encoding: 'utf8', maxBuffer: 1 << 20 });
     if (r.status !== 0) {
@@ -39,11 +44,35 @@ try {
       return { mode, error: why.trim() };
     }
     const res = JSON.parse(r.stdout.trim().split('\n').pop());
-    return { ...res, hash: res.written ? hashFile(out) : undefined };
+    const hash = res.written ? await hashFile(out) : undefined;
+    if (!args.includes('--keep')) rmSync(out, { force: true });
+    return { ...res, hash };
   };
-  const stream = run('stream');
-  const baseline = run('baseline', ['--max-old-space-size=16384']);
-  const [hs, hb] = await Promise.all([stream.hash, baseline.hash]);
+  const repeat = Math.max(1, Number(opt('--repeat', 1)));
+  const runs = { stream: [], baseline: [] };
+  for (let r = 0; r < repeat; r++) {
+    runs.stream.push(await run('stream'));
+    runs.baseline.push(await run('baseline', ['--max-old-space-size=16384']));
+  }
+  const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+  const summarise = (list) => {
+    const bad = list.find((r) => r.error);
+    if (bad) return bad;
+    return {
+      ...list[0],
+      ms: median(list.map((r) => r.ms)),
+      cpuMs: median(list.map((r) => r.cpuMs)),
+      maxRssKB: Math.max(...list.map((r) => r.maxRssKB)),
+      hashes: list.map((r) => r.hash),
+    };
+  };
+  const stream = summarise(runs.stream);
+  const baseline = summarise(runs.baseline);
+  const hashes = [...(stream.hashes ?? []), ...(baseline.hashes ?? [])];
+  const hs = hashes[0];
   const rows = [];
   for (const r of [stream, baseline]) {
     if (r.error) {
@@ -51,18 +80,27 @@ try {
       continue;
     }
     rows.push({
-      method: r.mode === 'stream' ? '@vlit/data convertFile (streaming)' : 'readFile + JSON.parse (baseline)',
+      method: r.mode === 'stream' ? '@vlit/data convertFile (streaming)' : 'readFile + JSON.parse + decodeRecord + stringify (baseline)',
       records: r.read,
       written: r.written,
-      'seconds': +(r.ms / 1000).toFixed(2),
+      seconds: +(r.ms / 1000).toFixed(2),
+      'CPU s': +(r.cpuMs / 1000).toFixed(2),
       'records/s': Math.round(r.read / (r.ms / 1000)),
+      'records/CPU s': Math.round(r.read / (r.cpuMs / 1000)),
       'peak RSS MB': Math.round(r.maxRssKB / 1024),
     });
   }
   console.table(rows);
   if (!stream.error && !baseline.error) {
-    console.log(`peak RSS: streaming ${Math.round(stream.maxRssKB / 1024)} MB vs baseline ${Math.round(baseline.maxRssKB / 1024)} MB (${(baseline.maxRssKB / stream.maxRssKB).toFixed(1)}x less); speed ${(baseline.ms / stream.ms).toFixed(2)}x the baseline`);
-    console.log(`outputs identical: ${hs === hb} (sha256 ${String(hs).slice(0, 16)}...)`);
+    console.log(
+      `peak RSS: streaming ${Math.round(stream.maxRssKB / 1024)} MB vs baseline ${Math.round(baseline.maxRssKB / 1024)} MB (${(baseline.maxRssKB / stream.maxRssKB).toFixed(1)}x less)`,
+    );
+    console.log(
+      `speed (median of ${repeat}): ${(baseline.ms / stream.ms).toFixed(2)}x the baseline's records/s (wall), ${(baseline.cpuMs / stream.cpuMs).toFixed(2)}x per CPU second`,
+    );
+    const same = hashes.every((h) => h === hs);
+    console.log(`outputs identical (all ${hashes.length} runs): ${same} (sha256 ${String(hs).slice(0, 16)}...)`);
+    if (!same) process.exitCode = 1;
   }
   if (!stream.error) {
     const ok = stream.maxRssKB / 1024 < 300;
@@ -81,6 +119,7 @@ async function hashFile(file) {
 
 async function child(mode, input, output) {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   let read = 0;
   let written = 0;
   if (mode === 'stream') {
@@ -107,13 +146,17 @@ async function child(mode, input, output) {
     closeSync(fd);
   }
   const ms = performance.now() - t0;
-  process.stdout.write(`${JSON.stringify({ mode, read, written, ms, maxRssKB: process.resourceUsage().maxRSS })}\n`);
+  const cpu = process.cpuUsage(cpu0);
+  process.stdout.write(`${JSON.stringify({ mode, read, written, ms, cpuMs: (cpu.user + cpu.system) / 1000, maxRssKB: process.resourceUsage().maxRSS })}\n`);
 }
 
 async function generate(file, n) {
   const { createRng } = await import('@vlit/core');
   const rng = createRng('bench-data-stream');
-  const words = 'the a dog cat person bicycle red blue green small large near left right behind table street sky water tree car bus sign two three several standing sitting holding looking wearing next to on under of in with and is are what where how many color'.split(' ');
+  const words =
+    'the a dog cat person bicycle red blue green small large near left right behind table street sky water tree car bus sign two three several standing sitting holding looking wearing next to on under of in with and is are what where how many color'.split(
+      ' ',
+    );
   const sentence = (k) => {
     const out = [];
     for (let i = 0; i < k; i++) out.push(rng.choice(words));
@@ -124,7 +167,12 @@ async function generate(file, n) {
   let buf = '[';
   for (let i = 0; i < n; i++) {
     const kind = i % 10;
-    const images = kind === 0 ? [] : kind === 1 ? [`coco/train2017/${String(i).padStart(12, '0')}.jpg`, `coco/train2017/${String(i + 1).padStart(12, '0')}.jpg`] : [`coco/train2017/${String(i).padStart(12, '0')}.jpg`];
+    const images =
+      kind === 0
+        ? []
+        : kind === 1
+          ? [`coco/train2017/${String(i).padStart(12, '0')}.jpg`, `coco/train2017/${String(i + 1).padStart(12, '0')}.jpg`]
+          : [`coco/train2017/${String(i).padStart(12, '0')}.jpg`];
     const turns = 1 + rng.int(0, 3);
     const conversations = [];
     for (let t = 0; t < turns; t++) {

@@ -1,4 +1,4 @@
-import { FormatError } from '@vlit/core';
+import { FormatError, type VlitErrorDetails } from '@vlit/core';
 import { byteChunks, type ByteSource } from './source.js';
 
 /** A location inside a JSON document: object keys and array indices from the root. */
@@ -46,6 +46,12 @@ export interface JsonStreamOptions {
    * recurses and would overflow the stack on it.
    */
   maxDepth?: number;
+  /**
+   * Decode a value's `text` only when it is first read (`JsonValueScanner`, `streamJsonValues`;
+   * default false). Saves decoding every value twice when callers need the text only for rejects;
+   * the chunks handed in must then stay unchanged until the text is read.
+   */
+  lazyText?: boolean;
 }
 
 /** Default `maxDepth` of the streaming scanners. */
@@ -142,6 +148,55 @@ function concat(pieces: Uint8Array[], length: number): Uint8Array {
   return out;
 }
 
+/** A value the scanner found, before decoding. */
+interface RawCapture {
+  path: JsonPath;
+  bytes: Uint8Array;
+  /** Start in the chunk it completed in; -1 when it spans chunks. */
+  start: number;
+  line: number;
+  offset: number;
+  selected: boolean;
+  /** Deepest array/object nesting inside it. */
+  depth: number;
+}
+
+/** Two captures are consecutive elements of the same array. */
+function siblings(a: RawCapture, b: RawCapture): boolean {
+  const n = a.path.length;
+  if (b.path.length !== n || a.selected !== b.selected) return false;
+  const x = a.path[n - 1];
+  const y = b.path[n - 1];
+  return typeof x === 'number' && y === x + 1;
+}
+
+/** A parsed value whose text is decoded from its bytes on first read (`lazyText`). */
+class LazyValueItem {
+  readonly kind = 'value' as const;
+  readonly path: JsonPath;
+  readonly value: unknown;
+  readonly line: number;
+  readonly offset: number;
+  readonly selected: boolean;
+  private bytes: Uint8Array | undefined;
+  private decoded: string | undefined;
+  constructor(raw: RawCapture, value: unknown) {
+    this.path = raw.path;
+    this.value = value;
+    this.line = raw.line;
+    this.offset = raw.offset;
+    this.selected = raw.selected;
+    this.bytes = raw.bytes;
+  }
+  get text(): string {
+    if (this.decoded === undefined) {
+      this.decoded = decoder.decode(this.bytes);
+      this.bytes = undefined;
+    }
+    return this.decoded;
+  }
+}
+
 function describe(byte: number): string {
   return byte >= 0x20 && byte < 0x7f ? `'${String.fromCharCode(byte)}'` : `byte 0x${byte.toString(16)}`;
 }
@@ -182,12 +237,19 @@ export class JsonValueScanner {
   private keyEscape = false;
   private afterRoot = false;
   private started = false;
+  private readonly lazyText: boolean;
+  /** Where the current capture starts in the current chunk; -1 when it began in an earlier one. */
+  private capStart = -1;
+  /** Values completed in the current `push`, not yet decoded. */
+  private raws: RawCapture[] = [];
+  private chunk: Uint8Array = new Uint8Array(0);
 
   constructor(patterns: JsonPathPattern[], options: JsonStreamOptions = {}) {
     this.patterns = patterns;
     this.file = options.file;
     this.maxValueBytes = options.maxValueBytes ?? 64 * 1024 * 1024;
     this.maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
+    this.lazyText = options.lazyText ?? false;
   }
 
   /** 0: no pattern goes through this path, 1: a pattern goes deeper, 2: a pattern ends here. */
@@ -216,16 +278,17 @@ export class JsonValueScanner {
 
   /** Feed one chunk; returns the values completed inside it. */
   push(chunk: Uint8Array): JsonStreamItem[] {
-    const out: JsonStreamItem[] = [];
     const n = chunk.length;
     let i = 0;
+    this.chunk = chunk;
+    this.capStart = -1;
     if (!this.started && n > 0) {
       this.started = true;
       if (chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) i = 3;
     }
     while (i < n) {
       if (this.state === State.Capture) {
-        i = this.capture(chunk, i, out);
+        i = this.capture(chunk, i);
         continue;
       }
       if (this.state === State.Key) {
@@ -298,21 +361,23 @@ export class JsonValueScanner {
     }
     this.consumed += n;
     if (this.state === State.Capture && this.capLength > this.maxValueBytes) {
+      this.raws = [];
       this.fail(`a single value is larger than maxValueBytes (${this.maxValueBytes})`);
     }
-    return out;
+    return this.settle();
   }
 
   /** Signal the end of input; throws if the document is incomplete. */
   end(): JsonStreamItem[] {
-    const out: JsonStreamItem[] = [];
+    this.raws = [];
     if (this.state === State.Capture && this.capScalar) {
-      this.finishCapture(out);
+      this.capStart = -1;
+      this.finishCapture();
     }
     if (this.state !== State.Done) {
       this.fail(this.afterRoot || this.frames.length || this.state !== State.Value ? 'unexpected end of JSON input' : 'empty JSON input');
     }
-    return out;
+    return this.settle();
   }
 
   private afterValue(): void {
@@ -334,6 +399,7 @@ export class JsonValueScanner {
     this.state = State.Capture;
     this.capPieces = [];
     this.capLength = 0;
+    this.capStart = i;
     this.capLine = this.line;
     this.capOffset = this.consumed + i;
     this.capMaxDepth = 0;
@@ -343,9 +409,7 @@ export class JsonValueScanner {
       this.capScalar = false;
       this.capInString = true;
       this.capDepth = 0;
-      this.capPieces.push(chunk.subarray(i, i + 1));
-      this.capLength = 1;
-      // the opening quote is consumed here; capture continues after it
+      // the opening quote is part of the value; scanning for its end starts after it
       this.pendingSkip = 1;
     } else if (c === LBRACKET || c === LBRACE) {
       this.capScalar = false;
@@ -363,11 +427,10 @@ export class JsonValueScanner {
   private pendingSkip = 0;
 
   /** Scan a captured value from `start`; returns where scanning stopped. */
-  private capture(chunk: Uint8Array, start: number, out: JsonStreamItem[]): number {
-    // the opening quote of a string value was already pushed as its own piece
+  private capture(chunk: Uint8Array, start: number): number {
     let i = start + this.pendingSkip;
     this.pendingSkip = 0;
-    const pieceFrom = i;
+    const pieceFrom = start;
     const n = chunk.length;
     if (this.capScalar) {
       for (; i < n; i++) {
@@ -376,25 +439,40 @@ export class JsonValueScanner {
       }
       this.capPieces.push(chunk.subarray(pieceFrom, i));
       this.capLength += i - pieceFrom;
-      if (i < n) this.finishCapture(out);
+      if (i < n) this.finishCapture();
       return i;
     }
     let depth = this.capDepth;
     let inString = this.capInString;
-    let escape = this.capEscape;
+    let esc = this.capEscape;
     let line = this.line;
     let end = -1;
+    // a backslash ended the previous chunk: the byte it escapes is the first of this one
+    if (esc && i < n) {
+      esc = false;
+      i++;
+    }
     for (; i < n; i++) {
       const c = chunk[i];
       if (inString) {
-        if (escape) escape = false;
-        else if (c === BACKSLASH) escape = true;
-        else if (c === QUOTE) {
-          inString = false;
-          if (depth === 0) {
-            end = i + 1;
-            break;
-          }
+        // Skip the string's body in one tight loop: only a quote or a backslash matters inside it.
+        let j = i;
+        let d = c;
+        while (d !== QUOTE) {
+          j += d === BACKSLASH ? 2 : 1;
+          if (j >= n) break;
+          d = chunk[j];
+        }
+        if (j >= n) {
+          esc = j > n;
+          i = n;
+          break;
+        }
+        i = j;
+        inString = false;
+        if (depth === 0) {
+          end = i + 1;
+          break;
         }
       } else if (c === QUOTE) inString = true;
       else if (c === LBRACE || c === LBRACKET) {
@@ -409,56 +487,132 @@ export class JsonValueScanner {
     this.line = line;
     this.capDepth = depth;
     this.capInString = inString;
-    this.capEscape = escape;
+    this.capEscape = esc;
     const stop = end === -1 ? n : end;
     this.capPieces.push(chunk.subarray(pieceFrom, stop));
     this.capLength += stop - pieceFrom;
-    if (end !== -1) this.finishCapture(out);
+    if (end !== -1) this.finishCapture();
     return stop;
   }
 
-  private finishCapture(out: JsonStreamItem[]): void {
-    const bytes = concat(this.capPieces, this.capLength);
+  private finishCapture(): void {
+    const pieces = this.capPieces;
+    const bytes = concat(pieces, this.capLength);
+    this.raws.push({
+      path: this.path.slice(),
+      bytes,
+      start: pieces.length === 1 ? this.capStart : -1,
+      line: this.capLine,
+      offset: this.capOffset,
+      selected: this.capSelected,
+      depth: this.capMaxDepth,
+    });
     this.capPieces = [];
-    const path = this.path.slice();
-    const selected = this.capSelected;
-    const line = this.capLine;
-    const offset = this.capOffset;
     this.capLength = 0;
+    this.afterValue();
+  }
+
+  /**
+   * Decode and parse the values completed by the last `push`/`end`. Runs of sibling array elements
+   * that lie whole in the current chunk are decoded once and parsed with one `JSON.parse` of
+   * `[run]`; a run holding anything bad (invalid UTF-8, a malformed or too-deep value) is parsed
+   * value by value instead, so each value still gets its own item and error.
+   */
+  private settle(): JsonStreamItem[] {
+    const raws = this.raws;
+    this.raws = [];
+    const out: JsonStreamItem[] = [];
+    let k = 0;
+    while (k < raws.length) {
+      let m = k + 1;
+      if (this.batchable(raws[k])) {
+        while (m < raws.length && this.batchable(raws[m]) && siblings(raws[m - 1], raws[m])) m++;
+        if (m - k > 1 && this.parseRun(raws, k, m, out)) {
+          k = m;
+          continue;
+        }
+      }
+      for (; k < m; k++) out.push(this.parseOne(raws[k]));
+    }
+    return out;
+  }
+
+  private batchable(raw: RawCapture): boolean {
+    return raw.start >= 0 && raw.depth <= this.maxDepth && typeof raw.path[raw.path.length - 1] === 'number';
+  }
+
+  /** Parse raws[k..m) (sibling array elements, all in the current chunk) with one JSON.parse; false if any is bad. */
+  private parseRun(raws: RawCapture[], k: number, m: number, out: JsonStreamItem[]): boolean {
+    const base = raws[k].start;
+    const last = raws[m - 1];
+    const region = this.chunk.subarray(base, last.start + last.bytes.length);
+    const text = tryDecode(region);
+    if (text === undefined) return false;
+    let values: unknown;
+    try {
+      values = JSON.parse(`[${text}]`);
+    } catch {
+      return false;
+    }
+    if (!Array.isArray(values) || values.length !== m - k) return false;
+    // ASCII: byte offsets are character offsets, so each value's text is a slice of the run's text
+    const ascii = text.length === region.length;
+    for (let r = k; r < m; r++) {
+      const raw = raws[r];
+      const value: unknown = values[r - k];
+      if (ascii) {
+        const from = raw.start - base;
+        out.push({
+          kind: 'value',
+          path: raw.path,
+          value,
+          text: text.slice(from, from + raw.bytes.length),
+          line: raw.line,
+          offset: raw.offset,
+          selected: raw.selected,
+        });
+      } else if (this.lazyText) out.push(new LazyValueItem(raw, value));
+      else out.push({ kind: 'value', path: raw.path, value, text: decoder.decode(raw.bytes), line: raw.line, offset: raw.offset, selected: raw.selected });
+    }
+    return true;
+  }
+
+  /** Decode and parse one value: a `value` item, or an `error` item naming why. */
+  private parseOne(raw: RawCapture): JsonStreamItem {
+    const { path, bytes, line, offset, selected } = raw;
     const last = path[path.length - 1];
-    const details = { file: this.file, line, offset, record: typeof last === 'number' ? last : undefined, field: pathString(path) };
+    const details = (): VlitErrorDetails => ({ file: this.file, line, offset, record: typeof last === 'number' ? last : undefined, field: pathString(path) });
     // One bad value is one error item; the structure around it is intact, so scanning goes on.
     const text = tryDecode(bytes);
     if (text === undefined) {
       const at = offset + firstInvalidUtf8(bytes);
-      const error = new FormatError(`invalid UTF-8 at byte offset ${at}`, { details: { ...details, offset: at } });
-      out.push({ kind: 'error', path, text: lossy.decode(bytes), line, offset, selected, error });
-    } else if (this.capMaxDepth > this.maxDepth) {
-      const error = new FormatError(`value nested deeper than ${this.maxDepth} levels`, { details });
-      out.push({ kind: 'error', path, text, line, offset, selected, error });
-    } else {
-      try {
-        out.push({ kind: 'value', path, value: JSON.parse(text), text, line, offset, selected });
-      } catch (cause) {
-        const error = new FormatError(`malformed JSON value: ${(cause as Error).message}`, { cause, details });
-        out.push({ kind: 'error', path, text, line, offset, selected, error });
-      }
+      const error = new FormatError(`invalid UTF-8 at byte offset ${at}`, { details: { ...details(), offset: at } });
+      return { kind: 'error', path, text: lossy.decode(bytes), line, offset, selected, error };
     }
-    this.afterValue();
+    if (raw.depth > this.maxDepth) {
+      const error = new FormatError(`value nested deeper than ${this.maxDepth} levels`, { details: details() });
+      return { kind: 'error', path, text, line, offset, selected, error };
+    }
+    try {
+      return { kind: 'value', path, value: JSON.parse(text), text, line, offset, selected };
+    } catch (cause) {
+      const error = new FormatError(`malformed JSON value: ${(cause as Error).message}`, { cause, details: details() });
+      return { kind: 'error', path, text, line, offset, selected, error };
+    }
   }
 
   private key(chunk: Uint8Array, start: number): number {
     const n = chunk.length;
     let i = start;
-    let escape = this.keyEscape;
+    let esc = this.keyEscape;
     for (; i < n; i++) {
       const c = chunk[i];
-      if (escape) escape = false;
-      else if (c === BACKSLASH) escape = true;
+      if (esc) esc = false;
+      else if (c === BACKSLASH) esc = true;
       else if (c === QUOTE) break;
       else if (c === LF) this.fail('newline inside an object key');
     }
-    this.keyEscape = escape;
+    this.keyEscape = esc;
     this.keyPieces.push(chunk.subarray(start, i));
     this.keyLength += i - start;
     if (i === n) return i;
@@ -485,11 +639,7 @@ export function pathString(path: readonly (string | number)[]): string {
  * Stream values at selected paths out of one JSON document (constant memory apart from the largest
  * value). `patterns` like `[['*']]` (elements of a root array) or `[['data', '*']]` (members of `data`).
  */
-export async function* streamJsonValues(
-  source: ByteSource,
-  patterns: JsonPathPattern[],
-  options: JsonStreamOptions = {},
-): AsyncGenerator<JsonStreamItem> {
+export async function* streamJsonValues(source: ByteSource, patterns: JsonPathPattern[], options: JsonStreamOptions = {}): AsyncGenerator<JsonStreamItem> {
   const scanner = new JsonValueScanner(patterns, options);
   for await (const chunk of byteChunks(source)) {
     const items = scanner.push(chunk);
@@ -517,37 +667,51 @@ export type JsonLineItem =
 const LONG_LINE_HEAD = 64 * 1024;
 
 /**
- * Stream the values of a JSON Lines document, one per non-blank line. Each line is decoded on its own,
- * so a line that is not valid JSON, not valid UTF-8, nested deeper than `maxDepth` or longer than
- * `maxValueBytes` comes back as an `error` item with its 1-based line number and byte offset, and
- * reading goes on with the next line.
+ * Push-based JSON Lines scanner: feed chunks, get back the lines completed in each, one item per
+ * non-blank line. Each line is decoded on its own, so a line that is not valid JSON, not valid UTF-8,
+ * nested deeper than `maxDepth` or longer than `maxValueBytes` is an `error` item with its 1-based
+ * line number and byte offset, and scanning goes on with the next line.
  */
-export async function* streamJsonLines(source: ByteSource, options: JsonStreamOptions = {}): AsyncGenerator<JsonLineItem> {
-  const max = options.maxValueBytes ?? 64 * 1024 * 1024;
-  const maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
-  const file = options.file;
-  let pieces: Uint8Array[] = [];
-  let length = 0;
-  let line = 1;
-  let lineOffset = 0;
-  let consumed = 0;
+export class JsonLinesScanner {
+  private readonly max: number;
+  private readonly maxDepth: number;
+  private readonly file: string | undefined;
+  private pieces: Uint8Array[] = [];
+  private length = 0;
+  private line = 1;
+  private lineOffset = 0;
+  private consumed = 0;
   // An over-long line is skipped to its end; only its head is kept for the reject.
-  let skipping = false;
-  let skipped = 0;
-  const emit = (bytes: Uint8Array): JsonLineItem | undefined => {
-    if (bytes.length > max) return longLine(bytes.length, bytes.slice(0, LONG_LINE_HEAD));
+  private skipping = false;
+  private skipped = 0;
+
+  constructor(options: JsonStreamOptions = {}) {
+    this.max = options.maxValueBytes ?? 64 * 1024 * 1024;
+    this.maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
+    this.file = options.file;
+  }
+
+  private emit(bytes: Uint8Array): JsonLineItem | undefined {
+    const { file, line, maxDepth } = this;
+    if (bytes.length > this.max) return this.longLine(bytes.length, bytes.slice(0, LONG_LINE_HEAD));
     let end = bytes.length;
     if (end > 0 && bytes[end - 1] === CR) end--;
     let start = line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
     while (start < end && (bytes[start] === SPACE || bytes[start] === TAB)) start++;
     if (start === end) return undefined;
     const body = bytes.subarray(start, end);
-    const offset = lineOffset + start;
+    const offset = this.lineOffset + start;
     const details = { file, line, record: line, offset };
     const text = tryDecode(body);
     if (text === undefined) {
       const at = offset + firstInvalidUtf8(body);
-      return { kind: 'error', text: lossy.decode(body), line, offset, error: new FormatError(`invalid UTF-8 at byte offset ${at}`, { details: { ...details, offset: at } }) };
+      return {
+        kind: 'error',
+        text: lossy.decode(body),
+        line,
+        offset,
+        error: new FormatError(`invalid UTF-8 at byte offset ${at}`, { details: { ...details, offset: at } }),
+      };
     }
     if (jsonDepth(body, maxDepth) > maxDepth) {
       return { kind: 'error', text, line, offset, error: new FormatError(`line nested deeper than ${maxDepth} levels`, { details }) };
@@ -557,8 +721,10 @@ export async function* streamJsonLines(source: ByteSource, options: JsonStreamOp
     } catch (cause) {
       return { kind: 'error', text, line, offset, error: new FormatError(`malformed JSON line: ${(cause as Error).message}`, { cause, details }) };
     }
-  };
-  const longLine = (size: number, head: Uint8Array): JsonLineItem => {
+  }
+
+  private longLine(size: number, head: Uint8Array): JsonLineItem {
+    const { file, line, lineOffset, max } = this;
     return {
       kind: 'error',
       text: lossy.decode(head),
@@ -567,54 +733,78 @@ export async function* streamJsonLines(source: ByteSource, options: JsonStreamOp
       truncated: true,
       error: new FormatError(`line of ${size} bytes is longer than maxValueBytes (${max})`, { details: { file, line, record: line, offset: lineOffset } }),
     };
-  };
-  for await (const chunk of byteChunks(source)) {
+  }
+
+  /** Feed one chunk; returns the lines completed inside it. */
+  push(chunk: Uint8Array): JsonLineItem[] {
+    const out: JsonLineItem[] = [];
     let from = 0;
     for (;;) {
       const nl = chunk.indexOf(LF, from);
       if (nl === -1) break;
       let item: JsonLineItem | undefined;
-      if (skipping) {
-        skipped += nl - from;
-        item = longLine(skipped, concat(pieces, length));
-        skipping = false;
-        skipped = 0;
-        pieces = [];
-        length = 0;
-      } else if (pieces.length === 0) item = emit(chunk.subarray(from, nl));
+      if (this.skipping) {
+        this.skipped += nl - from;
+        item = this.longLine(this.skipped, concat(this.pieces, this.length));
+        this.skipping = false;
+        this.skipped = 0;
+        this.pieces = [];
+        this.length = 0;
+      } else if (this.pieces.length === 0) item = this.emit(chunk.subarray(from, nl));
       else {
-        pieces.push(chunk.subarray(from, nl));
-        item = emit(concat(pieces, length + nl - from));
-        pieces = [];
-        length = 0;
+        this.pieces.push(chunk.subarray(from, nl));
+        item = this.emit(concat(this.pieces, this.length + nl - from));
+        this.pieces = [];
+        this.length = 0;
       }
-      if (item) yield item;
-      line++;
+      if (item) out.push(item);
+      this.line++;
       from = nl + 1;
-      lineOffset = consumed + from;
+      this.lineOffset = this.consumed + from;
     }
     if (from < chunk.length) {
-      if (skipping) skipped += chunk.length - from;
+      if (this.skipping) this.skipped += chunk.length - from;
       else {
-        pieces.push(chunk.subarray(from));
-        length += chunk.length - from;
-        if (length > max) {
+        this.pieces.push(chunk.subarray(from));
+        this.length += chunk.length - from;
+        if (this.length > this.max) {
           // Keep a copy of the head only: the chunks it came from may be reused by the source.
-          const head = concat(pieces, length).slice(0, LONG_LINE_HEAD);
-          skipping = true;
-          skipped = length;
-          pieces = [head];
-          length = head.length;
+          const head = concat(this.pieces, this.length).slice(0, LONG_LINE_HEAD);
+          this.skipping = true;
+          this.skipped = this.length;
+          this.pieces = [head];
+          this.length = head.length;
         }
       }
     }
-    consumed += chunk.length;
+    this.consumed += chunk.length;
+    return out;
   }
-  if (skipping) yield longLine(skipped, concat(pieces, length));
-  else if (pieces.length) {
-    const item = emit(concat(pieces, length));
-    if (item) yield item;
+
+  /** Signal the end of input; returns the last line if it had no newline. */
+  end(): JsonLineItem[] {
+    if (this.skipping) return [this.longLine(this.skipped, concat(this.pieces, this.length))];
+    if (this.pieces.length) {
+      const item = this.emit(concat(this.pieces, this.length));
+      this.pieces = [];
+      if (item) return [item];
+    }
+    return [];
   }
+}
+
+/**
+ * Stream the values of a JSON Lines document, one per non-blank line. Each line is decoded on its own,
+ * so a line that is not valid JSON, not valid UTF-8, nested deeper than `maxDepth` or longer than
+ * `maxValueBytes` comes back as an `error` item with its 1-based line number and byte offset, and
+ * reading goes on with the next line.
+ */
+export async function* streamJsonLines(source: ByteSource, options: JsonStreamOptions = {}): AsyncGenerator<JsonLineItem> {
+  const scanner = new JsonLinesScanner(options);
+  for await (const chunk of byteChunks(source)) {
+    for (const item of scanner.push(chunk)) yield item;
+  }
+  for (const item of scanner.end()) yield item;
 }
 
 /** First non-whitespace byte of a source, and the source re-assembled so nothing is consumed. */

@@ -14,6 +14,7 @@ import {
   readRecordsFile,
   writeDatasetInfoFile,
   writeRecordsFile,
+  writeTextFile,
 } from './node.js';
 import type { RejectedRecord } from './records.js';
 
@@ -98,6 +99,17 @@ describe('files', () => {
     const err = await readDatasetInfoFile(infoFile).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as ValidationError).details).toMatchObject({ file: infoFile, field: 'mllm.formatting' });
+  });
+
+  it('writeTextFile writes strings and arrays of strings byte for byte, across its 1 MiB buffer, multi-byte text included', async () => {
+    const file = path.join(dir, 'text.out');
+    const big = 'é🌳x'.repeat(200_000); // longer than a third of the buffer: written on its own
+    const lines = Array.from({ length: 5000 }, (_, i) => (i % 2 ? `line ${i} ✓\n` : [`l${i}`, ' 日本\n']));
+    const chunks: (string | string[])[] = ['head ', ['a', 'ü', '🌳\n'], big, ...lines];
+    await writeTextFile(file, chunks);
+    const expected = chunks.map((c) => (typeof c === 'string' ? c : c.join(''))).join('');
+    expect(await readFile(file, 'utf8')).toBe(expected);
+    expect(await readdir(dir)).not.toContain(expect.stringMatching(/text\.out\..*\.tmp$/));
   });
 
   it('extractMimicItImages unpacks base64 images and refuses ids that leave the folder', async () => {

@@ -14,7 +14,7 @@ import { parseDatasetInfo, type DatasetInfo } from './dialects/sharegpt.js';
 import { streamJsonValues } from './json-stream.js';
 import { checkRelativePath } from './paths.js';
 import {
-  convertRecords,
+  convertRecordBatches,
   readRecordItems,
   toRejectedRecord,
   writeRecords,
@@ -64,7 +64,9 @@ export async function* fileSource(file: string, options: FileSourceOptions = {})
       throw new InvalidArgumentError(`${file} is ${kind}; only regular files are read`, { details: { file } });
     }
     if (options.maxBytes !== undefined && st.size > options.maxBytes) {
-      throw new LimitExceededError(`${file} is ${st.size} bytes, over the ${options.maxBytes}-byte limit`, { details: { file, size: st.size, maxBytes: options.maxBytes } });
+      throw new LimitExceededError(`${file} is ${st.size} bytes, over the ${options.maxBytes}-byte limit`, {
+        details: { file, size: st.size, maxBytes: options.maxBytes },
+      });
     }
     stream = handle.createReadStream({ highWaterMark: options.chunkSize ?? 1024 * 1024, autoClose: false });
     let read = 0;
@@ -79,7 +81,7 @@ export async function* fileSource(file: string, options: FileSourceOptions = {})
   }
 }
 
-function writeChunk(stream: WriteStream, chunk: string): Promise<void> | undefined {
+function writeChunk(stream: WriteStream, chunk: string | Uint8Array): Promise<void> | undefined {
   if (stream.write(chunk)) return undefined;
   return new Promise((resolve, reject) => {
     const onDrain = (): void => {
@@ -102,28 +104,49 @@ function closeStream(stream: WriteStream): Promise<void> {
   });
 }
 
+/** Bytes gathered before each write of `writeTextFile`. */
+const WRITE_BUFFER_BYTES = 1 << 20;
+
 /**
- * Write text chunks to a file atomically (a temporary file renamed into place), batching small
- * chunks and waiting for the disk when the stream's buffer is full (memory stays bounded).
+ * Write text chunks (or arrays of them) to a file atomically (a temporary file renamed into place),
+ * encoding small chunks straight into a 1 MiB byte buffer and waiting for the disk when the stream's
+ * buffer is full (memory stays bounded).
  */
-export async function writeTextFile(file: string, chunks: AsyncIterable<string> | Iterable<string>): Promise<void> {
+export async function writeTextFile(file: string, chunks: AsyncIterable<string | readonly string[]> | Iterable<string | readonly string[]>): Promise<void> {
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const temp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   const stream = createWriteStream(temp);
-  let pending = '';
-  try {
-    for await (const chunk of chunks) {
-      pending += chunk;
-      if (pending.length >= 1 << 20) {
-        const wait = writeChunk(stream, pending);
-        pending = '';
-        if (wait) await wait;
+  let buffer = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
+  let used = 0;
+  const flush = (): Promise<void> | undefined => {
+    if (used === 0) return undefined;
+    const full = buffer.subarray(0, used);
+    buffer = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
+    used = 0;
+    return writeChunk(stream, full);
+  };
+  const add = async (chunk: string): Promise<void> => {
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit: a chunk within that bound always fits whole.
+    if (chunk.length * 3 > WRITE_BUFFER_BYTES - used) {
+      const wait = flush();
+      if (wait) await wait;
+      if (chunk.length * 3 > WRITE_BUFFER_BYTES) {
+        const big = writeChunk(stream, chunk);
+        if (big) await big;
+        return;
       }
     }
-    if (pending) {
-      const wait = writeChunk(stream, pending);
-      if (wait) await wait;
+    used += buffer.write(chunk, used, 'utf8');
+  };
+  try {
+    for await (const chunk of chunks) {
+      // one flat string per array: encoding it is one call, where each small piece would be one call and one flattening
+      const text = typeof chunk === 'string' ? chunk : chunk.join('');
+      if (text.length * 3 <= WRITE_BUFFER_BYTES - used) used += buffer.write(text, used, 'utf8');
+      else await add(text);
     }
+    const wait = flush();
+    if (wait) await wait;
     await closeStream(stream);
     await rename(temp, file);
   } catch (err) {
@@ -166,7 +189,10 @@ export async function checkRecordImages(record: VlitRecord, root: string): Promi
     } catch (err) {
       if (err instanceof PathEscapeError || (err as { code?: string }).code === 'VLIT_PATH_ESCAPE') {
         const e = err as PathEscapeError;
-        throw new PathEscapeError(e.message.replace(/ \(file [^)]*\)$/, ''), { cause: e, details: { ...e.details, path: ref, file: undefined, field: `images.${i}` } });
+        throw new PathEscapeError(e.message.replace(/ \(file [^)]*\)$/, ''), {
+          cause: e,
+          details: { ...e.details, path: ref, file: undefined, field: `images.${i}` },
+        });
       }
       throw err;
     }
@@ -203,7 +229,11 @@ export async function* readRecordsFile(file: string, options: ReadRecordsFileOpt
 }
 
 /** Write canonical records to a file in any dialect, atomically; returns the counts. */
-export async function writeRecordsFile(file: string, records: AsyncIterable<VlitRecord> | Iterable<VlitRecord>, options: WriteRecordsOptions): Promise<WriteStats> {
+export async function writeRecordsFile(
+  file: string,
+  records: AsyncIterable<VlitRecord> | Iterable<VlitRecord>,
+  options: WriteRecordsOptions,
+): Promise<WriteStats> {
   const stats: WriteStats = { written: 0, rejected: 0, warnings: 0 };
   await writeTextFile(file, writeRecords(records, { ...options, file: options.file ?? file }, stats));
   return stats;
@@ -257,7 +287,11 @@ export async function convertFile(options: ConvertFileOptions): Promise<Conversi
   try {
     await writeTextFile(
       options.output,
-      convertRecords(source, { ...options, file: options.input, onReject, onProgress: undefined, check: root ? (r) => checkRecordImages(r, root).then(() => undefined) : undefined }, stats),
+      convertRecordBatches(
+        source,
+        { ...options, file: options.input, onReject, onProgress: undefined, check: root ? (r) => checkRecordImages(r, root).then(() => undefined) : undefined },
+        stats,
+      ),
     );
   } finally {
     await rejects?.close();
@@ -293,7 +327,10 @@ export interface CocoFiles {
 }
 
 /** `readImageAnnotations` over files; with `root`, every image must resolve under it (symlinks followed). */
-export async function* readImageAnnotationsFiles(files: CocoFiles, options: Omit<ReadImageAnnotationsOptions, 'files'> & { root?: string } = {}): AsyncGenerator<ImageAnnotations> {
+export async function* readImageAnnotationsFiles(
+  files: CocoFiles,
+  options: Omit<ReadImageAnnotationsOptions, 'files'> & { root?: string } = {},
+): AsyncGenerator<ImageAnnotations> {
   const src = (f: string | undefined) => (f ? fileSource(f) : undefined);
   for await (const image of readImageAnnotations(
     { captions: src(files.captions), instances: src(files.instances), vqaQuestions: src(files.vqaQuestions), vqaAnnotations: src(files.vqaAnnotations) },
@@ -320,14 +357,21 @@ export interface ExtractMimicItImagesOptions {
   onReject?: (reject: RejectedRecord) => void;
 }
 
-const base64Schema = z.string().regex(/^[A-Za-z0-9+/=\s]*$/, 'not base64').min(1);
+const base64Schema = z
+  .string()
+  .regex(/^[A-Za-z0-9+/=\s]*$/, 'not base64')
+  .min(1);
 
 /**
  * Unpack a MIMIC-IT images JSON (`{image id: base64}`) into files under `outDir`, one image in
  * memory at a time. An id whose path would leave `outDir`, or a value that is not base64, is a
  * typed error (or a reject). Returns the counts: read = written + rejected.
  */
-export async function extractMimicItImages(imagesJson: string, outDir: string, options: ExtractMimicItImagesOptions = {}): Promise<{ read: number; written: number; rejected: number }> {
+export async function extractMimicItImages(
+  imagesJson: string,
+  outDir: string,
+  options: ExtractMimicItImagesOptions = {},
+): Promise<{ read: number; written: number; rejected: number }> {
   const toPath = options.imagePath ?? ((id: string) => `${id}.jpg`);
   const counts = { read: 0, written: 0, rejected: 0 };
   await mkdir(outDir, { recursive: true });

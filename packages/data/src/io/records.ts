@@ -1,5 +1,14 @@
-import { FormatError, InvalidArgumentError, isVlitError, type ProgressCallback, type VlitError, type VlitRecord, type VlitWarning } from '@vlit/core';
-import { bareMessage, decodeRecord, encodeRecord, locateError, type DecodeOptions, type EncodeOptions, type RecordDialect } from './codec.js';
+import { FormatError, InvalidArgumentError, type ProgressCallback, type VlitError, type VlitRecord, type VlitWarning } from '@vlit/core';
+import {
+  bareMessage,
+  decodeRecord,
+  encodeRecord,
+  locateError,
+  type DecodeOptions,
+  type EncodeOptions,
+  type RecordDialect,
+  type RecordLayout,
+} from './codec.js';
 import { createAlpacaDialect, createShareGptDialect, type ShareGptOptions } from './dialects/sharegpt.js';
 import { llavaDialect } from './dialects/llava.js';
 import { openAiDialect } from './dialects/openai.js';
@@ -7,8 +16,8 @@ import { createMimicItDialect } from './dialects/mimicit.js';
 import { createReviewDialect } from './dialects/review.js';
 import type { ImageIdOptions } from './dialects/image-ids.js';
 import { vlitDialect } from './dialects/canonical.js';
-import { peekFirstByte, pathString, streamJsonLines, streamJsonValues, type JsonPathPattern } from './json-stream.js';
-import type { ByteSource } from './source.js';
+import { JsonLinesScanner, JsonValueScanner, peekFirstByte, pathString, type JsonLineItem, type JsonPathPattern, type JsonStreamItem } from './json-stream.js';
+import { byteChunks, type ByteSource } from './source.js';
 
 /** Names of the built-in record dialects. */
 export type DialectName = 'vlit' | 'llava' | 'sharegpt' | 'alpaca' | 'openai' | 'mimicit' | 'review';
@@ -107,10 +116,12 @@ export interface ReadRecordsOptions extends DecodeOptions {
   maxDepth?: number;
 }
 
+/** One value read from a file: a native record, a broken one, or a file-level header value. */
 interface RawItem {
-  kind: 'value' | 'error';
+  kind: 'value' | 'error' | 'header';
   value?: unknown;
-  text: string;
+  /** Holds the item's text (read it only when needed: it may be decoded on first read). */
+  source: { readonly text: string };
   line: number;
   offset?: number;
   truncated?: boolean;
@@ -119,19 +130,41 @@ interface RawItem {
   error?: FormatError;
 }
 
-async function* rawItems(source: ByteSource, dialect: RecordDialect, options: ReadRecordsOptions): AsyncGenerator<RawItem> {
+/**
+ * Bytes scanned (and so records converted) at a time. Small enough that a batch's strings and
+ * records stay in V8's young generation (decoding and parsing 1 MiB at once is many times slower
+ * per byte: large strings and objects outlive the nursery and cost full collections).
+ */
+const SCAN_SLICE = 64 * 1024;
+
+/**
+ * The values of a file, one batch per slice of a chunk read: the per-record work downstream runs synchronously
+ * over a batch (no promise per record), and a value's text is decoded only if it is read.
+ */
+async function* rawItemBatches(source: ByteSource, dialect: RecordDialect, options: ReadRecordsOptions): AsyncGenerator<RawItem[]> {
   const file = options.file;
   const layout = dialect.layout;
   const { first, source: bytes } = await peekFirstByte(source);
   if (first === undefined) return; // an empty file holds no records
-  let container: RecordContainer = layout.kind === 'array' ? options.container ?? 'auto' : 'json';
+  let container: RecordContainer = layout.kind === 'array' ? (options.container ?? 'auto') : 'json';
   if (container === 'auto') container = first === 0x5b ? 'json' : 'jsonl';
   let index = 0;
   if (container === 'jsonl') {
-    for await (const item of streamJsonLines(bytes, { file, maxValueBytes: options.maxValueBytes, maxDepth: options.maxDepth })) {
-      if (item.kind === 'value') yield { kind: 'value', value: item.value, text: item.text, line: item.line, offset: item.offset, index: index++ };
-      else yield { kind: 'error', text: item.text, line: item.line, offset: item.offset, truncated: item.truncated, index: index++, error: item.error };
+    const lines = new JsonLinesScanner({ file, maxValueBytes: options.maxValueBytes, maxDepth: options.maxDepth });
+    const toItems = (items: JsonLineItem[]): RawItem[] =>
+      items.map((item) =>
+        item.kind === 'value'
+          ? { kind: 'value', value: item.value, source: item, line: item.line, offset: item.offset, index: index++ }
+          : { kind: 'error', source: item, line: item.line, offset: item.offset, truncated: item.truncated, index: index++, error: item.error },
+      );
+    for await (const chunk of byteChunks(bytes)) {
+      for (let at = 0; at < chunk.length; at += SCAN_SLICE) {
+        const batch = toItems(lines.push(chunk.subarray(at, at + SCAN_SLICE)));
+        if (batch.length) yield batch;
+      }
     }
+    const last = toItems(lines.end());
+    if (last.length) yield last;
     return;
   }
   const expected = layout.kind === 'array' ? 0x5b : 0x7b;
@@ -141,21 +174,61 @@ async function* rawItems(source: ByteSource, dialect: RecordDialect, options: Re
     });
   }
   const pattern: JsonPathPattern = layout.kind === 'array' ? ['*'] : [...layout.path, '*'];
-  for await (const item of streamJsonValues(bytes, [pattern], { file, maxValueBytes: options.maxValueBytes, maxDepth: options.maxDepth })) {
-    if (!item.selected) {
-      if (item.kind === 'error') throw item.error;
-      options.onHeader?.(pathString(item.path), item.value);
-      continue;
+  const scanner = new JsonValueScanner([pattern], { file, maxValueBytes: options.maxValueBytes, maxDepth: options.maxDepth, lazyText: true });
+  const toItems = (items: JsonStreamItem[]): RawItem[] => {
+    const out: RawItem[] = [];
+    for (const item of items) {
+      if (!item.selected) {
+        if (item.kind === 'error') out.push({ kind: 'header', source: item, line: item.line, index: -1, error: item.error });
+        else out.push({ kind: 'header', value: item.value, source: item, line: item.line, index: -1, key: pathString(item.path) });
+        continue;
+      }
+      const key = layout.kind === 'map' ? String(item.path[item.path.length - 1]) : undefined;
+      if (item.kind === 'value') out.push({ kind: 'value', value: item.value, source: item, line: item.line, offset: item.offset, index: index++, key });
+      else out.push({ kind: 'error', source: item, line: item.line, offset: item.offset, index: index++, key, error: item.error });
     }
-    const last = item.path[item.path.length - 1];
-    const key = layout.kind === 'map' ? String(last) : undefined;
-    if (item.kind === 'value') yield { kind: 'value', value: item.value, text: item.text, line: item.line, offset: item.offset, index: index++, key };
-    else yield { kind: 'error', text: item.text, line: item.line, offset: item.offset, index: index++, key, error: item.error };
+    return out;
+  };
+  for await (const chunk of byteChunks(bytes)) {
+    for (let at = 0; at < chunk.length; at += SCAN_SLICE) {
+      const batch = toItems(scanner.push(chunk.subarray(at, at + SCAN_SLICE)));
+      if (batch.length) yield batch;
+    }
+  }
+  const last = toItems(scanner.end());
+  if (last.length) yield last;
+}
+
+/** A header item: handed to `onHeader`, or its error thrown (a broken header is no record to reject). */
+function takeHeader(item: RawItem, onHeader: ((key: string, value: unknown) => void) | undefined): void {
+  if (item.error) throw item.error;
+  onHeader?.(item.key!, item.value);
+}
+
+/** A record item decoded into a canonical record, or its reject. */
+type DecodedItem = { kind: 'record'; record: VlitRecord } | { kind: 'reject'; reject: RejectedRecord; error: VlitError };
+
+function decodeItem(dialect: RecordDialect, item: RawItem, options: ReadRecordsOptions): DecodedItem {
+  if (item.kind === 'error') {
+    const err = locateError(item.error, { file: options.file, index: item.index, line: item.line, id: item.key });
+    return { kind: 'reject', reject: toRejectedRecord(err, item.source.text, item.truncated), error: err };
+  }
+  try {
+    return {
+      kind: 'record',
+      record: decodeRecord(dialect, item.value, { file: options.file, index: item.index, line: item.line, key: item.key, id: item.key }, options),
+    };
+  } catch (err) {
+    // decodeRecord turns any failure (even a stack overflow) into a located VlitError.
+    const located = locateError(err, { file: options.file, index: item.index, line: item.line, id: item.key });
+    return { kind: 'reject', reject: toRejectedRecord(located, item.source.text), error: located };
   }
 }
 
 /** One item of a record stream: a record (with its source text), or a reject with its reason. */
-export type RecordItem = { kind: 'record'; record: VlitRecord; index: number; line: number; text: string } | { kind: 'reject'; reject: RejectedRecord; error: VlitError };
+export type RecordItem =
+  | { kind: 'record'; record: VlitRecord; index: number; line: number; text: string }
+  | { kind: 'reject'; reject: RejectedRecord; error: VlitError };
 
 /**
  * Stream records and rejects out of a file's bytes in any dialect, in constant memory. Every item
@@ -165,24 +238,18 @@ export async function* readRecordItems(source: ByteSource, options: ReadRecordsO
   const dialect = resolveDialect(options.dialect);
   const every = options.progressEvery ?? 10000;
   let done = 0;
-  for await (const item of rawItems(source, dialect, options)) {
-    done++;
-    if (options.onProgress && done % every === 0) options.onProgress({ stage: 'read', done });
-    if (item.kind === 'error') {
-      const err = locateError(item.error, { file: options.file, index: item.index, line: item.line, id: item.key });
-      yield { kind: 'reject', reject: toRejectedRecord(err, item.text, item.truncated), error: err };
-      continue;
+  for await (const batch of rawItemBatches(source, dialect, options)) {
+    for (const item of batch) {
+      if (item.kind === 'header') {
+        takeHeader(item, options.onHeader);
+        continue;
+      }
+      done++;
+      if (options.onProgress && done % every === 0) options.onProgress({ stage: 'read', done });
+      const decoded = decodeItem(dialect, item, options);
+      if (decoded.kind === 'reject') yield decoded;
+      else yield { kind: 'record', record: decoded.record, index: item.index, line: item.line, text: item.source.text };
     }
-    let record: VlitRecord;
-    try {
-      record = decodeRecord(dialect, item.value, { file: options.file, index: item.index, line: item.line, key: item.key, id: item.key }, options);
-    } catch (err) {
-      // decodeRecord turns any failure (even a stack overflow) into a located VlitError.
-      const located = locateError(err, { file: options.file, index: item.index, line: item.line, id: item.key });
-      yield { kind: 'reject', reject: toRejectedRecord(located, item.text), error: located };
-      continue;
-    }
-    yield { kind: 'record', record, index: item.index, line: item.line, text: item.text };
   }
   options.onProgress?.({ stage: 'read', done, total: done });
 }
@@ -224,41 +291,62 @@ export interface WriteStats {
 }
 
 /**
- * Encode canonical records into a dialect as a stream of text chunks (JSONL lines, a JSON array, or
- * the dialect's wrapping object). `stats` (if given) is filled as the stream is consumed.
+ * Encodes records one at a time into a dialect's text (JSONL lines, a JSON array, or the dialect's
+ * wrapping object), synchronously; `writeRecords` and `convertRecords` share it.
  */
-export async function* writeRecords(
-  records: AsyncIterable<VlitRecord> | Iterable<VlitRecord>,
-  options: WriteRecordsOptions,
-  stats: WriteStats = { written: 0, rejected: 0, warnings: 0 },
-): AsyncGenerator<string> {
-  const dialect = resolveDialect(options.dialect);
-  const layout = dialect.layout;
-  const container = layout.kind === 'array' ? options.container ?? 'jsonl' : 'json';
-  const every = options.progressEvery ?? 10000;
-  const keys = layout.kind === 'map' ? new Set<string>() : undefined;
-  let index = 0;
-  let opened = false;
-  const open = (): string => {
-    opened = true;
-    if (layout.kind === 'array') return container === 'json' ? '[\n' : '';
+class RecordTextWriter {
+  private readonly dialect: RecordDialect;
+  private readonly layout: RecordLayout;
+  private readonly container: 'json' | 'jsonl';
+  private readonly every: number;
+  private readonly keys: Set<string> | undefined;
+  private index = 0;
+  private opened = false;
+
+  /** Records come from `decodeRecord` (already normalised), so the canonical dialect writes them as they are. */
+  private readonly asIs: boolean;
+
+  constructor(
+    private readonly options: WriteRecordsOptions,
+    private readonly stats: WriteStats,
+    normalized = false,
+  ) {
+    this.dialect = resolveDialect(options.dialect);
+    this.asIs = normalized && this.dialect === vlitDialect;
+    this.layout = this.dialect.layout;
+    this.container = this.layout.kind === 'array' ? (options.container ?? 'jsonl') : 'json';
+    this.every = options.progressEvery ?? 10000;
+    this.keys = this.layout.kind === 'map' ? new Set<string>() : undefined;
+  }
+
+  private open(): string {
+    const { layout, options } = this;
+    this.opened = true;
+    if (layout.kind === 'array') return this.container === 'json' ? '[\n' : '';
     const head = layout.header
       .filter((k) => options.header?.[k] !== undefined)
       .map((k) => `${JSON.stringify(k)}: ${JSON.stringify(options.header![k])},\n`)
       .join('');
     const body = layout.path.map((k) => `${JSON.stringify(k)}: `).join('{');
     return `{${head}${body}${layout.kind === 'map' ? '{' : '['}\n`;
-  };
-  for await (const record of records) {
-    const at = index++;
+  }
+
+  /**
+   * The text of one record (with what goes before it), or undefined when the dialect cannot hold it
+   * and it went to `onReject` (`rawText` gives its original text). Throws without `onReject`.
+   */
+  write(record: VlitRecord, rawText?: () => string | undefined): string | undefined {
+    const { dialect, options, stats, layout } = this;
+    const at = this.index++;
     let text: string;
     try {
-      const encoded = encodeRecord(dialect, record, stats.written, options);
-      if (keys) {
-        if (keys.has(encoded.key!)) {
+      // encodeRecord with the canonical dialect is normalizeRecord, which a normalised record passes unchanged
+      const encoded = this.asIs ? { native: record, key: undefined, warnings: [] } : encodeRecord(dialect, record, stats.written, options);
+      if (this.keys) {
+        if (this.keys.has(encoded.key!)) {
           throw new FormatError(`duplicate record id '${encoded.key}': ${dialect.name} keys records by id`, { details: { field: 'id' } });
         }
-        keys.add(encoded.key!);
+        this.keys.add(encoded.key!);
       }
       for (const w of encoded.warnings) {
         stats.warnings++;
@@ -270,26 +358,50 @@ export async function* writeRecords(
       const located = locateError(err, { file: options.file, index: at, id: record?.id });
       if (!options.onReject) throw located;
       stats.rejected++;
-      options.onReject(toRejectedRecord(located, options.rawText?.(record) ?? safeStringify(record)));
-      continue;
+      options.onReject(toRejectedRecord(located, rawText?.() ?? options.rawText?.(record) ?? safeStringify(record)));
+      return undefined;
     }
-    const prefix = opened ? (container === 'jsonl' ? '' : ',\n') : open();
+    const prefix = this.opened ? (this.container === 'jsonl' ? '' : ',\n') : this.open();
     stats.written++;
-    if (options.onProgress && stats.written % every === 0) options.onProgress({ stage: 'write', done: stats.written });
-    yield container === 'jsonl' ? `${prefix}${text}\n` : `${prefix}${text}`;
+    if (options.onProgress && stats.written % this.every === 0) options.onProgress({ stage: 'write', done: stats.written });
+    return this.container === 'jsonl' ? `${prefix}${text}\n` : `${prefix}${text}`;
   }
-  if (!opened) {
-    const start = open();
-    if (layout.kind === 'array') {
-      if (container === 'json') yield '[]\n';
-      return;
-    }
-    yield start.slice(0, -1);
-  } else if (layout.kind === 'array' && container === 'jsonl') return;
-  else yield '\n';
-  if (layout.kind === 'array') yield ']\n';
-  else yield `${layout.kind === 'map' ? '}' : ']'}${'}'.repeat(layout.path.length)}\n`;
-  options.onProgress?.({ stage: 'write', done: stats.written, total: stats.written });
+
+  /** The closing text, in pieces. */
+  finish(): string[] {
+    const { layout, container, options, stats } = this;
+    const out: string[] = [];
+    if (!this.opened) {
+      const start = this.open();
+      if (layout.kind === 'array') {
+        if (container === 'json') out.push('[]\n');
+        return out;
+      }
+      out.push(start.slice(0, -1));
+    } else if (layout.kind === 'array' && container === 'jsonl') return out;
+    else out.push('\n');
+    if (layout.kind === 'array') out.push(']\n');
+    else out.push(`${layout.kind === 'map' ? '}' : ']'}${'}'.repeat(layout.path.length)}\n`);
+    options.onProgress?.({ stage: 'write', done: stats.written, total: stats.written });
+    return out;
+  }
+}
+
+/**
+ * Encode canonical records into a dialect as a stream of text chunks (JSONL lines, a JSON array, or
+ * the dialect's wrapping object). `stats` (if given) is filled as the stream is consumed.
+ */
+export async function* writeRecords(
+  records: AsyncIterable<VlitRecord> | Iterable<VlitRecord>,
+  options: WriteRecordsOptions,
+  stats: WriteStats = { written: 0, rejected: 0, warnings: 0 },
+): AsyncGenerator<string> {
+  const writer = new RecordTextWriter(options, stats);
+  for await (const record of records) {
+    const text = writer.write(record);
+    if (text !== undefined) yield text;
+  }
+  for (const text of writer.finish()) yield text;
 }
 
 function safeStringify(value: unknown): string {
@@ -352,63 +464,97 @@ export interface ConvertOptions {
 }
 
 /**
- * Convert a stream from one dialect to another as text chunks, in constant memory. Bad input and
- * records the target cannot hold go to `onReject` (or throw without it); `stats` adds up.
+ * Convert a stream from one dialect to another as text chunks (one per record, then the closing
+ * text), in constant memory. Bad input and records the target cannot hold go to `onReject` (or
+ * throw without it); `stats` adds up.
  */
-export async function* convertRecords(source: ByteSource, options: ConvertOptions, stats: ConversionStats = { read: 0, written: 0, rejected: 0, warnings: 0 }): AsyncGenerator<string> {
+export async function* convertRecords(
+  source: ByteSource,
+  options: ConvertOptions,
+  stats: ConversionStats = { read: 0, written: 0, rejected: 0, warnings: 0 },
+): AsyncGenerator<string> {
+  for await (const pieces of convertRecordBatches(source, options, stats)) {
+    for (const piece of pieces) yield piece;
+  }
+}
+
+/**
+ * `convertRecords` a batch at a time: the records of each slice of input read are converted together,
+ * synchronously, and come out as one array of text pieces (no promise per record; a record's text is
+ * decoded only for a reject). `convertFile` writes these arrays.
+ */
+export async function* convertRecordBatches(
+  source: ByteSource,
+  options: ConvertOptions,
+  stats: ConversionStats = { read: 0, written: 0, rejected: 0, warnings: 0 },
+): AsyncGenerator<string[]> {
   const reject = (r: RejectedRecord): void => {
     stats.rejected++;
     options.onReject?.(r);
   };
-  // The text each record was read from, so a record the target cannot hold is rejected with it.
-  const texts = new WeakMap<VlitRecord, string>();
-  async function* records(): AsyncGenerator<VlitRecord> {
-    for await (const item of readRecordItems(source, {
-      dialect: options.from,
-      container: options.fromContainer,
-      file: options.file,
-      dataset: options.dataset,
-      onHeader: options.onHeader,
-      onProgress: options.onProgress,
-      progressEvery: options.progressEvery,
-      maxValueBytes: options.maxValueBytes,
-      maxDepth: options.maxDepth,
-    })) {
-      stats.read++;
-      if (item.kind === 'reject') {
-        if (!options.onReject) throw item.error;
-        reject(item.reject);
+  const from = resolveDialect(options.from);
+  const readOptions: ReadRecordsOptions = {
+    dialect: from,
+    container: options.fromContainer,
+    file: options.file,
+    dataset: options.dataset,
+    maxValueBytes: options.maxValueBytes,
+    maxDepth: options.maxDepth,
+  };
+  const writeStats: WriteStats = { written: 0, rejected: 0, warnings: 0 };
+  const writer = new RecordTextWriter(
+    {
+      dialect: options.to,
+      container: options.toContainer,
+      header: options.header,
+      carrier: options.carrier,
+      onWarning: options.onWarning,
+      onReject: options.onReject ? reject : undefined,
+    },
+    writeStats,
+    true,
+  );
+  const every = options.progressEvery ?? 10000;
+  let done = 0;
+  for await (const batch of rawItemBatches(source, from, readOptions)) {
+    const parts: string[] = [];
+    for (const item of batch) {
+      if (item.kind === 'header') {
+        takeHeader(item, options.onHeader);
         continue;
       }
+      done++;
+      if (options.onProgress && done % every === 0) options.onProgress({ stage: 'read', done });
+      stats.read++;
+      const decoded = decodeItem(from, item, readOptions);
+      if (decoded.kind === 'reject') {
+        if (!options.onReject) throw decoded.error;
+        reject(decoded.reject);
+        continue;
+      }
+      const record = decoded.record;
       if (options.check) {
         try {
-          await options.check(item.record, item);
+          const pending = options.check(record, { index: item.index, line: item.line });
+          if (pending) await pending;
         } catch (err) {
-          const located = locateError(err, { file: options.file, index: item.index, line: item.line, id: item.record.id });
+          const located = locateError(err, { file: options.file, index: item.index, line: item.line, id: record.id });
           if (!options.onReject) throw located;
-          reject(toRejectedRecord(located, item.text));
+          reject(toRejectedRecord(located, item.source.text));
           continue;
         }
       }
-      texts.set(item.record, item.text);
-      yield item.record;
+      // The text the record was read from, so a record the target cannot hold is rejected with it.
+      const text = writer.write(record, () => item.source.text);
+      if (text !== undefined) parts.push(text);
     }
-  }
-  const writeStats: WriteStats = { written: 0, rejected: 0, warnings: 0 };
-  const onWriteReject = options.onReject ? reject : undefined;
-  for await (const chunk of writeRecords(records(), {
-    dialect: options.to,
-    container: options.toContainer,
-    header: options.header,
-    carrier: options.carrier,
-    onWarning: options.onWarning,
-    onReject: onWriteReject,
-    rawText: (record) => texts.get(record),
-  }, writeStats)) {
     stats.written = writeStats.written;
     stats.warnings = writeStats.warnings;
-    yield chunk;
+    if (parts.length) yield parts;
   }
+  options.onProgress?.({ stage: 'read', done, total: done });
+  const closing = writer.finish();
+  if (closing.length) yield closing;
   stats.written = writeStats.written;
   stats.warnings = writeStats.warnings;
 }

@@ -26,6 +26,35 @@ export type LlavaRecord = z.infer<typeof llavaRecordSchema>;
 const KNOWN = ['id', 'image', 'conversations'];
 const TURN_KNOWN = ['from', 'value'];
 
+const hasOwn = Object.prototype.hasOwnProperty;
+
+function plainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !hasOwn.call(value, '__proto__');
+}
+
+/**
+ * True when `native` certainly passes `llavaRecordSchema` (the common case), so it can be read as is:
+ * zod would return an equal copy with the known keys first, which no reader here depends on. Anything
+ * unusual (an own `__proto__` key, which zod's copy drops) goes through zod for the exact error.
+ */
+function plainLlavaRecord(native: unknown): native is LlavaRecord {
+  if (!plainObject(native)) return false;
+  const { id, image, conversations } = native;
+  if (typeof id === 'string' ? id.length === 0 : typeof id !== 'number' || !Number.isFinite(id)) return false;
+  if (image !== undefined) {
+    if (typeof image === 'string') {
+      if (image.length === 0) return false;
+    } else if (Array.isArray(image)) {
+      for (const p of image) if (typeof p !== 'string' || p.length === 0) return false;
+    } else return false;
+  }
+  if (!Array.isArray(conversations) || conversations.length === 0) return false;
+  for (const t of conversations) {
+    if (!plainObject(t) || (t.from !== 'human' && t.from !== 'gpt') || typeof t.value !== 'string') return false;
+  }
+  return true;
+}
+
 /** Decode the `from`/`value` turns shared by LLaVA and the review's format. */
 export function decodeTurns(turns: Record<string, unknown>[], hints: Record<string, unknown>): ChatMessage[] {
   const turnFields: Record<string, Record<string, unknown>> = {};
@@ -39,7 +68,10 @@ export function decodeTurns(turns: Record<string, unknown>[], hints: Record<stri
 }
 
 /** Encode messages as `from`/`value` turns; system messages cannot be expressed and are returned as dropped. */
-export function encodeTurns(record: VlitRecord, hints: Record<string, unknown>): { turns: Record<string, unknown>[]; dropped: NonNullable<EncodedNative['dropped']> } {
+export function encodeTurns(
+  record: VlitRecord,
+  hints: Record<string, unknown>,
+): { turns: Record<string, unknown>[]; dropped: NonNullable<EncodedNative['dropped']> } {
   const dropped: NonNullable<EncodedNative['dropped']> = [];
   const turnFields = (hints.turnFields ?? {}) as Record<string, Record<string, unknown>>;
   const turns: Record<string, unknown>[] = [];
@@ -58,7 +90,7 @@ export const llavaDialect: RecordDialect = {
   name: 'llava',
   layout: { kind: 'array' },
   decode(native, ctx): DraftRecord {
-    const r = parseNative(llavaRecordSchema, native, 'LLaVA record');
+    const r = plainLlavaRecord(native) ? native : parseNative(llavaRecordSchema, native, 'LLaVA record');
     const hints: Record<string, unknown> = {};
     if (typeof r.id === 'number') hints.numericId = true;
     let images: string[] = [];
