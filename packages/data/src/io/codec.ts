@@ -296,7 +296,7 @@ function applyCarrier(draft: DraftRecord, carrier: RecordCarrier): DraftRecord {
 }
 
 /** Options shared by decoding entry points. */
-export interface DecodeOptions {
+export interface RecordDecodeOptions {
   dataset?: string;
   file?: string;
 }
@@ -306,7 +306,7 @@ export interface DecodeOptions {
  * applied, schema validation, and a pure check that every image path stays under the dataset root.
  * Throws typed errors naming the file, record and field.
  */
-export function decodeRecord(dialect: RecordDialect, native: unknown, position: RecordPosition & { key?: string }, options: DecodeOptions = {}): VlitRecord {
+export function decodeRecord(dialect: RecordDialect, native: unknown, position: RecordPosition & { key?: string }, options: RecordDecodeOptions = {}): VlitRecord {
   let id: string | undefined = position.id;
   try {
     if (!isObject(native)) {
@@ -355,7 +355,7 @@ export interface EncodedRecord {
 }
 
 /** Options of encoding entry points. */
-export interface EncodeOptions {
+export interface RecordEncodeOptions {
   /** Keep what the dialect cannot express in the native `vlit` field (default true). */
   carrier?: boolean;
   file?: string;
@@ -372,7 +372,7 @@ function sourceIsImplied(record: VlitRecord, dialect: RecordDialect): boolean {
  * record: whatever differs goes into the `vlit` carrier (unless `carrier: false`) and each field the
  * dialect cannot express (other than source and metadata, which are carried quietly) is a warning.
  */
-export function encodeRecord(dialect: RecordDialect, record: VlitRecord, index: number, options: EncodeOptions = {}): EncodedRecord {
+export function encodeRecord(dialect: RecordDialect, record: VlitRecord, index: number, options: RecordEncodeOptions = {}): EncodedRecord {
   const canonical = normalizeRecord(record);
   const { native, key, dropped = [] } = dialect.encode(canonical, { index });
   const warnings: VlitWarning[] = [];

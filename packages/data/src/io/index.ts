@@ -21,8 +21,8 @@ export {
   type DraftRecord,
   type RecordCarrier,
   type RecordPosition,
-  type DecodeOptions,
-  type EncodeOptions,
+  type RecordDecodeOptions,
+  type RecordEncodeOptions,
 } from './codec.js';
 export * from './dialects/llava.js';
 export * from './dialects/sharegpt.js';

@@ -4,8 +4,8 @@ import {
   decodeRecord,
   encodeRecord,
   locateError,
-  type DecodeOptions,
-  type EncodeOptions,
+  type RecordDecodeOptions,
+  type RecordEncodeOptions,
   type RecordDialect,
   type RecordLayout,
 } from './codec.js';
@@ -99,7 +99,7 @@ export function toRejectedRecord(err: VlitError, raw: string, truncated = false)
 export type RecordContainer = 'json' | 'jsonl' | 'auto';
 
 /** Options of `readRecords`. */
-export interface ReadRecordsOptions extends DecodeOptions {
+export interface ReadRecordsOptions extends RecordDecodeOptions {
   dialect: RecordDialect | DialectName;
   /** For array-layout dialects (default `auto`). */
   container?: RecordContainer;
@@ -267,7 +267,7 @@ export async function* readRecords(source: ByteSource, options: ReadRecordsOptio
 }
 
 /** Options of `writeRecords`. */
-export interface WriteRecordsOptions extends EncodeOptions {
+export interface WriteRecordsOptions extends RecordEncodeOptions {
   dialect: RecordDialect | DialectName;
   /** For array-layout dialects (default `jsonl`). */
   container?: 'json' | 'jsonl';
