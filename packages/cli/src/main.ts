@@ -12,6 +12,7 @@ import { qcCommand } from './commands/qc.js';
 import { reportCommand } from './commands/report.js';
 import { reproduceCommand } from './commands/reproduce.js';
 import { serveCommand } from './commands/serve.js';
+import { trainCommand } from './commands/train.js';
 import type { DeclaredCommand } from './define.js';
 import { EXIT, type CliIo } from './shared.js';
 
@@ -27,6 +28,7 @@ export const COMMANDS: readonly DeclaredCommand[] = [
   evalCommand,
   serveCommand,
   exportCommand,
+  trainCommand,
   demoCommand,
   reproduceCommand,
 ];

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, sha256Hex } from './hash.js';
+import { canonicalJson, fnv1a32, sha256Hex } from './hash.js';
 import { createRng } from './rng.js';
 
 describe('sha256Hex (plain TypeScript)', () => {
@@ -34,5 +34,18 @@ describe('canonicalJson', () => {
     const a = new Uint8Array([1, 2, 3]);
     expect(canonicalJson({ data: a })).toBe(`{"data":{"$bytes":"${sha256Hex(a)}"}}`);
     expect(canonicalJson({ data: new Uint8Array([1, 2, 4]) })).not.toBe(canonicalJson({ data: a }));
+  });
+});
+
+describe('fnv1a32', () => {
+  it('gives the published FNV-1a 32-bit test vectors, hashes UTF-8 bytes, and continues from a seed', () => {
+    // From the FNV reference test suite (isthe.com/chongo/src/fnv/test_fnv.c): "", "a", "foobar".
+    expect(fnv1a32('')).toBe(0x811c9dc5);
+    expect(fnv1a32('a')).toBe(0xe40c292c);
+    expect(fnv1a32('foobar')).toBe(0xbf9cf968);
+    // 'é' is the two UTF-8 bytes C3 A9, each folded in as FNV-1a defines (xor, then multiply by the FNV prime).
+    const afterC3 = Math.imul(0x811c9dc5 ^ 0xc3, 0x01000193) >>> 0;
+    expect(fnv1a32('é')).toBe(Math.imul(afterC3 ^ 0xa9, 0x01000193) >>> 0);
+    expect(fnv1a32('bar', fnv1a32('foo'))).toBe(fnv1a32('foobar'));
   });
 });

@@ -54,6 +54,13 @@ export function sha256Hex(input: string | Uint8Array): string {
   return out;
 }
 
+/** 32-bit FNV-1a over the UTF-8 bytes of a string, as an unsigned integer; `seed` continues an earlier hash (default: the FNV offset basis). */
+export function fnv1a32(text: string, seed = 0x811c9dc5): number {
+  let h = seed >>> 0;
+  for (const b of new TextEncoder().encode(text)) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return h;
+}
+
 /**
  * JSON with object keys sorted at every level, so equal values always serialise (and hash) equally.
  * Object members that are undefined or functions are dropped; in arrays they become null (as in JSON);

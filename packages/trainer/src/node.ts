@@ -8,3 +8,4 @@ export * from './checkpoint/metrics-writer.js';
 export * from './engine/directory-store.js';
 export * from './distributed/index.js';
 export * from './export/index.js';
+export * from './engine/llava-folder.js';

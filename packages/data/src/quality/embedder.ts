@@ -8,7 +8,7 @@
  * idf = 1. Bucket of g = FNV-1a(g) mod dim; colliding n-grams add.
  */
 import { InvalidArgumentError, type TextEmbedder } from '@vlit/core';
-import { fnv1a32 } from './minhash.js';
+import { fnv1a32 } from '@vlit/core';
 import { words } from './text.js';
 
 /** Options of createLexicalEmbedder. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MINHASH_PRIME, createLshIndex, createMinHashParams, estimateJaccard, fnv1a32, jaccard, lshCandidateProbability, minhashOfHashes, minhashSignature, mulAddMod, wordShingles } from './minhash.js';
+import { fnv1a32 } from '@vlit/core';
+import { MINHASH_PRIME, createLshIndex, createMinHashParams, estimateJaccard, jaccard, lshCandidateProbability, minhashOfHashes, minhashSignature, mulAddMod, wordShingles } from './minhash.js';
 
 describe('MinHash', () => {
   it('FNV-1a matches the published test vectors', () => {

@@ -8,22 +8,11 @@
  * [0, p) drawn from the seeded RNG. The signature is the minimum of h_i over the shingle set.
  * Pr[sig_A[i] = sig_B[i]] equals the Jaccard similarity of A and B.
  */
-import { InvalidArgumentError, createRng } from '@vlit/core';
+import { InvalidArgumentError, createRng, fnv1a32 } from '@vlit/core';
 import { words } from './text.js';
 
 /** The Mersenne prime 2^31 - 1 that MinHash permutations work modulo. */
 export const MINHASH_PRIME = 2147483647;
-
-/** FNV-1a over the UTF-8 bytes of a string, as an unsigned 32-bit integer. */
-export function fnv1a32(text: string): number {
-  const bytes = new TextEncoder().encode(text);
-  let h = 0x811c9dc5;
-  for (const b of bytes) {
-    h ^= b;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
-}
 
 /** (a * x + b) mod p for a, b < p and x < 2^32, exact in doubles (x split into 16-bit halves). */
 export function mulAddMod(a: number, x: number, b: number, p: number = MINHASH_PRIME): number {

@@ -5,7 +5,7 @@
  * the position (epoch, batch index, the stream's state at the epoch's start) restores the exact order.
  * Samples that cannot train are rejects with their reason, never dropped silently.
  */
-import { ConflictError, ValidationError, createRng, createRngFromState, type Rng, type RngState } from '@vlit/core';
+import { ConflictError, ValidationError, createRng, createRngFromState, fnv1a32, type Rng, type RngState } from '@vlit/core';
 import type { EncodedSample } from '@vlit/templates';
 import { z } from 'zod';
 
@@ -90,13 +90,6 @@ export interface DataOrder<S extends TrainingSample = TrainingSample> {
   next(): Batch<S>;
 }
 
-function fnv1a32(text: string, h = 0x811c9dc5): number {
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
 
 /** Check one sample; returns why it cannot train, or null. */
 export function checkTrainingSample(sample: TrainingSample, index: number, options: { maxLength?: number; ignoreIndex?: number } = {}): SampleReject | null {

@@ -1,0 +1,383 @@
+// `vlit train` (issue #12 item 1): --help, real runs on a tiny LLaVA folder and generated images (exit code,
+// run folder, --json stage summaries, the saved folder loads and has new weights), a reference check (the
+// first step's loss equals the loss of the same sample scored through the input folder's inference model,
+// and the loss falls on a one-sample memorisable set), bad flags and missing files as one line.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openCheckpointFolder } from '@vlit/core/node';
+import { parseSafetensors, type RawImage } from '@vlit/core';
+import { createNodeRuntime, createSharpCodec } from '@vlit/runtime/node';
+import { buildWordLevelTokenizer, createJinjaChatTemplate } from '@vlit/templates';
+import { createHfVisionEncoder, createVitWeights, resolveVitConfig } from '@vlit/encoders';
+import { createMlpConnector } from '@vlit/connectors';
+import { composeVisionLanguageModel, createLlamaDecoder, tinyLlamaConfig } from '@vlit/models';
+import { loadVisionLanguageModel, saveLlavaCheckpoint, vitAsHfVisionTower } from '@vlit/models/node';
+import { llavaRecipe } from '@vlit/trainer';
+import { runCli } from './main.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function vlit(...argv: string[]): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+  });
+  return { code, stdout, stderr };
+}
+
+/** A failure as promised: the exit code and one error line (usage errors add the --help pointer). */
+function expectOneLine(run: Run, code: number, ...needles: string[]): void {
+  expect(run.code, run.stderr).toBe(code);
+  const lines = run.stderr.trim().split('\n');
+  expect(lines.length, run.stderr).toBe(code === 2 ? 2 : 1);
+  for (const n of needles) expect(lines[0]).toContain(n);
+}
+
+const CHAT_TEMPLATE =
+  "<s>{% for message in messages %}{% if message['role'] == 'user' %}USER: {{ message['content'] }} {% else %}ASSISTANT: {{ message['content'] }}</s>{% endif %}{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}";
+
+const RECORDS = [
+  {
+    id: 'red',
+    images: ['img/red.png'],
+    messages: [
+      { role: 'user', content: '<image> what colour is it' },
+      { role: 'assistant', content: 'it is red' },
+    ],
+  },
+  {
+    id: 'blue',
+    images: ['img/blue.png'],
+    messages: [
+      { role: 'user', content: '<image> what colour is it' },
+      { role: 'assistant', content: 'it is blue' },
+    ],
+  },
+  {
+    id: 'gone',
+    images: ['img/missing.png'],
+    messages: [
+      { role: 'user', content: '<image> what colour is it' },
+      { role: 'assistant', content: 'it is green' },
+    ],
+  },
+];
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const PYTHON = process.env.VLIT_PYTHON || join(ROOT, '.venv', 'bin', 'python');
+
+/** transformers' view of a saved folder: missing/unexpected keys and the projector's first weight. */
+const LOAD_WITH_TRANSFORMERS = `
+import json, sys, torch
+from transformers import LlavaForConditionalGeneration
+model, info = LlavaForConditionalGeneration.from_pretrained(sys.argv[1], output_loading_info=True)
+w = model.model.multi_modal_projector.linear_1.weight.detach().double().flatten().tolist()
+print(json.dumps({"missing": sorted(info["missing_keys"]), "unexpected": sorted(info["unexpected_keys"]), "w": w}))
+`;
+
+function python(script: string, ...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(PYTHON, ['-c', script, ...args], { maxBuffer: 64 << 20, env: { ...process.env, OMP_NUM_THREADS: '1' } }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    );
+  });
+}
+
+let dir: string;
+let modelDir: string;
+let root: string;
+let data: string;
+
+/** A tiny LLaVA folder: Vlit's ViT (CLIP layout) + MLP projector + Llama decoder, seeded weights, word-level tokenizer. */
+async function writeTinyModel(out: string, corpus: string[]): Promise<void> {
+  const runtime = createNodeRuntime();
+  const tokenizer = buildWordLevelTokenizer({ corpus, specialTokens: ['<pad>', '<s>', '</s>', '<image>'], roles: { bos: '<s>', eos: '</s>', pad: '<pad>' } });
+  const vit = resolveVitConfig({ imageSize: 16, patchSize: 8, hiddenSize: 16, numLayers: 2, numHeads: 2, intermediateSize: 32, hiddenAct: 'quick_gelu' });
+  const { spec, weights } = vitAsHfVisionTower(vit, createVitWeights(vit, 'train-vit'));
+  const tower = await createHfVisionEncoder({ backend: runtime.backend, spec, weights, featureLayer: -2, selectStrategy: 'default' });
+  const connector = createMlpConnector({ inputDim: 16, outputDim: 32 }, { backend: runtime.backend, seed: 'train-mlp' });
+  const languageModel = await createLlamaDecoder({
+    config: tinyLlamaConfig({
+      hiddenSize: 32,
+      vocabSize: tokenizer.vocabSize,
+      intermediateSize: 64,
+      numHiddenLayers: 1,
+      numAttentionHeads: 2,
+      numKeyValueHeads: 1,
+      bosTokenId: tokenizer.tokenToId('<s>'),
+      eosTokenId: tokenizer.tokenToId('</s>'),
+      maxPositionEmbeddings: 128,
+    }),
+    seed: 'train-llama',
+    backend: runtime.backend,
+  });
+  const template = createJinjaChatTemplate({ source: CHAT_TEMPLATE, name: 'train-test', imageToken: '<image>', contentFormat: 'string' });
+  const model = composeVisionLanguageModel({ encoder: tower, connector, languageModel, template, tokenizer });
+  await saveLlavaCheckpoint(out, model, {
+    imageTokenId: tokenizer.tokenToId('<image>') as number,
+    imageToken: '<image>',
+    chatTemplate: CHAT_TEMPLATE,
+    files: {
+      'tokenizer.json': JSON.stringify(tokenizer.toJson()),
+      'tokenizer_config.json': JSON.stringify({
+        bos_token: '<s>',
+        eos_token: '</s>',
+        pad_token: '<pad>',
+        unk_token: '<unk>',
+        model_max_length: 128,
+        tokenizer_class: 'PreTrainedTokenizerFast',
+      }),
+    },
+  });
+  await tower.release();
+  await connector.dispose();
+  await languageModel.dispose();
+}
+
+function solid(rgb: [number, number, number]): RawImage {
+  const data = new Uint8Array(16 * 16 * 3);
+  for (let i = 0; i < 16 * 16; i++) data.set([rgb[0] ^ (i & 7), rgb[1], rgb[2] ^ ((i >> 4) & 7)], i * 3);
+  return { width: 16, height: 16, channels: 3, data };
+}
+
+/** A recipe file from trainer's LLaVA recipe with tiny stages (constant lr, a few steps). */
+async function writeRecipe(
+  file: string,
+  stages: Array<{ template: string; steps: number; lr: number; trainLanguageModel: boolean }>,
+  lora = false,
+): Promise<void> {
+  const base = llavaRecipe({
+    pretrainData: [{ name: 'd', path: 'd.jsonl' }],
+    instructionData: [{ name: 'd', path: 'd.jsonl' }],
+    seed: 7,
+    maxLength: 64,
+    ...(lora ? { lora: { r: 2, alpha: 8, dropout: 0, targetModules: ['q_proj', 'v_proj'] } } : {}),
+  });
+  const recipe = {
+    ...base,
+    stages: stages.map((s, k) => ({
+      ...base.stages[s.trainLanguageModel ? 1 : 0],
+      name: `s${k + 1}`,
+      template: s.template,
+      maxSteps: s.steps,
+      batchSize: 1,
+      gradientAccumulation: 1,
+      schedule: { type: 'constant' },
+      optimizer: { ...base.stages[0].optimizer, lr: s.lr },
+    })),
+  };
+  await writeFile(file, JSON.stringify(recipe));
+}
+
+const mean = (a: Float32Array): number => a.reduce((s, v) => s + v, 0) / a.length;
+
+async function tensorOf(folder: string, suffix = 'multi_modal_projector.linear_1.weight'): Promise<Float32Array> {
+  const f = await openCheckpointFolder(folder);
+  try {
+    const name = f.tensorNames().find((n) => n.endsWith(suffix)) as string;
+    return await f.readFloat32(name);
+  } finally {
+    await f.close();
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vlit-train-'));
+  modelDir = join(dir, 'model');
+  await writeTinyModel(modelDir, ['USER: ASSISTANT:', ...RECORDS.map((r) => r.messages.map((m) => m.content).join(' '))]);
+  root = join(dir, 'images');
+  await mkdir(join(root, 'img'), { recursive: true });
+  const codec = createSharpCodec();
+  await writeFile(join(root, 'img', 'red.png'), await codec.encode(solid([230, 20, 20]), 'png'));
+  await writeFile(join(root, 'img', 'blue.png'), await codec.encode(solid([20, 20, 230]), 'png'));
+  data = join(dir, 'records.jsonl');
+  await writeFile(data, `${RECORDS.map((r) => JSON.stringify(r)).join('\n')}\n`);
+}, 120_000);
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('vlit train', () => {
+  it('--help has usage and a worked example', async () => {
+    const help = await vlit('train', '--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: vlit train --model DIR');
+    expect(help.stdout).toContain('Examples:\n');
+    expect(help.stdout).toContain('vlit train --model');
+  });
+
+  it('trains both stages of a recipe, writes the run folder and a LLaVA folder that loads with new weights; --json parses', async () => {
+    const recipe = join(dir, 'two-stage.json');
+    await writeRecipe(recipe, [
+      { template: 'llava-plain', steps: 2, lr: 1e-2, trainLanguageModel: false },
+      { template: 'model', steps: 2, lr: 1e-3, trainLanguageModel: true },
+    ]);
+    const out = join(dir, 'run');
+    const run = await vlit('train', '--model', modelDir, '--data', data, '--root', root, '--recipe', recipe, '--out', out, '--json');
+    expect(run.code, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout) as {
+      records: number;
+      savedDir: string;
+      stages: Array<{ name: string; steps: number; samples: number; rejected: number; finalLoss: number; dir: string }>;
+      rejects: Array<{ id: string; stage: number; reason: string }>;
+    };
+    expect(summary.records).toBe(3);
+    expect(summary.stages.map((s) => [s.name, s.steps, s.samples, s.rejected])).toEqual([
+      ['s1', 2, 2, 1],
+      ['s2', 2, 2, 1],
+    ]);
+    for (const s of summary.stages) expect(Number.isFinite(s.finalLoss)).toBe(true);
+    // The missing image is a reject naming it, in each stage.
+    expect(summary.rejects.map((r) => [r.id, r.stage])).toEqual([
+      ['gone', 0],
+      ['gone', 1],
+    ]);
+    expect(summary.rejects[0].reason).toContain('img/missing.png');
+    // Run folder: metrics and final outputs per stage, the trained LLaVA folder.
+    for (const s of ['stage-1', 'stage-2']) {
+      const lines = (await readFile(join(out, s, 'metrics.jsonl'), 'utf8')).trim().split('\n');
+      expect(lines.length).toBe(2);
+      expect(existsSync(join(out, s, 'final', 'trained.safetensors'))).toBe(true);
+    }
+    expect(summary.savedDir).toBe(join(out, 'final-model'));
+    for (const f of ['config.json', 'tokenizer.json', 'chat_template.jinja']) expect(existsSync(join(out, 'final-model', f)), f).toBe(true);
+    // It trained: the saved projector differs from the input's; the model loads and runs.
+    const before = await tensorOf(modelDir);
+    const after = await tensorOf(summary.savedDir);
+    expect(after.length).toBe(before.length);
+    expect(Math.max(...after.map((v, i) => Math.abs(v - before[i])))).toBeGreaterThan(1e-4);
+    expect(Math.abs(mean(after))).toBeLessThan(10);
+    const runtime = createNodeRuntime();
+    const model = await loadVisionLanguageModel(summary.savedDir, { runtime });
+    try {
+      const [score] = await model.score({ messages: [{ role: 'user', content: '<image> what colour is it' }], images: [solid([230, 20, 20])] }, ['it is red']);
+      expect(Number.isFinite(score.logLikelihood)).toBe(true);
+    } finally {
+      await model.dispose();
+    }
+    // transformers loads the saved folder: every weight present, the projector as Vlit saved it.
+    const hf = JSON.parse((await python(LOAD_WITH_TRANSFORMERS, summary.savedDir)).trim().split('\n').pop() as string) as {
+      missing: string[];
+      unexpected: string[];
+      w: number[];
+    };
+    expect(hf.missing).toEqual([]);
+    expect(hf.unexpected).toEqual([]);
+    expect(Math.max(...hf.w.map((v, i) => Math.abs(v - after[i])))).toBe(0);
+    // The human summary.
+    const human = await vlit('train', '--model', modelDir, '--data', data, '--root', root, '--recipe', recipe, '--out', out);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toContain(`trained model: ${join(out, 'final-model')}`);
+  });
+
+  it("reference: the first step's loss is the input model's loss on that sample; the loss falls on one memorisable sample", async () => {
+    const one = join(dir, 'one.jsonl');
+    await writeFile(one, `${JSON.stringify(RECORDS[0])}\n`);
+    const recipe = join(dir, 'memorise.json');
+    await writeRecipe(recipe, [{ template: 'model', steps: 6, lr: 1e-2, trainLanguageModel: true }]);
+    const out = join(dir, 'memorise');
+    const run = await vlit('train', '--model', modelDir, '--data', one, '--root', root, '--recipe', recipe, '--out', out, '--json');
+    expect(run.code, run.stderr).toBe(0);
+    const metrics = (await readFile(join(out, 'stage-1', 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { step: number; loss: number });
+    expect(metrics.length).toBe(6);
+    // Independent path: the input folder loaded for inference scores the same reply to the same image.
+    const runtime = createNodeRuntime();
+    const image = await createSharpCodec().decode(await readFile(join(root, 'img', 'red.png')), { source: 'red.png' });
+    const request = { messages: [{ role: 'user' as const, content: '<image> what colour is it' }], images: [image] };
+    const scoreWith = async (folder: string): Promise<{ logLikelihood: number; tokens: number }> => {
+      const model = await loadVisionLanguageModel(folder, { runtime });
+      try {
+        return (await model.score(request, ['it is red']))[0];
+      } finally {
+        await model.dispose();
+      }
+    };
+    const input = await scoreWith(modelDir);
+    const first = metrics[0].loss;
+    expect(
+      Math.abs(first - -input.logLikelihood / input.tokens),
+      `${first} vs ${-input.logLikelihood / input.tokens} over ${input.tokens} tokens`,
+    ).toBeLessThan(1e-5 * first);
+    expect(metrics[metrics.length - 1].loss).toBeLessThan(0.5 * first);
+    const trained = await scoreWith(join(out, 'final-model'));
+    expect(trained.logLikelihood).toBeGreaterThan(input.logLikelihood);
+  });
+
+  it('a LoRA stage: the PEFT adapter is written and the saved folder holds W + (alpha/r)·B·A, merged independently here', async () => {
+    const recipe = join(dir, 'lora.json');
+    await writeRecipe(recipe, [{ template: 'model', steps: 3, lr: 1e-2, trainLanguageModel: true }], true);
+    const out = join(dir, 'lora');
+    const run = await vlit('train', '--model', modelDir, '--data', data, '--root', root, '--recipe', recipe, '--out', out, '--json');
+    expect(run.code, run.stderr).toBe(0);
+    const adapterDir = join(out, 'stage-1', 'final', 'adapter');
+    const config = JSON.parse(await readFile(join(adapterDir, 'adapter_config.json'), 'utf8')) as { r: number; lora_alpha: number };
+    expect([config.r, config.lora_alpha]).toEqual([2, 8]);
+    const adapter = parseSafetensors(new Uint8Array(await readFile(join(adapterDir, 'adapter_model.safetensors'))));
+    const f32 = (name: string): Float32Array => {
+      const b = adapter.get(name).bytes;
+      return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    };
+    const key = [...adapter.tensors.keys()].find((k) => k.includes('layers.0.self_attn.q_proj.lora_A')) as string;
+    expect(key).toBeDefined();
+    const a = f32(key);
+    const b = f32(key.replace('lora_A', 'lora_B'));
+    const [r, inF] = adapter.get(key).shape;
+    const outF = adapter.get(key.replace('lora_A', 'lora_B')).shape[0];
+    const before = await tensorOf(modelDir, 'layers.0.self_attn.q_proj.weight');
+    const after = await tensorOf(join(out, 'final-model'), 'layers.0.self_attn.q_proj.weight');
+    let delta = 0;
+    let worst = 0;
+    for (let o = 0; o < outF; o++) {
+      for (let i = 0; i < inF; i++) {
+        let acc = 0;
+        for (let k = 0; k < r; k++) acc += b[o * r + k] * a[k * inF + i];
+        const expected = before[o * inF + i] + (config.lora_alpha / config.r) * acc;
+        worst = Math.max(worst, Math.abs(after[o * inF + i] - expected));
+        delta = Math.max(delta, Math.abs(after[o * inF + i] - before[o * inF + i]));
+      }
+    }
+    expect(delta).toBeGreaterThan(1e-5); // B moved off zero: the adapter trained
+    expect(worst).toBeLessThan(1e-6);
+  });
+
+  it('bad flags and missing files: one line, non-zero exit', async () => {
+    const recipe = join(dir, 'bad-flags.json');
+    await writeRecipe(recipe, [{ template: 'model', steps: 1, lr: 1e-3, trainLanguageModel: true }]);
+    const out = join(dir, 'bad');
+    expectOneLine(await vlit('train', '--no-such-flag'), 2, 'vlit train:', '--no-such-flag');
+    expectOneLine(await vlit('train', '--data', data, '--root', root, '--recipe', recipe, '--out', out), 2, '--model');
+    expectOneLine(await vlit('train', '--model', modelDir, '--data', data, '--root', root, '--recipe', recipe, '--out', out, '--engine', 'gpu'), 2, '--engine');
+    expectOneLine(
+      await vlit('train', '--model', modelDir, '--data', join(dir, 'nope.jsonl'), '--root', root, '--recipe', recipe, '--out', out),
+      1,
+      'nope.jsonl',
+    );
+    expectOneLine(await vlit('train', '--model', modelDir, '--data', data, '--root', root, '--recipe', join(dir, 'nope.json'), '--out', out), 1, 'nope.json');
+    expectOneLine(await vlit('train', '--model', join(dir, 'no-model'), '--data', data, '--root', root, '--recipe', recipe, '--out', out), 1, 'no-model');
+    expectOneLine(
+      await vlit('train', '--model', modelDir, '--data', data, '--root', root, '--recipe', recipe, '--out', out, '--engine', 'torchrun'),
+      1,
+      'torchrun',
+      'not wired',
+    );
+  });
+});

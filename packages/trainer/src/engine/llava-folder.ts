@@ -1,0 +1,223 @@
+/**
+ * Node-only: train a LLaVA checkpoint folder (Hugging Face LlavaForConditionalGeneration layout) on VLIT
+ * records with a recipe: the tower stays frozen and encodes every image once, each stage runs with
+ * trainStageInDirectory (checkpoints, metrics, final outputs in `outDir/stage-<k>`), trained weights carry
+ * from stage to stage (LoRA adapters merged in), and the result is saved as a LLaVA folder at
+ * `outDir/final-model`.
+ */
+import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { InvalidArgumentError, createTensor, isVlitError, type Tensor, type VlitRecord, type VlitRuntime } from '@vlit/core';
+import { resolveUnderRoot } from '@vlit/core/node';
+import { createBuiltinTemplate, encodeBatch, type BuiltinTemplateName, type EncodedSample, type SegmentedChatTemplate } from '@vlit/templates';
+import { buildConnectorModel, type ConnectorWeights, type MlpConnectorConfig } from '@vlit/connectors';
+import { buildEmbedTokensModel, buildLlamaDecoderModel, type LlamaWeights } from '@vlit/models';
+import { loadCheckpointChat, loadLlavaParts, saveLlavaCheckpoint } from '@vlit/models/node';
+import { readPeftAdapter } from '../lora/adapter-files.js';
+import { mergeLoraAdapter } from '../lora/adapter.js';
+import { parseRecipe, type Recipe, type RecipeStage } from '../recipe.js';
+import { trainStageInDirectory } from './directory-store.js';
+import type { TrainingModelParts } from '../training/training-graph.js';
+import type { TrainingProgressEvent } from './train-stage.js';
+
+/** A record left out of training, with why. */
+export interface LlavaFolderReject {
+  id: string | number;
+  /** The stage it was left out of (encoding is per stage: each stage has its own template). */
+  stage: number;
+  reason: string;
+  field?: string;
+}
+
+/** What one stage of trainLlavaFolder did. */
+export interface LlavaFolderStageSummary {
+  name: string;
+  /** The stage's run folder (checkpoints, metrics.jsonl, final/). */
+  dir: string;
+  /** Optimiser steps done. */
+  steps: number;
+  /** Samples trained on. */
+  samples: number;
+  /** Records left out (image missing or unreadable, not encodable, rejected by the engine). */
+  rejected: number;
+  /** Loss of the last step (null when no step ran). */
+  finalLoss: number | null;
+  /** Loss of the first step this call ran (null when none). */
+  firstLoss: number | null;
+}
+
+/** Options of trainLlavaFolder. */
+export interface TrainLlavaFolderOptions {
+  runtime: VlitRuntime;
+  /** A LLaVA checkpoint folder (config.json, safetensors, tokenizer.json, a chat template). */
+  modelDir: string;
+  /** The records every stage trains on (their `data` sources in the recipe are not read). */
+  records: readonly VlitRecord[];
+  /** Root of the records' image paths; paths never leave it. */
+  imageRoot: string;
+  /** The recipe (parsed or raw JSON); its stages run in order. */
+  recipe: Recipe | unknown;
+  /** Run folder: `stage-<k>/` per stage and `final-model/`. */
+  outDir: string;
+  /** Progress: `encode-images` (done/total images) and one event stream per stage. */
+  onProgress?: (event: { stage: string; done: number; total?: number; loss?: number }) => void;
+}
+
+/** What trainLlavaFolder returns. */
+export interface TrainLlavaFolderResult {
+  stages: LlavaFolderStageSummary[];
+  /** The trained LLaVA folder (outDir/final-model). */
+  savedDir: string;
+  /** Records left out, per stage. */
+  rejects: LlavaFolderReject[];
+}
+
+const PROJECTOR = 'model.multi_modal_projector.';
+const LANGUAGE = 'model.language_model.';
+
+function imagePaths(record: VlitRecord): string[] {
+  return record.images.map((ref) => (typeof ref === 'string' ? ref : ref.path));
+}
+
+/**
+ * Train a LLaVA folder on `records` with a recipe and save the result as a LLaVA folder at
+ * `outDir/final-model` (loadable by loadVisionLanguageModel and transformers' LlavaForConditionalGeneration).
+ * A record whose image is missing or does not decode, or that does not encode, is a reject, not an error.
+ */
+export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promise<TrainLlavaFolderResult> {
+  const recipe = parseRecipe(options.recipe);
+  const parts = await loadLlavaParts(options.modelDir, { runtime: options.runtime, keepWeights: true });
+  try {
+    const chat = await loadCheckpointChat(options.modelDir);
+    const tokenizer = chat.tokenizer;
+    const padName = tokenizer.specialTokens.pad ?? tokenizer.specialTokens.eos;
+    const padTokenId = padName !== undefined ? tokenizer.tokenToId(padName) : undefined;
+    if (padTokenId === undefined) {
+      throw new InvalidArgumentError(`the tokenizer of ${options.modelDir} has neither a pad nor an eos token`, {
+        details: { file: join(options.modelDir, 'tokenizer_config.json'), field: 'pad_token' },
+      });
+    }
+    const rejects: LlavaFolderReject[] = [];
+
+    // Features of every image, once, with the frozen tower.
+    const features = new Map<string, Tensor<'float32'>>();
+    const missing = new Map<string, string>();
+    const wanted = [...new Set(options.records.flatMap(imagePaths))];
+    let tokensPerImage = 0;
+    for (const [i, rel] of wanted.entries()) {
+      try {
+        const file = await resolveUnderRoot(options.imageRoot, rel);
+        const image = await options.runtime.images.decode(new Uint8Array(await readFile(file)), { source: rel });
+        const encoded = await parts.tower.encode([image]);
+        const [, tokens, dim] = encoded.dims;
+        tokensPerImage = tokens;
+        features.set(rel, createTensor('float32', [tokens, dim], encoded.data.slice(0, tokens * dim) as Float32Array));
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (!isVlitError(err) && code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EACCES') throw err;
+        missing.set(rel, code === 'ENOENT' ? `image ${rel} not found under ${options.imageRoot}` : (err as Error).message);
+      }
+      options.onProgress?.({ stage: 'encode-images', done: i + 1, total: wanted.length });
+    }
+    if (tokensPerImage === 0) {
+      const grid = parts.spec.vision.imageSize / parts.spec.vision.patchSize;
+      tokensPerImage = grid * grid;
+    }
+    const usable: VlitRecord[] = [];
+    const imageRejects: Array<{ id: string; reason: string }> = [];
+    for (const r of options.records) {
+      const bad = imagePaths(r).find((p) => missing.has(p));
+      if (bad !== undefined) imageRejects.push({ id: r.id, reason: missing.get(bad) as string });
+      else usable.push(r);
+    }
+    const byId = new Map(usable.map((r) => [r.id, r]));
+    const featuresOf = (sample: EncodedSample): Tensor<'float32'>[] =>
+      imagePaths(byId.get(sample.id) as VlitRecord).map((p) => features.get(p) as Tensor<'float32'>);
+
+    // The weights that train, under the training graph's names.
+    const connectorConfig = parts.projector.config as MlpConnectorConfig;
+    let connectorWeights: ConnectorWeights = { ...(parts.projector.weights as ConnectorWeights) };
+    const llama = parts.languageModel.llamaConfig;
+    let llamaWeights: LlamaWeights = { ...(parts.languageModel.weights as LlamaWeights) };
+    const partsOf = (): TrainingModelParts => ({
+      connector: buildConnectorModel(connectorConfig, connectorWeights),
+      embedTokens: buildEmbedTokensModel(llama, llamaWeights['model.embed_tokens.weight']),
+      decoder: buildLlamaDecoderModel(llama, llamaWeights),
+    });
+    const lookup = (name: string): Tensor<'float32'> | undefined =>
+      name.startsWith(PROJECTOR)
+        ? connectorWeights[name.slice(PROJECTOR.length)]
+        : name.startsWith(LANGUAGE)
+          ? llamaWeights[`model.${name.slice(LANGUAGE.length)}`]
+          : llamaWeights[name];
+    const absorb = (weights: ReadonlyMap<string, Tensor<'float32'>>): void => {
+      const c: ConnectorWeights = { ...connectorWeights };
+      const l: LlamaWeights = { ...llamaWeights };
+      for (const [name, t] of weights) {
+        if (name.startsWith(PROJECTOR)) c[name.slice(PROJECTOR.length)] = t;
+        else if (name.startsWith(LANGUAGE)) l[`model.${name.slice(LANGUAGE.length)}`] = t;
+        else if (name.startsWith('lm_head.')) l[name] = t;
+      }
+      connectorWeights = c;
+      llamaWeights = l;
+    };
+    const templateOf = (stage: RecipeStage): SegmentedChatTemplate =>
+      stage.template === 'model'
+        ? chat.template
+        : createBuiltinTemplate(stage.template as BuiltinTemplateName, { imageToken: chat.imageToken, bos: tokenizer.specialTokens.bos ?? '' });
+
+    const stages: LlavaFolderStageSummary[] = [];
+    for (const [k, stage] of recipe.stages.entries()) {
+      for (const r of imageRejects) rejects.push({ id: r.id, stage: k, reason: r.reason, field: 'images' });
+      const data = encodeBatch(usable, {
+        template: templateOf(stage),
+        tokenizer,
+        imageTokens: tokensPerImage,
+        maxLength: stage.maxLength ?? 2048,
+        truncation: 'error',
+      });
+      for (const r of data.rejects) rejects.push({ id: r.id, stage: k, reason: r.reason, field: r.field });
+      const dir = join(options.outDir, `stage-${k + 1}`);
+      const name = stage.name ?? `stage-${k + 1}`;
+      const onStep = (e: TrainingProgressEvent): void => {
+        if (e.type === 'step') options.onProgress?.({ stage: name, done: e.step, total: e.totalSteps, loss: e.record.loss });
+      };
+      const result = await trainStageInDirectory(stage, {
+        backend: options.runtime.backend,
+        model: partsOf(),
+        samples: data.encoded,
+        imageFeatures: (s) => featuresOf(s),
+        outDir: dir,
+        stageIndex: k,
+        padTokenId,
+        onProgress: onStep,
+      });
+      for (const r of result.rejects) rejects.push({ id: r.id, stage: k, reason: r.reason });
+      const trained = new Map<string, Tensor<'float32'>>();
+      for (const p of result.graph.parameters) if (p.kind === 'trained') trained.set(p.name, result.weights.get(p.name) as Tensor<'float32'>);
+      absorb(trained);
+      // LoRA: merge each adapter the stage wrote into the weights the next stage starts from.
+      for (const adapterDir of result.outputs.adapterDirs) absorb(mergeLoraAdapter(lookup, await readPeftAdapter(adapterDir)));
+      const losses = result.metrics.map((m) => m.loss);
+      stages.push({
+        name,
+        dir,
+        steps: result.steps,
+        samples: result.counts.used,
+        rejected: imageRejects.length + data.rejects.length + result.counts.rejected,
+        finalLoss: losses.length ? losses[losses.length - 1] : null,
+        firstLoss: losses.length ? losses[0] : null,
+      });
+    }
+
+    const savedDir = join(options.outDir, 'final-model');
+    await saveLlavaCheckpoint(
+      savedDir,
+      { encoder: parts.tower, connector: { config: connectorConfig, weights: connectorWeights }, languageModel: { llamaConfig: llama, weights: llamaWeights } },
+      { imageTokenId: parts.spec.imageTokenId, imageToken: chat.imageToken, tokenizerDir: options.modelDir, chatTemplate: chat.templateSource },
+    );
+    return { stages, savedDir, rejects };
+  } finally {
+    await parts.dispose();
+  }
+}
