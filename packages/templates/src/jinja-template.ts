@@ -1,15 +1,9 @@
 import { Template } from '@huggingface/jinja';
-import {
-  FormatError,
-  IMAGE_PLACEHOLDER,
-  InvalidArgumentError,
-  type ChatMessage,
-  type RenderedSegment,
-  type RenderOptions,
-} from '@vlit/core';
+import { FormatError, IMAGE_PLACEHOLDER, InvalidArgumentError, type ChatMessage, type RenderedSegment, type RenderOptions } from '@vlit/core';
 import { messageText } from './content.js';
 import type { SegmentedChatTemplate } from './chat-template.js';
 import { specialTokenText, tokenizerConfigSchema } from './hf-tokenizer.js';
+import { guardsHold, traceContentGuards, type ContentGuard } from './jinja-trace.js';
 
 /** Options of createJinjaChatTemplate. */
 export interface JinjaChatTemplateOptions {
@@ -34,9 +28,10 @@ export interface JinjaChatTemplateOptions {
    */
   trailingWhitespaceIsGlue?: boolean;
   /**
-   * Reuse segment boundaries per conversation shape (one render per conversation instead of one per
-   * prefix and per assistant turn; checked against the conversation's own render). Default true;
-   * false always derives segments from prefix renders.
+   * Reuse segment boundaries per conversation shape: no render for a conversation whose contents answer
+   * the template's traced content questions as the shape's probe did (see jinja-trace.ts), else one
+   * render checked against the boundaries, instead of one render per prefix and per assistant turn.
+   * Default true; false always derives segments from prefix renders.
    */
   segmentCache?: boolean;
 }
@@ -101,9 +96,7 @@ export function createJinjaChatTemplate(options: JinjaChatTemplateOptions): Segm
     if (contentFormat === 'string') return { role: m.role, content: messageText(m, imageText) };
     const parts =
       typeof m.content === 'string'
-        ? m.content
-            .split(IMAGE_PLACEHOLDER)
-            .flatMap((text, i) => (i === 0 ? [] : [{ type: 'image' }]).concat(text ? [{ type: 'text', text } as never] : []))
+        ? m.content.split(IMAGE_PLACEHOLDER).flatMap((text, i) => (i === 0 ? [] : [{ type: 'image' }]).concat(text ? [{ type: 'text', text } as never] : []))
         : m.content.map((p) => ({ ...p }));
     return { role: m.role, content: parts };
   };
@@ -203,6 +196,16 @@ export function createJinjaChatTemplate(options: JinjaChatTemplateOptions): Segm
     try {
       const probe = messages.map((m, i) => ({ role: m.role, content: marker(i) }) as ChatMessage);
       skeleton = buildSkeleton(renderSegmentsByPrefixes(probe, renderOptions), messages.length);
+      if (skeleton) {
+        // One traced render of the probe: the questions the template asks about contents. When a
+        // conversation's contents give the same answers, the template takes the same path for it.
+        const trace = traceContentGuards(
+          template,
+          { ...baseVariables, ...renderOptions.variables, add_generation_prompt: renderOptions.addGenerationPrompt ?? false },
+          probe.map((m) => ({ role: m.role, content: messageText(m, imageText) })),
+        );
+        skeleton.guards = trace && trace.text === renderRaw(probe, renderOptions) ? trace.guards : null;
+      }
     } catch {
       skeleton = null;
     }
@@ -218,6 +221,7 @@ export function createJinjaChatTemplate(options: JinjaChatTemplateOptions): Segm
         const contents = messages.map((m) => messageText(m, imageText));
         const segs = fillSkeleton(skeleton, contents, messages, trailingGlue);
         if (segs) {
+          if (skeleton.guards && guardsHold(skeleton.guards, contents)) return segs;
           const full = renderRaw(messages, renderOptions);
           let at = 0;
           let same = true;
@@ -247,6 +251,8 @@ export function createJinjaChatTemplate(options: JinjaChatTemplateOptions): Segm
 /** A segment list in which message contents are holes. */
 interface Skeleton {
   segments: Array<{ parts: Array<string | number>; messageIndex: number; trainable: boolean }>;
+  /** The content observations of the shape's traced render; null where tracing does not apply. */
+  guards: ContentGuard[] | null;
 }
 
 // Private-use characters: no chat template or tokenizer gives them meaning.
@@ -272,7 +278,7 @@ function buildSkeleton(segments: readonly RenderedSegment[], count: number): Ske
     if (/[\uE000\uE001]/.test(parts.filter((p) => typeof p === 'string').join(''))) return null;
     out.push({ parts, messageIndex: seg.messageIndex, trainable: seg.trainable });
   }
-  return seen.every((n) => n === 1) ? { segments: out } : null;
+  return seen.every((n) => n === 1) ? { segments: out, guards: null } : null;
 }
 
 /**
