@@ -9,7 +9,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRng, createTensor } from '@vlit/core';
 import {
-  createVitEncoder, parsePreprocessorConfig, preprocessEncodedBatch, preprocessImage, preprocessPixels, settingsFromPreprocessorConfig, writeImageTensor,
+  createVitEncoder,
+  parsePreprocessorConfig,
+  preprocessEncodedBatch,
+  preprocessImage,
+  preprocessPixels,
+  settingsFromPreprocessorConfig,
+  writeImageTensor,
 } from '@vlit/encoders';
 import { createPreprocessPool } from '@vlit/encoders/node';
 import { parseSafetensors } from '@vlit/core';
@@ -41,17 +47,19 @@ async function imagesPerSecond(encoder, runs) {
   return (batch * 1000) / median(times);
 }
 if (!preprocessOnly) {
-const nativeEnc = await createVitEncoder({ backend: nativeRt.backend, config, seed: 1, maxBatch: batch });
-const webEnc = await createVitEncoder({ backend: webRt.backend, config, seed: 1, maxBatch: batch });
-const nativeIps = await imagesPerSecond(nativeEnc, 7);
-const webIps = await imagesPerSecond(webEnc, 7);
-await nativeEnc.release();
-await webEnc.release();
-console.log(`ViT encoder: ${config.numLayers} layers, width ${config.hiddenSize}, ${config.imageSize}px / patch ${config.patchSize} (197 tokens), batch ${batch}, ${threads} thread(s), median of 7:`);
-console.table([
-  { runtime: 'onnxruntime-node (native)', 'images/s': +nativeIps.toFixed(1), 'x native': 1 },
-  { runtime: 'onnxruntime-web (wasm)', 'images/s': +webIps.toFixed(1), 'x native': +(webIps / nativeIps).toFixed(2) },
-]);
+  const nativeEnc = await createVitEncoder({ backend: nativeRt.backend, config, seed: 1, maxBatch: batch });
+  const webEnc = await createVitEncoder({ backend: webRt.backend, config, seed: 1, maxBatch: batch });
+  const nativeIps = await imagesPerSecond(nativeEnc, 7);
+  const webIps = await imagesPerSecond(webEnc, 7);
+  await nativeEnc.release();
+  await webEnc.release();
+  console.log(
+    `ViT encoder: ${config.numLayers} layers, width ${config.hiddenSize}, ${config.imageSize}px / patch ${config.patchSize} (197 tokens), batch ${batch}, ${threads} thread(s), median of 7:`,
+  );
+  console.table([
+    { runtime: 'onnxruntime-node (native)', 'images/s': +nativeIps.toFixed(1), 'x native': 1 },
+    { runtime: 'onnxruntime-web (wasm)', 'images/s': +webIps.toFixed(1), 'x native': +(webIps / nativeIps).toFixed(2) },
+  ]);
 }
 
 // --- 2. Preprocessing: Vlit (sharp decode + TypeScript) vs Python PIL + numpy, same files
@@ -77,9 +85,17 @@ try {
     files.push(path);
   }
   const clip336 = {
-    crop_size: { height: 336, width: 336 }, do_center_crop: true, do_convert_rgb: true, do_normalize: true, do_rescale: true,
-    do_resize: true, image_mean: [0.48145466, 0.4578275, 0.40821073], image_std: [0.26862954, 0.26130258, 0.27577711],
-    resample: 3, rescale_factor: 0.00392156862745098, size: { shortest_edge: 336 },
+    crop_size: { height: 336, width: 336 },
+    do_center_crop: true,
+    do_convert_rgb: true,
+    do_normalize: true,
+    do_rescale: true,
+    do_resize: true,
+    image_mean: [0.48145466, 0.4578275, 0.40821073],
+    image_std: [0.26862954, 0.26130258, 0.27577711],
+    resample: 3,
+    rescale_factor: 0.00392156862745098,
+    size: { shortest_edge: 336 },
   };
   const configPath = join(dir, 'preprocessor_config.json');
   writeFileSync(configPath, JSON.stringify(clip336));
@@ -178,17 +194,40 @@ try {
   const x = (v) => (pilIps ? +(v / pilIps).toFixed(2) : null);
   const x2 = (v) => (py2Ips ? +(v / py2Ips).toFixed(2) : null);
   const rows = [
-    { pipeline: 'Python PIL + numpy reference, 1 process', 'images/s': pilIps && +pilIps.toFixed(1), 'x PIL 1 proc': 1, 'x PIL 2 procs': x2(pilIps ?? 0), 'CPU ms/img': pilCpu && +pilCpu.toFixed(1), 'x PIL CPU': 1 },
-    { pipeline: 'Python PIL + numpy reference, 2 processes', 'images/s': py2Ips && +py2Ips.toFixed(1), 'x PIL 1 proc': x(py2Ips ?? 0), 'x PIL 2 procs': 1, 'CPU ms/img': null, 'x PIL CPU': null },
+    {
+      pipeline: 'Python PIL + numpy reference, 1 process',
+      'images/s': pilIps && +pilIps.toFixed(1),
+      'x PIL 1 proc': 1,
+      'x PIL 2 procs': x2(pilIps ?? 0),
+      'CPU ms/img': pilCpu && +pilCpu.toFixed(1),
+      'x PIL CPU': 1,
+    },
+    {
+      pipeline: 'Python PIL + numpy reference, 2 processes',
+      'images/s': py2Ips && +py2Ips.toFixed(1),
+      'x PIL 1 proc': x(py2Ips ?? 0),
+      'x PIL 2 procs': 1,
+      'CPU ms/img': null,
+      'x PIL CPU': null,
+    },
   ];
   for (const v of variants) {
     const ips = (files.length * 1000) / v.wall;
     const cpu = v.cpu / files.length;
-    rows.push({ pipeline: v.name, 'images/s': +ips.toFixed(1), 'x PIL 1 proc': x(ips), 'x PIL 2 procs': x2(ips), 'CPU ms/img': +cpu.toFixed(1), 'x PIL CPU': pilCpu ? +(pilCpu / cpu).toFixed(2) : null });
+    rows.push({
+      pipeline: v.name,
+      'images/s': +ips.toFixed(1),
+      'x PIL 1 proc': x(ips),
+      'x PIL 2 procs': x2(ips),
+      'CPU ms/img': +cpu.toFixed(1),
+      'x PIL CPU': pilCpu ? +(pilCpu / cpu).toFixed(2) : null,
+    });
   }
   console.log(`\nCLIP preprocessing to 336x336 (decode included), ${files.length} images 480-1280 px wide (JPEG + PNG), best of ${passes} passes:`);
   console.table(rows);
-  console.log(`outputs compared: max |Vlit - PIL reference| over all ${files.length} images = ${maxDiff ?? 'n/a (reference unavailable)'}. Best of ${passes} interleaved passes; 'x PIL CPU' compares CPU time per image (all threads).`);
+  console.log(
+    `outputs compared: max |Vlit - PIL reference| over all ${files.length} images = ${maxDiff ?? 'n/a (reference unavailable)'}. Best of ${passes} interleaved passes; 'x PIL CPU' compares CPU time per image (all threads).`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -14,7 +14,10 @@ import { scoreCaptions, tokenizeCaption } from '@vlit/eval';
 const here = dirname(fileURLToPath(import.meta.url));
 const refDir = join(here, '../packages/eval/fixtures');
 const rng = createRng('bench-eval-captions');
-const vocab = 'a an the man woman dog cat bus red blue two three sitting riding standing on in near next to of with large small wooden street park table kitchen beach people group young old brown white black'.split(' ');
+const vocab =
+  'a an the man woman dog cat bus red blue two three sitting riding standing on in near next to of with large small wooden street park table kitchen beach people group young old brown white black'.split(
+    ' ',
+  );
 const sentence = (n) => Array.from({ length: n }, () => rng.choice(vocab)).join(' ');
 const examples = Array.from({ length: 5000 }, (_, i) => ({
   id: String(i),
@@ -36,7 +39,9 @@ for (let i = 0; i < runs; i++) {
   const c = process.cpuUsage(c0);
   bestCpu = Math.min(bestCpu, (c.user + c.system) / 1000);
 }
-console.log(`Vlit scoreCaptions (BLEU-1..4 + ROUGE-L + CIDEr-D), 5,000 images x 5 refs: best of ${runs} ${best.toFixed(0)} ms wall, ${bestCpu.toFixed(0)} ms CPU`);
+console.log(
+  `Vlit scoreCaptions (BLEU-1..4 + ROUGE-L + CIDEr-D), 5,000 images x 5 refs: best of ${runs} ${best.toFixed(0)} ms wall, ${bestCpu.toFixed(0)} ms CPU`,
+);
 
 const PY = String.raw`
 import json, sys, time
@@ -73,12 +78,22 @@ if (existsSync('/usr/bin/python3')) {
       d(p.rougeL, py.rouges[i]);
       d(p.ciderD, py.ciders[i]);
     });
-    console.log(`Python reference (pycocoevalcap's algorithm; stands in for pycocoevalcap), best of ${pyRuns}: ${py.ms.toFixed(0)} ms wall, ${py.cpuMs.toFixed(0)} ms CPU`);
+    console.log(
+      `Python reference (pycocoevalcap's algorithm; stands in for pycocoevalcap), best of ${pyRuns}: ${py.ms.toFixed(0)} ms wall, ${py.cpuMs.toFixed(0)} ms CPU`,
+    );
     console.table([
       { scorer: 'Python reference', 'wall ms': +py.ms.toFixed(0), 'CPU ms': +py.cpuMs.toFixed(0), 'x ref (wall)': 1, 'x ref (CPU)': 1 },
-      { scorer: 'Vlit', 'wall ms': +best.toFixed(0), 'CPU ms': +bestCpu.toFixed(0), 'x ref (wall)': +(py.ms / best).toFixed(2), 'x ref (CPU)': +(py.cpuMs / bestCpu).toFixed(2) },
+      {
+        scorer: 'Vlit',
+        'wall ms': +best.toFixed(0),
+        'CPU ms': +bestCpu.toFixed(0),
+        'x ref (wall)': +(py.ms / best).toFixed(2),
+        'x ref (CPU)': +(py.cpuMs / bestCpu).toFixed(2),
+      },
     ]);
-    console.log(`scores: BLEU-4 ${scores.bleu4.toFixed(6)} ROUGE-L ${scores.rougeL.toFixed(6)} CIDEr-D ${scores.ciderD.toFixed(6)}; max |Vlit - reference| over corpus + per-image scores = ${maxDiff.toExponential(2)} (${maxDiff <= 1e-12 ? 'within' : 'OVER'} 1e-12)`);
+    console.log(
+      `scores: BLEU-4 ${scores.bleu4.toFixed(6)} ROUGE-L ${scores.rougeL.toFixed(6)} CIDEr-D ${scores.ciderD.toFixed(6)}; max |Vlit - reference| over corpus + per-image scores = ${maxDiff.toExponential(2)} (${maxDiff <= 1e-12 ? 'within' : 'OVER'} 1e-12)`,
+    );
     if (maxDiff > 1e-12) process.exitCode = 1;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -14,13 +14,23 @@ import { ciderDCoco, scoreVqa, tokenizeCaption } from '@vlit/eval';
 const here = dirname(fileURLToPath(import.meta.url));
 const refScript = join(here, '../packages/eval/fixtures');
 const rng = createRng('bench-eval');
-const words = 'a an the man woman dog cat bus red blue two three sitting riding standing on in near next to of with large small wooden street park table kitchen beach people group young old brown white black'.split(' ');
+const words =
+  'a an the man woman dog cat bus red blue two three sitting riding standing on in near next to of with large small wooden street park table kitchen beach people group young old brown white black'.split(
+    ' ',
+  );
 const sentence = (n) => Array.from({ length: n }, () => rng.choice(words)).join(' ');
 
 // Captions: already in COCO token form, so both sides time CIDEr-D itself.
-const pairs = Array.from({ length: 5000 }, () => ({ candidate: tokenizeCaption(sentence(rng.int(6, 14))), references: Array.from({ length: 5 }, () => tokenizeCaption(sentence(rng.int(7, 16)))) }));
+const pairs = Array.from({ length: 5000 }, () => ({
+  candidate: tokenizeCaption(sentence(rng.int(6, 14))),
+  references: Array.from({ length: 5 }, () => tokenizeCaption(sentence(rng.int(7, 16)))),
+}));
 const answerPool = ['2', 'two', 'yes', 'no', 'red', "it's", 'its', 'a dog', 'dog', 'black and white', '1,000', 't-shirt', 'none', 'Yes.', 'dont'];
-const questions = Array.from({ length: 100_000 }, (_, i) => ({ id: String(i), answers: Array.from({ length: 10 }, () => rng.choice(answerPool.slice(0, 9))), answerType: i % 3 ? 'other' : 'number' }));
+const questions = Array.from({ length: 100_000 }, (_, i) => ({
+  id: String(i),
+  answers: Array.from({ length: 10 }, () => rng.choice(answerPool.slice(0, 9))),
+  answerType: i % 3 ? 'other' : 'number',
+}));
 const predictions = new Map(questions.map((q) => [q.id, rng.choice(answerPool)]));
 
 function timeIt(fn, runs = 3) {
@@ -36,8 +46,12 @@ function timeIt(fn, runs = 3) {
 
 const cider = timeIt(() => ciderDCoco(pairs));
 const vqa = timeIt(() => scoreVqa(questions, predictions));
-console.log(`CIDEr-D  5,000 images x 5 refs: ${cider.ms.toFixed(0)} ms  (${((5000 / cider.ms) * 1000).toFixed(0)} images/s)  score ${cider.out.score.toFixed(6)}`);
-console.log(`VQA acc  100,000 predictions x 10 answers: ${vqa.ms.toFixed(0)} ms  (${((1_000_000 / vqa.ms) * 1000 / 1e6).toFixed(2)} M answers/s)  accuracy ${vqa.out.accuracy.toFixed(6)}`);
+console.log(
+  `CIDEr-D  5,000 images x 5 refs: ${cider.ms.toFixed(0)} ms  (${((5000 / cider.ms) * 1000).toFixed(0)} images/s)  score ${cider.out.score.toFixed(6)}`,
+);
+console.log(
+  `VQA acc  100,000 predictions x 10 answers: ${vqa.ms.toFixed(0)} ms  (${(((1_000_000 / vqa.ms) * 1000) / 1e6).toFixed(2)} M answers/s)  accuracy ${vqa.out.accuracy.toFixed(6)}`,
+);
 
 const PY_VQA = String.raw`
 import json, re, sys, time
@@ -98,7 +112,9 @@ if (existsSync('/usr/bin/python3')) {
     writeFileSync(join(dir, 'vqa.json'), JSON.stringify(questions.map((q) => ({ answers: q.answers, pred: predictions.get(q.id) }))));
     const pc = JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY_CIDER, join(dir, 'pairs.json'), refScript], { encoding: 'utf8', maxBuffer: 1 << 26 }));
     const pv = JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY_VQA, join(dir, 'vqa.json')], { encoding: 'utf8', maxBuffer: 1 << 26 }));
-    console.log(`Python baseline: CIDEr-D ${pc.ms.toFixed(0)} ms (score ${pc.score.toFixed(6)}), VQA ${pv.ms.toFixed(0)} ms (accuracy ${pv.accuracy.toFixed(6)})`);
+    console.log(
+      `Python baseline: CIDEr-D ${pc.ms.toFixed(0)} ms (score ${pc.score.toFixed(6)}), VQA ${pv.ms.toFixed(0)} ms (accuracy ${pv.accuracy.toFixed(6)})`,
+    );
     console.log(`speed-up vs Python: CIDEr-D x${(pc.ms / cider.ms).toFixed(2)}, VQA x${(pv.ms / vqa.ms).toFixed(2)}`);
     const agree = Math.abs(pc.score - cider.out.score) < 1e-9 && Math.abs(pv.accuracy - vqa.out.accuracy) < 1e-12;
     console.log(`results agree with the baseline: ${agree ? 'yes' : 'NO'}`);

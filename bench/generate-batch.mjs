@@ -13,8 +13,24 @@ const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
 const runtime = createNodeRuntime({ session: { intraOpThreads: THREADS, interOpThreads: 1 } });
 // The tiny decoder (the size of the test decoders, where per-step overhead dominates) and a larger one, for contrast.
 const CONFIGS = {
-  tiny: tinyLlamaConfig({ hiddenSize: 64, vocabSize: 512, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, intermediateSize: 160, maxPositionEmbeddings: 512 }),
-  small: tinyLlamaConfig({ hiddenSize: 256, vocabSize: 8000, numHiddenLayers: 4, numAttentionHeads: 8, numKeyValueHeads: 4, intermediateSize: 688, maxPositionEmbeddings: 512 }),
+  tiny: tinyLlamaConfig({
+    hiddenSize: 64,
+    vocabSize: 512,
+    numHiddenLayers: 2,
+    numAttentionHeads: 4,
+    numKeyValueHeads: 2,
+    intermediateSize: 160,
+    maxPositionEmbeddings: 512,
+  }),
+  small: tinyLlamaConfig({
+    hiddenSize: 256,
+    vocabSize: 8000,
+    numHiddenLayers: 4,
+    numAttentionHeads: 8,
+    numKeyValueHeads: 4,
+    intermediateSize: 688,
+    maxPositionEmbeddings: 512,
+  }),
 };
 const which = (process.env.BENCH_MODELS ?? 'tiny,small').split(',');
 const options = { maxNewTokens: NEW_TOKENS, stopTokenIds: [] };
@@ -28,7 +44,13 @@ async function bench(name, config) {
     for (let start = 0; start < prompts.length; start += size) {
       const chunk = prompts.slice(start, start + size);
       if (size === 1) out.push(await generate(model, { inputIds: chunk[0] }, options));
-      else out.push(...(await generateBatch(model, chunk.map((ids) => ({ input: { inputIds: ids }, options })))));
+      else
+        out.push(
+          ...(await generateBatch(
+            model,
+            chunk.map((ids) => ({ input: { inputIds: ids }, options })),
+          )),
+        );
     }
     return out;
   }
@@ -57,7 +79,9 @@ async function bench(name, config) {
   const tokS = (r) => (r.tokens / r.ms) * 1000;
   const cpuTokS = (r) => (r.tokens / r.cpuMs) * 1000;
   const params = Object.values(model.weights).reduce((n, t) => n + t.data.length, 0);
-  console.log(`\n${name}: Llama-style decoder, hidden ${config.hiddenSize}, ${config.numHiddenLayers} layers, vocab ${config.vocabSize} (${(params / 1e6).toFixed(1)}M parameters), onnxruntime-node, ${THREADS} thread(s); load average at end ${loadavg()[0].toFixed(1)}.`);
+  console.log(
+    `\n${name}: Llama-style decoder, hidden ${config.hiddenSize}, ${config.numHiddenLayers} layers, vocab ${config.vocabSize} (${(params / 1e6).toFixed(1)}M parameters), onnxruntime-node, ${THREADS} thread(s); load average at end ${loadavg()[0].toFixed(1)}.`,
+  );
   console.log(`8 prompts of 12..61 tokens, ${NEW_TOKENS} new tokens each, greedy; best of ${REPEATS}.`);
   console.table(
     [1, 4, 8].map((size) => ({
@@ -72,10 +96,12 @@ async function bench(name, config) {
       'tokens identical to batch 1': same(size),
     })),
   );
-  console.log(`${name}: batch 8 / batch 1 generated tokens/s: ${(tokS(results[8]) / tokS(base)).toFixed(2)}x wall, ${(cpuTokS(results[8]) / cpuTokS(base)).toFixed(2)}x CPU (goal >= 4x)`);
+  console.log(
+    `${name}: batch 8 / batch 1 generated tokens/s: ${(tokS(results[8]) / tokS(base)).toFixed(2)}x wall, ${(cpuTokS(results[8]) / cpuTokS(base)).toFixed(2)}x CPU (goal >= 4x)`,
+  );
   await model.dispose();
-    return same(4) && same(8);
-  }
+  return same(4) && same(8);
+}
 
 let ok = true;
 for (const name of which) ok = (await bench(name, CONFIGS[name])) && ok;

@@ -130,7 +130,11 @@ function run(cmd, args, env = {}) {
 }
 
 function lastJson(stdout) {
-  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  const line = stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
   return JSON.parse(line);
 }
 
@@ -141,7 +145,9 @@ async function main() {
     const gen = join(work, 'gen.py');
     writeFileSync(gen, GEN);
     const params = Number(run(python, [gen, dir]).trim().split('\n').pop());
-    const weightBytes = readdirSync(dir).filter((f) => f.endsWith('.safetensors')).reduce((s, f) => s + statSync(join(dir, f)).size, 0);
+    const weightBytes = readdirSync(dir)
+      .filter((f) => f.endsWith('.safetensors'))
+      .reduce((s, f) => s + statSync(join(dir, f)).size, 0);
     const weightsMiB = weightBytes / 2 ** 20;
     const pyChild = join(work, 'child.py');
     writeFileSync(pyChild, PY_CHILD);
@@ -156,7 +162,9 @@ async function main() {
 
     const tokS = (n, ms) => (n / ms) * 1000;
     console.log(`Llama-architecture checkpoint: ${(params / 1e6).toFixed(1)}M parameters, ${weightsMiB.toFixed(0)} MiB of F32 safetensors;`);
-    console.log(`load average at start ${(await import('node:os')).loadavg()[0].toFixed(1)}; ${THREADS} thread(s) each; prefill ${PREFILL} tokens, decode ${DECODE} tokens greedy with the KV cache; each figure from its own child process.`);
+    console.log(
+      `load average at start ${(await import('node:os')).loadavg()[0].toFixed(1)}; ${THREADS} thread(s) each; prefill ${PREFILL} tokens, decode ${DECODE} tokens greedy with the KV cache; each figure from its own child process.`,
+    );
     console.table([
       {
         engine: 'Vlit (onnxruntime-node)',

@@ -53,7 +53,12 @@ await webSession.release();
 console.log(`MLP projector ${dIn}->${dHidden}->${dOut}, ${tokens} tokens (${(flopsMlp / 1e9).toFixed(1)} GFLOP), ${threads} thread(s), median of 10:`);
 console.table([
   { runtime: 'onnxruntime-node (native)', 'latency ms': +nativeMs.toFixed(1), 'GFLOP/s': +(flopsMlp / nativeMs / 1e6).toFixed(1), 'x native': 1 },
-  { runtime: 'onnxruntime-web (wasm)', 'latency ms': +webMs.toFixed(1), 'GFLOP/s': +(flopsMlp / webMs / 1e6).toFixed(1), 'x native': +(webMs / nativeMs).toFixed(2) },
+  {
+    runtime: 'onnxruntime-web (wasm)',
+    'latency ms': +webMs.toFixed(1),
+    'GFLOP/s': +(flopsMlp / webMs / 1e6).toFixed(1),
+    'x native': +(webMs / nativeMs).toFixed(2),
+  },
 ]);
 
 // --- 2. One matmul [1024 x 1024] x [1024 x 4096]: native vs plain TypeScript loops
@@ -88,6 +93,11 @@ for (let i = 0; i < plain.length; i++) maxDiff = Math.max(maxDiff, Math.abs(plai
 const flops = 2 * m * k * n;
 console.log(`\nMatMul [${m}x${k}] x [${k}x${n}] (${(flops / 1e9).toFixed(1)} GFLOP); results agree to ${maxDiff.toExponential(1)}:`);
 console.table([
-  { implementation: 'onnxruntime-node MatMul', 'ms': +mmMs.toFixed(1), 'GFLOP/s': +(flops / mmMs / 1e6).toFixed(1), 'x plain TS speed': +(tsMs / mmMs).toFixed(1) },
-  { implementation: 'plain TypeScript loops (1 run)', 'ms': +tsMs.toFixed(0), 'GFLOP/s': +(flops / tsMs / 1e6).toFixed(2), 'x plain TS speed': 1 },
+  {
+    implementation: 'onnxruntime-node MatMul',
+    ms: +mmMs.toFixed(1),
+    'GFLOP/s': +(flops / mmMs / 1e6).toFixed(1),
+    'x plain TS speed': +(tsMs / mmMs).toFixed(1),
+  },
+  { implementation: 'plain TypeScript loops (1 run)', ms: +tsMs.toFixed(0), 'GFLOP/s': +(flops / tsMs / 1e6).toFixed(2), 'x plain TS speed': 1 },
 ]);

@@ -37,8 +37,14 @@ const PROMPT = 255;
 const ANSWER = 63;
 
 const llama = tinyLlamaConfig({
-  hiddenSize: M.hidden, vocabSize: M.vocab, intermediateSize: M.inter, numHiddenLayers: M.layers,
-  numAttentionHeads: M.heads, numKeyValueHeads: M.kvHeads, tieWordEmbeddings: false, maxPositionEmbeddings: 1024,
+  hiddenSize: M.hidden,
+  vocabSize: M.vocab,
+  intermediateSize: M.inter,
+  numHiddenLayers: M.layers,
+  numAttentionHeads: M.heads,
+  numKeyValueHeads: M.kvHeads,
+  tieWordEmbeddings: false,
+  maxPositionEmbeddings: 1024,
 });
 const lw = initLlamaWeights(llama, 11);
 const connector = { kind: 'mlp', inputDim: M.featureDim, hiddenDim: M.hidden, outputDim: M.hidden };
@@ -67,7 +73,10 @@ const rng = createRng('bench-train-step');
 const kvDim = (M.hidden / M.heads) * M.kvHeads;
 const loraWeights = new Map();
 for (let l = 0; l < M.layers; l++) {
-  for (const [proj, out] of [['q_proj', M.hidden], ['v_proj', kvDim]]) {
+  for (const [proj, out] of [
+    ['q_proj', M.hidden],
+    ['v_proj', kvDim],
+  ]) {
     const a = createTensor('float32', [R, M.hidden]);
     const b = createTensor('float32', [out, R]);
     rng.fillNormal(a.data, 1 / Math.sqrt(M.hidden));
@@ -85,9 +94,19 @@ for (let s = 0; s < BATCH; s++) {
   const inputIds = [1];
   const labels = [-100];
   const imageSpans = [{ imageIndex: 0, start: 1, end: 1 + M.imageTokens }];
-  for (let t = 0; t < M.imageTokens; t++) { inputIds.push(M.imageTokenId); labels.push(-100); }
-  for (let t = 0; t < PROMPT; t++) { inputIds.push(randInt(3, 998)); labels.push(-100); }
-  for (let t = 0; t < ANSWER; t++) { const id = randInt(3, 998); inputIds.push(id); labels.push(id); }
+  for (let t = 0; t < M.imageTokens; t++) {
+    inputIds.push(M.imageTokenId);
+    labels.push(-100);
+  }
+  for (let t = 0; t < PROMPT; t++) {
+    inputIds.push(randInt(3, 998));
+    labels.push(-100);
+  }
+  for (let t = 0; t < ANSWER; t++) {
+    const id = randInt(3, 998);
+    inputIds.push(id);
+    labels.push(id);
+  }
   inputIds.push(2);
   labels.push(2);
   samples.push({ id: `s${s}`, inputIds, labels, imageSpans });
@@ -109,7 +128,10 @@ function median(xs) {
 async function timeVlit(backend, runs) {
   const session = await createTrainingSession(backend, graph);
   const values = new Map(graph.parameters.map((p) => [p.name, Float32Array.from(p.initial.data)]));
-  const opt = createAdamW([...values].map(([name, data]) => ({ name, data })), { ...stage.optimizer });
+  const opt = createAdamW(
+    [...values].map(([name, data]) => ({ name, data })),
+    { ...stage.optimizer },
+  );
   const times = [];
   let loss0;
   for (let i = 0; i < WARMUP + runs; i++) {
@@ -187,9 +209,18 @@ try {
   writeFileSync(
     join(work, 'config.json'),
     JSON.stringify({
-      text_config: toHfLlamaConfig(llama), feature_dim: M.featureDim, r: R, alpha: ALPHA, target_modules: TARGETS,
-      lora_tensors: 2 * TARGETS.length * M.layers, lr: OPT.lr, weight_decay: OPT.weightDecay,
-      threads: THREADS, warmup: WARMUP, runs: RUNS, attn_implementation: process.env.VLIT_BENCH_TORCH_ATTN ?? 'sdpa',
+      text_config: toHfLlamaConfig(llama),
+      feature_dim: M.featureDim,
+      r: R,
+      alpha: ALPHA,
+      target_modules: TARGETS,
+      lora_tensors: 2 * TARGETS.length * M.layers,
+      lr: OPT.lr,
+      weight_decay: OPT.weightDecay,
+      threads: THREADS,
+      warmup: WARMUP,
+      runs: RUNS,
+      attn_implementation: process.env.VLIT_BENCH_TORCH_ATTN ?? 'sdpa',
     }),
   );
   const env = { ...process.env, OMP_NUM_THREADS: String(THREADS), MKL_NUM_THREADS: String(THREADS), TOKENIZERS_PARALLELISM: 'false' };
@@ -217,9 +248,30 @@ console.log(
     `forward ${(forwardFlops / 1e9).toFixed(2)} GFLOP, step = 3 x forward = ${(stepFlops / 1e9).toFixed(2)} GFLOP.`,
 );
 console.table([
-  { side: 'Vlit, onnxruntime-node (native)', 'step ms': +vn.ms.toFixed(0), 'GFLOP/s': gf(vn.ms), '% of MatMul peak': +((100 * gf(vn.ms)) / peakGflops).toFixed(0), 'first-step loss': +vn.loss0.toFixed(6), 'x native time': 1 },
-  { side: `PyTorch ${torchOut.torch} eager (${torchOut.attn} attention)`, 'step ms': +torchMs.toFixed(0), 'GFLOP/s': gf(torchMs), '% of MatMul peak': +((100 * gf(torchMs)) / peakGflops).toFixed(0), 'first-step loss': +torchOut.loss0.toFixed(6), 'x native time': +(torchMs / vn.ms).toFixed(2) },
-  { side: 'Vlit, onnxruntime-web (wasm)', 'step ms': +vw.ms.toFixed(0), 'GFLOP/s': gf(vw.ms), '% of MatMul peak': +((100 * gf(vw.ms)) / peakGflops).toFixed(0), 'first-step loss': +vw.loss0.toFixed(6), 'x native time': +(vw.ms / vn.ms).toFixed(2) },
+  {
+    side: 'Vlit, onnxruntime-node (native)',
+    'step ms': +vn.ms.toFixed(0),
+    'GFLOP/s': gf(vn.ms),
+    '% of MatMul peak': +((100 * gf(vn.ms)) / peakGflops).toFixed(0),
+    'first-step loss': +vn.loss0.toFixed(6),
+    'x native time': 1,
+  },
+  {
+    side: `PyTorch ${torchOut.torch} eager (${torchOut.attn} attention)`,
+    'step ms': +torchMs.toFixed(0),
+    'GFLOP/s': gf(torchMs),
+    '% of MatMul peak': +((100 * gf(torchMs)) / peakGflops).toFixed(0),
+    'first-step loss': +torchOut.loss0.toFixed(6),
+    'x native time': +(torchMs / vn.ms).toFixed(2),
+  },
+  {
+    side: 'Vlit, onnxruntime-web (wasm)',
+    'step ms': +vw.ms.toFixed(0),
+    'GFLOP/s': gf(vw.ms),
+    '% of MatMul peak': +((100 * gf(vw.ms)) / peakGflops).toFixed(0),
+    'first-step loss': +vw.loss0.toFixed(6),
+    'x native time': +(vw.ms / vn.ms).toFixed(2),
+  },
 ]);
 console.log(
   `Native MatMul peak ([${m}x${k}] x [${k}x${n}], median of 5): ${peakGflops.toFixed(1)} GFLOP/s.\n` +

@@ -33,7 +33,11 @@ step(`decoded ${image.width}x${image.height} image (${png.length} PNG bytes) wit
 // 2. The real vision network, edited to expose its visual features.
 const recogniser = await loadModel(ocrModels.recognitionPath);
 exposeOutput(recogniser, 'transpose_51.tmp_0');
-step(`PP-OCRv4 recogniser outputs: ${listOutputs(recogniser).map((o) => `${o.name} [${o.dims?.map((d) => d ?? '?').join(', ')}]`).join('; ')}`);
+step(
+  `PP-OCRv4 recogniser outputs: ${listOutputs(recogniser)
+    .map((o) => `${o.name} [${o.dims?.map((d) => d ?? '?').join(', ')}]`)
+    .join('; ')}`,
+);
 const encoder = await runtime.backend.createSession(encodeModel(recogniser));
 const input = createTensor('float32', [1, 3, height, width]);
 const plane = width * height;
@@ -52,8 +56,13 @@ const weight = (dims, std) => {
 };
 const g = createGraph({ name: 'mlp-connector' });
 const f = g.input('features', 'float32', ['batch', 'tokens', dIn]);
-const hidden = g.gelu(g.add(g.matMul(f, g.initializer('linear_1.weight', weight([dIn, dHidden], 1 / Math.sqrt(dIn)))), g.initializer('linear_1.bias', weight([dHidden], 0))));
-g.output(g.add(g.matMul(hidden, g.initializer('linear_2.weight', weight([dHidden, dOut], 1 / Math.sqrt(dHidden)))), g.initializer('linear_2.bias', weight([dOut], 0))), 'image_embeds');
+const hidden = g.gelu(
+  g.add(g.matMul(f, g.initializer('linear_1.weight', weight([dIn, dHidden], 1 / Math.sqrt(dIn)))), g.initializer('linear_1.bias', weight([dHidden], 0))),
+);
+g.output(
+  g.add(g.matMul(hidden, g.initializer('linear_2.weight', weight([dHidden, dOut], 1 / Math.sqrt(dHidden)))), g.initializer('linear_2.bias', weight([dOut], 0))),
+  'image_embeds',
+);
 const connector = await runtime.backend.createSession(encodeModel(g.toModel()));
 t0 = performance.now();
 const { image_embeds: embeds } = await connector.run({ features });

@@ -22,7 +22,8 @@ try {
     force: args.includes('--force'),
     ...(seeds ? { seeds } : {}),
     onProgress: (e) => {
-      if (e.stage === 'run-done' || e.stage === 'report' || (e.stage !== last && e.stage !== 'train')) process.stderr.write(`[${e.done}/${e.total ?? '?'}] ${e.stage} ${e.message ?? ''}\n`);
+      if (e.stage === 'run-done' || e.stage === 'report' || (e.stage !== last && e.stage !== 'train'))
+        process.stderr.write(`[${e.done}/${e.total ?? '?'}] ${e.stage} ${e.message ?? ''}\n`);
       last = e.stage;
     },
   });

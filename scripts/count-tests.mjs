@@ -30,12 +30,20 @@ for (const dir of readdirSync(join(root, 'packages'))) {
     const file = suite.name ? suite.name.replace(root, '') : dir;
     for (const a of suite.assertionResults ?? []) {
       if (a.status !== 'failed') continue;
-      const why = String(a.failureMessages?.[0] ?? '').split('\n').slice(0, 6).join('\n    ');
+      const why = String(a.failureMessages?.[0] ?? '')
+        .split('\n')
+        .slice(0, 6)
+        .join('\n    ');
       failures.push(`${file} > ${a.fullName ?? a.title}\n    ${why}`);
     }
     if (suite.status === 'failed' && (suite.assertionResults ?? []).every((a) => a.status !== 'failed')) {
       failed += 1;
-      failures.push(`${file} (suite failed to run)\n    ${String(suite.message ?? '').split('\n').slice(0, 6).join('\n    ')}`);
+      failures.push(
+        `${file} (suite failed to run)\n    ${String(suite.message ?? '')
+          .split('\n')
+          .slice(0, 6)
+          .join('\n    ')}`,
+      );
     }
   }
 }

@@ -21,9 +21,16 @@ import { fileURLToPath } from 'node:url';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
-const files = args.length > 0
-  ? args.map((a) => resolve(a))
-  : [join(repo, 'README.md'), ...readdirSync(join(repo, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => join(repo, 'docs', f))];
+const files =
+  args.length > 0
+    ? args.map((a) => resolve(a))
+    : [
+        join(repo, 'README.md'),
+        ...readdirSync(join(repo, 'docs'))
+          .filter((f) => f.endsWith('.md'))
+          .sort()
+          .map((f) => join(repo, 'docs', f)),
+      ];
 
 const problems = [];
 const report = (file, line, message) => problems.push(`${relative(repo, file)}:${line}: ${message}`);
@@ -58,8 +65,14 @@ function anchorsOf(file) {
   lines.forEach((line, i) => {
     const h = /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
     if (!h || inCode[i]) return;
-    const text = h[1].replace(/`/g, '').replace(/\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/<[^>]+>/g, '');
-    const base = text.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+    const text = h[1]
+      .replace(/`/g, '')
+      .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
+      .replace(/<[^>]+>/g, '');
+    const base = text
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/\s/g, '-');
     const n = seen.get(base) ?? 0;
     seen.set(base, n + 1);
     anchors.add(n === 0 ? base : `${base}-${n}`);
@@ -125,13 +138,31 @@ if (tsBlocks.length > 0) {
     writeFileSync(join(dir, name), `${head.join('\n')}${b.body.join('\n')}\nexport {};\n`);
     map.set(name, { ...b, offset: head.length, index: i });
   });
-  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
-    extends: join(repo, 'tsconfig.base.json'),
-    compilerOptions: { noEmit: true, declaration: false, skipLibCheck: true, noUnusedLocals: false, types: ['node'], typeRoots: [join(repo, 'node_modules', '@types')] },
-    include: ['*.ts'],
-  }, null, 1));
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify(
+      {
+        extends: join(repo, 'tsconfig.base.json'),
+        compilerOptions: {
+          noEmit: true,
+          declaration: false,
+          skipLibCheck: true,
+          noUnusedLocals: false,
+          types: ['node'],
+          typeRoots: [join(repo, 'node_modules', '@types')],
+        },
+        include: ['*.ts'],
+      },
+      null,
+      1,
+    ),
+  );
   const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json'), '--pretty', 'false'], { encoding: 'utf8', cwd: dir, maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json'), '--pretty', 'false'], {
+    encoding: 'utf8',
+    cwd: dir,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   checked = tsBlocks.length;
   const out = `${r.stdout}${r.stderr}`;
   for (const line of out.split('\n')) {

@@ -23,10 +23,13 @@ const timeoutS = Number(process.env.VLIT_NOTEBOOK_TIMEOUT ?? 300);
 const env = { ...process.env, HOME: home, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1', ONNXRUNTIME_NODE_INSTALL: 'skip' };
 
 const args = process.argv.slice(2);
-const notebooks = (args.length > 0 ? args.map((a) => resolve(a)) : readdirSync(join(repo, 'examples', 'notebooks'))
-  .filter((f) => f.endsWith('.ipynb'))
-  .sort()
-  .map((f) => join(repo, 'examples', 'notebooks', f)));
+const notebooks =
+  args.length > 0
+    ? args.map((a) => resolve(a))
+    : readdirSync(join(repo, 'examples', 'notebooks'))
+        .filter((f) => f.endsWith('.ipynb'))
+        .sort()
+        .map((f) => join(repo, 'examples', 'notebooks', f));
 
 function fail(message) {
   process.stdout.write(`notebooks: ${message}\n`);
@@ -69,7 +72,17 @@ for (const nb of notebooks) {
   const t0 = performance.now();
   const r = spawnSync(
     'jupyter',
-    ['nbconvert', '--to', 'notebook', '--execute', `--ExecutePreprocessor.timeout=${timeoutS}`, '--ExecutePreprocessor.kernel_name=deno', '--output-dir', executedDir, nb],
+    [
+      'nbconvert',
+      '--to',
+      'notebook',
+      '--execute',
+      `--ExecutePreprocessor.timeout=${timeoutS}`,
+      '--ExecutePreprocessor.kernel_name=deno',
+      '--output-dir',
+      executedDir,
+      nb,
+    ],
     { env, encoding: 'utf8', cwd: dirname(nb), maxBuffer: 64 * 1024 * 1024 },
   );
   const seconds = (performance.now() - t0) / 1000;
@@ -89,7 +102,12 @@ for (const nb of notebooks) {
 // --unstable-sloppy-imports: tsup's .d.ts files import their chunks as './chunk-x.js', which deno maps
 // to the .d.ts only when sloppy imports are on (the packages are workspace folders, not npm tarballs).
 const tc0 = performance.now();
-const check = spawnSync(deno, ['check', '--unstable-sloppy-imports', '--quiet', ...checkFiles.values()], { env, encoding: 'utf8', cwd: repo, maxBuffer: 64 * 1024 * 1024 });
+const check = spawnSync(deno, ['check', '--unstable-sloppy-imports', '--quiet', ...checkFiles.values()], {
+  env,
+  encoding: 'utf8',
+  cwd: repo,
+  maxBuffer: 64 * 1024 * 1024,
+});
 const checkSeconds = (performance.now() - tc0) / 1000;
 const checkOutput = `${check.stdout}${check.stderr}`;
 if (check.status !== 0) {
@@ -110,8 +128,12 @@ for (const res of results) {
   const problems = [res.error, res.typeError].filter(Boolean);
   if (problems.length > 0) failed++;
   const status = problems.length === 0 ? 'ok  ' : 'FAIL';
-  process.stdout.write(`${status} ${relative(repo, res.nb)}  executed in ${res.seconds.toFixed(1)} s${problems.length ? `: ${problems.join('; ')}` : ', type-checked'}\n`);
+  process.stdout.write(
+    `${status} ${relative(repo, res.nb)}  executed in ${res.seconds.toFixed(1)} s${problems.length ? `: ${problems.join('; ')}` : ', type-checked'}\n`,
+  );
 }
 if (failed > 0 && check.status !== 0) process.stdout.write(`\ndeno check output:\n${checkOutput}\n`);
-process.stdout.write(`notebooks: ${results.length - failed} of ${results.length} ok (type check ${checkSeconds.toFixed(1)} s); executed copies in ${relative(repo, executedDir)}/\n`);
+process.stdout.write(
+  `notebooks: ${results.length - failed} of ${results.length} ok (type check ${checkSeconds.toFixed(1)} s); executed copies in ${relative(repo, executedDir)}/\n`,
+);
 process.exit(failed > 0 ? 1 : 0);

@@ -17,7 +17,10 @@ async function runConformance(): Promise<Array<{ case: string; maxAbsDiff: Recor
   return out;
 }
 
-async function decode(bytes: number[], channels: 3 | 4): Promise<{ width: number; height: number; channels: number; data: number[] } | { error: string; code?: string; message: string }> {
+async function decode(
+  bytes: number[],
+  channels: 3 | 4,
+): Promise<{ width: number; height: number; channels: number; data: number[] } | { error: string; code?: string; message: string }> {
   try {
     const img = await runtime.images.decode(new Uint8Array(bytes), { source: 'page-image.png', channels });
     return { width: img.width, height: img.height, channels: img.channels, data: Array.from(img.data) };

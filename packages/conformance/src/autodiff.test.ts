@@ -79,11 +79,19 @@ export function prepareCase(c: GradCase, seed: number): PreparedCase {
       return g.input(name, dtype, dims);
     },
     intInput(name, dims, concrete, values) {
-      feeds[name] = createTensor('int64', concrete, values.map((v) => BigInt(v)));
+      feeds[name] = createTensor(
+        'int64',
+        concrete,
+        values.map((v) => BigInt(v)),
+      );
       return g.input(name, 'int64', dims);
     },
     boolInput(name, dims, concrete, values) {
-      feeds[name] = createTensor('bool', concrete, Uint8Array.from(values, (v) => (v ? 1 : 0)));
+      feeds[name] = createTensor(
+        'bool',
+        concrete,
+        Uint8Array.from(values, (v) => (v ? 1 : 0)),
+      );
       return g.input(name, 'bool', dims);
     },
     param(name, dims, options = {}) {
@@ -208,7 +216,8 @@ export function gradCases(): GradCase[] {
     {
       name: 'Gemm with transA, transB, alpha, beta and a broadcast C',
       wrt: ['a', 'b', 'c'],
-      build: ({ g, input, param }) => g.gemm(input('a', [4, 3], [4, 3]), param('b', [5, 4]), param('c', [5]), { transA: true, transB: true, alpha: 0.7, beta: 1.3 }),
+      build: ({ g, input, param }) =>
+        g.gemm(input('a', [4, 3], [4, 3]), param('b', [5, 4]), param('c', [5]), { transA: true, transB: true, alpha: 0.7, beta: 1.3 }),
     },
     {
       name: 'Transpose',
@@ -402,7 +411,10 @@ function withElement(t: Tensor, i: number, delta: number): Tensor {
 /** Up to `count` element positions of a tensor of n elements: all when few, else a seeded sample. */
 function positions(n: number, count: number, rng: Rng): number[] {
   if (n <= count) return Array.from({ length: n }, (_, i) => i);
-  return rng.sample(Array.from({ length: n }, (_, i) => i), count);
+  return rng.sample(
+    Array.from({ length: n }, (_, i) => i),
+    count,
+  );
 }
 
 interface Checked {
@@ -521,100 +533,120 @@ function linear(g: GraphBuilder, x: Value, w: Value, b?: Value): Value {
 }
 
 describe('end to end against torch autograd (float64 reference)', () => {
-  it('MLP projector (Linear, exact GELU, Linear) + frozen LM head + masked next-token cross-entropy, float32: loss and every trained gradient within 1e-5 relative', SLOW, async () => {
-    const rng = createRng('e2e-mlp');
-    const [B, T, Din, Dh, D, V] = [2, 6, 8, 16, 12, 11];
-    const f32 = (dims: number[], std = 0.5) => createTensor('float32', dims, Float32Array.from(rng.fillNormal(new Float64Array(dims.reduce((p, q) => p * q, 1)), std)));
-    const g = createGraph({ name: 'projector-ce', opset: 20 });
-    const features = g.input('features', 'float32', ['batch', 'tokens', Din]);
-    const labels = g.input('labels', 'int64', ['batch', 'tokens']);
-    const w = {
-      'fc1.weight': f32([Dh, Din]),
-      'fc1.bias': f32([Dh], 0.1),
-      'fc2.weight': f32([D, Dh]),
-      'fc2.bias': f32([D], 0.1),
-      'lm_head.weight': f32([V, D]),
-    };
-    const p = Object.fromEntries(Object.entries(w).map(([k, t]) => [k, g.initializer(k, t)]));
-    const h = linear(g, g.gelu(linear(g, features, p['fc1.weight'], p['fc1.bias'])), p['fc2.weight'], p['fc2.bias']);
-    const loss = addMaskedCrossEntropy(g, linear(g, h, p['lm_head.weight']), labels, { name: 'loss' });
-    g.output(loss);
-    const trained = ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'];
-    const promoted = promoteInitializers(g.toModel(), trained);
-    const gradModel = buildGradientModel(promoted.model, { loss: 'loss', wrt: trained });
-    // The frozen head stays an initializer and gets no gradient output.
-    expect(listOutputs(gradModel).map((o) => o.name)).toEqual(['loss', ...trained.map((t) => `grad.${t}`)]);
-    expect(listInitializers(gradModel).map((t) => t.name)).toContain('lm_head.weight');
-    const labelValues = [-100, -100, 3, 7, 0, 10, -100, 5, -100, 2, 2, 9];
-    const feeds: Record<string, Tensor> = {
-      features: f32([B, T, Din], 1),
-      labels: createTensor('int64', [B, T], labelValues.map((v) => BigInt(v))),
-      ...promoted.values,
-    };
-    const s = await session(gradModel);
-    const out = await s.run(feeds);
-    await s.release();
-    const ref = torchReference('mlp_ce', { ...feeds, 'lm_head.weight': w['lm_head.weight'] }, trained);
-    expect(Math.abs(Number(out.loss.data[0]) - ref.loss[0]) / Math.abs(ref.loss[0])).toBeLessThanOrEqual(1e-5);
-    for (const name of trained) expect(relativeError(values(out[`grad.${name}`]), ref[`grad.${name}`]), name).toBeLessThanOrEqual(1e-5);
-  });
+  it(
+    'MLP projector (Linear, exact GELU, Linear) + frozen LM head + masked next-token cross-entropy, float32: loss and every trained gradient within 1e-5 relative',
+    SLOW,
+    async () => {
+      const rng = createRng('e2e-mlp');
+      const [B, T, Din, Dh, D, V] = [2, 6, 8, 16, 12, 11];
+      const f32 = (dims: number[], std = 0.5) =>
+        createTensor('float32', dims, Float32Array.from(rng.fillNormal(new Float64Array(dims.reduce((p, q) => p * q, 1)), std)));
+      const g = createGraph({ name: 'projector-ce', opset: 20 });
+      const features = g.input('features', 'float32', ['batch', 'tokens', Din]);
+      const labels = g.input('labels', 'int64', ['batch', 'tokens']);
+      const w = {
+        'fc1.weight': f32([Dh, Din]),
+        'fc1.bias': f32([Dh], 0.1),
+        'fc2.weight': f32([D, Dh]),
+        'fc2.bias': f32([D], 0.1),
+        'lm_head.weight': f32([V, D]),
+      };
+      const p = Object.fromEntries(Object.entries(w).map(([k, t]) => [k, g.initializer(k, t)]));
+      const h = linear(g, g.gelu(linear(g, features, p['fc1.weight'], p['fc1.bias'])), p['fc2.weight'], p['fc2.bias']);
+      const loss = addMaskedCrossEntropy(g, linear(g, h, p['lm_head.weight']), labels, { name: 'loss' });
+      g.output(loss);
+      const trained = ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'];
+      const promoted = promoteInitializers(g.toModel(), trained);
+      const gradModel = buildGradientModel(promoted.model, { loss: 'loss', wrt: trained });
+      // The frozen head stays an initializer and gets no gradient output.
+      expect(listOutputs(gradModel).map((o) => o.name)).toEqual(['loss', ...trained.map((t) => `grad.${t}`)]);
+      expect(listInitializers(gradModel).map((t) => t.name)).toContain('lm_head.weight');
+      const labelValues = [-100, -100, 3, 7, 0, 10, -100, 5, -100, 2, 2, 9];
+      const feeds: Record<string, Tensor> = {
+        features: f32([B, T, Din], 1),
+        labels: createTensor(
+          'int64',
+          [B, T],
+          labelValues.map((v) => BigInt(v)),
+        ),
+        ...promoted.values,
+      };
+      const s = await session(gradModel);
+      const out = await s.run(feeds);
+      await s.release();
+      const ref = torchReference('mlp_ce', { ...feeds, 'lm_head.weight': w['lm_head.weight'] }, trained);
+      expect(Math.abs(Number(out.loss.data[0]) - ref.loss[0]) / Math.abs(ref.loss[0])).toBeLessThanOrEqual(1e-5);
+      for (const name of trained) expect(relativeError(values(out[`grad.${name}`]), ref[`grad.${name}`]), name).toBeLessThanOrEqual(1e-5);
+    },
+  );
 
-  it('Llama-style attention block (RMSNorm, RoPE, grouped-KV rank-5 attention, causal mask, residual), float64: gradients within 1e-9 relative', SLOW, async () => {
-    const rng = createRng('e2e-llama');
-    const [B, S, H, nh, kvh] = [2, 5, 8, 4, 2];
-    const hd = H / nh;
-    const groups = nh / kvh;
-    const f64 = (dims: number[], std = 0.4) => createTensor('float64', dims, rng.fillNormal(new Float64Array(dims.reduce((p, q) => p * q, 1)), std));
-    const g = createGraph({ name: 'llama-block', opset: 20 });
-    const x = g.input('x', 'float64', ['batch', 'seq', H]);
-    const w: Record<string, Tensor> = {
-      'input_layernorm.weight': createTensor('float64', [H], rng.fillNormal(new Float64Array(H), 0.1).map((v) => 1 + v)),
-      'q_proj.weight': f64([nh * hd, H]),
-      'k_proj.weight': f64([kvh * hd, H]),
-      'v_proj.weight': f64([kvh * hd, H]),
-      'o_proj.weight': f64([H, nh * hd]),
-    };
-    const p = Object.fromEntries(Object.entries(w).map(([k, t]) => [k, g.initializer(k, t)]));
-    // The same decomposition as @vlit/models' Llama graph, in float64.
-    const ms = g.reduceMean(g.mul(x, x), [-1], { keepdims: true });
-    const normed = g.mul(g.mul(x, g.div(1, g.sqrt(g.add(ms, 1e-6)))), p['input_layernorm.weight']);
-    const seqLen = g.shape(x, { start: 1, end: 2 });
-    const pos = g.cast(g.op('Range', [g.constant(createTensor('int64', [], [0n])), g.squeeze(seqLen, [0]), g.constant(createTensor('int64', [], [1n]))]), 'float64');
-    const invFreq = Array.from({ length: hd / 2 }, (_, j) => 1 / 10000 ** ((2 * j) / hd));
-    const freqs = g.mul(g.unsqueeze(pos, [1]), g.constant(createTensor('float64', [hd / 2], invFreq)));
-    const angles = g.concat([freqs, freqs], -1);
-    const cos = g.op('Cos', [angles]);
-    const sin = g.op('Sin', [angles]);
-    const heads = (v: Value, n: number) => g.transpose(g.reshape(v, [0, 0, n, hd]), [0, 2, 1, 3]);
-    const rope = (t: Value) => {
-      const rotated = g.concat([g.neg(g.slice(t, { starts: [hd / 2], ends: [hd], axes: [3] })), g.slice(t, { starts: [0], ends: [hd / 2], axes: [3] })], 3);
-      return g.add(g.mul(t, cos), g.mul(rotated, sin));
-    };
-    const q = rope(heads(linear(g, normed, p['q_proj.weight']), nh));
-    const k = rope(heads(linear(g, normed, p['k_proj.weight']), kvh));
-    const v = heads(linear(g, normed, p['v_proj.weight']), kvh);
-    const q5 = g.reshape(q, [0, kvh, groups, -1, hd]);
-    const k5 = g.unsqueeze(k, [2]);
-    const v5 = g.unsqueeze(v, [2]);
-    const idx = g.op('Range', [g.constant(createTensor('int64', [], [0n])), g.squeeze(seqLen, [0]), g.constant(createTensor('int64', [], [1n]))]);
-    const causal = g.op('LessOrEqual', [g.unsqueeze(idx, [0]), g.unsqueeze(idx, [1])]);
-    const scores = g.where(causal, g.mul(g.matMul(q5, g.transpose(k5, [0, 1, 2, 4, 3])), 1 / Math.sqrt(hd)), -1e9);
-    const ctx = g.matMul(g.softmax(scores, { axis: -1 }), v5);
-    const merged = g.reshape(g.transpose(g.reshape(ctx, [0, nh, -1, hd]), [0, 2, 1, 3]), [0, 0, nh * hd]);
-    const out = g.add(x, linear(g, merged, p['o_proj.weight']));
-    g.output(g.op('ReduceSum', [g.op('Sin', [out])], { keepdims: 0 }), 'loss');
-    const trained = Object.keys(w);
-    const promoted = promoteInitializers(g.toModel(), trained);
-    const wrt = ['x', ...trained];
-    const gradModel = buildGradientModel(promoted.model, { loss: 'loss', wrt });
-    const feeds: Record<string, Tensor> = { x: f64([B, S, H], 1), ...promoted.values };
-    const s = await session(gradModel);
-    const result = await s.run(feeds);
-    await s.release();
-    const ref = torchReference('llama_block', feeds, wrt);
-    expect(Math.abs(Number(result.loss.data[0]) - ref.loss[0]) / Math.abs(ref.loss[0])).toBeLessThanOrEqual(1e-9);
-    for (const name of wrt) expect(relativeError(values(result[`grad.${name}`]), ref[`grad.${name}`]), name).toBeLessThanOrEqual(1e-9);
-  });
+  it(
+    'Llama-style attention block (RMSNorm, RoPE, grouped-KV rank-5 attention, causal mask, residual), float64: gradients within 1e-9 relative',
+    SLOW,
+    async () => {
+      const rng = createRng('e2e-llama');
+      const [B, S, H, nh, kvh] = [2, 5, 8, 4, 2];
+      const hd = H / nh;
+      const groups = nh / kvh;
+      const f64 = (dims: number[], std = 0.4) => createTensor('float64', dims, rng.fillNormal(new Float64Array(dims.reduce((p, q) => p * q, 1)), std));
+      const g = createGraph({ name: 'llama-block', opset: 20 });
+      const x = g.input('x', 'float64', ['batch', 'seq', H]);
+      const w: Record<string, Tensor> = {
+        'input_layernorm.weight': createTensor(
+          'float64',
+          [H],
+          rng.fillNormal(new Float64Array(H), 0.1).map((v) => 1 + v),
+        ),
+        'q_proj.weight': f64([nh * hd, H]),
+        'k_proj.weight': f64([kvh * hd, H]),
+        'v_proj.weight': f64([kvh * hd, H]),
+        'o_proj.weight': f64([H, nh * hd]),
+      };
+      const p = Object.fromEntries(Object.entries(w).map(([k, t]) => [k, g.initializer(k, t)]));
+      // The same decomposition as @vlit/models' Llama graph, in float64.
+      const ms = g.reduceMean(g.mul(x, x), [-1], { keepdims: true });
+      const normed = g.mul(g.mul(x, g.div(1, g.sqrt(g.add(ms, 1e-6)))), p['input_layernorm.weight']);
+      const seqLen = g.shape(x, { start: 1, end: 2 });
+      const pos = g.cast(
+        g.op('Range', [g.constant(createTensor('int64', [], [0n])), g.squeeze(seqLen, [0]), g.constant(createTensor('int64', [], [1n]))]),
+        'float64',
+      );
+      const invFreq = Array.from({ length: hd / 2 }, (_, j) => 1 / 10000 ** ((2 * j) / hd));
+      const freqs = g.mul(g.unsqueeze(pos, [1]), g.constant(createTensor('float64', [hd / 2], invFreq)));
+      const angles = g.concat([freqs, freqs], -1);
+      const cos = g.op('Cos', [angles]);
+      const sin = g.op('Sin', [angles]);
+      const heads = (v: Value, n: number) => g.transpose(g.reshape(v, [0, 0, n, hd]), [0, 2, 1, 3]);
+      const rope = (t: Value) => {
+        const rotated = g.concat([g.neg(g.slice(t, { starts: [hd / 2], ends: [hd], axes: [3] })), g.slice(t, { starts: [0], ends: [hd / 2], axes: [3] })], 3);
+        return g.add(g.mul(t, cos), g.mul(rotated, sin));
+      };
+      const q = rope(heads(linear(g, normed, p['q_proj.weight']), nh));
+      const k = rope(heads(linear(g, normed, p['k_proj.weight']), kvh));
+      const v = heads(linear(g, normed, p['v_proj.weight']), kvh);
+      const q5 = g.reshape(q, [0, kvh, groups, -1, hd]);
+      const k5 = g.unsqueeze(k, [2]);
+      const v5 = g.unsqueeze(v, [2]);
+      const idx = g.op('Range', [g.constant(createTensor('int64', [], [0n])), g.squeeze(seqLen, [0]), g.constant(createTensor('int64', [], [1n]))]);
+      const causal = g.op('LessOrEqual', [g.unsqueeze(idx, [0]), g.unsqueeze(idx, [1])]);
+      const scores = g.where(causal, g.mul(g.matMul(q5, g.transpose(k5, [0, 1, 2, 4, 3])), 1 / Math.sqrt(hd)), -1e9);
+      const ctx = g.matMul(g.softmax(scores, { axis: -1 }), v5);
+      const merged = g.reshape(g.transpose(g.reshape(ctx, [0, nh, -1, hd]), [0, 2, 1, 3]), [0, 0, nh * hd]);
+      const out = g.add(x, linear(g, merged, p['o_proj.weight']));
+      g.output(g.op('ReduceSum', [g.op('Sin', [out])], { keepdims: 0 }), 'loss');
+      const trained = Object.keys(w);
+      const promoted = promoteInitializers(g.toModel(), trained);
+      const wrt = ['x', ...trained];
+      const gradModel = buildGradientModel(promoted.model, { loss: 'loss', wrt });
+      const feeds: Record<string, Tensor> = { x: f64([B, S, H], 1), ...promoted.values };
+      const s = await session(gradModel);
+      const result = await s.run(feeds);
+      await s.release();
+      const ref = torchReference('llama_block', feeds, wrt);
+      expect(Math.abs(Number(result.loss.data[0]) - ref.loss[0]) / Math.abs(ref.loss[0])).toBeLessThanOrEqual(1e-9);
+      for (const name of wrt) expect(relativeError(values(result[`grad.${name}`]), ref[`grad.${name}`]), name).toBeLessThanOrEqual(1e-9);
+    },
+  );
 });
 
 describe('gradient model details on the runtime', () => {

@@ -22,7 +22,16 @@ let server: Server;
 let browser: Browser;
 let page: Page;
 
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
 
 beforeAll(async () => {
   const bundle = await build({
@@ -63,9 +72,11 @@ beforeAll(async () => {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(`http://127.0.0.1:${port}/`);
-  await page.waitForFunction(() => document.title === 'ready', undefined, { timeout: 30_000 }).catch(() => {
-    throw new Error(`page did not load: ${errors.join('; ')}`);
-  });
+  await page
+    .waitForFunction(() => document.title === 'ready', undefined, { timeout: 30_000 })
+    .catch(() => {
+      throw new Error(`page did not load: ${errors.join('; ')}`);
+    });
 }, 60_000);
 
 afterAll(async () => {
@@ -79,7 +90,15 @@ describe('@vlit/runtime/web in Chromium', () => {
   });
 
   it('passes every conformance case within 1e-5 and matches the native runtime', async () => {
-    const results = await page.evaluate(() => (globalThis as unknown as { vlit: { runConformance(): Promise<Array<{ case: string; maxAbsDiff: Record<string, number>; problems: string[]; outputs: Record<string, number[]> }>> } }).vlit.runConformance());
+    const results = await page.evaluate(() =>
+      (
+        globalThis as unknown as {
+          vlit: {
+            runConformance(): Promise<Array<{ case: string; maxAbsDiff: Record<string, number>; problems: string[]; outputs: Record<string, number[]> }>>;
+          };
+        }
+      ).vlit.runConformance(),
+    );
     const cases = conformanceCases();
     expect(results.map((r) => r.case)).toEqual(cases.map((c) => c.name));
     const native = createNodeRuntime({ session: { intraOpThreads: 1 } });
@@ -97,7 +116,16 @@ describe('@vlit/runtime/web in Chromium', () => {
     const px = (x: number, y: number) => [x * 50, y * 80, 200, x === 0 ? 128 : 255];
     const png = Array.from(writePng(4, 3, 4, px)); // RGBA, 8-bit, from the PNG specification
     const vlit = 'vlit' as const;
-    const img4 = await page.evaluate(([b]) => (globalThis as unknown as Record<typeof vlit, { decode(b: number[], c: number): Promise<{ data: number[]; width: number; height: number; channels: number }> }>).vlit.decode(b, 4), [png] as const);
+    const img4 = await page.evaluate(
+      ([b]) =>
+        (
+          globalThis as unknown as Record<
+            typeof vlit,
+            { decode(b: number[], c: number): Promise<{ data: number[]; width: number; height: number; channels: number }> }
+          >
+        ).vlit.decode(b, 4),
+      [png] as const,
+    );
     expect([img4.width, img4.height, img4.channels]).toEqual([4, 3, 4]);
     for (let y = 0; y < 3; y++) {
       for (let x = 0; x < 4; x++) {
@@ -107,17 +135,27 @@ describe('@vlit/runtime/web in Chromium', () => {
         else expect(got).toEqual(px(x, y));
       }
     }
-    const img3 = await page.evaluate(([b]) => (globalThis as unknown as Record<typeof vlit, { decode(b: number[], c: number): Promise<{ data: number[]; channels: number }> }>).vlit.decode(b, 3), [png] as const);
+    const img3 = await page.evaluate(
+      ([b]) =>
+        (globalThis as unknown as Record<typeof vlit, { decode(b: number[], c: number): Promise<{ data: number[]; channels: number }> }>).vlit.decode(b, 3),
+      [png] as const,
+    );
     expect(img3.channels).toBe(3);
     expect(img3.data.slice(3, 6)).toEqual(px(1, 0).slice(0, 3)); // alpha dropped, colour kept (as PIL's convert('RGB'))
   });
 
   it('encodes PNG losslessly and gives a typed error for bytes that are not an image', async () => {
     const data = Array.from({ length: 5 * 2 * 3 }, (_, i) => (i * 41) % 256);
-    const back = await page.evaluate(([d]) => (globalThis as unknown as { vlit: { roundTrip(w: number, h: number, d: number[]): Promise<number[]> } }).vlit.roundTrip(5, 2, d), [data] as const);
+    const back = await page.evaluate(
+      ([d]) => (globalThis as unknown as { vlit: { roundTrip(w: number, h: number, d: number[]): Promise<number[]> } }).vlit.roundTrip(5, 2, d),
+      [data] as const,
+    );
     expect(back).toEqual(data);
     const bad = [...new TextEncoder().encode('not an image at all')];
-    const err = await page.evaluate(([b]) => (globalThis as unknown as { vlit: { decode(b: number[], c: number): Promise<{ code?: string; message: string }> } }).vlit.decode(b, 3), [bad] as const);
+    const err = await page.evaluate(
+      ([b]) => (globalThis as unknown as { vlit: { decode(b: number[], c: number): Promise<{ code?: string; message: string }> } }).vlit.decode(b, 3),
+      [bad] as const,
+    );
     expect(err.code).toBe('VLIT_IMAGE_DECODE');
     expect(err.message).toContain('page-image.png');
   });

@@ -116,8 +116,7 @@ export function attentionCase(options: { tokens?: number; dim?: number; heads?: 
   ) as Record<(typeof names)[number], Tensor<'float32'>>;
   const g = createGraph({ name: 'attention' });
   const input = g.input('x', 'float32', [tokens, dim]);
-  const project = (wn: (typeof names)[number], bn: (typeof names)[number]) =>
-    g.add(g.matMul(input, g.initializer(wn, w[wn])), g.initializer(bn, w[bn]));
+  const project = (wn: (typeof names)[number], bn: (typeof names)[number]) => g.add(g.matMul(input, g.initializer(wn, w[wn])), g.initializer(bn, w[bn]));
   // [T, D] -> [T, H, dh] -> [H, T, dh]
   const heads3 = (v: ReturnType<typeof project>) => g.transpose(g.reshape(v, [tokens, heads, dh]), [1, 0, 2]);
   const q = heads3(project('wq', 'bq'));
@@ -136,7 +135,13 @@ export function attentionCase(options: { tokens?: number; dim?: number; heads?: 
     expected: {
       y: {
         dims: [tokens, dim],
-        data: attentionReference(x.data, { wq: w.wq.data, bq: w.bq.data, wk: w.wk.data, bk: w.bk.data, wv: w.wv.data, bv: w.bv.data, wo: w.wo.data, bo: w.bo.data }, tokens, dim, heads),
+        data: attentionReference(
+          x.data,
+          { wq: w.wq.data, bq: w.bq.data, wk: w.wk.data, bk: w.bk.data, wv: w.wv.data, bv: w.bv.data, wo: w.wo.data, bo: w.bo.data },
+          tokens,
+          dim,
+          heads,
+        ),
       },
     },
     tolerance: 1e-5,

@@ -13,11 +13,15 @@ import { exportNames, packages, sharedNames, snapshotText } from '../../../scrip
 const publicPackages = packages().filter((p) => !p.pkg.private);
 
 describe('public export lists', () => {
-  it.each(publicPackages.map((p) => [p.pkg.name, p] as const))('%s exports exactly the names in its api-names.txt', (_name, p) => {
-    const file = join(p.dir, 'api-names.txt');
-    expect(existsSync(file), `${file} is missing: run node scripts/export-names.mjs --write and review it`).toBe(true);
-    expect(snapshotText(exportNames(p))).toBe(readFileSync(file, 'utf8'));
-  }, 120_000);
+  it.each(publicPackages.map((p) => [p.pkg.name, p] as const))(
+    '%s exports exactly the names in its api-names.txt',
+    (_name, p) => {
+      const file = join(p.dir, 'api-names.txt');
+      expect(existsSync(file), `${file} is missing: run node scripts/export-names.mjs --write and review it`).toBe(true);
+      expect(snapshotText(exportNames(p))).toBe(readFileSync(file, 'utf8'));
+    },
+    120_000,
+  );
 
   it('no name is exported by two packages', () => {
     const all = publicPackages.map((p) => ({ name: p.pkg.name, names: exportNames(p) }));

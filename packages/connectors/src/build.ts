@@ -34,7 +34,11 @@ function layerNorm(g: GraphBuilder, x: Value, w: Weights, name: string, epsilon:
 }
 
 function int64(values: number[]): Tensor<'int64'> {
-  return createTensor('int64', [values.length], values.map((v) => BigInt(v)));
+  return createTensor(
+    'int64',
+    [values.length],
+    values.map((v) => BigInt(v)),
+  );
 }
 
 function resampler(g: GraphBuilder, x: Value, w: Weights, c: ResamplerConnectorConfig): Value {
@@ -92,10 +96,15 @@ export function buildConnectorModel(config: ConnectorConfig, weights: Weights, t
       const out = side / config.factor;
       // [B, T, C] -> [B, C, side, side] (row-major patch order) -> pooled -> [B, T', C]
       const grid = g.transpose(g.reshape(x, [0, side, side, config.inputDim]), [0, 3, 1, 2]);
-      const pooled = g.op('AveragePool', [grid], {
-        kernel_shape: { kind: 'ints', value: [config.factor, config.factor] },
-        strides: { kind: 'ints', value: [config.factor, config.factor] },
-      }, { name: 'pool' });
+      const pooled = g.op(
+        'AveragePool',
+        [grid],
+        {
+          kernel_shape: { kind: 'ints', value: [config.factor, config.factor] },
+          strides: { kind: 'ints', value: [config.factor, config.factor] },
+        },
+        { name: 'pool' },
+      );
       const tokensOut = g.transpose(g.reshape(pooled, [0, config.inputDim, out * out]), [0, 2, 1]);
       y = mlp(g, tokensOut, weights);
       break;

@@ -58,12 +58,7 @@ export interface PixelShuffleConnectorConfig {
 }
 
 /** Any connector configuration. */
-export type ConnectorConfig =
-  | LinearConnectorConfig
-  | MlpConnectorConfig
-  | ResamplerConnectorConfig
-  | AvgPoolConnectorConfig
-  | PixelShuffleConnectorConfig;
+export type ConnectorConfig = LinearConnectorConfig | MlpConnectorConfig | ResamplerConnectorConfig | AvgPoolConnectorConfig | PixelShuffleConnectorConfig;
 
 type Optional<C, K extends keyof C> = Omit<C, K> & Partial<Pick<C, K>>;
 

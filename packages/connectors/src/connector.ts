@@ -108,9 +108,12 @@ function checkWeights(config: ConnectorConfig, weights: ConnectorWeights, id: st
     }
     if (t.dtype !== 'float32') throw new TensorShapeError(`connector weight '${name}' must be float32, got ${t.dtype}`, { details: { field: name } });
     if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
-      throw new CompatibilityError(`connector weight '${name}' has shape [${t.dims.join(', ')}], the ${config.kind} connector ${id} needs [${dims.join(', ')}]`, {
-        details: { field: name, left: `weight ${name} [${t.dims.join(', ')}]`, right: `${id} [${dims.join(', ')}]` },
-      });
+      throw new CompatibilityError(
+        `connector weight '${name}' has shape [${t.dims.join(', ')}], the ${config.kind} connector ${id} needs [${dims.join(', ')}]`,
+        {
+          details: { field: name, left: `weight ${name} [${t.dims.join(', ')}]`, right: `${id} [${dims.join(', ')}]` },
+        },
+      );
     }
   }
 }
@@ -163,9 +166,12 @@ class GraphConnectorImpl implements GraphConnector {
 
   async project(features: Tensor<'float32'>): Promise<Tensor<'float32'>> {
     if (!features || features.dtype !== 'float32' || features.dims.length !== 3) {
-      throw new TensorShapeError(`connector ${this.id} takes float32 features [images, tokens, ${this.inputDim}], got ${features?.dtype} [${features?.dims?.join(', ')}]`, {
-        details: { field: 'features' },
-      });
+      throw new TensorShapeError(
+        `connector ${this.id} takes float32 features [images, tokens, ${this.inputDim}], got ${features?.dtype} [${features?.dims?.join(', ')}]`,
+        {
+          details: { field: 'features' },
+        },
+      );
     }
     const [, tokens, dim] = features.dims;
     if (dim !== this.inputDim) {
@@ -308,7 +314,15 @@ function inferConfig(file: SafetensorsFile, partial: NonNullable<LoadConnectorOp
       while (file.tensors.has(toCheckpointName(`layers.${depth}.attn.q_proj.weight`, naming, 'resampler'))) depth++;
       const [ffn] = depth > 0 ? shape('layers.0.ffn.linear_1.weight') : [4 * d];
       return normalizeConnectorConfig({
-        kind: 'resampler', inputDim: input, outputDim: d, numQueries: q, depth: Math.max(depth, 1), ffnMultiplier: ffn / d, numHeads: 1, epsilon: 1e-5, ...p,
+        kind: 'resampler',
+        inputDim: input,
+        outputDim: d,
+        numQueries: q,
+        depth: Math.max(depth, 1),
+        ffnMultiplier: ffn / d,
+        numHeads: 1,
+        epsilon: 1e-5,
+        ...p,
       } as ConnectorConfig);
     }
   }
@@ -328,7 +342,10 @@ export function loadConnector(bytes: Uint8Array, options: LoadConnectorOptions):
     try {
       parsed = JSON.parse(recorded) as ConnectorConfig;
     } catch (cause) {
-      throw new InvalidArgumentError(`metadata '${CONNECTOR_METADATA_KEY}' is not JSON`, { cause, details: { file: options.file, field: CONNECTOR_METADATA_KEY } });
+      throw new InvalidArgumentError(`metadata '${CONNECTOR_METADATA_KEY}' is not JSON`, {
+        cause,
+        details: { file: options.file, field: CONNECTOR_METADATA_KEY },
+      });
     }
     config = normalizeConnectorConfig({ ...parsed, ...(options.config ?? {}) } as ConnectorConfig);
   } else if (options.config) {

@@ -3,15 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  createRng,
-  createTensor,
-  encodeSafetensorsTensor,
-  isVlitError,
-  parseSafetensors,
-  serializeSafetensors,
-  type Tensor,
-} from '@vlit/core';
+import { createRng, createTensor, encodeSafetensorsTensor, isVlitError, parseSafetensors, serializeSafetensors, type Tensor } from '@vlit/core';
 import { listInitializers } from '@vlit/graph';
 import { maxAbsDiff } from '@vlit/test-kit';
 import { RUNTIME_PLATFORMS, createRuntimePair } from '@vlit/test-kit/node';
@@ -261,7 +253,10 @@ describe('weights: seeds, safetensors, Hugging Face LLaVA names', () => {
   });
 
   it('hf-llava names: the four tensor names, [out, in] layout, and numpy (torch semantics) agrees', async () => {
-    const c = createMlpConnector({ inputDim: 20, hiddenDim: 24, outputDim: 24 }, { backend, weights: randomWeights({ kind: 'mlp', inputDim: 20, hiddenDim: 24, outputDim: 24 }, 2) });
+    const c = createMlpConnector(
+      { inputDim: 20, hiddenDim: 24, outputDim: 24 },
+      { backend, weights: randomWeights({ kind: 'mlp', inputDim: 20, hiddenDim: 24, outputDim: 24 }, 2) },
+    );
     open.push(c);
     const bytes = c.toSafetensors({ naming: 'hf-llava' });
     const parsed = parseSafetensors(bytes);
@@ -299,7 +294,9 @@ describe('weights: seeds, safetensors, Hugging Face LLaVA names', () => {
       const t = createTensor('float32', dims);
       rng.fillNormal(t.data, 0.2);
       raw[name] = encodeSafetensorsTensor(t, 'BF16');
-      widened[name] = parseSafetensors(serializeSafetensors({ t: raw[name] })).get('t').toFloat32();
+      widened[name] = parseSafetensors(serializeSafetensors({ t: raw[name] }))
+        .get('t')
+        .toFloat32();
     }
     const bytes = serializeSafetensors(raw);
     const c = loadConnector(bytes, { backend, config: { kind: 'mlp' } });

@@ -178,7 +178,7 @@ export async function openCheckpointFolder(dir: string): Promise<CheckpointFolde
         }
       }
     } else {
-      let opened;
+      let opened: Awaited<ReturnType<typeof openShard>>;
       try {
         opened = await openShard(root, SAFE_WEIGHTS_NAME);
       } catch (err) {
@@ -204,10 +204,9 @@ export async function openCheckpointFolder(dir: string): Promise<CheckpointFolde
       throw new NotFoundError(`checkpoint ${root} has no tensor '${name}'`, { details: { file: root, field: name } });
     }
     if (expectShape && (expectShape.length !== t.shape.length || expectShape.some((d, i) => d !== t.shape[i]))) {
-      throw new TensorShapeError(
-        `tensor '${name}' in ${t.file} has shape [${t.shape.join(', ')}] but the config implies [${expectShape.join(', ')}]`,
-        { details: { file: path.join(root, t.file), field: name, shape: t.shape, expected: [...expectShape] } },
-      );
+      throw new TensorShapeError(`tensor '${name}' in ${t.file} has shape [${t.shape.join(', ')}] but the config implies [${expectShape.join(', ')}]`, {
+        details: { file: path.join(root, t.file), field: name, shape: t.shape, expected: [...expectShape] },
+      });
     }
     return t;
   };
@@ -342,8 +341,7 @@ export async function writeCheckpointFolder(dir: string, options: WriteCheckpoin
       current += size;
     }
   }
-  const serialize = (group: Array<[string, Tensor]>) =>
-    serializeSafetensors(new Map(group.map(([name, t]) => [name, encode(name, t)])), { format: 'pt' });
+  const serialize = (group: Array<[string, Tensor]>) => serializeSafetensors(new Map(group.map(([name, t]) => [name, encode(name, t)])), { format: 'pt' });
 
   await mkdir(dir, { recursive: true });
   const written = new Set<string>();
@@ -366,7 +364,11 @@ export async function writeCheckpointFolder(dir: string, options: WriteCheckpoin
       await writeFileAtomic(path.join(dir, file), serialize(groups[i]));
       written.add(file);
     }
-    const sorted = Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]]));
+    const sorted = Object.fromEntries(
+      Object.keys(weightMap)
+        .sort()
+        .map((k) => [k, weightMap[k]]),
+    );
     const index = { metadata: { total_parameters: totalParameters, total_size: totalSize }, weight_map: sorted };
     await writeFileAtomic(path.join(dir, SAFE_WEIGHTS_INDEX_NAME), `${JSON.stringify(index, null, 2)}\n`);
     written.add(SAFE_WEIGHTS_INDEX_NAME);

@@ -3,14 +3,92 @@
  * chat-completions client and wire schema live at `@vlit/core/openai`.
  * @packageDocumentation
  */
-export { BackendError, CompatibilityError, ConflictError, FormatError, ImageDecodeError, InvalidArgumentError, LimitExceededError, NotFoundError, PathEscapeError, TensorShapeError, UnsupportedError, ValidationError, VlitError, isVlitError, type VlitErrorCode, type VlitErrorDetails, type VlitErrorOptions } from './errors.js';
+export {
+  BackendError,
+  CompatibilityError,
+  ConflictError,
+  FormatError,
+  ImageDecodeError,
+  InvalidArgumentError,
+  LimitExceededError,
+  NotFoundError,
+  PathEscapeError,
+  TensorShapeError,
+  UnsupportedError,
+  ValidationError,
+  VlitError,
+  isVlitError,
+  type VlitErrorCode,
+  type VlitErrorDetails,
+  type VlitErrorOptions,
+} from './errors.js';
 export { WarningCollector, type ProgressCallback, type ProgressEvent, type VlitWarning } from './warnings.js';
-export { DTYPES, assertTensor, bfloat16ToFloat32, createTensor, dtypeByteSize, elementCount, float16ToFloat32, float32ToBfloat16, float32ToFloat16, reshapeTensor, toFloat32, typedArrayFromBytes, typedArrayToBytes, type DType, type DTypeArrayMap, type Tensor, type TensorData } from './tensor.js';
-export { SAFETENSORS_DTYPES, bf16Tensor, coreToSafetensorsDType, encodeSafetensorsTensor, float4E2M1ToFloat32, float8E4M3ToFloat32, float8E5M2ToFloat32, float8E8M0ToFloat32, parseSafetensors, safetensorsDTypeBits, safetensorsToCoreDType, serializeSafetensors, type ParseSafetensorsOptions, type SafetensorsDType, type SafetensorsEntry, type SafetensorsFile, type SafetensorsFloatDType, type SafetensorsHeader, type SafetensorsInput, type SafetensorsRawTensor, type SafetensorsTensorInfo } from './safetensors.js';
+export {
+  DTYPES,
+  assertTensor,
+  bfloat16ToFloat32,
+  createTensor,
+  dtypeByteSize,
+  elementCount,
+  float16ToFloat32,
+  float32ToBfloat16,
+  float32ToFloat16,
+  reshapeTensor,
+  toFloat32,
+  typedArrayFromBytes,
+  typedArrayToBytes,
+  type DType,
+  type DTypeArrayMap,
+  type Tensor,
+  type TensorData,
+} from './tensor.js';
+export {
+  SAFETENSORS_DTYPES,
+  bf16Tensor,
+  coreToSafetensorsDType,
+  encodeSafetensorsTensor,
+  float4E2M1ToFloat32,
+  float8E4M3ToFloat32,
+  float8E5M2ToFloat32,
+  float8E8M0ToFloat32,
+  parseSafetensors,
+  safetensorsDTypeBits,
+  safetensorsToCoreDType,
+  serializeSafetensors,
+  type ParseSafetensorsOptions,
+  type SafetensorsDType,
+  type SafetensorsEntry,
+  type SafetensorsFile,
+  type SafetensorsFloatDType,
+  type SafetensorsHeader,
+  type SafetensorsInput,
+  type SafetensorsRawTensor,
+  type SafetensorsTensorInfo,
+} from './safetensors.js';
 export { openCheckpointFiles, type CheckpointFolder, type CheckpointTensorInfo, type OpenCheckpointFilesOptions } from './checkpoint-files.js';
 export { createRng, createRngFromState, type Rng, type RngState } from './rng.js';
 export { canonicalJson, fnv1a32, sha256Hex } from './hash.js';
-export { IMAGE_PLACEHOLDER, chatMessageSchema, contentPartSchema, countMessageImages, imagePartSchema, imageRefSchema, parseVlitRecord, recordSourceSchema, roleSchema, textPartSchema, vlitRecordSchema, type ChatMessage, type ContentPart, type ImageRef, type RecordLocation, type RecordSource, type Role, type VlitRecord, type VlitRecordInput } from './schemas/record.js';
+export {
+  IMAGE_PLACEHOLDER,
+  chatMessageSchema,
+  contentPartSchema,
+  countMessageImages,
+  imagePartSchema,
+  imageRefSchema,
+  parseVlitRecord,
+  recordSourceSchema,
+  roleSchema,
+  textPartSchema,
+  vlitRecordSchema,
+  type ChatMessage,
+  type ContentPart,
+  type ImageRef,
+  type RecordLocation,
+  type RecordSource,
+  type Role,
+  type VlitRecord,
+  type VlitRecordInput,
+} from './schemas/record.js';
 export type * from './contracts/inference-backend.js';
 export type * from './contracts/image-codec.js';
 export type * from './contracts/runtime.js';

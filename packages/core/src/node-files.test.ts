@@ -195,7 +195,9 @@ describe('assertDistinctPaths', () => {
   });
 
   it('accepts distinct files, skips undefined entries and "-"', async () => {
-    await expect(assertDistinctPaths({ input: join(dir, 'a.json'), output: join(dir, 'b.json'), rejects: undefined, log: '-', other: '-' })).resolves.toBeUndefined();
+    await expect(
+      assertDistinctPaths({ input: join(dir, 'a.json'), output: join(dir, 'b.json'), rejects: undefined, log: '-', other: '-' }),
+    ).resolves.toBeUndefined();
   });
 });
 
@@ -226,7 +228,7 @@ describe('prepareOutputDir', () => {
     expect(existsSync(join(empty, VLIT_OUTPUT_MARKER))).toBe(true);
   });
 
-  it('a symlink posing as the marker does not make a folder Vlit\'s, and its target is never written', async () => {
+  it("a symlink posing as the marker does not make a folder Vlit's, and its target is never written", async () => {
     const trap = join(dir, 'trap');
     await mkdir(trap);
     const victim = join(dir, 'victim.txt');

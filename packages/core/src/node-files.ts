@@ -366,7 +366,12 @@ export async function prepareOutputDir(dir: string, options: PrepareOutputDirOpt
   if (st) {
     const entries = await readdir(dir);
     // Only a regular file counts: a symlink named like the marker must not make a folder look like Vlit's.
-    const owned = entries.includes(VLIT_OUTPUT_MARKER) && (await lstat(marker).then((m) => m.isFile(), () => false));
+    const owned =
+      entries.includes(VLIT_OUTPUT_MARKER) &&
+      (await lstat(marker).then(
+        (m) => m.isFile(),
+        () => false,
+      ));
     if (entries.length > 0 && !owned) {
       if (!options.force) {
         throw new ConflictError(

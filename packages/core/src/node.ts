@@ -117,8 +117,7 @@ export async function resolveUnderRoot(root: string, relativePath: string): Prom
   }
   const targetReal = await realpathLoose(target, {
     links: MAX_LINKS,
-    loop: (at, cause) =>
-      new PathEscapeError(`'${relativePath}' cannot be resolved: symbolic link loop at ${at}`, { cause, details: { ...details, at } }),
+    loop: (at, cause) => new PathEscapeError(`'${relativePath}' cannot be resolved: symbolic link loop at ${at}`, { cause, details: { ...details, at } }),
   });
   if (!isWithin(rootReal, targetReal)) {
     throw new PathEscapeError(`'${relativePath}' resolves through a symbolic link to ${targetReal}, outside the root ${rootReal}`, {

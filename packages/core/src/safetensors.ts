@@ -114,7 +114,6 @@ const FROM_CORE: Record<DType, SafetensorsDType> = {
   uint64: 'U64',
 };
 
-
 /** Reference implementation's limit on the JSON header size (100 MB). */
 const MAX_HEADER_BYTES = 100_000_000;
 
@@ -252,7 +251,6 @@ export interface ParseSafetensorsOptions {
   /** File name used in error details and messages. */
   file?: string;
 }
-
 
 /**
  * Decode a tensor's raw little-endian bytes to float32 values (F16, BF16, F8_*, F4 decoded; F64 and
@@ -461,10 +459,7 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
       throw fail(`${count} elements of ${dtype} (${BITS[dtype]} bits) do not fill a whole number of bytes`, name);
     }
     if (end - begin !== expected) {
-      throw fail(
-        `data_offsets span ${end - begin} bytes but shape [${shape.join(', ')}] of ${dtype} needs ${expected}`,
-        name,
-      );
+      throw fail(`data_offsets span ${end - begin} bytes but shape [${shape.join(', ')}] of ${dtype} needs ${expected}`, name);
     }
     infos.push({ name, dtype, shape: shape as number[], begin, end });
   }
@@ -621,10 +616,7 @@ function compareUtf8(a: string, b: string): number {
  * BOOL; see SAFETENSORS_DTYPES), then by name in UTF-8 byte order. The header lists `__metadata__`
  * first (omitted when there is none), then tensors in layout order, padded with spaces to 8 bytes.
  */
-export function serializeSafetensors(
-  tensors: Record<string, SafetensorsInput> | Map<string, SafetensorsInput>,
-  metadata?: Record<string, string>,
-): Uint8Array {
+export function serializeSafetensors(tensors: Record<string, SafetensorsInput> | Map<string, SafetensorsInput>, metadata?: Record<string, string>): Uint8Array {
   const items: { name: string; dtype: SafetensorsDType; shape: number[]; bytes: Uint8Array }[] = [];
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   for (const [name, value] of entries) {
@@ -685,9 +677,7 @@ export function serializeSafetensors(
   let offset = 0;
   for (const item of items) {
     const end = offset + item.bytes.byteLength;
-    parts.push(
-      `${JSON.stringify(item.name)}:${JSON.stringify({ dtype: item.dtype, shape: item.shape, data_offsets: [offset, end] })}`,
-    );
+    parts.push(`${JSON.stringify(item.name)}:${JSON.stringify({ dtype: item.dtype, shape: item.shape, data_offsets: [offset, end] })}`);
     offset = end;
   }
   const json = new TextEncoder().encode(`{${parts.join(',')}}`);

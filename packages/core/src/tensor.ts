@@ -1,19 +1,7 @@
 import { InvalidArgumentError, TensorShapeError } from './errors.js';
 
 /** Element types a Vlit tensor can hold. float16 data is stored as raw IEEE half bits in a Uint16Array. */
-export type DType =
-  | 'float32'
-  | 'float64'
-  | 'float16'
-  | 'int8'
-  | 'uint8'
-  | 'int16'
-  | 'uint16'
-  | 'int32'
-  | 'uint32'
-  | 'int64'
-  | 'uint64'
-  | 'bool';
+export type DType = 'float32' | 'float64' | 'float16' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'bool';
 
 /** The typed array that stores each dtype. */
 export interface DTypeArrayMap {
@@ -132,11 +120,7 @@ function expectedArray(dtype: DType): string {
  * Create a tensor, checking that `data` is the right typed array for `dtype` and holds exactly
  * as many elements as `dims` implies. Plain number arrays are copied into the right typed array.
  */
-export function createTensor<D extends DType>(
-  dtype: D,
-  dims: readonly number[],
-  data?: TensorData<D> | readonly number[] | readonly bigint[],
-): Tensor<D> {
+export function createTensor<D extends DType>(dtype: D, dims: readonly number[], data?: TensorData<D> | readonly number[] | readonly bigint[]): Tensor<D> {
   const ctor = CONSTRUCTORS[dtype];
   if (!ctor) throw new InvalidArgumentError(`unknown dtype '${String(dtype)}'`, { details: { field: 'dtype' } });
   const count = elementCount(dims);
@@ -153,18 +137,16 @@ export function createTensor<D extends DType>(
   } else {
     const arr = data as TensorData<D>;
     if (!(arr instanceof ctor) || (dtype !== 'bool' && dtype !== 'uint8' && arr.constructor !== ctor)) {
-      throw new TensorShapeError(
-        `dtype ${dtype} needs a ${expectedArray(dtype)}, got ${(arr as object).constructor?.name ?? typeof arr}`,
-        { details: { field: 'data', dtype } },
-      );
+      throw new TensorShapeError(`dtype ${dtype} needs a ${expectedArray(dtype)}, got ${(arr as object).constructor?.name ?? typeof arr}`, {
+        details: { field: 'data', dtype },
+      });
     }
     typed = arr;
   }
   if (typed.length !== count) {
-    throw new TensorShapeError(
-      `data holds ${typed.length} elements but dims [${dims.join(', ')}] need ${count}`,
-      { details: { field: 'data', dtype, dims: [...dims], length: typed.length, expected: count } },
-    );
+    throw new TensorShapeError(`data holds ${typed.length} elements but dims [${dims.join(', ')}] need ${count}`, {
+      details: { field: 'data', dtype, dims: [...dims], length: typed.length, expected: count },
+    });
   }
   return { dtype, dims: [...dims], data: typed };
 }
@@ -186,10 +168,9 @@ export function assertTensor(value: Tensor, name = 'tensor'): Tensor {
 export function reshapeTensor<D extends DType>(tensor: Tensor<D>, dims: readonly number[]): Tensor<D> {
   const count = elementCount(dims);
   if (count !== tensor.data.length) {
-    throw new TensorShapeError(
-      `cannot reshape [${tensor.dims.join(', ')}] (${tensor.data.length} elements) to [${dims.join(', ')}] (${count})`,
-      { details: { field: 'dims' } },
-    );
+    throw new TensorShapeError(`cannot reshape [${tensor.dims.join(', ')}] (${tensor.data.length} elements) to [${dims.join(', ')}] (${count})`, {
+      details: { field: 'dims' },
+    });
   }
   return { dtype: tensor.dtype, dims: [...dims], data: tensor.data };
 }
@@ -224,12 +205,12 @@ export function float32ToFloat16(value: number): number {
     let half = mant >>> shift;
     const rem = mant & ((1 << shift) - 1);
     const halfway = 1 << (shift - 1);
-    if (rem > halfway || (rem === halfway && (half & 1))) half++;
+    if (rem > halfway || (rem === halfway && half & 1)) half++;
     return sign | half;
   }
   let half = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
   return sign | half;
 }
 

@@ -63,7 +63,9 @@ describe('on-disk feature cache', () => {
     // Same pixels in a different typed-array copy: same key.
     expect(featureCacheKey({ ...base, imageHash: imageHash({ ...imgs[0], data: new Uint8Array(imgs[0].data) }) })).toBe(k);
     // Same bytes, different shape: different key.
-    expect(imageHash({ width: 30, height: 41, channels: 3, data: imgs[1].data.subarray(0, 30 * 41 * 3) })).not.toBe(imageHash({ width: 41, height: 30, channels: 3, data: imgs[1].data.subarray(0, 30 * 41 * 3) }));
+    expect(imageHash({ width: 30, height: 41, channels: 3, data: imgs[1].data.subarray(0, 30 * 41 * 3) })).not.toBe(
+      imageHash({ width: 41, height: 30, channels: 3, data: imgs[1].data.subarray(0, 30 * 41 * 3) }),
+    );
   });
 
   it('a different encoder (seed), feature selection or preprocessing misses; a corrupt file is re-encoded', async () => {

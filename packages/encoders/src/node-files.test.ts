@@ -25,7 +25,9 @@ describe('encoder file loaders on non-regular files', () => {
     expect(isVlitError(config, 'VLIT_INVALID_ARGUMENT')).toBe(true);
     expect((config as { details: { file: string } }).details.file).toBe(join(dir, 'preprocessor_config.json'));
     const { backend } = createNodeRuntime();
-    await expect(loadOcrRecognitionEncoder({ backend, path: join(dir, 'rec.onnx') })).rejects.toSatisfy((e: unknown) => isVlitError(e, 'VLIT_INVALID_ARGUMENT'));
+    await expect(loadOcrRecognitionEncoder({ backend, path: join(dir, 'rec.onnx') })).rejects.toSatisfy((e: unknown) =>
+      isVlitError(e, 'VLIT_INVALID_ARGUMENT'),
+    );
     await expect(readPreprocessorConfig(join(dir, 'missing.json'))).rejects.toSatisfy((e: unknown) => isVlitError(e, 'VLIT_NOT_FOUND'));
   });
 });

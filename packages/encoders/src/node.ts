@@ -117,7 +117,9 @@ export async function loadOnnxVisionEncoder(options: LoadOnnxVisionEncoderOption
       ...rest,
       model,
       preprocessor,
-      id: options.id ?? `onnx:${digest}:${options.exposeTensor ? `tensor:${options.exposeTensor}` : options.outputName ? `output:${options.outputName}` : `layer:${options.featureLayer ?? -2}`}:${options.featureSelect ?? 'patch'}${options.tiling ? ':anyres' : ''}`,
+      id:
+        options.id ??
+        `onnx:${digest}:${options.exposeTensor ? `tensor:${options.exposeTensor}` : options.outputName ? `output:${options.outputName}` : `layer:${options.featureLayer ?? -2}`}:${options.featureSelect ?? 'patch'}${options.tiling ? ':anyres' : ''}`,
     });
   } catch (err) {
     if (isVlitError(err)) err.addDetails({ file: modelPath });
@@ -226,9 +228,14 @@ export function withFeatureCache(encoder: VisionEncoder, options: FeatureCacheOp
         }
       }
       if (missing.length > 0) {
-        const feats = await encoder.encode(missing.map((i) => images[i]), opts);
+        const feats = await encoder.encode(
+          missing.map((i) => images[i]),
+          opts,
+        );
         if (feats.dims[1] !== T || feats.dims[2] !== D) {
-          throw new InvalidArgumentError(`encoder ${encoder.id} returned [${feats.dims.join(', ')}] but promised ${T} tokens of ${D}`, { details: { field: 'tokensPerImage' } });
+          throw new InvalidArgumentError(`encoder ${encoder.id} returned [${feats.dims.join(', ')}] but promised ${T} tokens of ${D}`, {
+            details: { field: 'tokensPerImage' },
+          });
         }
         for (let j = 0; j < missing.length; j++) {
           const i = missing[j];
@@ -242,4 +249,3 @@ export function withFeatureCache(encoder: VisionEncoder, options: FeatureCacheOp
     },
   };
 }
-

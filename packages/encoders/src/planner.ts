@@ -61,7 +61,9 @@ export interface VisualTokenEstimate {
 
 function patchGrid(size: ImageSize, patch: number, where: string): { rows: number; cols: number } {
   if (size.height % patch !== 0 || size.width % patch !== 0) {
-    throw new InvalidArgumentError(`${where}: input ${size.width}x${size.height} is not a multiple of the patch size ${patch}`, { details: { field: 'patchSize' } });
+    throw new InvalidArgumentError(`${where}: input ${size.width}x${size.height} is not a multiple of the patch size ${patch}`, {
+      details: { field: 'patchSize' },
+    });
   }
   return { rows: size.height / patch, cols: size.width / patch };
 }

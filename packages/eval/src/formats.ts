@@ -5,7 +5,9 @@ import { z } from 'zod';
 import type { PopeQuestion } from './metrics/pope.js';
 import type { CaptionItem, VqaItem } from './run/benchmarks.js';
 
-const vqaQuestionsSchema = z.object({ questions: z.array(z.object({ question_id: z.union([z.number(), z.string()]), image_id: z.union([z.number(), z.string()]), question: z.string() })) });
+const vqaQuestionsSchema = z.object({
+  questions: z.array(z.object({ question_id: z.union([z.number(), z.string()]), image_id: z.union([z.number(), z.string()]), question: z.string() })),
+});
 const vqaAnnotationsSchema = z.object({
   annotations: z.array(
     z.object({
@@ -26,7 +28,11 @@ export function cocoImageName(imageId: number | string, split = 'val2014'): stri
  * Join VQAv2 question and annotation files into items; the image is `imagePath(image_id)`
  * (default: the COCO val2014 file name). Questions without annotations are skipped and counted.
  */
-export function parseVqaV2(questionsJson: unknown, annotationsJson: unknown, options: { imagePath?: (imageId: number | string) => string; file?: string } = {}): { items: VqaItem[]; skipped: number } {
+export function parseVqaV2(
+  questionsJson: unknown,
+  annotationsJson: unknown,
+  options: { imagePath?: (imageId: number | string) => string; file?: string } = {},
+): { items: VqaItem[]; skipped: number } {
   const q = vqaQuestionsSchema.safeParse(questionsJson);
   if (!q.success) throw new FormatError('not a VQAv2 questions file', { cause: q.error, details: { file: options.file } });
   const a = vqaAnnotationsSchema.safeParse(annotationsJson);

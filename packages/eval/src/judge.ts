@@ -79,7 +79,12 @@ export function createOpenAIJudge(options: OpenAIJudgeOptions): Judge {
       let reply = (await cache.get(key)) as string | undefined;
       const cached = typeof reply === 'string';
       if (!cached) {
-        const { response } = await options.client.complete({ model: options.model, messages: [{ role: 'user', content: prompt }], temperature: 0, max_tokens: maxTokens });
+        const { response } = await options.client.complete({
+          model: options.model,
+          messages: [{ role: 'user', content: prompt }],
+          temperature: 0,
+          max_tokens: maxTokens,
+        });
         reply = response.choices[0].message.content ?? '';
         await cache.set(key, reply);
       }

@@ -29,7 +29,25 @@ describe('@vlit/eval/node', () => {
 
   it('reads benchmark files with their hashes', async () => {
     const seed = join(tmp, 'seed.json');
-    writeFileSync(seed, JSON.stringify({ questions: [{ answer: 'C', choice_a: 'a', choice_b: 'b', choice_c: 'c', choice_d: 'd', data_id: 'x.jpg', data_type: 'image', question: 'Q?', question_id: '1', question_type_id: 6 }] }));
+    writeFileSync(
+      seed,
+      JSON.stringify({
+        questions: [
+          {
+            answer: 'C',
+            choice_a: 'a',
+            choice_b: 'b',
+            choice_c: 'c',
+            choice_d: 'd',
+            data_id: 'x.jpg',
+            data_type: 'image',
+            question: 'Q?',
+            question_id: '1',
+            question_type_id: 6,
+          },
+        ],
+      }),
+    );
     const s = await loadSeedBenchFile(seed);
     expect(s.items[0]).toMatchObject({ answer: 2, dimension: 'SR' });
     expect(s.sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -49,16 +67,31 @@ describe('@vlit/eval/node', () => {
 describe('file formats', () => {
   it('VQAv2 questions + annotations', () => {
     const { items, skipped } = parseVqaV2(
-      { questions: [{ question_id: 1, image_id: 42, question: 'How many?' }, { question_id: 2, image_id: 42, question: 'Orphan?' }] },
+      {
+        questions: [
+          { question_id: 1, image_id: 42, question: 'How many?' },
+          { question_id: 2, image_id: 42, question: 'Orphan?' },
+        ],
+      },
       { annotations: [{ question_id: 1, answer_type: 'number', question_type: 'how many', answers: [{ answer: '2' }, { answer: 'two' }] }] },
     );
     expect(skipped).toBe(1);
-    expect(items).toEqual([{ id: '1', question: 'How many?', images: ['COCO_val2014_000000000042.jpg'], answers: ['2', 'two'], answerType: 'number', questionType: 'how many' }]);
+    expect(items).toEqual([
+      { id: '1', question: 'How many?', images: ['COCO_val2014_000000000042.jpg'], answers: ['2', 'two'], answerType: 'number', questionType: 'how many' },
+    ]);
     expect(cocoImageName(7, 'train2014')).toBe('COCO_train2014_000000000007.jpg');
   });
 
   it('COCO captions and POPE question files', () => {
-    expect(parseCocoCaptions({ images: [{ id: 5, file_name: 'f.jpg' }], annotations: [{ image_id: 5, caption: 'a' }, { image_id: 5, caption: 'b' }] })).toEqual([{ id: '5', images: ['f.jpg'], references: ['a', 'b'] }]);
+    expect(
+      parseCocoCaptions({
+        images: [{ id: 5, file_name: 'f.jpg' }],
+        annotations: [
+          { image_id: 5, caption: 'a' },
+          { image_id: 5, caption: 'b' },
+        ],
+      }),
+    ).toEqual([{ id: '5', images: ['f.jpg'], references: ['a', 'b'] }]);
     const q = parsePopeJsonl('{"question_id": 1, "image": "x.jpg", "text": "Is there an apple in the image?", "label": "yes"}\n\n');
     expect(q).toEqual([{ id: '1', image: 'x.jpg', question: 'Is there an apple in the image?', label: 'yes', object: 'apple' }]);
     expect(() => parsePopeJsonl('{"bad": 1}', { file: 'p.jsonl' })).toThrow(/p\.jsonl/);

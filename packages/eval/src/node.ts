@@ -65,7 +65,11 @@ export async function openPredictionCache(path: string): Promise<FilePredictionC
         map.set(entry.key, JSON.stringify(entry.value));
         loaded++;
       } catch (e) {
-        warnings.push({ code: 'VLIT_W_CACHE_LINE_SKIPPED', message: `skipped unreadable cache line ${i + 1} (${(e as Error).message})`, details: { file: path, record: i + 1 } });
+        warnings.push({
+          code: 'VLIT_W_CACHE_LINE_SKIPPED',
+          message: `skipped unreadable cache line ${i + 1} (${(e as Error).message})`,
+          details: { file: path, record: i + 1 },
+        });
       }
     });
     // A torn last line has no newline: start the next append on a fresh line.

@@ -118,7 +118,8 @@ export function createPixelModel(id = 'pixel-model'): VisionLanguageModel & { ca
       // Sampling: with temperature > 0 the reply depends on the seed (as a real sampler would).
       if ((options.temperature ?? 0) > 0) sig = (sig ^ createRng(`${options.seed ?? 'unseeded'}:${sig}`).nextUint32()) >>> 0;
       const options4 = listedOptions(prompt);
-      if (options4.length) return result(sig % 3 === 0 ? `The answer is ${String.fromCharCode(65 + (sig % options4.length))}.` : options4[sig % options4.length]);
+      if (options4.length)
+        return result(sig % 3 === 0 ? `The answer is ${String.fromCharCode(65 + (sig % options4.length))}.` : options4[sig % options4.length]);
       if (/caption/i.test(prompt)) {
         const len = 5 + (sig % 5);
         return result(Array.from({ length: len }, (_, i) => CAPTION_WORDS[(sig >>> i) % CAPTION_WORDS.length]).join(' ') + '.');

@@ -19,15 +19,7 @@ export interface TypedAttribute {
 }
 
 /** Values accepted for node attributes; plain numbers are ints when whole unless the name is a known float attribute. */
-export type AttributeValue =
-  | number
-  | bigint
-  | number[]
-  | string
-  | string[]
-  | Tensor
-  | TypedAttribute
-  | GraphProto;
+export type AttributeValue = number | bigint | number[] | string | string[] | Tensor | TypedAttribute | GraphProto;
 
 /** Decoded attribute values as shape rules see them. */
 export type DecodedAttribute = number | number[] | string | string[] | TensorProto | TensorProto[] | GraphProto | GraphProto[] | undefined;
@@ -51,9 +43,31 @@ export function intsAttr(value: number[]): TypedAttribute {
 
 // Attributes the ONNX spec types as float: whole numbers given for these must still be FLOAT.
 const FLOAT_ATTRIBUTES = new Set([
-  'alpha', 'beta', 'gamma', 'epsilon', 'momentum', 'ratio', 'bias', 'lambd', 'min', 'max', 'value_float',
-  'value_floats', 'spatial_scale', 'extrapolation_value', 'cubic_coeff_a', 'threshold', 'scale', 'scales', 'seed',
-  'mean', 'high', 'low', 'fmod_float', 'norm_coefficient', 'decay_factor',
+  'alpha',
+  'beta',
+  'gamma',
+  'epsilon',
+  'momentum',
+  'ratio',
+  'bias',
+  'lambd',
+  'min',
+  'max',
+  'value_float',
+  'value_floats',
+  'spatial_scale',
+  'extrapolation_value',
+  'cubic_coeff_a',
+  'threshold',
+  'scale',
+  'scales',
+  'seed',
+  'mean',
+  'high',
+  'low',
+  'fmod_float',
+  'norm_coefficient',
+  'decay_factor',
 ]);
 
 function isTensor(value: unknown): value is Tensor {

@@ -25,9 +25,21 @@ describe('broadcasting (ONNX multidirectional)', () => {
     const cases: [number[], number[], number[]][] = [
       [[2, 3, 4, 5], [], [2, 3, 4, 5]],
       [[2, 3, 4, 5], [5], [2, 3, 4, 5]],
-      [[4, 5], [2, 3, 4, 5], [2, 3, 4, 5]],
-      [[1, 4, 5], [2, 3, 1, 1], [2, 3, 4, 5]],
-      [[3, 4, 5], [2, 1, 1, 1], [2, 3, 4, 5]],
+      [
+        [4, 5],
+        [2, 3, 4, 5],
+        [2, 3, 4, 5],
+      ],
+      [
+        [1, 4, 5],
+        [2, 3, 1, 1],
+        [2, 3, 4, 5],
+      ],
+      [
+        [3, 4, 5],
+        [2, 1, 1, 1],
+        [2, 3, 4, 5],
+      ],
     ];
     cases.forEach(([a, b, out], i) => {
       const x = g.input(`a${i}`, 'float32', a);
@@ -128,7 +140,12 @@ describe('elementwise and normalisation ops', () => {
   it('Gelu needs opset 20', () => {
     const g = graph(17);
     const x = g.input('x', 'float32', [2]);
-    expect(isVlitError(thrown(() => g.gelu(x)), 'VLIT_UNSUPPORTED')).toBe(true);
+    expect(
+      isVlitError(
+        thrown(() => g.gelu(x)),
+        'VLIT_UNSUPPORTED',
+      ),
+    ).toBe(true);
   });
 
   it('LayerNormalization with stash outputs reduces from axis on', () => {
@@ -238,9 +255,15 @@ describe('shape ops', () => {
     const y = g.input('y', 'float32', ['b', 5, 20, 30]);
     expect(dimsOf(g.concat([x, y], 1))).toEqual(['b', 15, 20, 30]);
     expect(() => g.concat([x, y], 2)).toThrow(/disagree/);
-    expect(g.split(x, { axis: 1, sizes: [3, 7] }).map(dimsOf)).toEqual([['b', 3, 20, 30], ['b', 7, 20, 30]]);
+    expect(g.split(x, { axis: 1, sizes: [3, 7] }).map(dimsOf)).toEqual([
+      ['b', 3, 20, 30],
+      ['b', 7, 20, 30],
+    ]);
     expect(g.split(x, { axis: 3, count: 4 }).map(dimsOf)).toEqual([
-      ['b', 10, 20, 8], ['b', 10, 20, 8], ['b', 10, 20, 8], ['b', 10, 20, 6],
+      ['b', 10, 20, 8],
+      ['b', 10, 20, 8],
+      ['b', 10, 20, 8],
+      ['b', 10, 20, 6],
     ]);
     expect(() => g.split(x, { axis: 1, sizes: [3, 3] })).toThrow(/sum to 6/);
     expect(dimsOf(g.slice(x, { starts: [2], ends: [8], axes: [1] }))).toEqual(['b', 6, 20, 30]);
@@ -275,7 +298,10 @@ describe('shape ops', () => {
     const parts = g.split(u, { axis: 0, sizes: [1, 3] });
     expect(dimsOf(s)).toEqual([4]);
     expect(dimsOf(u)).toEqual([4, 1]);
-    expect(parts.map(dimsOf)).toEqual([[1, 1], [3, 1]]);
+    expect(parts.map(dimsOf)).toEqual([
+      [1, 1],
+      [3, 1],
+    ]);
     g.output(parts[0]);
     const nodes = g.toModel().graph!.node;
     expect(nodes.every((n) => n.input.length === 1)).toBe(true);
@@ -286,12 +312,20 @@ describe('generic op and graph assembly', () => {
   it('refuses ops without a rule unless output types are given', () => {
     const g = createGraph({ name: 'g', domains: { 'com.microsoft': 1 } });
     const x = g.input('x', 'float32', ['n', 8]);
-    expect(isVlitError(thrown(() => g.op('FastGelu', [x], {}, { domain: 'com.microsoft' })), 'VLIT_UNSUPPORTED')).toBe(true);
+    expect(
+      isVlitError(
+        thrown(() => g.op('FastGelu', [x], {}, { domain: 'com.microsoft' })),
+        'VLIT_UNSUPPORTED',
+      ),
+    ).toBe(true);
     const y = g.op('FastGelu', [x], {}, { domain: 'com.microsoft', outputTypes: [{ dtype: 'float32', dims: ['n', 8] }] });
     expect(dimsOf(y)).toEqual(['n', 8]);
     g.output(y, 'out');
     const m = g.toModel();
-    expect(m.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', 20], ['com.microsoft', 1]]);
+    expect(m.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([
+      ['', 20],
+      ['com.microsoft', 1],
+    ]);
   });
 
   it('output renames through Identity and records types', () => {
@@ -310,8 +344,18 @@ describe('generic op and graph assembly', () => {
   it('rejects unknown inputs and duplicate names', () => {
     const g = graph();
     g.input('x', 'float32', [1]);
-    expect(isVlitError(thrown(() => g.relu('nope')), 'VLIT_NOT_FOUND')).toBe(true);
-    expect(isVlitError(thrown(() => g.input('x', 'float32', [1])), 'VLIT_INVALID_ARGUMENT')).toBe(true);
+    expect(
+      isVlitError(
+        thrown(() => g.relu('nope')),
+        'VLIT_NOT_FOUND',
+      ),
+    ).toBe(true);
+    expect(
+      isVlitError(
+        thrown(() => g.input('x', 'float32', [1])),
+        'VLIT_INVALID_ARGUMENT',
+      ),
+    ).toBe(true);
     expect(() => g.toModel()).toThrow(/no outputs/);
   });
 
@@ -321,6 +365,9 @@ describe('generic op and graph assembly', () => {
     const single = g.op('Relu', [x]);
     expect(single.name).toBeTypeOf('string');
     const many = g.op('Split', [x], { axis: 1, num_outputs: 2 }, { outputs: ['l', 'r'] });
-    expect(many.map((v) => [v.name, ...v.dims])).toEqual([['l', 4, 3], ['r', 4, 3]]);
+    expect(many.map((v) => [v.name, ...v.dims])).toEqual([
+      ['l', 4, 3],
+      ['r', 4, 3],
+    ]);
   });
 });

@@ -3,18 +3,21 @@
  * initializers) and the primitives every op helper is built from. `createGraph` puts the builder
  * together from this and the op families in op-helpers.ts.
  */
-import {
-  InvalidArgumentError,
-  NotFoundError,
-  UnsupportedError,
-  createTensor,
-  float32ToFloat16,
-  type DType,
-  type Tensor,
-} from '@vlit/core';
+import { InvalidArgumentError, NotFoundError, UnsupportedError, createTensor, float32ToFloat16, type DType, type Tensor } from '@vlit/core';
 import { decodeAttributes, encodeAttribute, type AttributeValue } from './attributes.js';
 import type { Attributes, CreateGraphOptions, GraphBuilder, NodeNaming, Operand, OpOptions, Value, ValueRef } from './builder.js';
-import { elementTypeToOnnx, isCoreDType, onnx, tensorToProto, type Dim, type ElementType, type NodeProto, type OnnxModel, type TensorProto, type ValueInfoProto } from './proto.js';
+import {
+  elementTypeToOnnx,
+  isCoreDType,
+  onnx,
+  tensorToProto,
+  type Dim,
+  type ElementType,
+  type NodeProto,
+  type OnnxModel,
+  type TensorProto,
+  type ValueInfoProto,
+} from './proto.js';
 import { getShapeRule, tensorValue, type TypeInfo } from './shape-rules/index.js';
 import { makeValueInfo } from './value-info.js';
 
@@ -51,7 +54,11 @@ function scalarTensor(dtype: ElementType, v: number): Tensor {
 }
 
 function int64(values: readonly number[]): Tensor {
-  return createTensor('int64', [values.length], values.map((v) => BigInt(v)));
+  return createTensor(
+    'int64',
+    [values.length],
+    values.map((v) => BigInt(v)),
+  );
 }
 
 /** Start the state of a graph: everything but the op helpers. */
@@ -119,7 +126,8 @@ export function createGraphState(options: CreateGraphOptions): GraphState {
       ? opOptions.outputs
       : Array.from({ length: count }, (_, i) => (count === 1 ? `${nodeName}_output` : `${nodeName}_output_${i}`));
     for (const n of outNames) claim(n, `output of ${nodeName}`);
-    if (new Set(outNames).size !== outNames.length) throw new InvalidArgumentError(`node '${nodeName}' repeats an output name`, { details: { field: nodeName } });
+    if (new Set(outNames).size !== outNames.length)
+      throw new InvalidArgumentError(`node '${nodeName}' repeats an output name`, { details: { field: nodeName } });
     const attrs = Object.entries(attributes)
       .filter((e): e is [string, AttributeValue] => e[1] !== undefined)
       .map(([k, v]) => encodeAttribute(k, v, nodeName));
@@ -152,7 +160,9 @@ export function createGraphState(options: CreateGraphOptions): GraphState {
     });
     if (domain && !domains.has(domain)) domains.set(domain, 1);
     nodeNames.add(nodeName);
-    nodes.push(onnx.NodeProto.create({ name: nodeName, opType, domain, input: inputNames, output: outNames, attribute: attrs as never }) as unknown as NodeProto);
+    nodes.push(
+      onnx.NodeProto.create({ name: nodeName, opType, domain, input: inputNames, output: outNames, attribute: attrs as never }) as unknown as NodeProto,
+    );
     outNames.forEach((n, i) => types.set(n, outTypes[i]!));
     const values = outNames.map(handle);
     return opOptions.outputs === undefined ? values[0] : values;
@@ -183,7 +193,8 @@ export function createGraphState(options: CreateGraphOptions): GraphState {
     if (typeof a === 'number' && typeof b === 'number') {
       throw new InvalidArgumentError(`${opType} needs at least one graph value, got two numbers`, { details: { field: opType } });
     }
-    const toRef = (x: Operand, other: Operand): ValueRef => (typeof x === 'number' ? initializer(constName(opType), scalarTensor(typeOf(other as ValueRef), x)) : x);
+    const toRef = (x: Operand, other: Operand): ValueRef =>
+      typeof x === 'number' ? initializer(constName(opType), scalarTensor(typeOf(other as ValueRef), x)) : x;
     return [toRef(a, b), toRef(b, a)];
   };
 

@@ -31,9 +31,7 @@ describe('PP-OCRv4 recognizer', () => {
   it('decodes with the documented signature', () => {
     const m = loadRec();
     expect(listInputs(m)).toEqual([{ name: 'x', dtype: 'float32', dims: ['p2o.DynamicDimension.0', 3, 48, 'p2o.DynamicDimension.1'] }]);
-    expect(listOutputs(m)).toEqual([
-      { name: 'softmax_11.tmp_0', dtype: 'float32', dims: ['p2o.DynamicDimension.2', 'p2o.DynamicDimension.3', 6625] },
-    ]);
+    expect(listOutputs(m)).toEqual([{ name: 'softmax_11.tmp_0', dtype: 'float32', dims: ['p2o.DynamicDimension.2', 'p2o.DynamicDimension.3', 6625] }]);
     // paddle2onnx keeps weights in Constant nodes: the head's linear layer maps 120 features to 6625 classes.
     const w = getInitializer(m, 'linear_85.w_0');
     expect(w.dims).toEqual([120, 6625]);

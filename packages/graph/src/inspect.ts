@@ -101,7 +101,14 @@ export function getInitializer(model: OnnxModel, name: string): Tensor {
     }
   }
   throw new NotFoundError(`no initializer named '${name}'`, {
-    details: { field: 'initializer', name, available: suggest((g.initializer ?? []).map((t) => t.name), name) },
+    details: {
+      field: 'initializer',
+      name,
+      available: suggest(
+        (g.initializer ?? []).map((t) => t.name),
+        name,
+      ),
+    },
   });
 }
 
@@ -113,9 +120,30 @@ export interface ExposeOutputOptions {
 
 // Ops whose output element type differs from their first input's; the fallback walk must not guess for them.
 const TYPE_CHANGING = new Set([
-  'Cast', 'CastLike', 'Shape', 'Size', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Xor',
-  'Not', 'IsNaN', 'IsInf', 'ArgMax', 'ArgMin', 'NonZero', 'TopK', 'ConstantOfShape', 'QuantizeLinear',
-  'DequantizeLinear', 'DynamicQuantizeLinear', 'Constant',
+  'Cast',
+  'CastLike',
+  'Shape',
+  'Size',
+  'Equal',
+  'Less',
+  'Greater',
+  'LessOrEqual',
+  'GreaterOrEqual',
+  'And',
+  'Or',
+  'Xor',
+  'Not',
+  'IsNaN',
+  'IsInf',
+  'ArgMax',
+  'ArgMin',
+  'NonZero',
+  'TopK',
+  'ConstantOfShape',
+  'QuantizeLinear',
+  'DequantizeLinear',
+  'DynamicQuantizeLinear',
+  'Constant',
 ]);
 
 function fallbackElementType(graph: GraphProto, name: string, known: Map<string, TypeInfo>): ElementType | undefined {

@@ -71,8 +71,18 @@ describe('mergeModels', () => {
     const err = thrown(() => mergeModels(encoder(), g.toModel(), { connect: [['features', 'features']] })) as Error;
     expect(isVlitError(err, 'VLIT_COMPATIBILITY')).toBe(true);
     expect(err.message).toMatch(/element types differ/);
-    expect(isVlitError(thrown(() => mergeModels(encoder(), projector(), { connect: [['nope', 'features']] })), 'VLIT_NOT_FOUND')).toBe(true);
-    expect(isVlitError(thrown(() => mergeModels(encoder(), projector(), { connect: [['features', 'nope']] })), 'VLIT_NOT_FOUND')).toBe(true);
+    expect(
+      isVlitError(
+        thrown(() => mergeModels(encoder(), projector(), { connect: [['nope', 'features']] })),
+        'VLIT_NOT_FOUND',
+      ),
+    ).toBe(true);
+    expect(
+      isVlitError(
+        thrown(() => mergeModels(encoder(), projector(), { connect: [['features', 'nope']] })),
+        'VLIT_NOT_FOUND',
+      ),
+    ).toBe(true);
     const same = thrown(() => mergeModels(encoder(), projector(), { prefixA: 'x', prefixB: 'x', connect: [] }));
     expect(isVlitError(same, 'VLIT_INVALID_ARGUMENT')).toBe(true);
   });
@@ -80,6 +90,11 @@ describe('mergeModels', () => {
   it('refuses to mix opset versions', () => {
     const old = createGraph({ name: 'old', opset: 13 });
     old.output(old.identity(old.input('features', 'float32', ['n', 8])), 'o');
-    expect(isVlitError(thrown(() => mergeModels(encoder(), old.toModel(), { connect: [['features', 'features']] })), 'VLIT_COMPATIBILITY')).toBe(true);
+    expect(
+      isVlitError(
+        thrown(() => mergeModels(encoder(), old.toModel(), { connect: [['features', 'features']] })),
+        'VLIT_COMPATIBILITY',
+      ),
+    ).toBe(true);
   });
 });

@@ -85,9 +85,7 @@ export function mergeModels(a: OnnxModel, b: OnnxModel, options: MergeModelsOpti
       throw new CompatibilityError(`cannot connect ${left} to ${right}: element types differ`, { details: { field: 'connect', left, right } });
     }
     if (to?.dims && ti?.dims) {
-      const bad =
-        to.dims.length !== ti.dims.length ||
-        to.dims.some((d, k) => typeof d === 'number' && typeof ti.dims![k] === 'number' && d !== ti.dims![k]);
+      const bad = to.dims.length !== ti.dims.length || to.dims.some((d, k) => typeof d === 'number' && typeof ti.dims![k] === 'number' && d !== ti.dims![k]);
       if (bad) throw new CompatibilityError(`cannot connect ${left} to ${right}: shapes differ`, { details: { field: 'connect', left, right } });
     }
     feeds.set(inName, outName);
@@ -112,7 +110,8 @@ export function mergeModels(a: OnnxModel, b: OnnxModel, options: MergeModelsOpti
     g.initializer.forEach((t) => clash(t.name));
     g.node.forEach((n) => n.output.forEach((o) => o && clash(o)));
   }
-  for (const v of [...A.input, ...bInputsKept]) if (!A.initializer.some((t) => t.name === v.name) && !B.initializer.some((t) => t.name === v.name)) clash(v.name);
+  for (const v of [...A.input, ...bInputsKept])
+    if (!A.initializer.some((t) => t.name === v.name) && !B.initializer.some((t) => t.name === v.name)) clash(v.name);
   const merged = onnx.GraphProto.create({
     name: `${A.name || 'a'}+${B.name || 'b'}`,
     node: [...A.node, ...B.node],

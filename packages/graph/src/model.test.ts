@@ -1,22 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { createTensor, float32ToFloat16, isVlitError, type Tensor } from '@vlit/core';
-import {
-  createGraph,
-  decodeModel,
-  encodeModel,
-  getInitializer,
-  listInitializers,
-  listInputs,
-  listNodes,
-  listOutputs,
-  onnx,
-  type OnnxModel,
-} from './index.js';
+import { createGraph, decodeModel, encodeModel, getInitializer, listInitializers, listInputs, listNodes, listOutputs, onnx, type OnnxModel } from './index.js';
 
 function smallModel(): OnnxModel {
   const g = createGraph({ name: 'mlp' });
   const x = g.input('x', 'float32', ['batch', 4]);
-  const w = g.initializer('w', createTensor('float32', [4, 3], Array.from({ length: 12 }, (_, i) => i / 4)));
+  const w = g.initializer(
+    'w',
+    createTensor(
+      'float32',
+      [4, 3],
+      Array.from({ length: 12 }, (_, i) => i / 4),
+    ),
+  );
   const b = g.initializer('b', createTensor('float32', [3], [0.5, -1, 2]));
   g.output(g.gelu(g.add(g.matMul(x, w), b)), 'y');
   return g.toModel();
@@ -79,7 +75,18 @@ describe('encode/decode', () => {
     expect([...raw.slice(4)]).toEqual([7, 0, 0, 0]);
     // ONNX data type codes from onnx.proto.
     expect(Object.fromEntries(m.graph!.initializer.map((t) => [t.name, t.dataType]))).toMatchObject({
-      f32: 1, u8: 2, i8: 3, u16: 4, i16: 5, i32: 6, i64: 7, bool: 9, f16: 10, f64: 11, u32: 12, u64: 13,
+      f32: 1,
+      u8: 2,
+      i8: 3,
+      u16: 4,
+      i16: 5,
+      i32: 6,
+      i64: 7,
+      bool: 9,
+      f16: 10,
+      f64: 11,
+      u32: 12,
+      u64: 13,
     });
   });
 
@@ -108,7 +115,12 @@ describe('encode/decode', () => {
 
   it('rejects garbage and structurally broken models', () => {
     const garbage = new Uint8Array(256).map((_, i) => (i * 97 + 13) & 0xff);
-    expect(isVlitError(thrown(() => decodeModel(garbage, { file: 'g.onnx' })), 'VLIT_FORMAT')).toBe(true);
+    expect(
+      isVlitError(
+        thrown(() => decodeModel(garbage, { file: 'g.onnx' })),
+        'VLIT_FORMAT',
+      ),
+    ).toBe(true);
     const m = smallModel();
     m.graph!.initializer[1].rawData = new Uint8Array(8);
     const err = thrown(() => decodeModel(encodeModel(m), { file: 'short.onnx' })) as Error;

@@ -37,7 +37,12 @@ export function checkTensorPayload(t: TensorProto, file: string, field: string):
   const type = elementTypeFromOnnx(t.dataType);
   check(type !== 'undefined', `tensor '${t.name}' has unknown data type ${t.dataType}`, file, field);
   const dims = protoDims(t);
-  check(dims.every((d) => Number.isInteger(d) && d >= 0), `tensor '${t.name}' has invalid dims [${dims.join(', ')}]`, file, field);
+  check(
+    dims.every((d) => Number.isInteger(d) && d >= 0),
+    `tensor '${t.name}' has invalid dims [${dims.join(', ')}]`,
+    file,
+    field,
+  );
   if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
     const keys = new Set((t.externalData ?? []).map((e) => e.key));
     check(keys.has('location'), `external tensor '${t.name}' has no location`, file, field);

@@ -87,7 +87,18 @@ describe('saveModel/loadModel', () => {
     expect(getInitializer(back, 'mid').data).toEqual(w.mid);
     expect(getInitializer(back, 'small').data).toEqual(w.small);
     // Unloaded references cannot be read as tensors.
-    expect(isVlitError((() => { try { getInitializer(raw, 'big'); } catch (e) { return e; } })(), 'VLIT_UNSUPPORTED')).toBe(true);
+    expect(
+      isVlitError(
+        (() => {
+          try {
+            getInitializer(raw, 'big');
+          } catch (e) {
+            return e;
+          }
+        })(),
+        'VLIT_UNSUPPORTED',
+      ),
+    ).toBe(true);
   });
 
   it('honours a custom location and alignment', async () => {

@@ -114,11 +114,16 @@ export function shapeOps(g: GraphState): ShapeOps {
     },
     slice(x, o) {
       if (opset < 10) {
-        return single('Slice', [x], {
-          starts: { kind: 'ints', value: o.starts },
-          ends: { kind: 'ints', value: o.ends },
-          axes: o.axes ? { kind: 'ints', value: o.axes } : undefined,
-        }, o);
+        return single(
+          'Slice',
+          [x],
+          {
+            starts: { kind: 'ints', value: o.starts },
+            ends: { kind: 'ints', value: o.ends },
+            axes: o.axes ? { kind: 'ints', value: o.axes } : undefined,
+          },
+          o,
+        );
       }
       const ins: (ValueRef | null)[] = [x, axesInput('starts', o.starts), axesInput('ends', o.ends)];
       if (o.axes || o.steps) ins.push(o.axes ? axesInput('axes', o.axes) : null);

@@ -103,9 +103,7 @@ const CODE_TO_TYPE: Record<number, ElementType> = {
 
 const TYPE_TO_CODE = new Map<string, number>(Object.entries(CODE_TO_TYPE).map(([k, v]) => [v, Number(k)]));
 
-const CORE_DTYPES = new Set<string>([
-  'float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool',
-]);
+const CORE_DTYPES = new Set<string>(['float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool']);
 
 /** Map an ONNX TensorProto.DataType code to an element type name (`'onnx:<code>'`-free: unknown codes give 'undefined'). */
 export function elementTypeFromOnnx(code: number | null | undefined): ElementType {
@@ -190,7 +188,6 @@ export function expectedRawLength(proto: OnnxTypes.ITensorProto): number | undef
   return Math.ceil(count * size);
 }
 
-
 /** Decode a TensorProto (raw_data or the typed repeated fields) into a core tensor. */
 export function protoToTensor(proto: OnnxTypes.ITensorProto, where: { file?: string; field?: string } = {}): Tensor {
   const type = elementTypeFromOnnx(proto.dataType);
@@ -201,10 +198,9 @@ export function protoToTensor(proto: OnnxTypes.ITensorProto, where: { file?: str
     });
   }
   if (proto.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
-    throw new UnsupportedError(
-      `tensor '${proto.name ?? ''}' keeps its data in an external file that was not loaded; use loadModel from @vlit/graph/node`,
-      { details: { file: where.file, field } },
-    );
+    throw new UnsupportedError(`tensor '${proto.name ?? ''}' keeps its data in an external file that was not loaded; use loadModel from @vlit/graph/node`, {
+      details: { file: where.file, field },
+    });
   }
   const dims = protoDims(proto);
   const count = elementCount(dims);
@@ -212,10 +208,9 @@ export function protoToTensor(proto: OnnxTypes.ITensorProto, where: { file?: str
   if (raw && raw.length > 0) {
     const expected = count * dtypeByteSize(type);
     if (raw.length !== expected) {
-      throw new FormatError(
-        `tensor '${proto.name ?? ''}' raw_data holds ${raw.length} bytes but dims [${dims.join(', ')}] of ${type} need ${expected}`,
-        { details: { file: where.file, field } },
-      );
+      throw new FormatError(`tensor '${proto.name ?? ''}' raw_data holds ${raw.length} bytes but dims [${dims.join(', ')}] of ${type} need ${expected}`, {
+        details: { file: where.file, field },
+      });
     }
     // Copy: raw_data is a view into the decoded file, and the tensor must not keep the whole file alive.
     return createTensor(type, dims, typedArrayFromBytes(type, new Uint8Array(raw)));
@@ -242,10 +237,9 @@ export function protoToTensor(proto: OnnxTypes.ITensorProto, where: { file?: str
   }
   const length = source?.length ?? 0;
   if (length !== count) {
-    throw new FormatError(
-      `tensor '${proto.name ?? ''}' holds ${length} values but dims [${dims.join(', ')}] need ${count}`,
-      { details: { file: where.file, field } },
-    );
+    throw new FormatError(`tensor '${proto.name ?? ''}' holds ${length} values but dims [${dims.join(', ')}] need ${count}`, {
+      details: { file: where.file, field },
+    });
   }
   const big = type === 'int64' || type === 'uint64';
   for (let i = 0; i < count; i++) {

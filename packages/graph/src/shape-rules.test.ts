@@ -49,9 +49,43 @@ describe('rules checked against ONNX operator doc examples', () => {
   });
 
   it('has rules for every op the builder helpers emit', () => {
-    const needed = ['MatMul', 'Add', 'Sub', 'Mul', 'Div', 'Gemm', 'Gelu', 'Relu', 'Sigmoid', 'Tanh', 'Erf', 'Sqrt', 'Pow', 'Exp', 'Neg',
-      'Softmax', 'LayerNormalization', 'ReduceMean', 'Conv', 'Reshape', 'Transpose', 'Concat', 'Split', 'Slice', 'Gather',
-      'Unsqueeze', 'Squeeze', 'Flatten', 'Identity', 'Cast', 'Shape', 'Constant', 'Where', 'Equal', 'Expand'];
+    const needed = [
+      'MatMul',
+      'Add',
+      'Sub',
+      'Mul',
+      'Div',
+      'Gemm',
+      'Gelu',
+      'Relu',
+      'Sigmoid',
+      'Tanh',
+      'Erf',
+      'Sqrt',
+      'Pow',
+      'Exp',
+      'Neg',
+      'Softmax',
+      'LayerNormalization',
+      'ReduceMean',
+      'Conv',
+      'Reshape',
+      'Transpose',
+      'Concat',
+      'Split',
+      'Slice',
+      'Gather',
+      'Unsqueeze',
+      'Squeeze',
+      'Flatten',
+      'Identity',
+      'Cast',
+      'Shape',
+      'Constant',
+      'Where',
+      'Equal',
+      'Expand',
+    ];
     expect(needed.filter((op) => !supportedOps().includes(op))).toEqual([]);
   });
 });

@@ -2,7 +2,17 @@
  * ValueInfoProto <-> TypeInfo, and opset lookup: the small glue between onnx-proto's nested type
  * messages and the flat `{ dtype, dims }` shape rules use.
  */
-import { elementTypeFromOnnx, elementTypeToOnnx, onnx, toNumber, type Dim, type ElementType, type LongLike, type OnnxModel, type ValueInfoProto } from './proto.js';
+import {
+  elementTypeFromOnnx,
+  elementTypeToOnnx,
+  onnx,
+  toNumber,
+  type Dim,
+  type ElementType,
+  type LongLike,
+  type OnnxModel,
+  type ValueInfoProto,
+} from './proto.js';
 import type { TypeInfo } from './shape-rules/index.js';
 
 /** Type of a ValueInfoProto as `{ dtype, dims }`; undefined when it is not a tensor type. */

@@ -68,7 +68,10 @@ export async function writeLlamaOnnx(dir: string, exported: LlamaOnnxExport, opt
   };
   await json(OPTIMUM_FILES.config, exported.hfConfig);
   await json(OPTIMUM_FILES.generationConfig, exported.generationConfig);
-  for (const [name, model] of [[LLAMA_DECODER_FILE, exported.decoder], [OPTIMUM_FILES.embedTokens, exported.embedTokens]] as const) {
+  for (const [name, model] of [
+    [LLAMA_DECODER_FILE, exported.decoder],
+    [OPTIMUM_FILES.embedTokens, exported.embedTokens],
+  ] as const) {
     await saveModel(model, join(dir, name), options.externalData ? { externalData: { location: `${name}_data` } } : {});
     written.push(name);
     if (options.externalData) written.push(`${name}_data`);

@@ -67,7 +67,9 @@ describe('sharp codec', () => {
 
   it('gives a typed error for a truncated PNG and a missing file', async () => {
     const png = handWrittenPng(8, 8, pattern);
-    const err = await createSharpCodec().decode(png.subarray(0, 40), { source: 'cut.png' }).catch((e: unknown) => e);
+    const err = await createSharpCodec()
+      .decode(png.subarray(0, 40), { source: 'cut.png' })
+      .catch((e: unknown) => e);
     expect(isVlitError(err, 'VLIT_IMAGE_DECODE')).toBe(true);
     const missing = await readImageFile('/nonexistent/vlit.png').catch((e: unknown) => e);
     expect(isVlitError(missing, 'VLIT_NOT_FOUND')).toBe(true);

@@ -81,10 +81,14 @@ describe('renderSvgToPng (sharp / librsvg)', () => {
 
   it('gives typed errors for a root without pixel size, bytes that are not SVG, and oversized canvases', async () => {
     const noSize = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="10" height="10"/></svg>';
-    await expect(renderSvgToPng(noSize, { source: 'scene-1' })).rejects.toSatisfy((e: unknown) => isVlitError(e, 'VLIT_INVALID_ARGUMENT') && String(e).includes('scene-1'));
+    await expect(renderSvgToPng(noSize, { source: 'scene-1' })).rejects.toSatisfy(
+      (e: unknown) => isVlitError(e, 'VLIT_INVALID_ARGUMENT') && String(e).includes('scene-1'),
+    );
     await expect(renderSvgToPng('hello')).rejects.toSatisfy((e: unknown) => isVlitError(e, 'VLIT_IMAGE_DECODE'));
     const broken = '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10"';
-    await expect(renderSvgToPng(broken, { source: 'broken.svg' })).rejects.toSatisfy((e: unknown) => isVlitError(e, 'VLIT_IMAGE_DECODE') && String(e).includes('broken.svg'));
+    await expect(renderSvgToPng(broken, { source: 'broken.svg' })).rejects.toSatisfy(
+      (e: unknown) => isVlitError(e, 'VLIT_IMAGE_DECODE') && String(e).includes('broken.svg'),
+    );
     const huge = '<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000"></svg>';
     await expect(renderSvgToPng(huge)).rejects.toSatisfy((e: unknown) => isVlitError(e, 'VLIT_LIMIT_EXCEEDED'));
   });

@@ -68,7 +68,10 @@ export function createOnnxWebBackend(defaults: SessionOptions = {}, wasm?: WasmO
 }
 
 interface CanvasLike {
-  getContext(kind: '2d', options?: Record<string, unknown>): {
+  getContext(
+    kind: '2d',
+    options?: Record<string, unknown>,
+  ): {
     drawImage(image: unknown, x: number, y: number): void;
     getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray };
     putImageData(data: unknown, x: number, y: number): void;

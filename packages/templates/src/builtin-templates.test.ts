@@ -69,7 +69,26 @@ const EXPECTED_LABELS: Record<BuiltinTemplateName, string[]> = {
   'llama-2': ['A', 'red', 'bus', 'on', 'a', 'street', '.', '</s>', 'Two', 'dogs', 'playing', '.', '</s>', 'The', 'first', 'one', '.', '</s>'],
   'llama-3': ['A', 'red', 'bus', 'on', 'a', 'street', '.', '<|eot_id|>', 'Two', 'dogs', 'playing', '.', '<|eot_id|>', 'The', 'first', 'one', '.', '<|eot_id|>'],
   chatml: ['A', 'red', 'bus', 'on', 'a', 'street', '.', '<|im_end|>', 'Two', 'dogs', 'playing', '.', '<|im_end|>', 'The', 'first', 'one', '.', '<|im_end|>'],
-  gemma: ['A', 'red', 'bus', 'on', 'a', 'street', '.', '<end_of_turn>', 'Two', 'dogs', 'playing', '.', '<end_of_turn>', 'The', 'first', 'one', '.', '<end_of_turn>'],
+  gemma: [
+    'A',
+    'red',
+    'bus',
+    'on',
+    'a',
+    'street',
+    '.',
+    '<end_of_turn>',
+    'Two',
+    'dogs',
+    'playing',
+    '.',
+    '<end_of_turn>',
+    'The',
+    'first',
+    'one',
+    '.',
+    '<end_of_turn>',
+  ],
   'phi-3': ['A', 'red', 'bus', 'on', 'a', 'street', '.', '<|end|>', 'Two', 'dogs', 'playing', '.', '<|end|>', 'The', 'first', 'one', '.', '<|end|>'],
 };
 
@@ -86,7 +105,10 @@ describe('labels of a 3-turn conversation with 2 images', () => {
       for (const i of trained) expect(sample.labels[i]).toBe(sample.inputIds[i]);
 
       const imageId = tokenizer.tokenToId(template.imageToken)!;
-      expect(sample.imageSpans.map((s) => [s.imageIndex, s.end - s.start])).toEqual([[0, 4], [1, 4]]);
+      expect(sample.imageSpans.map((s) => [s.imageIndex, s.end - s.start])).toEqual([
+        [0, 4],
+        [1, 4],
+      ]);
       for (const s of sample.imageSpans) {
         for (let k = s.start; k < s.end; k++) {
           expect(sample.inputIds[k]).toBe(imageId);

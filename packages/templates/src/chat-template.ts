@@ -68,9 +68,12 @@ export function checkAlternation(messages: readonly ChatMessage[]): void {
   for (let i = start; i < messages.length; i++) {
     const expected = (i - start) % 2 === 0 ? 'user' : 'assistant';
     if (messages[i].role !== expected) {
-      throw new FormatError(`message ${i} has role '${messages[i].role}' where '${expected}' was expected (roles must alternate user/assistant after an optional system message)`, {
-        details: { field: `messages.${i}.role`, reason: 'roles must alternate' },
-      });
+      throw new FormatError(
+        `message ${i} has role '${messages[i].role}' where '${expected}' was expected (roles must alternate user/assistant after an optional system message)`,
+        {
+          details: { field: `messages.${i}.role`, reason: 'roles must alternate' },
+        },
+      );
     }
   }
 }
@@ -146,7 +149,10 @@ export function createChatTemplate(spec: TurnFormatInput): SegmentedChatTemplate
     imageToken: f.imageToken,
     imageText,
     renderSegments,
-    render: (messages, options) => renderSegments(messages, options).map((s) => s.text).join(''),
+    render: (messages, options) =>
+      renderSegments(messages, options)
+        .map((s) => s.text)
+        .join(''),
   };
 }
 

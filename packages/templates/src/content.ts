@@ -9,4 +9,3 @@ export function messageText(message: ChatMessage, imageText: string): string {
   for (const part of message.content) out += part.type === 'image' ? imageText : part.text;
   return out;
 }
-

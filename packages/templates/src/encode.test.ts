@@ -33,7 +33,17 @@ function caught(fn: () => unknown): { code?: string; details: Record<string, unk
 describe('bad input is a typed error naming record and field', () => {
   it('a message with an unknown role', () => {
     const err = caught(() =>
-      encodeConversation({ id: 'r-role', images: [], messages: [{ role: 'narrator', content: 'Hi' }, { role: 'assistant', content: 'A bus.' }] }, { template, tokenizer }),
+      encodeConversation(
+        {
+          id: 'r-role',
+          images: [],
+          messages: [
+            { role: 'narrator', content: 'Hi' },
+            { role: 'assistant', content: 'A bus.' },
+          ],
+        },
+        { template, tokenizer },
+      ),
     );
     expect(err.code).toBe('VLIT_VALIDATION');
     expect(err.details.record).toBe('r-role');
@@ -57,7 +67,15 @@ describe('bad input is a typed error naming record and field', () => {
 
   it('a template that raises for a record (published Gemma refuses a system message)', () => {
     const gemma = createJinjaChatTemplate({ source: referenceRenderings().published.gemma.template, name: 'gemma-2', variables: { bos_token: '<bos>' } });
-    const record = { id: 'r-sys', images: [], messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hi' }] };
+    const record = {
+      id: 'r-sys',
+      images: [],
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hi' },
+      ],
+    };
     const err = caught(() => encodeConversation(record, { template: gemma, tokenizer }));
     expect(err.code).toBe('VLIT_FORMAT');
     expect(err.details).toMatchObject({ record: 'r-sys', field: 'messages' });
@@ -75,7 +93,14 @@ describe('encodeBatch', () => {
   it('puts bad records in rejects with reason and field, encodes the rest, and the counts add up', () => {
     const records = [
       good('ok-1'),
-      { id: 'bad-role', images: [], messages: [{ role: 'robot', content: 'x' }, { role: 'assistant', content: 'y' }] },
+      {
+        id: 'bad-role',
+        images: [],
+        messages: [
+          { role: 'robot', content: 'x' },
+          { role: 'assistant', content: 'y' },
+        ],
+      },
       good('ok-2'),
       { ...good('bad-image'), images: [] },
       'not even an object',
@@ -130,7 +155,13 @@ describe('truncation never cuts an image span', () => {
   });
 
   it('image token counts may depend on the image (e.g. its size)', () => {
-    const sized = { ...long, images: [{ path: 'a.jpg', width: 336, height: 336 }, { path: 'b.jpg', width: 672, height: 336 }] };
+    const sized = {
+      ...long,
+      images: [
+        { path: 'a.jpg', width: 336, height: 336 },
+        { path: 'b.jpg', width: 672, height: 336 },
+      ],
+    };
     const s = encodeConversation(sized, {
       template,
       tokenizer,

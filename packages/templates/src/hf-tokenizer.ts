@@ -9,9 +9,7 @@ const specialTokenValueSchema = z.union([z.string(), z.object({ content: z.strin
 /** The fields of tokenizer_config.json that Vlit reads; everything else is kept as-is. */
 export const tokenizerConfigSchema = z
   .object({
-    chat_template: z
-      .union([z.string(), z.array(z.object({ name: z.string(), template: z.string() }))])
-      .optional(),
+    chat_template: z.union([z.string(), z.array(z.object({ name: z.string(), template: z.string() }))]).optional(),
     bos_token: specialTokenValueSchema.optional(),
     eos_token: specialTokenValueSchema.optional(),
     pad_token: specialTokenValueSchema.optional(),
@@ -26,9 +24,7 @@ export type TokenizerConfig = z.infer<typeof tokenizerConfigSchema>;
 export const tokenizerJsonSchema = z
   .object({
     model: z.object({ type: z.string().optional(), vocab: z.unknown() }).loose(),
-    added_tokens: z
-      .array(z.object({ id: z.number().int(), content: z.string(), special: z.boolean().optional() }).loose())
-      .optional(),
+    added_tokens: z.array(z.object({ id: z.number().int(), content: z.string(), special: z.boolean().optional() }).loose()).optional(),
     normalizer: z.unknown().optional(),
     pre_tokenizer: z.unknown().optional(),
     decoder: z.unknown().optional(),

@@ -19,7 +19,7 @@ export const BUILTIN_POOL_DATA: ReadonlyArray<{
       'Summarize the visual content of the image.',
       'Give a short and clear explanation of the image.',
       'Share a concise interpretation of the image provided.',
-      'Present a compact description of the photo\'s key features.',
+      "Present a compact description of the photo's key features.",
       'Relay a brief, clear account of the picture shown.',
       'Render a clear and concise summary of the photo.',
       'Write a terse but informative summary of the picture.',

@@ -3,8 +3,18 @@ import { isVlitError } from '@vlit/core';
 import { builtinInstructionPools, createInstructionSampler, fillInstruction, formatBox, parseInstructionPool } from './instruction-pools.js';
 
 const FAMILIES = [
-  'caption-brief', 'caption-detailed', 'vqa-open', 'vqa-multiple-choice', 'yes-no', 'counting',
-  'region-location', 'region-description', 'spatial-relation', 'ocr', 'visual-reasoning', 'dialogue',
+  'caption-brief',
+  'caption-detailed',
+  'vqa-open',
+  'vqa-multiple-choice',
+  'yes-no',
+  'counting',
+  'region-location',
+  'region-description',
+  'spatial-relation',
+  'ocr',
+  'visual-reasoning',
+  'dialogue',
 ];
 
 describe('instruction pools', () => {

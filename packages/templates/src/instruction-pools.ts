@@ -144,7 +144,13 @@ export function createInstructionSampler(options: InstructionSamplerOptions): In
       });
     }
     // Fork by family name so holding out in one family never changes another's choice.
-    const held = root.fork(`holdout:${pool.family}`).sample(pool.phrasings.map((_, i) => i), k).sort((a, b) => a - b);
+    const held = root
+      .fork(`holdout:${pool.family}`)
+      .sample(
+        pool.phrasings.map((_, i) => i),
+        k,
+      )
+      .sort((a, b) => a - b);
     const heldSet = new Set(held);
     pools.set(pool.family, { pool, heldout: held, train: pool.phrasings.map((_, i) => i).filter((i) => !heldSet.has(i)) });
   };

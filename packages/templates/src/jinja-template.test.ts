@@ -87,7 +87,17 @@ describe('segment skeletons (one render per conversation) agree with the prefix 
       ['qwen3', qwenSource, {}],
       ...Object.entries(ref.published).map(([name, spec]) => [name, spec.template, spec.special] as [string, string, Record<string, string>]),
     ];
-    const contents = ['Hi there', '  padded both sides  ', 'ends with newline\n', 'multi\nline\n\ncontent', '<image>\nWhat is this?', 'x', '<think>\nhmm\n</think>\n\nanswer', '\uE0000\uE001 marker look-alike', ''];
+    const contents = [
+      'Hi there',
+      '  padded both sides  ',
+      'ends with newline\n',
+      'multi\nline\n\ncontent',
+      '<image>\nWhat is this?',
+      'x',
+      '<think>\nhmm\n</think>\n\nanswer',
+      '\uE0000\uE001 marker look-alike',
+      '',
+    ];
     let compared = 0;
     let fromCache = 0;
     for (const [name, source, special] of sources) {
@@ -120,8 +130,16 @@ describe('segment skeletons (one render per conversation) agree with the prefix 
         }
       }
       // The second pass over the same shapes must come from the skeleton and still match.
-      const again = cached.renderSegments([{ role: 'user', content: 'Hi there' }, { role: 'assistant', content: 'Sure.' }]);
-      expect(again).toEqual(plain.renderSegments([{ role: 'user', content: 'Hi there' }, { role: 'assistant', content: 'Sure.' }]));
+      const again = cached.renderSegments([
+        { role: 'user', content: 'Hi there' },
+        { role: 'assistant', content: 'Sure.' },
+      ]);
+      expect(again).toEqual(
+        plain.renderSegments([
+          { role: 'user', content: 'Hi there' },
+          { role: 'assistant', content: 'Sure.' },
+        ]),
+      );
       fromCache++;
     }
     expect(compared).toBe(sources.length * contents.length * 4);

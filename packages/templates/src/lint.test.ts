@@ -53,7 +53,12 @@ describe('template linter', () => {
 
   it('passes the built-in ChatML template with the real Qwen3 tokenizer, and shows trained tokens', async () => {
     const { tokenizer } = await loadQwen3();
-    const report = lintTemplate([record('clean-1'), record('clean-2', 'Hi! 你好 🚌')], { template: createBuiltinTemplate('chatml'), tokenizer, imageTokens: 4, roundTrip: 'exact' });
+    const report = lintTemplate([record('clean-1'), record('clean-2', 'Hi! 你好 🚌')], {
+      template: createBuiltinTemplate('chatml'),
+      tokenizer,
+      imageTokens: 4,
+      roundTrip: 'exact',
+    });
     expect(report.samples.flatMap((s) => s.issues)).toEqual([]);
     expect(report.ok).toBe(true);
     // Hand-written: "Hello there." is Hello / Ġthere / . in Qwen3's BPE, then <|im_end|>.

@@ -2,14 +2,7 @@ import { ValidationError, isVlitError, parseVlitRecord, type RenderedSegment, ty
 import { encodeConversation, type EncodeOptions, type EncodedSample } from './encode.js';
 
 /** What a lint finding is about. */
-export type LintIssueCode =
-  | 'invalid-record'
-  | 'image-count'
-  | 'all-masked'
-  | 'inference-mismatch'
-  | 'boundary-straddle'
-  | 'round-trip'
-  | 'encode-error';
+export type LintIssueCode = 'invalid-record' | 'image-count' | 'all-masked' | 'inference-mismatch' | 'boundary-straddle' | 'round-trip' | 'encode-error';
 
 /** One finding; `message` always names the sample and, where tokens are at fault, the tokens. */
 export interface LintIssue {
@@ -130,7 +123,10 @@ function checkRoundTrip(sample: EncodedSample, options: LintOptions, issues: Lin
       issues.push({
         code: 'round-trip',
         messageIndex: seg.messageIndex,
-        tokens: tokenTexts(tokenizer, inside.map((k) => full.ids[k])),
+        tokens: tokenTexts(
+          tokenizer,
+          inside.map((k) => full.ids[k]),
+        ),
         message: `sample ${sample.id}: tokens of segment ${show(seg.text.slice(0, 40))} decode to ${show(decoded.slice(0, 60))}, not ${show(covered.slice(0, 60))}`,
       });
     }

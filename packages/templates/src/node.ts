@@ -37,10 +37,7 @@ export interface LoadedTokenizer {
 }
 
 /** Load `tokenizer.json` (+ `tokenizer_config.json` when present) from a directory. */
-export async function loadTokenizerDir(
-  dir: string,
-  templateOptions: ChatTemplateFromConfigOptions = {},
-): Promise<LoadedTokenizer> {
+export async function loadTokenizerDir(dir: string, templateOptions: ChatTemplateFromConfigOptions = {}): Promise<LoadedTokenizer> {
   const tokenizerFile = join(dir, 'tokenizer.json');
   const configFile = join(dir, 'tokenizer_config.json');
   const tokenizerJson = await readJson(tokenizerFile);
@@ -51,7 +48,8 @@ export async function loadTokenizerDir(
     try {
       result.chatTemplate = chatTemplateFromConfig(config, { name: `hf:${dir}`, ...templateOptions });
     } catch (err) {
-      if (isVlitError(err, 'VLIT_FORMAT')) throw new FormatError(String(err.details.reason ?? err.message), { cause: err, details: { ...err.details, file: configFile } });
+      if (isVlitError(err, 'VLIT_FORMAT'))
+        throw new FormatError(String(err.details.reason ?? err.message), { cause: err, details: { ...err.details, file: configFile } });
       throw err;
     }
   }
@@ -64,7 +62,8 @@ export async function loadChatTemplate(configFile: string, options: ChatTemplate
   try {
     return chatTemplateFromConfig(config, { name: configFile, ...options });
   } catch (err) {
-    if (isVlitError(err, 'VLIT_FORMAT')) throw new FormatError(String(err.details.reason ?? err.message), { cause: err, details: { ...err.details, file: configFile } });
+    if (isVlitError(err, 'VLIT_FORMAT'))
+      throw new FormatError(String(err.details.reason ?? err.message), { cause: err, details: { ...err.details, file: configFile } });
     throw err;
   }
 }

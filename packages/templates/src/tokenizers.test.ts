@@ -55,7 +55,14 @@ describe('word-level tokenizer', () => {
     expect(tok.idToToken(3)).toBe('the'); // 3 occurrences
     const enc = tok.encode('the <image>cat\nflew<|im_end|>');
     expect(enc.ids.map((i) => tok.idToToken(i))).toEqual(['the', '<image>', 'cat', '\n', '<unk>', '<|im_end|>']);
-    expect(enc.offsets).toEqual([[0, 3], [4, 11], [11, 14], [14, 15], [15, 19], [19, 29]]);
+    expect(enc.offsets).toEqual([
+      [0, 3],
+      [4, 11],
+      [11, 14],
+      [14, 15],
+      [15, 19],
+      [19, 29],
+    ]);
   });
 
   it('saves a standard tokenizer.json that @huggingface/tokenizers reads to the same ids', async () => {

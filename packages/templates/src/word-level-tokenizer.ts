@@ -56,12 +56,7 @@ class WordLevel implements WordLevelTokenizer {
   private readonly specialRegex: RegExp | null;
   private readonly unkId: number;
 
-  constructor(
-    vocab: Map<string, number>,
-    specials: string[],
-    unk: string,
-    roles: { bos?: string; eos?: string; pad?: string },
-  ) {
+  constructor(vocab: Map<string, number>, specials: string[], unk: string, roles: { bos?: string; eos?: string; pad?: string }) {
     this.toId = vocab;
     this.toToken = [];
     for (const [t, i] of vocab) this.toToken[i] = t;
@@ -157,7 +152,13 @@ export function buildWordLevelTokenizer(options: BuildWordLevelOptions): WordLev
   const specials = [...new Set([unk, ...(options.specialTokens ?? [])])];
   const minFrequency = options.minFrequency ?? 1;
   const counts = new Map<string, number>();
-  const specialRegex = new RegExp([...specials].sort((a, b) => b.length - a.length).map(escapeRegex).join('|'), 'g');
+  const specialRegex = new RegExp(
+    [...specials]
+      .sort((a, b) => b.length - a.length)
+      .map(escapeRegex)
+      .join('|'),
+    'g',
+  );
   for (const text of options.corpus) {
     for (const chunk of text.split(specialRegex)) {
       for (const m of chunk.matchAll(PIECE_REGEX)) counts.set(m[0], (counts.get(m[0]) ?? 0) + 1);

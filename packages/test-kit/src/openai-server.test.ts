@@ -48,7 +48,12 @@ describe('startFakeOpenAIServer', () => {
     server = await startFakeOpenAIServer({ apiKey: KEY, script: [fakeStep.retryAfter('7'), fakeStep.status(500), fakeStep.malformed()] });
     const delays: number[] = [];
     const events: ChatCompletionsRetryEvent[] = [];
-    const client = createChatCompletionsClient({ baseURL: server.baseURL, apiKey: KEY, sleep: async (ms) => void delays.push(ms), onRetry: (e) => events.push(e) });
+    const client = createChatCompletionsClient({
+      baseURL: server.baseURL,
+      apiKey: KEY,
+      sleep: async (ms) => void delays.push(ms),
+      onRetry: (e) => events.push(e),
+    });
     const r = await client.complete({ model: 'm', messages });
     expect(r.attempts).toBe(4);
     expect(events.map((e) => e.reason)).toEqual(['http-429', 'http-500', 'malformed-json']);
@@ -74,7 +79,12 @@ describe('startFakeOpenAIServer', () => {
   it('a held request the client gives up on is never answered, and the client retries', async () => {
     server = await startFakeOpenAIServer({ script: [fakeStep.hold()] });
     const reasons: string[] = [];
-    const client = createChatCompletionsClient({ baseURL: server.baseURL, timeoutMs: 300, sleep: async () => undefined, onRetry: (e) => reasons.push(e.reason) });
+    const client = createChatCompletionsClient({
+      baseURL: server.baseURL,
+      timeoutMs: 300,
+      sleep: async () => undefined,
+      onRetry: (e) => reasons.push(e.reason),
+    });
     const r = await client.complete({ model: 'm', messages });
     // The first attempt can only time out; on a busy machine a later one may too, never anything else.
     expect(reasons[0]).toBe('timeout');
@@ -85,7 +95,9 @@ describe('startFakeOpenAIServer', () => {
 
   it('streams server-sent events that core client reads chunk by chunk until [DONE]', async () => {
     server = await startFakeOpenAIServer({
-      script: [fakeStep.stream([{ choices: [{ index: 0, delta: { content: 'A ' } }] }, { choices: [{ index: 0, delta: { content: 'cat' }, finish_reason: 'stop' }] }])],
+      script: [
+        fakeStep.stream([{ choices: [{ index: 0, delta: { content: 'A ' } }] }, { choices: [{ index: 0, delta: { content: 'cat' }, finish_reason: 'stop' }] }]),
+      ],
     });
     const s = await createChatCompletionsClient({ baseURL: server.baseURL }).stream({ model: 'm', messages });
     const text: string[] = [];

@@ -56,7 +56,10 @@ export interface FakeOpenAIServer {
 }
 
 /** A chat.completion body with one assistant message. */
-export function chatCompletionBody(content: string | null, extra: { finishReason?: string; model?: string; id?: string; usage?: Record<string, number> } = {}): Record<string, unknown> {
+export function chatCompletionBody(
+  content: string | null,
+  extra: { finishReason?: string; model?: string; id?: string; usage?: Record<string, number> } = {},
+): Record<string, unknown> {
   return {
     id: extra.id ?? 'chatcmpl-fake',
     object: 'chat.completion',
@@ -76,8 +79,20 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 /** Steps for the fake server. */
 export const fakeStep = {
   /** 200 with a chat completion whose text is `content` (or computed from the request). */
-  reply(content: string | ((req: FakeOpenAIRequest) => string | Promise<string>), extra: { finishReason?: string; usage?: Record<string, number> } = {}): FakeOpenAIStep {
-    return async (res, req) => sendJson(res, 200, chatCompletionBody(typeof content === 'string' ? content : await content(req), { ...extra, model: typeof req.body.model === 'string' ? req.body.model : undefined, id: `chatcmpl-${req.n}` }));
+  reply(
+    content: string | ((req: FakeOpenAIRequest) => string | Promise<string>),
+    extra: { finishReason?: string; usage?: Record<string, number> } = {},
+  ): FakeOpenAIStep {
+    return async (res, req) =>
+      sendJson(
+        res,
+        200,
+        chatCompletionBody(typeof content === 'string' ? content : await content(req), {
+          ...extra,
+          model: typeof req.body.model === 'string' ? req.body.model : undefined,
+          id: `chatcmpl-${req.n}`,
+        }),
+      );
   },
   /** A status with an OpenAI error body (or the given body) and headers. */
   status(code: number, body: unknown = { error: { message: 'boom' } }, headers: Record<string, string> = {}): FakeOpenAIStep {
@@ -96,7 +111,10 @@ export const fakeStep = {
     return async (res, req) => {
       const hungUp = await new Promise<boolean>((resolve) => {
         res.once('close', () => resolve(true));
-        release.then(() => resolve(false), () => resolve(false));
+        release.then(
+          () => resolve(false),
+          () => resolve(false),
+        );
       });
       if (!hungUp && !res.destroyed) await then(res, req);
     };
@@ -116,7 +134,8 @@ export const fakeStep = {
   },
 };
 
-const defaultFallback: FakeOpenAIStep = (res, req) => sendJson(res, 200, chatCompletionBody(`echo ${JSON.stringify(req.body.messages)}`, { id: `chatcmpl-${req.n}` }));
+const defaultFallback: FakeOpenAIStep = (res, req) =>
+  sendJson(res, 200, chatCompletionBody(`echo ${JSON.stringify(req.body.messages)}`, { id: `chatcmpl-${req.n}` }));
 
 /** Start the fake OpenAI-compatible server on 127.0.0.1 (a free port). */
 export async function startFakeOpenAIServer(options: FakeOpenAIServerOptions = {}): Promise<FakeOpenAIServer> {

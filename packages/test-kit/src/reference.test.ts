@@ -1,19 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  addBias,
-  attention,
-  erf,
-  gelu,
-  geluTanh,
-  layerNorm,
-  linear,
-  matmul,
-  maxAbsDiff,
-  patchEmbed,
-  quickGelu,
-  silu,
-  softmaxRows,
-} from './index.js';
+import { addBias, attention, erf, gelu, geluTanh, layerNorm, linear, matmul, maxAbsDiff, patchEmbed, quickGelu, silu, softmaxRows } from './index.js';
 
 const rounded = (a: ArrayLike<number>, digits = 12): number[] => Array.from(a).map((v) => +v.toFixed(digits));
 

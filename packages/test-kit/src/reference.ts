@@ -96,14 +96,7 @@ export function linear(x: ArrayLike<number>, rows: number, weight: WeightLike, b
 }
 
 /** LayerNorm over the last axis of [rows, n]: (x - mean) / sqrt(var + eps) * scale + bias (biased variance). */
-export function layerNorm(
-  x: ArrayLike<number>,
-  rows: number,
-  n: number,
-  scale: ArrayLike<number>,
-  bias: ArrayLike<number>,
-  eps: number,
-): Float64Array {
+export function layerNorm(x: ArrayLike<number>, rows: number, n: number, scale: ArrayLike<number>, bias: ArrayLike<number>, eps: number): Float64Array {
   const out = new Float64Array(rows * n);
   for (let r = 0; r < rows; r++) {
     let mean = 0;

@@ -27,7 +27,10 @@ export function compileNamePattern(pattern: string, field = 'pattern'): NamePatt
       throw new InvalidArgumentError(`invalid regular expression in pattern '${pattern}'`, { cause, details: { field } });
     }
   } else {
-    const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    const body = pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.');
     re = new RegExp(`^${body}$`);
   }
   return { source: pattern, test: (name) => re.test(name) };

@@ -46,7 +46,7 @@ describe('LLaVA recipe', () => {
     expect(t2.trained).toEqual(names.filter((n) => !n.includes('vision_tower')));
   });
 
-  it('the LoRA variant puts adapters on every decoder projection of transformers\' Llava names', () => {
+  it("the LoRA variant puts adapters on every decoder projection of transformers' Llava names", () => {
     const r = llavaRecipe({ ...data, lora: true });
     const t = resolveTrainables(r.stages[1], names, { stageIndex: 1 });
     const expected = names.filter((n) => /language_model\.layers\.\d+\.(self_attn|mlp)\.(q|k|v|o|gate|up|down)_proj\.weight$/.test(n));
@@ -98,7 +98,7 @@ describe('recipe validation names the field', () => {
 });
 
 describe('stage length and schedule', () => {
-  it('counts optimiser steps as transformers\' Trainer (ceil of micro-batches / accumulation) and turns the warmup ratio into steps', () => {
+  it("counts optimiser steps as transformers' Trainer (ceil of micro-batches / accumulation) and turns the warmup ratio into steps", () => {
     const stage = llavaRecipe(data).stages[1]; // accumulation 8, 1 epoch, cosine, warmup 3%
     expect(stageTotalSteps(stage, 100)).toBe(13); // ceil(100 / 8)
     expect(stageTotalSteps({ ...stage, epochs: 2.5 }, 100)).toBe(33); // ceil(2.5 * 13)

@@ -230,7 +230,11 @@ export function peftConfigForRule(rule: LoraRule, baseModelNameOrPath: string | 
  * or target module that matches nothing is a ValidationError naming the field, so a typo never turns
  * into a silently frozen model.
  */
-export function resolveTrainables(stage: RecipeStage | RecipeStageInput, tensorNames: readonly string[], options: ResolveTrainablesOptions = {}): ResolvedTrainables {
+export function resolveTrainables(
+  stage: RecipeStage | RecipeStageInput,
+  tensorNames: readonly string[],
+  options: ResolveTrainablesOptions = {},
+): ResolvedTrainables {
   const prefix = options.stageIndex !== undefined ? `stages.${options.stageIndex}.` : '';
   const parsed = recipeStageSchema.safeParse(stage);
   if (!parsed.success) {
@@ -270,14 +274,25 @@ export function resolveTrainables(stage: RecipeStage | RecipeStageInput, tensorN
     out.frozen.push(name); // the base weight stays frozen under its adapter
     loraHits[k].add(module);
     const config = peftConfigForRule(rule);
-    out.lora.push({ module, weight: name, rule: k, r: rule.r, alpha: rule.alpha, dropout: rule.dropout, useRslora: rule.useRslora, scale: loraScale(config, module) });
+    out.lora.push({
+      module,
+      weight: name,
+      rule: k,
+      r: rule.r,
+      alpha: rule.alpha,
+      dropout: rule.dropout,
+      useRslora: rule.useRslora,
+      scale: loraScale(config, module),
+    });
   }
   rules.forEach((rule, k) => {
     if (rule.mode !== 'lora') return;
     const hits = [...loraHits[k]];
     if (typeof rule.targetModules === 'string') {
       if (hits.length === 0) {
-        throw new ValidationError(`LoRA targetModules '${rule.targetModules}' matches no module covered by the rule`, { details: { field: `${prefix}trainables.${k}.targetModules` } });
+        throw new ValidationError(`LoRA targetModules '${rule.targetModules}' matches no module covered by the rule`, {
+          details: { field: `${prefix}trainables.${k}.targetModules` },
+        });
       }
       return;
     }

@@ -48,11 +48,24 @@ export function contentText(content: VlitRecord['messages'][number]['content']):
  * `phrasings: 'first'` builds a one-template dataset: every instruction family of @vlit/templates and every
  * world question kind is asked with its first phrasing only (the same facts, one wording per task).
  */
-export function adaptWorldScenes(scenes: readonly WorldScene[], seed: number, tasks?: Partial<Record<AdaptTask, number>>, options: { phrasings?: 'all' | 'first' } = {}): AdaptedData {
+export function adaptWorldScenes(
+  scenes: readonly WorldScene[],
+  seed: number,
+  tasks?: Partial<Record<AdaptTask, number>>,
+  options: { phrasings?: 'all' | 'first' } = {},
+): AdaptedData {
   const phrasings = options.phrasings ?? 'all';
   const sampler =
-    phrasings === 'first' ? createInstructionSampler({ seed, pools: builtinInstructionPools.map((p) => ({ ...p, phrasings: p.phrasings.slice(0, 1) })) }) : undefined;
-  const adapter = createAnnotationAdapter({ dataset: 'vlit-world', seed, negativeVocabulary: WORLD_SHAPES, ...(tasks ? { tasks } : {}), ...(sampler ? { sampler } : {}) });
+    phrasings === 'first'
+      ? createInstructionSampler({ seed, pools: builtinInstructionPools.map((p) => ({ ...p, phrasings: p.phrasings.slice(0, 1) })) })
+      : undefined;
+  const adapter = createAnnotationAdapter({
+    dataset: 'vlit-world',
+    seed,
+    negativeVocabulary: WORLD_SHAPES,
+    ...(tasks ? { tasks } : {}),
+    ...(sampler ? { sampler } : {}),
+  });
   const records: VlitRecord[] = [];
   const annotations: ImageAnnotations[] = [];
   const byTask: Record<string, number> = {};
@@ -71,7 +84,15 @@ export function adaptWorldScenes(scenes: readonly WorldScene[], seed: number, ta
       continue;
     }
     for (const r of adapted) {
-      const heldout = r.messages.some((m) => m.role === 'user' && isWorldHeldoutPhrasing(contentText(m.content).replace(/<image>/g, '').trim()));
+      const heldout = r.messages.some(
+        (m) =>
+          m.role === 'user' &&
+          isWorldHeldoutPhrasing(
+            contentText(m.content)
+              .replace(/<image>/g, '')
+              .trim(),
+          ),
+      );
       if (heldout) {
         dropped++;
         continue;
@@ -120,14 +141,25 @@ export function plantFaults(scenes: readonly WorldScene[], adapted: readonly Vli
       const n = scene.objects.filter((o) => o.shape === shape).length;
       const wrong = n + 1 + rng.int(0, 2);
       const id = `fault-count-${scene.id}`;
-      records.push(imageRecord(id, file, scene.id, `How many ${pluralShape(shape)} are in the image?`, `There are ${wrong} ${pluralShape(shape)}.`, 'counting'));
+      records.push(
+        imageRecord(id, file, scene.id, `How many ${pluralShape(shape)} are in the image?`, `There are ${wrong} ${pluralShape(shape)}.`, 'counting'),
+      );
       planted.push({ id, kind: 'wrong-count' });
     } else if (roll < 0.1 && shapes.length) {
       const absent = WORLD_SHAPES.filter((s) => !shapes.includes(s));
       if (!absent.length) continue;
       const ghost: WorldShape = rng.choice(absent);
       const id = `fault-ghost-${scene.id}`;
-      records.push(imageRecord(id, file, scene.id, 'Describe the image briefly.', `A ${rng.choice(WORLD_COLOR_NAMES)} ${ghost} next to a ${rng.choice(shapes)}.`, 'caption'));
+      records.push(
+        imageRecord(
+          id,
+          file,
+          scene.id,
+          'Describe the image briefly.',
+          `A ${rng.choice(WORLD_COLOR_NAMES)} ${ghost} next to a ${rng.choice(shapes)}.`,
+          'caption',
+        ),
+      );
       planted.push({ id, kind: 'hallucinated-object' });
     } else if (roll < 0.13) {
       const own = byImage.get(file) ?? [];

@@ -32,7 +32,12 @@ describe('the trained main job (--quick)', () => {
     const dims = [...new Set(seen.items.map((it) => it.dimension as string))].sort();
     const rows = result.evaluation.table;
     expect(rows[0].code).toBe('Overall');
-    expect(rows.slice(1).map((r) => r.code).sort()).toEqual(dims);
+    expect(
+      rows
+        .slice(1)
+        .map((r) => r.code)
+        .sort(),
+    ).toEqual(dims);
     for (const r of rows.slice(1)) {
       const members = seen.items.filter((it) => it.dimension === r.code);
       expect(r.questions).toBe(members.length);

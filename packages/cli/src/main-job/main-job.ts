@@ -26,7 +26,16 @@ import { loadVisionLanguageModel, saveLlavaCheckpoint } from '@vlit/models/node'
 import type { MultipleChoiceItem } from '@vlit/eval';
 import { createFileImageLoader, loadSeedBenchFile, writeReports } from '@vlit/eval/node';
 import { adaptWorldScenes, captionRecords, plantFaults, type PlantedFault, type PlantedFaultKind } from './data.js';
-import { blankImage, composeTrainedModel, createFrozenTower, evaluateSplits, IMAGE_TOKEN, MAIN_JOB_CHAT_TEMPLATE, trainSmallLlava, type SplitScore } from './pipeline.js';
+import {
+  blankImage,
+  composeTrainedModel,
+  createFrozenTower,
+  evaluateSplits,
+  IMAGE_TOKEN,
+  MAIN_JOB_CHAT_TEMPLATE,
+  trainSmallLlava,
+  type SplitScore,
+} from './pipeline.js';
 import { FULL_SETTINGS, QUICK_SETTINGS, type MainJobSettings } from './settings.js';
 import { dimensionTable, renderMainJobHtml, renderMainJobMarkdown, type DimensionRow } from './report.js';
 
@@ -34,7 +43,19 @@ export { MAIN_JOB_CHAT_TEMPLATE, type SplitScore } from './pipeline.js';
 
 /** Progress of the job: a stage name, units done and the total (the CLI draws a bar per stage). */
 export interface MainJobProgress {
-  stage: 'render-world' | 'adapt' | 'quality-control' | 'data-quality' | 'encode-images' | 'train-stage-1' | 'train-stage-2' | 'evaluate' | 'evaluate-blank' | 'save' | 'reload-check' | 'report';
+  stage:
+    | 'render-world'
+    | 'adapt'
+    | 'quality-control'
+    | 'data-quality'
+    | 'encode-images'
+    | 'train-stage-1'
+    | 'train-stage-2'
+    | 'evaluate'
+    | 'evaluate-blank'
+    | 'save'
+    | 'reload-check'
+    | 'report';
   done: number;
   total: number;
   /** A short note (e.g. the training loss). */
@@ -114,7 +135,9 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
   const seed = options.seed ?? 7;
   const settings: MainJobSettings = { ...(quick ? QUICK_SETTINGS : FULL_SETTINGS), ...options.settings };
   if (settings.imageSize % settings.patchSize !== 0) {
-    throw new InvalidArgumentError(`imageSize ${settings.imageSize} is not a multiple of patchSize ${settings.patchSize}`, { details: { field: 'settings.patchSize' } });
+    throw new InvalidArgumentError(`imageSize ${settings.imageSize} is not a multiple of patchSize ${settings.patchSize}`, {
+      details: { field: 'settings.patchSize' },
+    });
   }
   const report = (event: MainJobProgress): void => options.onProgress?.(event);
   const seconds: Record<string, number> = {};
@@ -190,7 +213,9 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
     ['adaption + planted faults', mixed],
     ['after quality control', qc.kept],
   ] as const) {
-    dataQuality.push(await computeDataQuality(records, { name, annotations: adapted.annotations, vocabulary, seed, maxSimilarityTexts: settings.similarityTexts }));
+    dataQuality.push(
+      await computeDataQuality(records, { name, annotations: adapted.annotations, vocabulary, seed, maxSimilarityTexts: settings.similarityTexts }),
+    );
     report({ stage: 'data-quality', done: dataQuality.length, total: 3 });
   }
   const qualityFiles = await writeQualityReport(join(out, 'quality-report'), dataQuality);
@@ -268,7 +293,14 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
   // 10. Save as a LLaVA checkpoint folder, reload it with the folder loader, and compare answers.
   report({ stage: 'save', done: 0, total: 1 });
   const modelDir = join(out, 'model');
-  const tokenizerConfig = { bos_token: '<s>', eos_token: '</s>', pad_token: '<pad>', unk_token: '<unk>', model_max_length: 256, tokenizer_class: 'PreTrainedTokenizerFast' };
+  const tokenizerConfig = {
+    bos_token: '<s>',
+    eos_token: '</s>',
+    pad_token: '<pad>',
+    unk_token: '<unk>',
+    model_max_length: 256,
+    tokenizer_class: 'PreTrainedTokenizerFast',
+  };
   await saveLlavaCheckpoint(modelDir, model, {
     imageTokenId,
     imageToken: IMAGE_TOKEN,
@@ -277,12 +309,16 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
   });
   report({ stage: 'save', done: 1, total: 1 });
   lap('save');
-  const reload = await reloadCheck(modelDir, runtime, model, seenFile.items.slice(0, 12), loadImage, (done, total) => report({ stage: 'reload-check', done, total }));
+  const reload = await reloadCheck(modelDir, runtime, model, seenFile.items.slice(0, 12), loadImage, (done, total) =>
+    report({ stage: 'reload-check', done, total }),
+  );
   lap('reload-check');
 
   // 11. Reports.
   report({ stage: 'report', done: 0, total: 1 });
-  const evalFiles = await writeReports(join(out, 'eval-report'), [trainedRun, blankRun], { title: 'Vlit main job: trained model on the held-out world benchmark' });
+  const evalFiles = await writeReports(join(out, 'eval-report'), [trainedRun, blankRun], {
+    title: 'Vlit main job: trained model on the held-out world benchmark',
+  });
   await composed.dispose();
   await tower.release();
   seconds.total = (performance.now() - t0) / 1000;
@@ -291,7 +327,10 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
     languageModel: Object.values(llamaWeights).reduce((s, t) => s + count(t), 0),
     encoder: [...towerParts.weights.values()].reduce((s, t) => s + count(t), 0),
   };
-  const firstLast = (r: typeof r1): { firstLoss: number; lastLoss: number } => ({ firstLoss: r.metrics[0]?.loss ?? Number.NaN, lastLoss: r.metrics[r.metrics.length - 1]?.loss ?? Number.NaN });
+  const firstLast = (r: typeof r1): { firstLoss: number; lastLoss: number } => ({
+    firstLoss: r.metrics[0]?.loss ?? Number.NaN,
+    lastLoss: r.metrics[r.metrics.length - 1]?.loss ?? Number.NaN,
+  });
   const files: TrainedMainJobResult['files'] = {
     world: worldDir,
     adapted: join(out, 'adapted.jsonl'),
@@ -321,7 +360,7 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
     model: {
       encoder: `Vlit tiny ViT (CLIP layout) ${settings.imageSize}px, patch ${settings.patchSize}, width ${frozen.vit.hiddenSize}, feature layer -2 (hidden state 0), CLS dropped`,
       encoderNote:
-        'frozen, features cached (LLaVA keeps its tower frozen); its embedding weights are set by hand to patch statistics (mean colour of each 2x2-pixel cell, patch row and column, brightness anchors), the fixed-encoder approach of the trainer\'s learning test in a form the checkpoint folder carries as a CLIPVisionModel. Seeded random ViT weights were measured too weak: blank images scored as well as real ones',
+        "frozen, features cached (LLaVA keeps its tower frozen); its embedding weights are set by hand to patch statistics (mean colour of each 2x2-pixel cell, patch row and column, brightness anchors), the fixed-encoder approach of the trainer's learning test in a form the checkpoint folder carries as a CLIPVisionModel. Seeded random ViT weights were measured too weak: blank images scored as well as real ones",
       visualTokens,
       vocabSize: tokenizer.vocabSize,
       parameters: params,
@@ -355,7 +394,10 @@ async function reloadCheck(
   let maxDiff = 0;
   try {
     for (const [k, it] of items.entries()) {
-      const request = { messages: [{ role: 'user' as const, content: [{ type: 'image' as const }, { type: 'text' as const, text: it.question }] }], images: [await loadImage(it.images[0])] };
+      const request = {
+        messages: [{ role: 'user' as const, content: [{ type: 'image' as const }, { type: 'text' as const, text: it.question }] }],
+        images: [await loadImage(it.images[0])],
+      };
       const a = await model.score(request, it.options);
       const b = await loaded.score(request, it.options);
       const mean = (s: { logLikelihood: number; tokens: number }): number => s.logLikelihood / s.tokens;

@@ -18,7 +18,16 @@ import {
 } from '@vlit/templates';
 import { createHfVisionEncoder } from '@vlit/encoders';
 import { buildConnectorModel, createConnector, initConnectorWeights, type ConnectorConfig, type ConnectorWeights } from '@vlit/connectors';
-import { buildEmbedTokensModel, buildLlamaDecoderModel, composeVisionLanguageModel, createLlamaDecoder, initLlamaWeights, tinyLlamaConfig, type LlamaConfig, type LlamaWeights } from '@vlit/models';
+import {
+  buildEmbedTokensModel,
+  buildLlamaDecoderModel,
+  composeVisionLanguageModel,
+  createLlamaDecoder,
+  initLlamaWeights,
+  tinyLlamaConfig,
+  type LlamaConfig,
+  type LlamaWeights,
+} from '@vlit/models';
 import { vitAsHfVisionTower } from '@vlit/models/node';
 import { llavaRecipe, type RecipeStage, type TrainingModelParts, type TrainingProgressEvent, type TrainStageResult } from '@vlit/trainer';
 import { trainStageInDirectory } from '@vlit/trainer/node';
@@ -87,7 +96,13 @@ export async function createFrozenTower(options: {
   const { settings, codec } = options;
   const vit = patchStatisticsVitConfig(settings.imageSize, settings.patchSize);
   const parts = vitAsHfVisionTower(vit, patchStatisticsVitWeights(vit, `${options.seed}:vit`));
-  const tower = await createHfVisionEncoder({ backend: options.runtime.backend, spec: parts.spec, weights: parts.weights, featureLayer: -2, selectStrategy: 'default' });
+  const tower = await createHfVisionEncoder({
+    backend: options.runtime.backend,
+    spec: parts.spec,
+    weights: parts.weights,
+    featureLayer: -2,
+    selectStrategy: 'default',
+  });
   const features = new Map<string, Tensor<'float32'>>();
   const paths = [...options.imagePaths].sort();
   for (let i = 0; i < paths.length; i += 32) {
@@ -148,7 +163,13 @@ export async function trainSmallLlava(options: {
   const plain = createBuiltinTemplate('llava-plain', { imageToken: IMAGE_TOKEN, bos: '<s>' });
   const conversation = createJinjaChatTemplate({ source: MAIN_JOB_CHAT_TEMPLATE, name: 'vlit-main-job', imageToken: IMAGE_TOKEN, contentFormat: 'string' });
   const stage1Data = encodeBatch(captions, { template: plain, tokenizer, imageTokens: tower.visualTokens, maxLength: settings.maxLength, truncation: 'error' });
-  const stage2Data = encodeBatch(instructions, { template: conversation, tokenizer, imageTokens: tower.visualTokens, maxLength: settings.maxLength, truncation: 'error' });
+  const stage2Data = encodeBatch(instructions, {
+    template: conversation,
+    tokenizer,
+    imageTokens: tower.visualTokens,
+    maxLength: settings.maxLength,
+    truncation: 'error',
+  });
   const pathOf = new Map<string, string>();
   for (const r of [...instructions, ...captions]) pathOf.set(r.id, firstImagePath(r));
   const featuresOf = (sample: EncodedSample): Tensor<'float32'>[] => {
@@ -200,7 +221,10 @@ export async function trainSmallLlava(options: {
   });
   const stage1: RecipeStage = { ...recipe.stages[0], maxSteps: settings.stage1.steps };
   const stage2: RecipeStage = { ...recipe.stages[1], template: 'model', maxSteps: settings.stage2.steps };
-  const progressFor = (stage: 'train-stage-1' | 'train-stage-2') => (e: TrainingProgressEvent): void => options.onProgress?.(stage, e);
+  const progressFor =
+    (stage: 'train-stage-1' | 'train-stage-2') =>
+    (e: TrainingProgressEvent): void =>
+      options.onProgress?.(stage, e);
   const stage1Dir = join(options.outDir, 'stage-1');
   const t1 = performance.now();
   const r1 = await trainStageInDirectory(stage1, {
@@ -236,16 +260,39 @@ export async function trainSmallLlava(options: {
     llama,
     llamaWeights,
     imageTokenId,
-    stage1: { result: r1, samples: stage1Data.encoded.length, rejected: stage1Data.rejects.length + r1.counts.rejected, dir: stage1Dir, seconds: (t2 - t1) / 1000 },
-    stage2: { result: r2, samples: stage2Data.encoded.length, rejected: stage2Data.rejects.length + r2.counts.rejected, dir: stage2Dir, seconds: (t3 - t2) / 1000 },
+    stage1: {
+      result: r1,
+      samples: stage1Data.encoded.length,
+      rejected: stage1Data.rejects.length + r1.counts.rejected,
+      dir: stage1Dir,
+      seconds: (t2 - t1) / 1000,
+    },
+    stage2: {
+      result: r2,
+      samples: stage2Data.encoded.length,
+      rejected: stage2Data.rejects.length + r2.counts.rejected,
+      dir: stage2Dir,
+      seconds: (t3 - t2) / 1000,
+    },
   };
 }
 
 /** The trained model composed for inference (tower + connector + decoder + template + tokenizer); dispose() frees connector and decoder, not the tower. */
-export async function composeTrainedModel(runtime: Runtime, tower: FrozenTower, trained: TrainedLlava): Promise<{ model: ReturnType<typeof composeVisionLanguageModel>; dispose: () => Promise<void> }> {
+export async function composeTrainedModel(
+  runtime: Runtime,
+  tower: FrozenTower,
+  trained: TrainedLlava,
+): Promise<{ model: ReturnType<typeof composeVisionLanguageModel>; dispose: () => Promise<void> }> {
   const connector = createConnector(trained.connectorConfig, { backend: runtime.backend, weights: trained.connectorWeights });
   const languageModel = await createLlamaDecoder({ backend: runtime.backend, config: trained.llama, weights: trained.llamaWeights });
-  const model = composeVisionLanguageModel({ encoder: tower.tower, connector, languageModel, template: trained.conversation, tokenizer: trained.tokenizer, id: 'vlit-main-job' });
+  const model = composeVisionLanguageModel({
+    encoder: tower.tower,
+    connector,
+    languageModel,
+    template: trained.conversation,
+    tokenizer: trained.tokenizer,
+    id: 'vlit-main-job',
+  });
   return {
     model,
     dispose: async () => {

@@ -19,7 +19,9 @@ export interface DimensionRow {
 
 /** Rows: Overall first, then every dimension the benchmark asks about, in SEED-Bench's order. */
 export function dimensionTable(seen: SplitScore, unseen: SplitScore, blank: SplitScore): DimensionRow[] {
-  const rows: DimensionRow[] = [{ code: 'Overall', name: 'Overall', questions: seen.questions, chance: seen.chance, seen: seen.accuracy, unseen: unseen.accuracy, blank: blank.accuracy }];
+  const rows: DimensionRow[] = [
+    { code: 'Overall', name: 'Overall', questions: seen.questions, chance: seen.chance, seen: seen.accuracy, unseen: unseen.accuracy, blank: blank.accuracy },
+  ];
   for (const d of SEED_DIMENSIONS) {
     const s = seen.byDimension[d.code];
     if (!s) continue;
@@ -41,12 +43,11 @@ const delta = (x: number, chance: number): string => (Number.isFinite(x) ? `${x 
 
 /** The results table as markdown: accuracy (points over chance) per split, chance beside each number. */
 export function renderResultsMarkdown(rows: readonly DimensionRow[]): string {
-  const lines = [
-    '| dimension | questions | chance | seen phrasings | unseen phrasings | blank images (seen) |',
-    '|---|---:|---:|---:|---:|---:|',
-  ];
+  const lines = ['| dimension | questions | chance | seen phrasings | unseen phrasings | blank images (seen) |', '|---|---:|---:|---:|---:|---:|'];
   for (const r of rows) {
-    lines.push(`| ${r.code === 'Overall' ? '**Overall**' : `${r.code} (${r.name})`} | ${r.questions} | ${pct(r.chance)} | ${pct(r.seen)} (${delta(r.seen, r.chance)}) | ${pct(r.unseen)} (${delta(r.unseen, r.chance)}) | ${pct(r.blank)} (${delta(r.blank, r.chance)}) |`);
+    lines.push(
+      `| ${r.code === 'Overall' ? '**Overall**' : `${r.code} (${r.name})`} | ${r.questions} | ${pct(r.chance)} | ${pct(r.seen)} (${delta(r.seen, r.chance)}) | ${pct(r.unseen)} (${delta(r.unseen, r.chance)}) | ${pct(r.blank)} (${delta(r.blank, r.chance)}) |`,
+    );
   }
   return lines.join('\n');
 }
@@ -55,16 +56,53 @@ function facts(result: TrainedMainJobResult): Array<[string, string]> {
   const t = result.training;
   return [
     ['run', `${result.quick ? '--quick' : 'full'}, seed ${result.seed}, ${result.seconds.total.toFixed(0)} s`],
-    ['world', `${result.world.trainScenes} training scenes, ${result.world.heldoutScenes} held-out scenes (${result.settings.imageSize}px), ${result.world.benchmarkQuestions} benchmark questions per split`],
-    ['annotation adaption', `${result.adaption.records} records (${Object.entries(result.adaption.byTask).map(([k, v]) => `${k} ${v}`).join(', ')}); ${result.adaption.droppedHeldoutPhrasings} dropped for a held-out phrasing; ${result.adaption.refused} images refused`],
-    ['planted faults', `${result.faults.planted} planted, ${result.faults.caught} caught by quality control (${Object.entries(result.faults.byKind).map(([k, v]) => `${k} ${v.caught}/${v.planted}`).join(', ')})`],
-    ['quality control', `read ${result.qualityControl.read} = kept ${result.qualityControl.kept} + rejected ${result.qualityControl.rejected} (${Object.entries(result.qualityControl.byReason).map(([k, v]) => `${k} ${v}`).join(', ')})`],
-    ['model', `${result.model.encoder} (${result.model.parameters.encoder} parameters, frozen) + MLP projector (${result.model.parameters.projector}) + Llama-style decoder, hidden ${result.settings.hidden}, ${result.settings.layers} layers (${result.model.parameters.languageModel}); word-level vocabulary ${result.model.vocabSize}; ${result.model.visualTokens} visual tokens per image`],
+    [
+      'world',
+      `${result.world.trainScenes} training scenes, ${result.world.heldoutScenes} held-out scenes (${result.settings.imageSize}px), ${result.world.benchmarkQuestions} benchmark questions per split`,
+    ],
+    [
+      'annotation adaption',
+      `${result.adaption.records} records (${Object.entries(result.adaption.byTask)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}); ${result.adaption.droppedHeldoutPhrasings} dropped for a held-out phrasing; ${result.adaption.refused} images refused`,
+    ],
+    [
+      'planted faults',
+      `${result.faults.planted} planted, ${result.faults.caught} caught by quality control (${Object.entries(result.faults.byKind)
+        .map(([k, v]) => `${k} ${v.caught}/${v.planted}`)
+        .join(', ')})`,
+    ],
+    [
+      'quality control',
+      `read ${result.qualityControl.read} = kept ${result.qualityControl.kept} + rejected ${result.qualityControl.rejected} (${Object.entries(
+        result.qualityControl.byReason,
+      )
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')})`,
+    ],
+    [
+      'model',
+      `${result.model.encoder} (${result.model.parameters.encoder} parameters, frozen) + MLP projector (${result.model.parameters.projector}) + Llama-style decoder, hidden ${result.settings.hidden}, ${result.settings.layers} layers (${result.model.parameters.languageModel}); word-level vocabulary ${result.model.vocabSize}; ${result.model.visualTokens} visual tokens per image`,
+    ],
     ['encoder', result.model.encoderNote],
-    ['stage 1 (projector, captions, llava-plain)', `${t.stage1.steps} steps over ${t.stage1.samples} samples (${t.stage1.rejected} rejected); loss ${t.stage1.firstLoss.toFixed(3)} → ${t.stage1.lastLoss.toFixed(3)}`],
-    ['stage 2 (projector + language model, instructions, conversation template)', `${t.stage2.steps} steps over ${t.stage2.samples} samples (${t.stage2.rejected} rejected); loss ${t.stage2.firstLoss.toFixed(3)} → ${t.stage2.lastLoss.toFixed(3)}`],
-    ['checkpoint folder', `${result.files.model}: reloaded with loadVisionLanguageModel, same choice on ${result.reload.sameChoice}/${result.reload.questions} questions, largest log-likelihood difference ${result.reload.maxScoreDiff.toExponential(2)}`],
-    ['time per step (s)', Object.entries(result.seconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')],
+    [
+      'stage 1 (projector, captions, llava-plain)',
+      `${t.stage1.steps} steps over ${t.stage1.samples} samples (${t.stage1.rejected} rejected); loss ${t.stage1.firstLoss.toFixed(3)} → ${t.stage1.lastLoss.toFixed(3)}`,
+    ],
+    [
+      'stage 2 (projector + language model, instructions, conversation template)',
+      `${t.stage2.steps} steps over ${t.stage2.samples} samples (${t.stage2.rejected} rejected); loss ${t.stage2.firstLoss.toFixed(3)} → ${t.stage2.lastLoss.toFixed(3)}`,
+    ],
+    [
+      'checkpoint folder',
+      `${result.files.model}: reloaded with loadVisionLanguageModel, same choice on ${result.reload.sameChoice}/${result.reload.questions} questions, largest log-likelihood difference ${result.reload.maxScoreDiff.toExponential(2)}`,
+    ],
+    [
+      'time per step (s)',
+      Object.entries(result.seconds)
+        .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+        .join(', '),
+    ],
   ];
 }
 

@@ -39,27 +39,34 @@ const reply = (text: string, finish = 'stop') => ({
   usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
 });
 const ok: Step = (res, req) => json(res, 200, reply(`echo ${JSON.stringify(req.body.messages)}`));
-const status = (code: number, body: unknown = { error: { message: 'boom' } }, headers: Record<string, string> = {}): Step => (res) => json(res, code, body, headers);
+const status =
+  (code: number, body: unknown = { error: { message: 'boom' } }, headers: Record<string, string> = {}): Step =>
+  (res) =>
+    json(res, code, body, headers);
 // Replies after `ms`, or never once the client has hung up (no timer outlives the connection).
-const slow = (ms: number): Step => async (res, req) => {
-  const hungUp = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    res.once('close', () => {
-      clearTimeout(timer);
-      resolve(true);
+const slow =
+  (ms: number): Step =>
+  async (res, req) => {
+    const hungUp = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      res.once('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
     });
-  });
-  if (!hungUp) ok(res, req);
-};
-const sse = (events: string[], gapMs = 2): Step => async (res) => {
-  res.writeHead(200, { 'content-type': 'text/event-stream' });
-  for (const e of events) {
-    if (res.destroyed) return;
-    res.write(e);
-    await new Promise((r) => setTimeout(r, gapMs));
-  }
-  res.end();
-};
+    if (!hungUp) ok(res, req);
+  };
+const sse =
+  (events: string[], gapMs = 2): Step =>
+  async (res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    for (const e of events) {
+      if (res.destroyed) return;
+      res.write(e);
+      await new Promise((r) => setTimeout(r, gapMs));
+    }
+    res.end();
+  };
 const data = (chunk: unknown, sep = '\n\n') => `data: ${JSON.stringify(chunk)}${sep}`;
 
 beforeAll(async () => {
@@ -182,7 +189,9 @@ describe('chat-completions client: retries, backoff and Retry-After', () => {
   it('gives up after maxRetries with a typed error naming status, reason and attempts', async () => {
     fallback = status(500);
     const { sleep } = recordingSleep();
-    const err = (await client({ sleep, maxRetries: 2 }).complete({ model: 'm', messages }).catch((e: unknown) => e)) as Error & { details: Record<string, unknown> };
+    const err = (await client({ sleep, maxRetries: 2 })
+      .complete({ model: 'm', messages })
+      .catch((e: unknown) => e)) as Error & { details: Record<string, unknown> };
     expect(isVlitError(err, 'VLIT_BACKEND')).toBe(true);
     expect(err.details).toMatchObject({ status: 500, attempts: 3, reason: 'http-500', retryable: true, model: 'm', endpoint: `${baseURL}/chat/completions` });
     expect(err.message).toContain('boom');
@@ -210,7 +219,13 @@ describe('chat-completions client: retries, backoff and Retry-After', () => {
 
   it('retries network errors, then fails with a typed error', async () => {
     const reasons: string[] = [];
-    const closed = createChatCompletionsClient({ baseURL: `http://127.0.0.1:${await closedPort()}/v1`, apiKey: KEY, maxRetries: 1, backoff: { initialMs: 1 }, onRetry: (e) => reasons.push(e.reason) });
+    const closed = createChatCompletionsClient({
+      baseURL: `http://127.0.0.1:${await closedPort()}/v1`,
+      apiKey: KEY,
+      maxRetries: 1,
+      backoff: { initialMs: 1 },
+      onRetry: (e) => reasons.push(e.reason),
+    });
     const err = (await closed.complete({ model: 'm', messages }).catch((e: unknown) => e)) as Error & { details: Record<string, unknown> };
     expect(isVlitError(err, 'VLIT_BACKEND')).toBe(true);
     expect(err.message).toMatch(/network error/);
@@ -256,7 +271,9 @@ describe('chat-completions client: retries, backoff and Retry-After', () => {
     // The caller aborts as the server receives the request (which is never answered).
     const controller = new AbortController();
     fallback = () => controller.abort();
-    const err = (await client({ timeoutMs: 10_000 }).complete({ model: 'm', messages }, { signal: controller.signal }).catch((e: unknown) => e)) as { details: Record<string, unknown> };
+    const err = (await client({ timeoutMs: 10_000 })
+      .complete({ model: 'm', messages }, { signal: controller.signal })
+      .catch((e: unknown) => e)) as { details: Record<string, unknown> };
     expect(isVlitError(err, 'VLIT_BACKEND')).toBe(true);
     expect(err.details).toMatchObject({ reason: 'aborted', aborted: true, retryable: false });
     expect(seen).toHaveLength(1);
@@ -270,7 +287,9 @@ describe('chat-completions client: retries, backoff and Retry-After', () => {
       delays.push(e.delayMs);
       waiting.abort();
     };
-    const err2 = (await client({ onRetry }).complete({ model: 'm', messages }, { signal: waiting.signal }).catch((e: unknown) => e)) as { details: Record<string, unknown> };
+    const err2 = (await client({ onRetry })
+      .complete({ model: 'm', messages }, { signal: waiting.signal })
+      .catch((e: unknown) => e)) as { details: Record<string, unknown> };
     expect(err2.details).toMatchObject({ reason: 'aborted', attempts: 1 });
     expect(delays).toEqual([120_000]);
     expect(seen).toHaveLength(1);
@@ -356,11 +375,18 @@ describe('chat-completions client: streaming', () => {
     script = [sse(['data: {not json\n\n'])];
     seen = [];
     const bad = await client().stream({ model: 'm', messages });
-    await expect((async () => {
-      for await (const _ of bad) void _;
-    })()).rejects.toMatchObject({ code: 'VLIT_BACKEND', details: { reason: 'malformed-json' } });
+    await expect(
+      (async () => {
+        for await (const _ of bad) void _;
+      })(),
+    ).rejects.toMatchObject({ code: 'VLIT_BACKEND', details: { reason: 'malformed-json' } });
 
-    script = [sse(Array.from({ length: 200 }, (_, i) => data({ choices: [{ delta: { content: `${i}` } }] })), 10)];
+    script = [
+      sse(
+        Array.from({ length: 200 }, (_, i) => data({ choices: [{ delta: { content: `${i}` } }] })),
+        10,
+      ),
+    ];
     seen = [];
     const controller = new AbortController();
     const long = await client().stream({ model: 'm', messages }, { signal: controller.signal });

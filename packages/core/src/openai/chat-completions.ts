@@ -189,7 +189,13 @@ export function createChatCompletionsClient(options: ChatCompletionsClientOption
   // Whatever a server echoes back, the key must not leave through an error message or event.
   const redact = (text: string): string => (apiKey ? text.split(apiKey).join('[redacted]') : text);
 
-  function fail(model: unknown, reason: string, problem: string, extra: { status?: number; attempts: number; retryable: boolean; aborted?: boolean }, cause?: unknown): BackendError {
+  function fail(
+    model: unknown,
+    reason: string,
+    problem: string,
+    extra: { status?: number; attempts: number; retryable: boolean; aborted?: boolean },
+    cause?: unknown,
+  ): BackendError {
     const gaveUp = extra.retryable && !extra.aborted ? ` (gave up after ${extra.attempts} attempts)` : '';
     return new BackendError(redact(`chat completion${typeof model === 'string' ? ` with ${model}` : ''} at ${endpoint} failed: ${problem}${gaveUp}`), {
       cause,
@@ -211,7 +217,10 @@ export function createChatCompletionsClient(options: ChatCompletionsClientOption
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       throw new InvalidArgumentError(redact(`chat-completions request: ${issue?.message ?? 'invalid'}`), {
-        details: { field: `body.${issue?.path.join('.') ?? ''}`, issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: redact(i.message) })) },
+        details: {
+          field: `body.${issue?.path.join('.') ?? ''}`,
+          issues: parsed.error.issues.map((i) => ({ path: i.path.map(String), message: redact(i.message) })),
+        },
       });
     }
   }
@@ -270,7 +279,12 @@ export function createChatCompletionsClient(options: ChatCompletionsClientOption
       }
       const parsed = chatCompletionsResponseSchema.safeParse(json);
       if (!parsed.success) {
-        return new AttemptFailure('malformed-response', `the reply is not a chat completion with choices[0].message: ${text.slice(0, 200)}`, true, response.status);
+        return new AttemptFailure(
+          'malformed-response',
+          `the reply is not a chat completion with choices[0].message: ${text.slice(0, 200)}`,
+          true,
+          response.status,
+        );
       }
       return parsed.data;
     } catch (error) {
@@ -282,11 +296,14 @@ export function createChatCompletionsClient(options: ChatCompletionsClientOption
     }
   }
 
-  async function send(body: ChatCompletionsRequest, stream: boolean, signal: AbortSignal | undefined): Promise<{ value: ChatCompletionsResponse | Opened; attempts: number }> {
+  async function send(
+    body: ChatCompletionsRequest,
+    stream: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<{ value: ChatCompletionsResponse | Opened; attempts: number }> {
     checkBody(body);
     const payload = JSON.stringify(stream ? { ...body, stream: true } : body);
-    const aborted = (attempts: number): BackendError =>
-      fail(body.model, 'aborted', 'aborted', { attempts, retryable: false, aborted: true }, signal?.reason);
+    const aborted = (attempts: number): BackendError => fail(body.model, 'aborted', 'aborted', { attempts, retryable: false, aborted: true }, signal?.reason);
     for (let n = 1; ; n++) {
       if (signal?.aborted) throw aborted(n - 1);
       let result: Awaited<ReturnType<typeof attempt>>;

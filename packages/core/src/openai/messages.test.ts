@@ -39,8 +39,12 @@ describe('toChatCompletionsMessages', () => {
   });
 
   it('refuses a count mismatch or images without a codec, with typed errors', async () => {
-    await expect(toChatCompletionsMessages([{ role: 'user', content: '<image><image>' }], [img(1)], { codec })).rejects.toMatchObject({ code: 'VLIT_INVALID_ARGUMENT' });
-    await expect(toChatCompletionsMessages([{ role: 'user', content: 'no image' }], [img(1)], { codec })).rejects.toMatchObject({ code: 'VLIT_INVALID_ARGUMENT' });
+    await expect(toChatCompletionsMessages([{ role: 'user', content: '<image><image>' }], [img(1)], { codec })).rejects.toMatchObject({
+      code: 'VLIT_INVALID_ARGUMENT',
+    });
+    await expect(toChatCompletionsMessages([{ role: 'user', content: 'no image' }], [img(1)], { codec })).rejects.toMatchObject({
+      code: 'VLIT_INVALID_ARGUMENT',
+    });
     await expect(toChatCompletionsMessages([{ role: 'user', content: '<image>' }], [img(1)])).rejects.toMatchObject({ code: 'VLIT_INVALID_ARGUMENT' });
     expect(await toChatCompletionsMessages([{ role: 'user', content: 'text only' }], [])).toEqual([{ role: 'user', content: 'text only' }]);
   });

@@ -9,7 +9,14 @@ describe('chat-completions wire schema', () => {
       model: 'qwen',
       messages: [
         { role: 'developer', content: 'Be brief.' },
-        { role: 'user', name: 'ann', content: [{ type: 'text', text: 'What is it?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'low' } }] },
+        {
+          role: 'user',
+          name: 'ann',
+          content: [
+            { type: 'text', text: 'What is it?' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'low' } },
+          ],
+        },
         { role: 'user', content: [{ type: 'image_url', image_url: 'file:///tmp/x.png' }] },
       ],
       max_tokens: null,
@@ -45,10 +52,20 @@ describe('chat-completions wire schema', () => {
   });
 
   it('reads replies leniently: null content, extra fields, usage-only chunks', () => {
-    const reply = { id: 'x', object: 'chat.completion', created: 1, model: 'm', system_fingerprint: 'fp', choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [] }, finish_reason: 'tool_calls' }] };
+    const reply = {
+      id: 'x',
+      object: 'chat.completion',
+      created: 1,
+      model: 'm',
+      system_fingerprint: 'fp',
+      choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [] }, finish_reason: 'tool_calls' }],
+    };
     expect(chatCompletionsResponseSchema.parse(reply)).toEqual(reply);
     expect(chatCompletionsResponseSchema.safeParse({ choices: [] }).success).toBe(false);
-    expect(chatCompletionsChunkSchema.parse({ usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } })).toEqual({ choices: [], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } });
+    expect(chatCompletionsChunkSchema.parse({ usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } })).toEqual({
+      choices: [],
+      usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
+    });
     expect(chatCompletionsErrorSchema.parse({ error: { message: 'bad', type: 'invalid_request_error', param: null, code: 'x' } }).error.message).toBe('bad');
   });
 });

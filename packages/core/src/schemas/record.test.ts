@@ -19,7 +19,15 @@ describe('vlitRecordSchema', () => {
   it('accepts a multi-turn record with one placeholder per image and fills defaults', () => {
     const r = parseVlitRecord(good);
     expect(r.messages).toHaveLength(4);
-    expect(parseVlitRecord({ id: 'x', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] }).images).toEqual([]);
+    expect(
+      parseVlitRecord({
+        id: 'x',
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'assistant', content: 'hello' },
+        ],
+      }).images,
+    ).toEqual([]);
   });
 
   it('counts image parts in structured content', () => {

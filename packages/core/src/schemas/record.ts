@@ -32,7 +32,10 @@ export const imageRefSchema = z.union([
     path: z.string().min(1),
     width: z.number().int().positive().optional(),
     height: z.number().int().positive().optional(),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
   }),
 ]);
 export type ImageRef = z.infer<typeof imageRefSchema>;
@@ -98,10 +101,7 @@ export interface RecordLocation {
 export function parseVlitRecord(value: unknown, location: RecordLocation = {}): VlitRecord {
   const result = vlitRecordSchema.safeParse(value);
   if (result.success) return result.data;
-  const id =
-    typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string'
-      ? (value as { id: string }).id
-      : location.record;
+  const id = typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string' ? (value as { id: string }).id : location.record;
   const issues = result.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
   const first = issues[0];
   throw new ValidationError(`invalid VLIT record: ${first.message}`, {

@@ -10,13 +10,7 @@ import {
   type VlitRecord,
   type VlitWarning,
 } from '@vlit/core';
-import {
-  createInstructionSampler,
-  fillInstruction,
-  type BoxFormat,
-  type InstructionSampler,
-  type InstructionSplit,
-} from '@vlit/templates';
+import { createInstructionSampler, fillInstruction, type BoxFormat, type InstructionSampler, type InstructionSplit } from '@vlit/templates';
 import { imageAnnotationsSchema, type ImageAnnotations, type ImageAnnotationsInput } from '../annotations.js';
 import { ADAPT_TASKS, ADAPT_TASK_FAMILIES, DEFAULT_TASK_MIX, type AdaptTask } from './tasks.js';
 import { CANDIDATE_BUILDERS, capitalize, imageObjects, sentence, type CandidateContext, type QaItem } from './candidates.js';
@@ -111,7 +105,7 @@ export function createAnnotationAdapter(options: AnnotationAdapterOptions): Anno
   const sampler = options.sampler ?? createInstructionSampler({ seed, holdout: options.holdout });
   const split = options.split ?? 'train';
   const mix: Record<AdaptTask, number> = options.tasks
-    ? Object.fromEntries(ADAPT_TASKS.map((t) => [t, options.tasks?.[t] ?? 0])) as Record<AdaptTask, number>
+    ? (Object.fromEntries(ADAPT_TASKS.map((t) => [t, options.tasks?.[t] ?? 0])) as Record<AdaptTask, number>)
     : { ...DEFAULT_TASK_MIX };
   for (const [task, n] of Object.entries(mix)) {
     if (!(Number.isInteger(n) && n >= 0)) {
@@ -176,7 +170,13 @@ export function createAnnotationAdapter(options: AnnotationAdapterOptions): Anno
     return task === 'dialogue' ? [] : CANDIDATE_BUILDERS[task](image, imageObjects(image), candidateContext, task);
   }
 
-  function recordOf(image: ImageAnnotations, task: AdaptTask, id: string, pairs: Array<{ question: string; answer: string }>, metadata: Record<string, unknown>): VlitRecord {
+  function recordOf(
+    image: ImageAnnotations,
+    task: AdaptTask,
+    id: string,
+    pairs: Array<{ question: string; answer: string }>,
+    metadata: Record<string, unknown>,
+  ): VlitRecord {
     const messages: ChatMessage[] = options.systemPrompt ? [{ role: 'system', content: options.systemPrompt }] : [];
     pairs.forEach((p, i) => {
       messages.push({ role: 'user', content: i === 0 ? withImage(p.question) : p.question });
@@ -266,7 +266,11 @@ export function createAnnotationAdapter(options: AnnotationAdapterOptions): Anno
     const issue = r.error.issues[0];
     throw new ValidationError(`invalid image annotations: ${issue.message}`, {
       cause: r.error,
-      details: { record: id, field: issue.path.map(String).join('.') || '(root)', issues: r.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })) },
+      details: {
+        record: id,
+        field: issue.path.map(String).join('.') || '(root)',
+        issues: r.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+      },
     });
   }
 

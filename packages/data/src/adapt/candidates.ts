@@ -74,123 +74,129 @@ type CandidateBuilder = (image: ImageAnnotations, objects: ImageObjects, ctx: Ca
 
 /** Each non-empty caption, as a sentence. */
 const captionCandidates: CandidateBuilder = (image, objects, ctx, task) => {
-    return image.captions.filter((c) => c.trim()).map((c, i) => ({ task, slots: {}, answer: sentence(capitalize(c.trim())), meta: { captionIndex: i } }));
+  return image.captions.filter((c) => c.trim()).map((c, i) => ({ task, slots: {}, answer: sentence(capitalize(c.trim())), meta: { captionIndex: i } }));
 };
 
 /** Each VQA question with a majority answer. */
 const vqaCandidates: CandidateBuilder = (image, objects, ctx, task) => {
-    return image.vqa.flatMap((q, i) => {
-      const answer = majorityAnswer(q.answers);
-      return answer === undefined
-        ? []
-        : [{ task, slots: { question: q.question.trim() }, answer, meta: { vqaIndex: i, answerType: q.answerType, humanAnswers: q.answers.length } }];
-    });
+  return image.vqa.flatMap((q, i) => {
+    const answer = majorityAnswer(q.answers);
+    return answer === undefined
+      ? []
+      : [{ task, slots: { question: q.question.trim() }, answer, meta: { vqaIndex: i, answerType: q.answerType, humanAnswers: q.answers.length } }];
+  });
 };
 
 /** How many of each category. */
 const countingCandidates: CandidateBuilder = (image, objects, ctx, task) => {
   const { byCategory } = objects;
-    return [...byCategory.entries()].map(([name, list]) => ({
-      task,
-      slots: { object: pluralize(name), object_singular: name },
-      answer: String(list.length),
-      meta: { category: name, count: list.length },
-    }));
+  return [...byCategory.entries()].map(([name, list]) => ({
+    task,
+    slots: { object: pluralize(name), object_singular: name },
+    answer: String(list.length),
+    meta: { category: name, count: list.length },
+  }));
 };
 
 /** Each present category: yes. */
 const existenceCandidates: CandidateBuilder = (image, objects, ctx, task) => {
   const { byCategory } = objects;
-    return [...byCategory.keys()].map((name) => ({ task, slots: { object: name }, answer: 'Yes.', meta: { category: name, present: true } }));
+  return [...byCategory.keys()].map((name) => ({ task, slots: { object: name }, answer: 'Yes.', meta: { category: name, present: true } }));
 };
 
 /** Categories of the vocabulary that neither the objects nor any text of the image mention (under any synonym): no. */
 const negativeCandidates: CandidateBuilder = (image, objects, ctx, task) => {
   const { byCategory } = objects;
-    const present = [...byCategory.keys()];
-    // Skip anything the image's own text mentions: COCO object lists are incomplete, and "no" must be true.
-    const texts = [
-      ...image.captions,
-      ...image.regions.map((r) => r.description),
-      ...image.vqa.flatMap((q) => [q.question, ...q.answers]),
-      ...image.ocr.map((o) => o.text),
-      ...image.objects.flatMap((o) => o.attributes ?? []),
-    ];
-    // A category counts as mentioned under any of its synonyms ("puppy" is a dog), in either direction.
-    // One lower-cased haystack (joined by newlines, which are word boundaries) instead of one test per text.
-    const haystack = [...present, ...texts].join('\n').toLowerCase();
-    const presentForms = present.flatMap(categoryForms);
-    const absent = ctx.negativeCandidates
-      .filter(({ forms }) => forms.every((form) => !mentionsForm(haystack, form) && !presentForms.some((p) => mentionsForm(form, p))))
-      .map(({ name }) => name);
-    return absent.map((name) => ({ task, slots: { object: name }, answer: 'No.', meta: { category: name, present: false } }));
+  const present = [...byCategory.keys()];
+  // Skip anything the image's own text mentions: COCO object lists are incomplete, and "no" must be true.
+  const texts = [
+    ...image.captions,
+    ...image.regions.map((r) => r.description),
+    ...image.vqa.flatMap((q) => [q.question, ...q.answers]),
+    ...image.ocr.map((o) => o.text),
+    ...image.objects.flatMap((o) => o.attributes ?? []),
+  ];
+  // A category counts as mentioned under any of its synonyms ("puppy" is a dog), in either direction.
+  // One lower-cased haystack (joined by newlines, which are word boundaries) instead of one test per text.
+  const haystack = [...present, ...texts].join('\n').toLowerCase();
+  const presentForms = present.flatMap(categoryForms);
+  const absent = ctx.negativeCandidates
+    .filter(({ forms }) => forms.every((form) => !mentionsForm(haystack, form) && !presentForms.some((p) => mentionsForm(form, p))))
+    .map(({ name }) => name);
+  return absent.map((name) => ({ task, slots: { object: name }, answer: 'No.', meta: { category: name, present: false } }));
 };
 
 /** The box of each category with exactly one object, in the family's box format. */
 const locationCandidates: CandidateBuilder = (image, objects, ctx, task) => {
   const { unique } = objects;
-    const format = ctx.boxFormatOf(ADAPT_TASK_FAMILIES.location);
-    return unique.flatMap(({ name, object }) => {
-      const box = cocoBoxToXyxy(object.bbox, image.width, image.height);
-      if (!(box[2] > box[0] && box[3] > box[1])) return [];
-      return [{ task, slots: { object: name }, answer: formatBox({ box, width: image.width, height: image.height }, format), meta: { category: name, boxFormat: format, box } }];
-    });
+  const format = ctx.boxFormatOf(ADAPT_TASK_FAMILIES.location);
+  return unique.flatMap(({ name, object }) => {
+    const box = cocoBoxToXyxy(object.bbox, image.width, image.height);
+    if (!(box[2] > box[0] && box[3] > box[1])) return [];
+    return [
+      {
+        task,
+        slots: { object: name },
+        answer: formatBox({ box, width: image.width, height: image.height }, format),
+        meta: { category: name, boxFormat: format, box },
+      },
+    ];
+  });
 };
 
 /** A description for each region box (or each object box, from its category and attributes, when the image has no regions). */
 const regionCandidates: CandidateBuilder = (image, objects, ctx, task) => {
-    const format = ctx.boxFormatOf(ADAPT_TASK_FAMILIES.region);
-    const described = image.regions.length
-      ? image.regions.map((r) => ({ bbox: r.bbox, answer: sentence(capitalize(r.description.trim())), from: 'region' }))
-      : ctx.regionFromObjects === false
-        ? []
-        : image.objects.map((o) => {
-            const words = [...(o.attributes ?? []), o.category.trim()].join(' ');
-            return { bbox: o.bbox, answer: `${capitalize(indefiniteArticle(words))} ${words}.`, from: 'object' };
-          });
-    return described.flatMap(({ bbox, answer, from }) => {
-      const box = cocoBoxToXyxy(bbox, image.width, image.height);
-      if (!(box[2] > box[0] && box[3] > box[1])) return [];
-      return [{ task, slots: { box: formatBox({ box, width: image.width, height: image.height }, format) }, answer, meta: { boxFormat: format, box, from } }];
-    });
+  const format = ctx.boxFormatOf(ADAPT_TASK_FAMILIES.region);
+  const described = image.regions.length
+    ? image.regions.map((r) => ({ bbox: r.bbox, answer: sentence(capitalize(r.description.trim())), from: 'region' }))
+    : ctx.regionFromObjects === false
+      ? []
+      : image.objects.map((o) => {
+          const words = [...(o.attributes ?? []), o.category.trim()].join(' ');
+          return { bbox: o.bbox, answer: `${capitalize(indefiniteArticle(words))} ${words}.`, from: 'object' };
+        });
+  return described.flatMap(({ bbox, answer, from }) => {
+    const box = cocoBoxToXyxy(bbox, image.width, image.height);
+    if (!(box[2] > box[0] && box[3] > box[1])) return [];
+    return [{ task, slots: { box: formatBox({ box, width: image.width, height: image.height }, format) }, answer, meta: { boxFormat: format, box, from } }];
+  });
 };
 
 /** The clear spatial relation between each pair of single-object categories. */
 const spatialCandidates: CandidateBuilder = (image, objects, ctx, task) => {
   const { unique } = objects;
-    const items: QaItem[] = [];
-    for (let i = 0; i < unique.length; i++) {
-      for (let j = i + 1; j < unique.length; j++) {
-        const relation = spatialRelation(unique[i].object.bbox, unique[j].object.bbox, image, ctx.spatial);
-        if (!relation) continue;
-        const horizontal = relation === 'left of' || relation === 'right of';
-        items.push({
-          task,
-          slots: { object_a: unique[i].name, object_b: unique[j].name },
-          answer: `The ${unique[i].name} is ${RELATION_TEXT[relation]} the ${unique[j].name}.`,
-          accepts: (p) =>
-            !SPATIAL_UNANSWERABLE.test(p) && !(SPATIAL_HORIZONTAL_ONLY.test(p) && !horizontal) && !(SPATIAL_VERTICAL_ONLY.test(p) && horizontal),
-          meta: { objectA: unique[i].name, objectB: unique[j].name, relation },
-        });
-      }
+  const items: QaItem[] = [];
+  for (let i = 0; i < unique.length; i++) {
+    for (let j = i + 1; j < unique.length; j++) {
+      const relation = spatialRelation(unique[i].object.bbox, unique[j].object.bbox, image, ctx.spatial);
+      if (!relation) continue;
+      const horizontal = relation === 'left of' || relation === 'right of';
+      items.push({
+        task,
+        slots: { object_a: unique[i].name, object_b: unique[j].name },
+        answer: `The ${unique[i].name} is ${RELATION_TEXT[relation]} the ${unique[j].name}.`,
+        accepts: (p) => !SPATIAL_UNANSWERABLE.test(p) && !(SPATIAL_HORIZONTAL_ONLY.test(p) && !horizontal) && !(SPATIAL_VERTICAL_ONLY.test(p) && horizontal),
+        meta: { objectA: unique[i].name, objectB: unique[j].name, relation },
+      });
     }
-    return items;
+  }
+  return items;
 };
 
 /** All OCR tokens in reading order (top to bottom, then left to right). */
 const ocrCandidates: CandidateBuilder = (image, objects, ctx, task) => {
-    if (!image.ocr.length) return [];
-    // Reading order: top to bottom, then left to right; tokens without boxes keep their order at the end.
-    const ordered = image.ocr
-      .map((o, i) => ({ o, i }))
-      .sort((a, b) => {
-        if (!a.o.bbox || !b.o.bbox) return a.o.bbox ? -1 : b.o.bbox ? 1 : a.i - b.i;
-        const rowA = a.o.bbox[1] + a.o.bbox[3] / 2;
-        const rowB = b.o.bbox[1] + b.o.bbox[3] / 2;
-        const sameRow = Math.abs(rowA - rowB) < Math.min(a.o.bbox[3], b.o.bbox[3]) / 2;
-        return sameRow ? a.o.bbox[0] - b.o.bbox[0] : rowA - rowB;
-      });
-    return [{ task, slots: {}, answer: ordered.map(({ o }) => o.text.trim()).join(' '), meta: { tokens: image.ocr.length } }];
+  if (!image.ocr.length) return [];
+  // Reading order: top to bottom, then left to right; tokens without boxes keep their order at the end.
+  const ordered = image.ocr
+    .map((o, i) => ({ o, i }))
+    .sort((a, b) => {
+      if (!a.o.bbox || !b.o.bbox) return a.o.bbox ? -1 : b.o.bbox ? 1 : a.i - b.i;
+      const rowA = a.o.bbox[1] + a.o.bbox[3] / 2;
+      const rowB = b.o.bbox[1] + b.o.bbox[3] / 2;
+      const sameRow = Math.abs(rowA - rowB) < Math.min(a.o.bbox[3], b.o.bbox[3]) / 2;
+      return sameRow ? a.o.bbox[0] - b.o.bbox[0] : rowA - rowB;
+    });
+  return [{ task, slots: {}, answer: ordered.map(({ o }) => o.text.trim()).join(' '), meta: { tokens: image.ocr.length } }];
 };
 
 /** The candidate builder of every task but `dialogue` (which draws on the others). */

@@ -32,12 +32,7 @@ export interface SpatialRelationOptions {
  * Where box `a` lies relative to box `b` (COCO xywh, image y grows downwards), or undefined when the
  * pair is ambiguous: centres closer than `margin` along the deciding axis, or no dominant axis.
  */
-export function spatialRelation(
-  a: Box,
-  b: Box,
-  image: { width: number; height: number },
-  options: SpatialRelationOptions = {},
-): SpatialRelation | undefined {
+export function spatialRelation(a: Box, b: Box, image: { width: number; height: number }, options: SpatialRelationOptions = {}): SpatialRelation | undefined {
   const margin = options.margin ?? 0.1;
   const dominance = options.dominance ?? 2;
   const dx = (a[0] + a[2] / 2 - (b[0] + b[2] / 2)) / image.width;

@@ -8,7 +8,10 @@ import { createAnnotationAdapter } from './adapt.js';
 // hallucination checks (written separately, with their own synonym vocabulary) must keep every record.
 const images: ImageAnnotationsInput[] = [
   {
-    imageId: 'park', file: 'park.jpg', width: 640, height: 480,
+    imageId: 'park',
+    file: 'park.jpg',
+    width: 640,
+    height: 480,
     captions: ['Three dogs play on the grass near a bench.'],
     objects: [
       { category: 'dog', bbox: [10, 300, 50, 40], attributes: ['brown'] },
@@ -21,7 +24,10 @@ const images: ImageAnnotationsInput[] = [
     vqa: [{ question: 'How many dogs are there?', answers: ['3', '3', 'three'] }],
   },
   {
-    imageId: 'kitchen', file: 'kitchen.jpg', width: 400, height: 300,
+    imageId: 'kitchen',
+    file: 'kitchen.jpg',
+    width: 400,
+    height: 300,
     captions: ['A kitchen with an oven and two cups on a dining table.'],
     objects: [
       { category: 'oven', bbox: [10, 150, 120, 140] },
@@ -34,7 +40,10 @@ const images: ImageAnnotationsInput[] = [
 
 describe('adaption agrees with quality control', () => {
   it('passes the consistency and hallucination filters on every record', async () => {
-    const adapter = createAnnotationAdapter({ dataset: 'toy', tasks: { caption: 1, vqa: 1, counting: 4, existence: 4, negative: 6, location: 4, region: 6, spatial: 4, dialogue: 3 } });
+    const adapter = createAnnotationAdapter({
+      dataset: 'toy',
+      tasks: { caption: 1, vqa: 1, counting: 4, existence: 4, negative: 6, location: 4, region: 6, spatial: 4, dialogue: 3 },
+    });
     const records = [];
     for (const seed of [1, 2, 3]) {
       const a = createAnnotationAdapter({ dataset: `toy${seed}`, seed, tasks: { counting: 4, existence: 4, negative: 6, spatial: 4, dialogue: 3 } });

@@ -1,17 +1,6 @@
 /** The tasks annotation adaption produces, the instruction family each samples from, and the default mix. */
 /** The record kinds annotation adaption produces; each record's `task` is one of these. */
-export const ADAPT_TASKS = [
-  'caption',
-  'vqa',
-  'counting',
-  'existence',
-  'negative',
-  'location',
-  'region',
-  'spatial',
-  'ocr',
-  'dialogue',
-] as const;
+export const ADAPT_TASKS = ['caption', 'vqa', 'counting', 'existence', 'negative', 'location', 'region', 'spatial', 'ocr', 'dialogue'] as const;
 export type AdaptTask = (typeof ADAPT_TASKS)[number];
 
 /** The instruction family of @vlit/templates each task samples its phrasings from. */

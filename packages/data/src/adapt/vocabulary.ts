@@ -2,9 +2,24 @@
 // list and its synonyms come from quality control's vocabulary, so both sides agree on what counts as a mention.
 // Words whose plural is not the regular suffix; keyed by the last word of a category name.
 const IRREGULAR_PLURALS: Record<string, string> = {
-  person: 'people', man: 'men', woman: 'women', child: 'children', mouse: 'mice', sheep: 'sheep',
-  skis: 'skis', scissors: 'scissors', knife: 'knives', broccoli: 'broccoli', fish: 'fish', deer: 'deer',
-  tv: 'tvs', goose: 'geese', foot: 'feet', tooth: 'teeth', leaf: 'leaves', shelf: 'shelves',
+  person: 'people',
+  man: 'men',
+  woman: 'women',
+  child: 'children',
+  mouse: 'mice',
+  sheep: 'sheep',
+  skis: 'skis',
+  scissors: 'scissors',
+  knife: 'knives',
+  broccoli: 'broccoli',
+  fish: 'fish',
+  deer: 'deer',
+  tv: 'tvs',
+  goose: 'geese',
+  foot: 'feet',
+  tooth: 'teeth',
+  leaf: 'leaves',
+  shelf: 'shelves',
 };
 
 /** English plural of a category name (`dog` -> `dogs`, `wine glass` -> `wine glasses`, `person` -> `people`). */

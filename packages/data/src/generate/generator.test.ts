@@ -35,12 +35,24 @@ describe('parsing model replies into turns', () => {
         { role: 'assistant', content: 'On grass.' },
       ],
     });
-    expect(parseConversationReply('Question: Why?\nAnswer: Because.')).toEqual({ ok: true, turns: [{ role: 'user', content: 'Why?' }, { role: 'assistant', content: 'Because.' }] });
+    expect(parseConversationReply('Question: Why?\nAnswer: Because.')).toEqual({
+      ok: true,
+      turns: [
+        { role: 'user', content: 'Why?' },
+        { role: 'assistant', content: 'Because.' },
+      ],
+    });
   });
 
   it('reads JSON conversations, fenced or not', () => {
     const json = '```json\n[{"from":"human","value":"Hi?"},{"from":"gpt","value":"Hello."}]\n```';
-    expect(parseConversationReply(json)).toEqual({ ok: true, turns: [{ role: 'user', content: 'Hi?' }, { role: 'assistant', content: 'Hello.' }] });
+    expect(parseConversationReply(json)).toEqual({
+      ok: true,
+      turns: [
+        { role: 'user', content: 'Hi?' },
+        { role: 'assistant', content: 'Hello.' },
+      ],
+    });
     expect(parseConversationReply('{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}').ok).toBe(true);
   });
 
@@ -72,7 +84,15 @@ describe('self-instruct prompts and generator', () => {
     server = await startFakeServer({ apiKey: KEY, reply: () => 'User: How many dogs?\nAssistant: There are three dogs.' });
     const client = createChatCompletionsClient({ baseURL: server.baseUrl, apiKey: KEY });
     const cache = createMemoryGenerationCache();
-    const generator = createSelfInstructGenerator({ client, model: 'tiny-llm', dataset: 'si', seed: 4, cache, types: { dialogue: 2 }, now: () => new Date('2024-05-01T00:00:00Z') });
+    const generator = createSelfInstructGenerator({
+      client,
+      model: 'tiny-llm',
+      dataset: 'si',
+      seed: 4,
+      cache,
+      types: { dialogue: 2 },
+      now: () => new Date('2024-05-01T00:00:00Z'),
+    });
     const units = generator.units(image);
     expect(units.map((u) => u.id)).toEqual(['si:42:dialogue:0', 'si:42:dialogue:1']);
     expect(units[0].seed).not.toBe(units[1].seed);
@@ -84,15 +104,26 @@ describe('self-instruct prompts and generator', () => {
     ]);
     expect(first.record.task).toBe('dialogue');
     expect(first.record.source).toEqual({ dataset: 'si', originalId: '42', method: 'self-instruct' });
-    const expectedHash = await promptHash({ model: 'tiny-llm', messages: buildSelfInstructMessages(image, 'dialogue'), params: { temperature: 0.7, max_tokens: 1024, seed: units[0].seed } });
+    const expectedHash = await promptHash({
+      model: 'tiny-llm',
+      messages: buildSelfInstructMessages(image, 'dialogue'),
+      params: { temperature: 0.7, max_tokens: 1024, seed: units[0].seed },
+    });
     expect(first.record.metadata?.generation).toEqual({
-      model: 'tiny-llm', endpoint: `${server.baseUrl}/chat/completions`, promptHash: expectedHash, seed: units[0].seed,
-      time: '2024-05-01T00:00:00.000Z', type: 'dialogue', cached: false, attempts: 1, finishReason: 'stop',
+      model: 'tiny-llm',
+      endpoint: `${server.baseUrl}/chat/completions`,
+      promptHash: expectedHash,
+      seed: units[0].seed,
+      time: '2024-05-01T00:00:00.000Z',
+      type: 'dialogue',
+      cached: false,
+      attempts: 1,
+      finishReason: 'stop',
     });
     expect(JSON.stringify(first.record)).not.toContain(KEY);
     const again = await generator.generate(units[0], image);
     expect(server.requests).toBe(1);
-    expect(again.status === 'record' && (again.record.metadata?.generation as { cached: boolean }).cached).toBe(true);
+    expect(again.status === 'record' && (again.record.metadata?.generation as { cached: boolean } | undefined)?.cached).toBe(true);
     // Another seed is another prompt: a second request.
     await generator.generate(units[1], image);
     expect(server.requests).toBe(2);
@@ -104,11 +135,18 @@ describe('self-instruct prompts and generator', () => {
     server = await startFakeServer({ apiKey: KEY, reply: () => reply });
     const client = createChatCompletionsClient({ baseURL: server.baseUrl, apiKey: KEY });
     const sampler = createInstructionSampler({ seed: 1, holdout: 2 });
-    const generator = createSelfInstructGenerator({ client, model: 'tiny-llm', dataset: 'si', sampler, types: { 'detailed-description': 1, 'complex-reasoning': 1 } });
+    const generator = createSelfInstructGenerator({
+      client,
+      model: 'tiny-llm',
+      dataset: 'si',
+      sampler,
+      types: { 'detailed-description': 1, 'complex-reasoning': 1 },
+    });
     const [detail, reasoning] = generator.units(image);
     const out = await generator.generate(detail, image);
     if (out.status !== 'record') throw new Error('expected a record');
-    const template = (out.record.metadata?.generation as { template: { family: string; phrasingIndex: number } }).template;
+    const template = (out.record.metadata?.generation as { template?: { family: string; phrasingIndex: number } } | undefined)?.template;
+    if (!template) throw new Error('expected metadata.generation.template');
     const pool = builtinInstructionPools.find((p) => p.family === 'caption-detailed')!;
     expect(out.record.messages[0].content).toBe(`<image>\n${pool.phrasings[template.phrasingIndex]}`);
     expect(sampler.phrasingIndices('caption-detailed', 'train')).toContain(template.phrasingIndex);
@@ -123,7 +161,10 @@ describe('self-instruct prompts and generator', () => {
       expect(rejected.reject.provenance.promptHash).toMatch(/^[0-9a-f]{64}$/);
     }
     reply = 'Too short.';
-    const short = await createSelfInstructGenerator({ client, model: 'tiny-llm', dataset: 'si2', types: { 'detailed-description': 1 } }).generate(detail, image);
+    const short = await createSelfInstructGenerator({ client, model: 'tiny-llm', dataset: 'si2', types: { 'detailed-description': 1 } }).generate(
+      detail,
+      image,
+    );
     expect(short.status === 'reject' && short.reject.reason).toMatch(/shorter than 40/);
   });
 });

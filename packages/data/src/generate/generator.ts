@@ -153,7 +153,10 @@ export function createSelfInstructGenerator(options: SelfInstructGeneratorOption
         }
       }
       if (!cached) {
-        const result = await client.complete({ ...requestParams, model, messages: messages.map((m) => ({ role: m.role, content: m.content })) }, { signal: generateOptions.signal });
+        const result = await client.complete(
+          { ...requestParams, model, messages: messages.map((m) => ({ role: m.role, content: m.content })) },
+          { signal: generateOptions.signal },
+        );
         const choice = result.response.choices[0];
         if (typeof choice.message.content !== 'string') {
           // A well-formed reply without text (a refusal, a tool call): asking again gives the same.
@@ -186,7 +189,10 @@ export function createSelfInstructGenerator(options: SelfInstructGeneratorOption
 
       let turns: Array<{ role: 'user' | 'assistant'; content: string }>;
       if (unit.type === 'detailed-description') {
-        const text = content.trim().replace(/^(?:\*\*)?assistant\s*:\s*(?:\*\*)?/i, '').trim();
+        const text = content
+          .trim()
+          .replace(/^(?:\*\*)?assistant\s*:\s*(?:\*\*)?/i, '')
+          .trim();
         if (text.length < minChars) return reject(`description shorter than ${minChars} characters`);
         if (parseConversationReply(text).ok) return reject('expected a description, got a conversation');
         if (text.includes('<image>')) return reject('reply contains an <image> placeholder');
@@ -200,7 +206,8 @@ export function createSelfInstructGenerator(options: SelfInstructGeneratorOption
         const parsed = parseConversationReply(content);
         if (!parsed.ok) return reject(parsed.reason);
         turns = parsed.turns;
-        if (unit.type === 'complex-reasoning' && turns.length !== 2) return reject(`complex reasoning needs one question and one answer, got ${turns.length} turns`);
+        if (unit.type === 'complex-reasoning' && turns.length !== 2)
+          return reject(`complex reasoning needs one question and one answer, got ${turns.length} turns`);
       }
       const chat: ChatMessage[] = turns.map((t, i) => ({ role: t.role, content: i === 0 ? `<image>\n${t.content}` : t.content }));
       try {

@@ -78,7 +78,11 @@ export async function scanJobLines(path: string, warnings: VlitWarning[], option
         lines.push({ line: lineNumber, value: JSON.parse(text) });
       } catch (cause) {
         if (options.lenient) {
-          warnings.push({ code: 'VLIT_W_JOB_BAD_LINE', message: `dropped line ${lineNumber}, which is not JSON (a write cut short and appended to)`, details: { file: path, record: lineNumber } });
+          warnings.push({
+            code: 'VLIT_W_JOB_BAD_LINE',
+            message: `dropped line ${lineNumber}, which is not JSON (a write cut short and appended to)`,
+            details: { file: path, record: lineNumber },
+          });
           continue;
         }
         throw new FormatError('a complete line of a job file is not JSON; the file was changed by something other than the job', {

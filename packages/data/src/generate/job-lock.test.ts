@@ -62,7 +62,20 @@ describe('one generation job per folder', () => {
     const imagesFile = join(work, 'race-images.json');
     await writeFile(imagesFile, JSON.stringify(sceneImages(count)));
     const configFile = join(work, 'race-config.json');
-    await writeFile(configFile, JSON.stringify({ imagesFile, outDir, dataset: 'race', seed: 1, concurrency: 4, baseUrl: server.baseUrl, model: 'scripted', timeoutMs: 120_000, maxRetries: 2 }));
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        imagesFile,
+        outDir,
+        dataset: 'race',
+        seed: 1,
+        concurrency: 4,
+        baseUrl: server.baseUrl,
+        model: 'scripted',
+        timeoutMs: 120_000,
+        maxRetries: 2,
+      }),
+    );
     const run = () =>
       new Promise<{ code: number | null; out: string }>((resolve, reject) => {
         const child = spawn(process.execPath, [CHILD, configFile], { env: { ...process.env, VLIT_TEST_API_KEY: KEY }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -104,7 +117,10 @@ describe('one generation job per folder', () => {
     const lockText = JSON.parse(await readFile(join(outDir, JOB_LOCK_FILE), 'utf8')) as { pid: number; host: string; startedAt: string };
     expect(lockText).toMatchObject({ pid: process.pid, host: hostname() });
     expect(Number.isNaN(Date.parse(lockText.startedAt))).toBe(false);
-    const err = await runGenerationJob({ images, outDir, dataset: 'held', model: 'scripted', endpoint }).then(() => undefined, (e: unknown) => e);
+    const err = await runGenerationJob({ images, outDir, dataset: 'held', model: 'scripted', endpoint }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ConflictError);
     expect(isVlitError(err, 'VLIT_CONFLICT')).toBe(true);
     expect((err as ConflictError).details).toMatchObject({ file: join(outDir, JOB_LOCK_FILE), pid: process.pid });
@@ -132,8 +148,13 @@ describe('one generation job per folder', () => {
     expect(stale[0].details).toMatchObject({ pid });
     expect(existsSync(join(outDir, JOB_LOCK_FILE))).toBe(false);
 
-    await writeFile(join(outDir, JOB_LOCK_FILE), `${JSON.stringify({ pid, host: `not-${hostname()}`, startedAt: '2026-01-01T00:00:00.000Z', token: 'far' })}\n`);
-    await expect(runGenerationJob({ images: sceneImages(1), outDir, dataset: 'stale', model: 'scripted', endpoint })).rejects.toMatchObject({ code: 'VLIT_CONFLICT' });
+    await writeFile(
+      join(outDir, JOB_LOCK_FILE),
+      `${JSON.stringify({ pid, host: `not-${hostname()}`, startedAt: '2026-01-01T00:00:00.000Z', token: 'far' })}\n`,
+    );
+    await expect(runGenerationJob({ images: sceneImages(1), outDir, dataset: 'stale', model: 'scripted', endpoint })).rejects.toMatchObject({
+      code: 'VLIT_CONFLICT',
+    });
     // Refused, and the other host's lock is left in place.
     expect(JSON.parse(await readFile(join(outDir, JOB_LOCK_FILE), 'utf8'))).toMatchObject({ token: 'far' });
     await server.close();
@@ -168,9 +189,16 @@ describe('recovery of a damaged job folder', () => {
     // Exactly one line per finished unit in each file.
     expect((await idsIn(files.records)).sort()).toEqual(ids.slice(0, 4).sort());
     expect((await idsIn(files.doneLog)).sort()).toEqual(ids.slice(0, 4).sort());
-    expect((await lines(files.records))).toEqual(records.slice(0, 4));
+    expect(await lines(files.records)).toEqual(records.slice(0, 4));
     expect(warnings.map((w) => w.code).sort()).toEqual(
-      ['VLIT_W_JOB_BAD_LINE', 'VLIT_W_JOB_DEDUPLICATED', 'VLIT_W_JOB_LOG_DEDUPLICATED', 'VLIT_W_JOB_LOST_OUTPUT', 'VLIT_W_JOB_RELOGGED', 'VLIT_W_PARTIAL_LINE'].sort(),
+      [
+        'VLIT_W_JOB_BAD_LINE',
+        'VLIT_W_JOB_DEDUPLICATED',
+        'VLIT_W_JOB_LOG_DEDUPLICATED',
+        'VLIT_W_JOB_LOST_OUTPUT',
+        'VLIT_W_JOB_RELOGGED',
+        'VLIT_W_PARTIAL_LINE',
+      ].sort(),
     );
     // Recovering again finds nothing to repair.
     const second: import('@vlit/core').VlitWarning[] = [];

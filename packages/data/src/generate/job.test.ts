@@ -72,7 +72,20 @@ describe('resumable generation job', () => {
     const imagesFile = join(work, 'images.json');
     await writeFile(imagesFile, JSON.stringify(sceneImages(count)));
     const configFile = join(work, 'config.json');
-    await writeFile(configFile, JSON.stringify({ imagesFile, outDir, dataset: 'gen', seed: 3, concurrency: 4, baseUrl: server.baseUrl, model: 'scripted', timeoutMs: 800, maxRetries: 8 }));
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        imagesFile,
+        outDir,
+        dataset: 'gen',
+        seed: 3,
+        concurrency: 4,
+        baseUrl: server.baseUrl,
+        model: 'scripted',
+        timeoutMs: 800,
+        maxRetries: 8,
+      }),
+    );
     const expected = expectedIds('gen', count);
     const total = expected.records.length + expected.rejects.length;
     const rng = createRng(Number(process.env.VLIT_KILL_TEST_SEED ?? 20240611));
@@ -118,7 +131,10 @@ describe('resumable generation job', () => {
 
     const recordLines = await lines(join(outDir, 'records.jsonl'));
     const records = recordLines.map((l) => JSON.parse(l) as VlitRecord);
-    checkOnce(records.map((r) => r.id), expected.records);
+    checkOnce(
+      records.map((r) => r.id),
+      expected.records,
+    );
     for (const r of records) {
       expect(vlitRecordSchema.safeParse(r).success).toBe(true);
       const n = sceneOf(r.id);
@@ -133,12 +149,18 @@ describe('resumable generation job', () => {
       expect(r.source).toEqual({ dataset: 'gen', originalId: `img-${n}`, method: 'self-instruct' });
     }
     const rejects = (await lines(join(outDir, 'rejects.jsonl'))).map((l) => JSON.parse(l) as { id: string; raw: string; reason: string });
-    checkOnce(rejects.map((r) => r.id), expected.rejects);
+    checkOnce(
+      rejects.map((r) => r.id),
+      expected.rejects,
+    );
     for (const r of rejects) {
       expect(r.raw).toBe("I'm sorry, but I can't help with that.");
       expect(r.reason).toMatch(/no labelled turns/);
     }
-    checkOnce((await lines(join(outDir, 'done.log'))).map((l) => (JSON.parse(l) as { id: string }).id), [...expected.records, ...expected.rejects]);
+    checkOnce(
+      (await lines(join(outDir, 'done.log'))).map((l) => (JSON.parse(l) as { id: string }).id),
+      [...expected.records, ...expected.rejects],
+    );
     // The faults really happened.
     for (const fault of ['429', '500', 'slow', 'malformed'] as const) expect(server.faultsServed[fault]).toBeGreaterThan(0);
     // The key never reaches any file or the child's output.
@@ -172,8 +194,14 @@ describe('resumable generation job', () => {
     expect(server.requests).toBe(requestsBefore);
     const after = await lines(join(outDir, 'records.jsonl'));
     expect(after.slice(0, 2)).toEqual(whole.slice(0, 2));
-    checkOnce(after.map((l) => (JSON.parse(l) as VlitRecord).id), whole.map((l) => (JSON.parse(l) as VlitRecord).id));
-    checkOnce((await lines(join(outDir, 'done.log'))).map((l) => (JSON.parse(l) as { id: string }).id), whole.map((l) => (JSON.parse(l) as VlitRecord).id));
+    checkOnce(
+      after.map((l) => (JSON.parse(l) as VlitRecord).id),
+      whole.map((l) => (JSON.parse(l) as VlitRecord).id),
+    );
+    checkOnce(
+      (await lines(join(outDir, 'done.log'))).map((l) => (JSON.parse(l) as { id: string }).id),
+      whole.map((l) => (JSON.parse(l) as VlitRecord).id),
+    );
     const cached = after.map((l) => (JSON.parse(l) as VlitRecord).metadata?.generation as { cached: boolean });
     expect(cached.slice(2).every((g) => g.cached)).toBe(true);
     await server.close();
@@ -185,8 +213,12 @@ describe('resumable generation job', () => {
     const images = [...sceneImages(2), { imageId: 'broken', file: 'x.jpg', width: 0, height: 10 }];
     const progress: number[] = [];
     const failing = await runGenerationJob({
-      images, outDir, dataset: 'gen', concurrency: 2,
-      model: 'scripted', endpoint: { baseURL: down.baseUrl, apiKey: KEY, maxRetries: 1, backoff: { initialMs: 1, maxMs: 2 } },
+      images,
+      outDir,
+      dataset: 'gen',
+      concurrency: 2,
+      model: 'scripted',
+      endpoint: { baseURL: down.baseUrl, apiKey: KEY, maxRetries: 1, backoff: { initialMs: 1, maxMs: 2 } },
       onProgress: (e) => progress.push(e.total ?? -1),
     });
     expect(failing).toMatchObject({ planned: 7, written: 0, rejected: 1, failed: 6 });

@@ -164,7 +164,11 @@ export async function recoverGenerationJob(files: GenerationJobFiles, warnings: 
     }
     if (!done.has(id)) {
       if (!status.has(id)) lost++;
-      warnings.push({ code: 'VLIT_W_JOB_LOST_OUTPUT', message: `unit ${id} is logged as done but has no output line; regenerating it`, details: { file: files.doneLog, record: id } });
+      warnings.push({
+        code: 'VLIT_W_JOB_LOST_OUTPUT',
+        message: `unit ${id} is logged as done but has no output line; regenerating it`,
+        details: { file: files.doneLog, record: id },
+      });
     }
     // Deleted and set again so the map's order is the order of each unit's last line.
     status.delete(id);
@@ -179,11 +183,19 @@ export async function recoverGenerationJob(files: GenerationJobFiles, warnings: 
     await writeFileAtomic(files.doneLog, lines.join(''));
     if (missing.length) {
       // Killed after writing the output line but before logging it.
-      warnings.push({ code: 'VLIT_W_JOB_RELOGGED', message: `${missing.length} finished unit(s) were missing from the done log`, details: { file: files.doneLog } });
+      warnings.push({
+        code: 'VLIT_W_JOB_RELOGGED',
+        message: `${missing.length} finished unit(s) were missing from the done log`,
+        details: { file: files.doneLog },
+      });
     }
     const repeated = logLines - status.size;
     if (repeated > 0) {
-      warnings.push({ code: 'VLIT_W_JOB_LOG_DEDUPLICATED', message: `removed ${repeated} repeated done-log line(s); one line per unit is kept`, details: { file: files.doneLog, removed: repeated } });
+      warnings.push({
+        code: 'VLIT_W_JOB_LOG_DEDUPLICATED',
+        message: `removed ${repeated} repeated done-log line(s); one line per unit is kept`,
+        details: { file: files.doneLog, removed: repeated },
+      });
     }
   }
   return done;
@@ -295,7 +307,12 @@ async function runLockedJob(
         else {
           const issue = parsed.error.issues[0];
           const imageId = (input as { imageId?: unknown })?.imageId;
-          finish(id, rejectsFd, `${JSON.stringify({ id, imageId: typeof imageId === 'string' ? imageId : undefined, reason: `invalid image annotations: ${issue.message} (field ${issue.path.map(String).join('.') || '(root)'})`, raw: JSON.stringify(input) ?? 'undefined' })}\n`, 'reject');
+          finish(
+            id,
+            rejectsFd,
+            `${JSON.stringify({ id, imageId: typeof imageId === 'string' ? imageId : undefined, reason: `invalid image annotations: ${issue.message} (field ${issue.path.map(String).join('.') || '(root)'})`, raw: JSON.stringify(input) ?? 'undefined' })}\n`,
+            'reject',
+          );
         }
         index++;
         continue;
@@ -303,7 +320,11 @@ async function runLockedJob(
       index++;
       for (const unit of generator.units(parsed.data)) {
         if (scheduled.has(unit.id)) {
-          warn({ code: 'VLIT_W_DUPLICATE_IMAGE', message: `image ${unit.imageId} appears more than once; unit ${unit.id} is generated once`, details: { record: unit.imageId, field: 'imageId' } });
+          warn({
+            code: 'VLIT_W_DUPLICATE_IMAGE',
+            message: `image ${unit.imageId} appears more than once; unit ${unit.id} is generated once`,
+            details: { record: unit.imageId, field: 'imageId' },
+          });
           continue;
         }
         scheduled.add(unit.id);

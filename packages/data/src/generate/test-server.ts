@@ -78,7 +78,12 @@ export async function startFakeServer(options: FakeServerOptions): Promise<FakeS
     state.faultsServed[fault]++;
     if (fault !== 'ok') failures.set(key, (failures.get(key) ?? 0) + 1);
     const content = options.reply ? options.reply(request) : `User: What is this?\nAssistant: A test image.`;
-    const ok = JSON.stringify({ id: `c${n}`, object: 'chat.completion', model: request.model, choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] });
+    const ok = JSON.stringify({
+      id: `c${n}`,
+      object: 'chat.completion',
+      model: request.model,
+      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    });
     switch (fault) {
       case '429':
         return sendJson(res, 429, '{"error":"rate limited"}', options.retryAfter !== undefined ? { 'retry-after': options.retryAfter } : {});

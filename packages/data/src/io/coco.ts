@@ -15,7 +15,11 @@ export const cocoImageSchema = z.looseObject({
   height: z.number().int().positive(),
 });
 /** COCO captions annotation. */
-export const cocoCaptionSchema = z.looseObject({ id: z.union([z.number(), z.string()]).optional(), image_id: z.union([z.number(), z.string().min(1)]), caption: z.string().min(1) });
+export const cocoCaptionSchema = z.looseObject({
+  id: z.union([z.number(), z.string()]).optional(),
+  image_id: z.union([z.number(), z.string().min(1)]),
+  caption: z.string().min(1),
+});
 /** COCO instances annotation (segmentation and the rest are ignored). */
 export const cocoInstanceSchema = z.looseObject({
   id: z.union([z.number(), z.string()]).optional(),
@@ -26,7 +30,11 @@ export const cocoInstanceSchema = z.looseObject({
 /** COCO category. */
 export const cocoCategorySchema = z.looseObject({ id: z.union([z.number(), z.string().min(1)]), name: z.string().min(1) });
 /** VQAv2 question. */
-export const vqaQuestionSchema = z.looseObject({ question_id: z.union([z.number(), z.string().min(1)]), image_id: z.union([z.number(), z.string().min(1)]), question: z.string().min(1) });
+export const vqaQuestionSchema = z.looseObject({
+  question_id: z.union([z.number(), z.string().min(1)]),
+  image_id: z.union([z.number(), z.string().min(1)]),
+  question: z.string().min(1),
+});
 /** VQAv2 annotation (answers for one question). */
 export const vqaAnswerSetSchema = z.looseObject({
   question_id: z.union([z.number(), z.string().min(1)]),
@@ -83,9 +91,18 @@ export async function* readImageAnnotations(sources: CocoSources, options: ReadI
     options.onReject(toRejectedRecord(located, text));
   };
 
-  async function each(source: ByteSource | undefined, file: string | undefined, arrays: string[], handle: (array: string, item: JsonStreamItem & { kind: 'value' }, index: number) => void): Promise<void> {
+  async function each(
+    source: ByteSource | undefined,
+    file: string | undefined,
+    arrays: string[],
+    handle: (array: string, item: JsonStreamItem & { kind: 'value' }, index: number) => void,
+  ): Promise<void> {
     if (!source) return;
-    for await (const item of streamJsonValues(source, arrays.map((a) => [a, '*']), { file })) {
+    for await (const item of streamJsonValues(
+      source,
+      arrays.map((a) => [a, '*']),
+      { file },
+    )) {
       if (!item.selected) continue;
       const array = String(item.path[0]);
       const index = item.path[1] as number;
@@ -115,7 +132,9 @@ export async function* readImageAnnotations(sources: CocoSources, options: ReadI
     if (!entry && options.imageInfo) {
       const info = options.imageInfo(imageId);
       if (info) {
-        entry = { image: imageAnnotationsSchema.parse({ imageId, file: checkRelativePath(info.file, { field: 'image_id' }), width: info.width, height: info.height }) };
+        entry = {
+          image: imageAnnotationsSchema.parse({ imageId, file: checkRelativePath(info.file, { field: 'image_id' }), width: info.width, height: info.height }),
+        };
         images.set(imageId, entry);
       }
     }
@@ -163,7 +182,11 @@ export async function* readImageAnnotations(sources: CocoSources, options: ReadI
     const answers = vqaAnswers.get(String(q.question_id));
     if (!answers) throw new ValidationError(`question ${String(q.question_id)} has no annotation`, { details: { field: 'question_id' } });
     defer(files.vqaQuestions, array, index, item.text, () => {
-      imageFor(String(q.image_id)).vqa.push({ question: q.question, answers: answers.answers.map((x) => x.answer), ...(answers.answer_type ? { answerType: answers.answer_type } : {}) });
+      imageFor(String(q.image_id)).vqa.push({
+        question: q.question,
+        answers: answers.answers.map((x) => x.answer),
+        ...(answers.answer_type ? { answerType: answers.answer_type } : {}),
+      });
     });
   });
   for (const d of deferred) {
@@ -197,7 +220,10 @@ export function defaultVqaImagePath(imageId: string, subtype: string | undefined
  * answered with `multiple_choice_answer`; all ten answers kept in `metadata.vqav2`). The annotations
  * file is indexed by question id first (memory grows with it); questions are streamed.
  */
-export async function* readVqaV2Records(sources: { questions: ByteSource; annotations: ByteSource }, options: VqaV2RecordOptions = {}): AsyncGenerator<VlitRecord> {
+export async function* readVqaV2Records(
+  sources: { questions: ByteSource; annotations: ByteSource },
+  options: VqaV2RecordOptions = {},
+): AsyncGenerator<VlitRecord> {
   const answers = new Map<string, z.infer<typeof vqaAnswerSetSchema>>();
   const reject = (err: unknown, file: string | undefined, index: number, text: string, id?: string): void => {
     const located = locateError(err, { file, index, id });
@@ -272,7 +298,14 @@ export function toCocoJson(annotations: Iterable<ImageAnnotations>): { captions:
     for (const c of a.captions) caps.push({ id: capId++, image_id: imageId, caption: c });
     for (const o of a.objects) {
       if (!cats.has(o.category)) cats.set(o.category, cats.size + 1);
-      const entry: Record<string, unknown> = { id: o.id ?? instId, image_id: imageId, category_id: cats.get(o.category), bbox: o.bbox, area: o.bbox[2] * o.bbox[3], iscrowd: 0 };
+      const entry: Record<string, unknown> = {
+        id: o.id ?? instId,
+        image_id: imageId,
+        category_id: cats.get(o.category),
+        bbox: o.bbox,
+        area: o.bbox[2] * o.bbox[3],
+        iscrowd: 0,
+      };
       if (o.attributes) entry.attributes = o.attributes;
       insts.push(entry);
       instId++;
@@ -283,7 +316,10 @@ export function toCocoJson(annotations: Iterable<ImageAnnotations>): { captions:
 }
 
 /** VQAv2 questions and annotations JSON for the VQA pairs of a set of images. */
-export function toVqaV2Json(annotations: Iterable<ImageAnnotations>, subtype = 'train2014'): { questions: Record<string, unknown>; annotations: Record<string, unknown> } {
+export function toVqaV2Json(
+  annotations: Iterable<ImageAnnotations>,
+  subtype = 'train2014',
+): { questions: Record<string, unknown>; annotations: Record<string, unknown> } {
   const qs: Record<string, unknown>[] = [];
   const as: Record<string, unknown>[] = [];
   let qid = 1;

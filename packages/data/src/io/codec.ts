@@ -195,7 +195,11 @@ export function writeExtras(out: Record<string, unknown>, metadata: Record<strin
 }
 
 /** Merge metadata from extra native fields and dialect hints (hints under the dialect's name). */
-export function buildMetadata(extra: Record<string, unknown> | undefined, hintKey: string, hints: Record<string, unknown>): Record<string, unknown> | undefined {
+export function buildMetadata(
+  extra: Record<string, unknown> | undefined,
+  hintKey: string,
+  hints: Record<string, unknown>,
+): Record<string, unknown> | undefined {
   const hasHints = Object.keys(hints).length > 0;
   if (!extra && !hasHints) return undefined;
   const out: Record<string, unknown> = { ...(extra ?? {}) };
@@ -271,13 +275,17 @@ function applyCarrier(draft: DraftRecord, carrier: RecordCarrier): DraftRecord {
     let messages = draft.messages.slice();
     for (const r of [...(carrier.removed ?? [])].sort((a, b) => a.index - b.index)) {
       if (r.index > messages.length) {
-        throw new ValidationError(`carried message index ${r.index} is past the conversation (${messages.length} messages)`, { details: { field: `${CARRIER_FIELD}.removed` } });
+        throw new ValidationError(`carried message index ${r.index} is past the conversation (${messages.length} messages)`, {
+          details: { field: `${CARRIER_FIELD}.removed` },
+        });
       }
       messages.splice(r.index, 0, r.message);
     }
     if (carrier.train) {
       if (carrier.train.length !== messages.length) {
-        throw new ValidationError(`carried train flags (${carrier.train.length}) do not match the ${messages.length} messages`, { details: { field: `${CARRIER_FIELD}.train` } });
+        throw new ValidationError(`carried train flags (${carrier.train.length}) do not match the ${messages.length} messages`, {
+          details: { field: `${CARRIER_FIELD}.train` },
+        });
       }
       messages = messages.map((m, i) => {
         const t = carrier.train![i];
@@ -306,13 +314,21 @@ export interface RecordDecodeOptions {
  * applied, schema validation, and a pure check that every image path stays under the dataset root.
  * Throws typed errors naming the file, record and field.
  */
-export function decodeRecord(dialect: RecordDialect, native: unknown, position: RecordPosition & { key?: string }, options: RecordDecodeOptions = {}): VlitRecord {
+export function decodeRecord(
+  dialect: RecordDialect,
+  native: unknown,
+  position: RecordPosition & { key?: string },
+  options: RecordDecodeOptions = {},
+): VlitRecord {
   let id: string | undefined = position.id;
   try {
     if (!isObject(native)) {
-      throw new ValidationError(`a ${dialect.name} record must be a JSON object, got ${Array.isArray(native) ? 'an array' : native === null ? 'null' : typeof native}`, {
-        details: { field: '(root)' },
-      });
+      throw new ValidationError(
+        `a ${dialect.name} record must be a JSON object, got ${Array.isArray(native) ? 'an array' : native === null ? 'null' : typeof native}`,
+        {
+          details: { field: '(root)' },
+        },
+      );
     }
     let body = native;
     let carrier: RecordCarrier | undefined;
@@ -396,7 +412,14 @@ export function encodeRecord(dialect: RecordDialect, record: VlitRecord, index: 
     }
     if (jsonEqual(hinted, canonical.messages)) {
       if (dropped.length) carrier.removed = dropped;
-      if (train && !jsonEqual(back.messages.map((m) => m.train ?? null), train)) carrier.train = train;
+      if (
+        train &&
+        !jsonEqual(
+          back.messages.map((m) => m.train ?? null),
+          train,
+        )
+      )
+        carrier.train = train;
     } else carrier.messages = canonical.messages;
   }
   if (back.task !== canonical.task) carrier.task = canonical.task ?? null;

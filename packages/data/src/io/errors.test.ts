@@ -37,7 +37,17 @@ const cases: Case[] = [
   {
     dialect: 'llava',
     good: (i) => ({ id: `r${i}`, image: `img/${i}.jpg`, conversations: conv('q') }),
-    wrongType: [{ id: 'bad', image: 'x.jpg', conversations: [{ from: 'human', value: '<image>' }, { from: 'gpt', value: 5 }] }, 'conversations.1.value'],
+    wrongType: [
+      {
+        id: 'bad',
+        image: 'x.jpg',
+        conversations: [
+          { from: 'human', value: '<image>' },
+          { from: 'gpt', value: 5 },
+        ],
+      },
+      'conversations.1.value',
+    ],
     escape: { id: 'esc', image: '../outside/secret.jpg', conversations: conv('q') },
   },
   {
@@ -54,15 +64,66 @@ const cases: Case[] = [
   },
   {
     dialect: 'openai',
-    good: (i) => ({ id: `r${i}`, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `img/${i}.jpg` } }, { type: 'text', text: 'q' }] }, { role: 'assistant', content: 'a' }] }),
-    wrongType: [{ id: 'bad', messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a', loss: 'yes' }] }, 'messages.1.loss'],
-    escape: { id: 'esc', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'file:///etc/passwd' } }] }, { role: 'assistant', content: 'a' }] },
+    good: (i) => ({
+      id: `r${i}`,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image_url', image_url: { url: `img/${i}.jpg` } },
+            { type: 'text', text: 'q' },
+          ],
+        },
+        { role: 'assistant', content: 'a' },
+      ],
+    }),
+    wrongType: [
+      {
+        id: 'bad',
+        messages: [
+          { role: 'user', content: 'q' },
+          { role: 'assistant', content: 'a', loss: 'yes' },
+        ],
+      },
+      'messages.1.loss',
+    ],
+    escape: {
+      id: 'esc',
+      messages: [
+        { role: 'user', content: [{ type: 'image_url', image_url: { url: 'file:///etc/passwd' } }] },
+        { role: 'assistant', content: 'a' },
+      ],
+    },
   },
   {
     dialect: 'vlit',
-    good: (i) => ({ id: `r${i}`, images: [`img/${i}.jpg`], messages: [{ role: 'user', content: '<image>\nq' }, { role: 'assistant', content: 'a' }] }),
-    wrongType: [{ id: 'bad', images: [], messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a', train: 'yes' }] }, 'messages.1.train'],
-    escape: { id: 'esc', images: ['..\\..\\windows\\x.jpg'], messages: [{ role: 'user', content: '<image>' }, { role: 'assistant', content: 'a' }] },
+    good: (i) => ({
+      id: `r${i}`,
+      images: [`img/${i}.jpg`],
+      messages: [
+        { role: 'user', content: '<image>\nq' },
+        { role: 'assistant', content: 'a' },
+      ],
+    }),
+    wrongType: [
+      {
+        id: 'bad',
+        images: [],
+        messages: [
+          { role: 'user', content: 'q' },
+          { role: 'assistant', content: 'a', train: 'yes' },
+        ],
+      },
+      'messages.1.train',
+    ],
+    escape: {
+      id: 'esc',
+      images: ['..\\..\\windows\\x.jpg'],
+      messages: [
+        { role: 'user', content: '<image>' },
+        { role: 'assistant', content: 'a' },
+      ],
+    },
   },
 ];
 
@@ -113,7 +174,14 @@ describe('bad input in every dialect: typed errors with file, index/line and fie
     });
   }
 
-  const wrapped: { dialect: DialectName; wrap: (entries: string[]) => string; good: (i: number) => unknown; wrongType: [unknown, string]; escape: unknown; key: (i: number) => string }[] = [
+  const wrapped: {
+    dialect: DialectName;
+    wrap: (entries: string[]) => string;
+    good: (i: number) => unknown;
+    wrongType: [unknown, string];
+    escape: unknown;
+    key: (i: number) => string;
+  }[] = [
     {
       dialect: 'mimicit',
       wrap: (entries) => `{"meta": {"version": "1"},\n"data": {\n${entries.join(',\n')}\n}}\n`,
@@ -126,9 +194,23 @@ describe('bad input in every dialect: typed errors with file, index/line and fie
       dialect: 'review',
       wrap: (entries) => `{"image_source": "MSCOCO2014", "construction_time": "2023",\n"annotations": [\n${entries.join(',\n')}\n]}\n`,
       key: () => '',
-      good: () => ({ img_ids: ['000000000001'], instruction_type: 'Global', conversations: [{ from: 'human', value: 'q' }, { from: 'gpt', value: 'a' }] }),
+      good: () => ({
+        img_ids: ['000000000001'],
+        instruction_type: 'Global',
+        conversations: [
+          { from: 'human', value: 'q' },
+          { from: 'gpt', value: 'a' },
+        ],
+      }),
       wrongType: [{ img_ids: true, instruction_type: 'Region', conversations: [] }, 'img_ids'],
-      escape: { img_ids: ['../x'], instruction_type: 'Region', conversations: [{ from: 'human', value: 'q' }, { from: 'gpt', value: 'a' }] },
+      escape: {
+        img_ids: ['../x'],
+        instruction_type: 'Region',
+        conversations: [
+          { from: 'human', value: 'q' },
+          { from: 'gpt', value: 'a' },
+        ],
+      },
     },
   ];
   for (const w of wrapped) {
@@ -173,19 +255,35 @@ describe('bad input in every dialect: typed errors with file, index/line and fie
   });
 
   it('tool turns and unknown roles are unsupported, naming the turn', async () => {
-    const err = await firstError(readRecords(JSON.stringify([{ conversations: [{ from: 'human', value: 'q' }, { from: 'function_call', value: '{}' }] }]), { dialect: 'sharegpt', file: 's.json' }));
+    const err = await firstError(
+      readRecords(
+        JSON.stringify([
+          {
+            conversations: [
+              { from: 'human', value: 'q' },
+              { from: 'function_call', value: '{}' },
+            ],
+          },
+        ]),
+        { dialect: 'sharegpt', file: 's.json' },
+      ),
+    );
     expect(err).toBeInstanceOf(UnsupportedError);
     expect(err.details).toMatchObject({ field: 'conversations.1.from', record: 0, index: 0 });
   });
 
   it('a bad carrier is named by its field', async () => {
-    const err = await firstError(readRecords(JSON.stringify([{ id: 'a', conversations: conv('q'), image: 'x.jpg', vlit: { train: 'yes' } }]), { dialect: 'llava', file: 'c.json' }));
+    const err = await firstError(
+      readRecords(JSON.stringify([{ id: 'a', conversations: conv('q'), image: 'x.jpg', vlit: { train: 'yes' } }]), { dialect: 'llava', file: 'c.json' }),
+    );
     expect(err).toBeInstanceOf(ValidationError);
     expect(err.details.field).toBe('vlit.train');
   });
 
   it('placeholder and image counts must agree', async () => {
-    const err = await firstError(readRecords(JSON.stringify([{ id: 'a', image: ['x.jpg', 'y.jpg'], conversations: conv('q') }]), { dialect: 'llava', file: 'c.json' }));
+    const err = await firstError(
+      readRecords(JSON.stringify([{ id: 'a', image: ['x.jpg', 'y.jpg'], conversations: conv('q') }]), { dialect: 'llava', file: 'c.json' }),
+    );
     expect(err).toBeInstanceOf(ValidationError);
     expect(err.details).toMatchObject({ field: 'images', record: 'a' });
   });
@@ -193,9 +291,30 @@ describe('bad input in every dialect: typed errors with file, index/line and fie
   it('records a dialect cannot hold at all are write rejects; written + rejected = given', async () => {
     const rejects: RejectedRecord[] = [];
     const records = [
-      { id: 'ok', images: [], messages: [{ role: 'user' as const, content: 'q' }, { role: 'assistant' as const, content: 'a' }] },
-      { id: 'only-system', images: [], messages: [{ role: 'system' as const, content: 's' }, { role: 'assistant' as const, content: 'a' }] },
-      { id: 'ok2', images: [], messages: [{ role: 'user' as const, content: 'q' }, { role: 'assistant' as const, content: 'a' }] },
+      {
+        id: 'ok',
+        images: [],
+        messages: [
+          { role: 'user' as const, content: 'q' },
+          { role: 'assistant' as const, content: 'a' },
+        ],
+      },
+      {
+        id: 'only-system',
+        images: [],
+        messages: [
+          { role: 'system' as const, content: 's' },
+          { role: 'assistant' as const, content: 'a' },
+        ],
+      },
+      {
+        id: 'ok2',
+        images: [],
+        messages: [
+          { role: 'user' as const, content: 'q' },
+          { role: 'assistant' as const, content: 'a' },
+        ],
+      },
     ];
     const stats = { written: 0, rejected: 0, warnings: 0 };
     const out = await collect(writeRecords(records, { dialect: 'mimicit', onReject: (r) => rejects.push(r) }, stats));
@@ -213,7 +332,18 @@ describe('checkRelativePath', () => {
     expect(checkRelativePath('a/./b/../c.jpg')).toBe('a/c.jpg');
     expect(checkRelativePath('a\\b.jpg')).toBe('a/b.jpg');
   });
-  it.each(['../x.jpg', 'a/../../x.jpg', '/abs.jpg', 'C:\\x.jpg', '\\\\server\\share\\x.jpg', 'http://host/x.jpg', 'data:image/png;base64,AAAA', 'a\0b', '.', ''])('refuses %j', (p) => {
+  it.each([
+    '../x.jpg',
+    'a/../../x.jpg',
+    '/abs.jpg',
+    'C:\\x.jpg',
+    '\\\\server\\share\\x.jpg',
+    'http://host/x.jpg',
+    'data:image/png;base64,AAAA',
+    'a\0b',
+    '.',
+    '',
+  ])('refuses %j', (p) => {
     expect(() => checkRelativePath(p, { file: 'f', record: 'r', field: 'images.0' })).toThrow(PathEscapeError);
   });
 });

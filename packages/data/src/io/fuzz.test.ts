@@ -76,7 +76,14 @@ async function textOf(chunks: AsyncIterable<string>): Promise<string> {
 
 /** The records of a parsed file and a way to put them back (same container). */
 function recordsOf(reader: Reader, container: 'json' | 'jsonl' | undefined, text: string): { items: unknown[]; back: (items: string[]) => string } {
-  if (container === 'jsonl') return { items: text.split('\n').filter(Boolean).map((l) => JSON.parse(l)), back: (xs) => `${xs.join('\n')}\n` };
+  if (container === 'jsonl')
+    return {
+      items: text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+      back: (xs) => `${xs.join('\n')}\n`,
+    };
   const v = JSON.parse(text) as Record<string, unknown> | unknown[];
   if (Array.isArray(v)) return { items: v, back: (xs) => `[\n${xs.join(',\n')}\n]\n` };
   const key = reader === 'mimicit' ? 'data' : reader === 'review' || reader === 'coco-captions' ? 'annotations' : 'questions';
@@ -84,14 +91,18 @@ function recordsOf(reader: Reader, container: 'json' | 'jsonl' | undefined, text
   if (Array.isArray(inner)) {
     const head = { ...v };
     delete head[key];
-    return { items: inner, back: (xs) => `${JSON.stringify(head).slice(0, -1)}${Object.keys(head).length ? ',' : ''}${JSON.stringify(key)}: [\n${xs.join(',\n')}\n]}\n` };
+    return {
+      items: inner,
+      back: (xs) => `${JSON.stringify(head).slice(0, -1)}${Object.keys(head).length ? ',' : ''}${JSON.stringify(key)}: [\n${xs.join(',\n')}\n]}\n`,
+    };
   }
   const entries = Object.entries(inner as Record<string, unknown>);
   const head = { ...v };
   delete head[key];
   return {
     items: entries.map(([, x]) => x),
-    back: (xs) => `${JSON.stringify(head).slice(0, -1)}${Object.keys(head).length ? ',' : ''}${JSON.stringify(key)}: {\n${xs.map((x, i) => `${JSON.stringify(entries[i][0])}: ${x}`).join(',\n')}\n}}\n`,
+    back: (xs) =>
+      `${JSON.stringify(head).slice(0, -1)}${Object.keys(head).length ? ',' : ''}${JSON.stringify(key)}: {\n${xs.map((x, i) => `${JSON.stringify(entries[i][0])}: ${x}`).join(',\n')}\n}}\n`,
   };
 }
 
@@ -153,7 +164,8 @@ async function buildCases(): Promise<FuzzCase[]> {
   const rng = createRng(SEED);
   const cases: FuzzCase[] = [];
   // Tiny chunks only for small files: a few MB fed a byte at a time measures the generator, not the reader.
-  const add = (c: Omit<FuzzCase, 'id' | 'chunks'>, r: Rng) => cases.push({ ...c, id: cases.length, chunks: c.bytes.length > 1 << 18 ? [65_537, 1 << 20] : chunkSizes(r) });
+  const add = (c: Omit<FuzzCase, 'id' | 'chunks'>, r: Rng) =>
+    cases.push({ ...c, id: cases.length, chunks: c.bytes.length > 1 << 18 ? [65_537, 1 << 20] : chunkSizes(r) });
   const targets: Array<{ reader: DialectName; container?: 'json' | 'jsonl' }> = [];
   for (const d of ['vlit', 'llava', 'sharegpt', 'alpaca', 'openai'] as const) targets.push({ reader: d, container: 'jsonl' }, { reader: d, container: 'json' });
   targets.push({ reader: 'mimicit' }, { reader: 'review' });
@@ -161,7 +173,14 @@ async function buildCases(): Promise<FuzzCase[]> {
   for (const t of targets) {
     const r = rng.fork(`${t.reader}/${t.container ?? 'object'}`);
     const records = seedRecords(r, 6);
-    const text = await textOf(writeRecords(records, { dialect: t.reader, ...(t.container ? { container: t.container } : {}), header: t.reader === 'review' ? { image_source: 'MSCOCO2014', construction_time: '2023' } : t.reader === 'mimicit' ? { meta: { version: '1' } } : undefined }));
+    const text = await textOf(
+      writeRecords(records, {
+        dialect: t.reader,
+        ...(t.container ? { container: t.container } : {}),
+        header:
+          t.reader === 'review' ? { image_source: 'MSCOCO2014', construction_time: '2023' } : t.reader === 'mimicit' ? { meta: { version: '1' } } : undefined,
+      }),
+    );
     const bytes = enc.encode(text);
     const base = { reader: t.reader, container: t.container } as const;
     add({ ...base, mutation: 'seed', bytes, expectRead: records.length }, r);
@@ -171,20 +190,56 @@ async function buildCases(): Promise<FuzzCase[]> {
       for (let f = int(r, 1, 4); f > 0; f--) b[int(r, 0, b.length - 1)] = int(r, 0, 255);
       add({ ...base, mutation: 'byte-flip', bytes: b }, r);
     }
-    for (let k = 0; k < 5; k++) add({ ...base, mutation: 'wrong-type', bytes: enc.encode(replaceNode(r, t.reader, t.container, text, (old) => otherType(r, old))) }, r);
-    for (let k = 0; k < 4; k++) add({ ...base, mutation: 'invalid-utf8', bytes: insertBytes(bytes, int(r, 0, bytes.length), INVALID_UTF8[int(r, 0, INVALID_UTF8.length - 1)]) }, r);
+    for (let k = 0; k < 5; k++)
+      add({ ...base, mutation: 'wrong-type', bytes: enc.encode(replaceNode(r, t.reader, t.container, text, (old) => otherType(r, old))) }, r);
+    for (let k = 0; k < 4; k++)
+      add({ ...base, mutation: 'invalid-utf8', bytes: insertBytes(bytes, int(r, 0, bytes.length), INVALID_UTF8[int(r, 0, INVALID_UTF8.length - 1)]) }, r);
     add({ ...base, mutation: 'bom-start', bytes: insertBytes(bytes, 0, [0xef, 0xbb, 0xbf]) }, r);
     add({ ...base, mutation: 'bom-inside', bytes: insertBytes(bytes, int(r, 1, bytes.length), [0xef, 0xbb, 0xbf]) }, r);
     for (const depth of [1500, 100_000]) {
       const open = r.float() < 0.5 ? ['[', ']'] : ['{"a":', '}'];
-      add({ ...base, mutation: `deep-${depth}`, bytes: enc.encode(replaceNode(r, t.reader, t.container, text, () => `${open[0].repeat(depth)}1${open[1].repeat(depth)}`)) }, r);
+      add(
+        {
+          ...base,
+          mutation: `deep-${depth}`,
+          bytes: enc.encode(replaceNode(r, t.reader, t.container, text, () => `${open[0].repeat(depth)}1${open[1].repeat(depth)}`)),
+        },
+        r,
+      );
     }
-    add({ ...base, mutation: 'huge-string', bytes: enc.encode(replaceNode(r, t.reader, t.container, text, () => JSON.stringify('é'.repeat(int(r, 1, 2) << 20)))) }, r);
-    add({ ...base, mutation: 'huge-string-capped', maxValueBytes: 1 << 20, bytes: enc.encode(replaceNode(r, t.reader, t.container, text, () => JSON.stringify('x'.repeat(3 << 20)))) }, r);
+    add(
+      {
+        ...base,
+        mutation: 'huge-string',
+        bytes: enc.encode(replaceNode(r, t.reader, t.container, text, () => JSON.stringify('é'.repeat(int(r, 1, 2) << 20)))),
+      },
+      r,
+    );
+    add(
+      {
+        ...base,
+        mutation: 'huge-string-capped',
+        maxValueBytes: 1 << 20,
+        bytes: enc.encode(replaceNode(r, t.reader, t.container, text, () => JSON.stringify('x'.repeat(3 << 20)))),
+      },
+      r,
+    );
     // JSON/JSONL confusion: the other container named, a pretty-printed file, lines of a wrapped file's records.
     if (t.container) add({ ...base, mutation: 'container-swapped', container: t.container === 'json' ? 'jsonl' : 'json', bytes }, r);
     add({ ...base, mutation: 'pretty-printed', bytes: enc.encode(JSON.stringify(recordsOf(t.reader, t.container, text).items, null, 2)) }, r);
-    add({ ...base, mutation: 'records-as-jsonl', container: t.container ? 'jsonl' : undefined, bytes: enc.encode(`${recordsOf(t.reader, t.container, text).items.map((x) => JSON.stringify(x)).join('\n')}\n`) }, r);
+    add(
+      {
+        ...base,
+        mutation: 'records-as-jsonl',
+        container: t.container ? 'jsonl' : undefined,
+        bytes: enc.encode(
+          `${recordsOf(t.reader, t.container, text)
+            .items.map((x) => JSON.stringify(x))
+            .join('\n')}\n`,
+        ),
+      },
+      r,
+    );
     add({ ...base, mutation: 'garbage', bytes: Uint8Array.from({ length: int(r, 1, 600) }, () => int(r, 0, 255)) }, r);
   }
 
@@ -194,9 +249,23 @@ async function buildCases(): Promise<FuzzCase[]> {
     images: Array.from({ length: 5 }, (_, i) => ({ id: i + 1, file_name: `COCO_train2014_${String(i + 1).padStart(12, '0')}.jpg`, width: 640, height: 480 })),
     annotations: Array.from({ length: 10 }, (_, i) => ({ id: 100 + i, image_id: (i % 5) + 1, caption: `A caption ${WORDS[i]} number ${i}.` })),
   });
-  const questions = JSON.stringify({ questions: Array.from({ length: 6 }, (_, i) => ({ question_id: i + 1, image_id: (i % 3) + 1, question: `Is there a ${WORDS[i]}?` })) });
-  const answers = enc.encode(JSON.stringify({ annotations: Array.from({ length: 6 }, (_, i) => ({ question_id: i + 1, image_id: (i % 3) + 1, multiple_choice_answer: 'yes', answers: [{ answer: 'yes' }] })) }));
-  for (const [reader, text] of [['coco-captions', coco], ['vqav2', questions]] as const) {
+  const questions = JSON.stringify({
+    questions: Array.from({ length: 6 }, (_, i) => ({ question_id: i + 1, image_id: (i % 3) + 1, question: `Is there a ${WORDS[i]}?` })),
+  });
+  const answers = enc.encode(
+    JSON.stringify({
+      annotations: Array.from({ length: 6 }, (_, i) => ({
+        question_id: i + 1,
+        image_id: (i % 3) + 1,
+        multiple_choice_answer: 'yes',
+        answers: [{ answer: 'yes' }],
+      })),
+    }),
+  );
+  for (const [reader, text] of [
+    ['coco-captions', coco],
+    ['vqav2', questions],
+  ] as const) {
     const bytes = enc.encode(text);
     const extra = reader === 'vqav2' ? answers : undefined;
     add({ reader, mutation: 'seed', bytes, extra }, r);
@@ -206,9 +275,18 @@ async function buildCases(): Promise<FuzzCase[]> {
       b[int(r, 0, b.length - 1)] = int(r, 0, 255);
       add({ reader, mutation: 'byte-flip', bytes: b, extra }, r);
     }
-    for (let k = 0; k < 3; k++) add({ reader, mutation: 'wrong-type', bytes: enc.encode(replaceNode(r, reader, undefined, text, (old) => otherType(r, old))), extra }, r);
+    for (let k = 0; k < 3; k++)
+      add({ reader, mutation: 'wrong-type', bytes: enc.encode(replaceNode(r, reader, undefined, text, (old) => otherType(r, old))), extra }, r);
     add({ reader, mutation: 'invalid-utf8', bytes: insertBytes(bytes, int(r, 0, bytes.length), [0xff]), extra }, r);
-    add({ reader, mutation: 'deep-100000', bytes: enc.encode(replaceNode(r, reader, undefined, text, () => `${'['.repeat(100_000)}${']'.repeat(100_000)}`)), extra }, r);
+    add(
+      {
+        reader,
+        mutation: 'deep-100000',
+        bytes: enc.encode(replaceNode(r, reader, undefined, text, () => `${'['.repeat(100_000)}${']'.repeat(100_000)}`)),
+        extra,
+      },
+      r,
+    );
     add({ reader, mutation: 'garbage', bytes: Uint8Array.from({ length: int(r, 1, 600) }, () => int(r, 0, 255)), extra }, r);
   }
   return cases;
@@ -269,7 +347,10 @@ describe('reader fault injection', () => {
     const total = { tried: 0, ok: 0, typed: 0, crash: 0, hang: 0, rejects: 0 };
     for (const r of results) {
       const c = cases[r.id];
-      const k = c.container && c.reader !== 'mimicit' && c.reader !== 'review' ? `${c.reader} (${c.mutation === 'container-swapped' ? 'other container' : c.container})` : c.reader;
+      const k =
+        c.container && c.reader !== 'mimicit' && c.reader !== 'review'
+          ? `${c.reader} (${c.mutation === 'container-swapped' ? 'other container' : c.container})`
+          : c.reader;
       if (!rows.has(k)) rows.set(k, { tried: 0, ok: 0, typed: 0, crash: 0, hang: 0, rejects: 0 });
       for (const x of [rows.get(k)!, total]) {
         x.tried++;
@@ -280,10 +361,13 @@ describe('reader fault injection', () => {
     rows.set('total', total);
     const pad = (s: string | number, n: number) => String(s).padStart(n);
     const table = [`${'reader'.padEnd(26)}${pad('tried', 7)}${pad('ok', 6)}${pad('typed error', 13)}${pad('crash', 7)}${pad('hang', 6)}${pad('rejects', 9)}`];
-    for (const [k, x] of rows) table.push(`${k.padEnd(26)}${pad(x.tried, 7)}${pad(x.ok, 6)}${pad(x.typed, 13)}${pad(x.crash, 7)}${pad(x.hang, 6)}${pad(x.rejects, 9)}`);
+    for (const [k, x] of rows)
+      table.push(`${k.padEnd(26)}${pad(x.tried, 7)}${pad(x.ok, 6)}${pad(x.typed, 13)}${pad(x.crash, 7)}${pad(x.hang, 6)}${pad(x.rejects, 9)}`);
     console.log(`reader fault injection (seed ${SEED}):\n${table.join('\n')}`);
 
-    const bad = results.filter((r) => r.kind === 'crash' || r.kind === 'hang').map((r) => ({ ...cases[r.id], bytes: `${cases[r.id].bytes.length} bytes`, extra: undefined, result: r }));
+    const bad = results
+      .filter((r) => r.kind === 'crash' || r.kind === 'hang')
+      .map((r) => ({ ...cases[r.id], bytes: `${cases[r.id].bytes.length} bytes`, extra: undefined, result: r }));
     expect(bad).toEqual([]);
     expect(total.crash).toBe(0);
     expect(total.hang).toBe(0);
@@ -312,6 +396,9 @@ describe('reader fault injection', () => {
       { ...base, id: 1, reader: 'selftest-crash' },
       { ...base, id: 2, reader: 'llava', bytes: enc.encode('[1') },
     ]);
-    expect([hang, ...others].map((r) => r.kind), JSON.stringify(others)).toEqual(['hang', 'crash', 'typed']);
+    expect(
+      [hang, ...others].map((r) => r.kind),
+      JSON.stringify(others),
+    ).toEqual(['hang', 'crash', 'typed']);
   }, 120_000);
 });

@@ -25,7 +25,10 @@ interface LazyLlava {
 /** A deterministic LLaVA source that never holds more than one chunk of text (ASCII only: one byte per character). */
 function lazyLlava(n: number): LazyLlava {
   const rng = createRng(`mem-${n}`);
-  const words = 'the a dog cat person red blue small large near left right table street sky tree car bus two three holding wearing on under in with is what where how many'.split(' ');
+  const words =
+    'the a dog cat person red blue small large near left right table street sky tree car bus two three holding wearing on under in with is what where how many'.split(
+      ' ',
+    );
   const sentence = (k: number) => Array.from({ length: k }, () => rng.choice(words)).join(' ');
   const state: LazyLlava = { source: undefined as never, pulled: { chunks: 0, bytes: 0 }, exhausted: false, ends: new Float64Array(n), total: 0 };
   const hand = (text: string): Uint8Array => {

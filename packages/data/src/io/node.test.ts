@@ -53,14 +53,32 @@ describe('files', () => {
     const input = path.join(dir, 'in.jsonl');
     await writeFile(
       input,
-      [JSON.stringify(rec('a', 'img/ok.jpg')), JSON.stringify(rec('b', 'img/link-out/secret.jpg')), '{"id": oops', JSON.stringify(rec('c', '../outside/secret.jpg')), JSON.stringify(rec('d'))].join('\n'),
+      [
+        JSON.stringify(rec('a', 'img/ok.jpg')),
+        JSON.stringify(rec('b', 'img/link-out/secret.jpg')),
+        '{"id": oops',
+        JSON.stringify(rec('c', '../outside/secret.jpg')),
+        JSON.stringify(rec('d')),
+      ].join('\n'),
     );
     const output = path.join(dir, 'out.json');
     const rejectsFile = path.join(dir, 'rejects.jsonl');
     const progress: number[] = [];
-    const stats = await convertFile({ input, output, rejects: rejectsFile, from: 'llava', to: 'sharegpt', toContainer: 'json', root, onProgress: (e) => progress.push(e.done) });
+    const stats = await convertFile({
+      input,
+      output,
+      rejects: rejectsFile,
+      from: 'llava',
+      to: 'sharegpt',
+      toContainer: 'json',
+      root,
+      onProgress: (e) => progress.push(e.done),
+    });
     expect(stats).toMatchObject({ read: 5, written: 2, rejected: 3 });
-    const rejects = (await readFile(rejectsFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as RejectedRecord);
+    const rejects = (await readFile(rejectsFile, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as RejectedRecord);
     expect(rejects.map((r) => [r.id ?? null, r.index, r.line, r.code, r.field])).toEqual([
       ['b', 1, 2, 'VLIT_PATH_ESCAPE', 'images.0'],
       [null, 2, 3, 'VLIT_FORMAT', '(root)'],
@@ -86,12 +104,22 @@ describe('files', () => {
 
   it('writeRecordsFile + dataset_info.json: LLaMA-Factory reads the columns we describe', async () => {
     const records: VlitRecord[] = [
-      { id: 'x', images: ['img/ok.jpg'], messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: '<image>\nWhat?' }, { role: 'assistant', content: 'A dog.' }] },
+      {
+        id: 'x',
+        images: ['img/ok.jpg'],
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: '<image>\nWhat?' },
+          { role: 'assistant', content: 'A dog.' },
+        ],
+      },
     ];
     const file = path.join(dir, 'ds', 'mllm.json');
     await writeRecordsFile(file, records, { dialect: 'sharegpt', container: 'json' });
     const infoFile = path.join(dir, 'ds', 'dataset_info.json');
-    await writeDatasetInfoFile(infoFile, { mllm: { file_name: 'mllm.json', formatting: 'sharegpt', columns: { messages: 'conversations', images: 'images', system: 'system' } } });
+    await writeDatasetInfoFile(infoFile, {
+      mllm: { file_name: 'mllm.json', formatting: 'sharegpt', columns: { messages: 'conversations', images: 'images', system: 'system' } },
+    });
     const info = await readDatasetInfoFile(infoFile);
     const back = await collect(readRecordsFile(file, { dialect: dialectFromDatasetInfo(info.mllm), root: path.join(dir, '..', path.basename(dir), 'root') }));
     expect(back.map((r) => [r.id, r.messages[0].content])).toEqual([['x', 'Be brief.']]);
@@ -131,8 +159,31 @@ describe('files', () => {
 describe('COCO and VQAv2', () => {
   // hand-written expectations: two images, captions, boxes, categories listed after annotations
   const images: ImageAnnotations[] = [
-    { imageId: '1', file: 'train2014/a.jpg', width: 640, height: 480, captions: ['A dog on grass.', 'A brown dog.'], objects: [{ id: 10, category: 'dog', bbox: [10, 20, 100, 80] }], regions: [], vqa: [{ question: 'What animal?', answers: ['dog', 'dog', 'puppy'], answerType: 'other' }], ocr: [] },
-    { imageId: '2', file: 'train2014/b.jpg', width: 320, height: 240, captions: ['Two cats.'], objects: [{ id: 11, category: 'cat', bbox: [0, 0, 50, 50] }, { id: 12, category: 'cat', bbox: [60, 0, 50, 50] }], regions: [], vqa: [], ocr: [] },
+    {
+      imageId: '1',
+      file: 'train2014/a.jpg',
+      width: 640,
+      height: 480,
+      captions: ['A dog on grass.', 'A brown dog.'],
+      objects: [{ id: 10, category: 'dog', bbox: [10, 20, 100, 80] }],
+      regions: [],
+      vqa: [{ question: 'What animal?', answers: ['dog', 'dog', 'puppy'], answerType: 'other' }],
+      ocr: [],
+    },
+    {
+      imageId: '2',
+      file: 'train2014/b.jpg',
+      width: 320,
+      height: 240,
+      captions: ['Two cats.'],
+      objects: [
+        { id: 11, category: 'cat', bbox: [0, 0, 50, 50] },
+        { id: 12, category: 'cat', bbox: [60, 0, 50, 50] },
+      ],
+      regions: [],
+      vqa: [],
+      ocr: [],
+    },
   ];
 
   it('COCO captions + instances + VQAv2 join into ImageAnnotations (round trip through the writers)', async () => {
@@ -154,8 +205,15 @@ describe('COCO and VQAv2', () => {
   it('bad COCO entries are rejects naming file, index and field; good ones survive', async () => {
     const rejects: RejectedRecord[] = [];
     const captions = JSON.stringify({
-      images: [{ id: 1, file_name: 'a.jpg', width: 10, height: 10 }, { id: 2, file_name: '../../etc/passwd', width: 10, height: 10 }],
-      annotations: [{ image_id: 1, caption: 'ok' }, { image_id: 1, caption: 7 }, { image_id: 99, caption: 'orphan' }],
+      images: [
+        { id: 1, file_name: 'a.jpg', width: 10, height: 10 },
+        { id: 2, file_name: '../../etc/passwd', width: 10, height: 10 },
+      ],
+      annotations: [
+        { image_id: 1, caption: 'ok' },
+        { image_id: 1, caption: 7 },
+        { image_id: 99, caption: 'orphan' },
+      ],
     });
     const got = await collect(readImageAnnotations({ captions }, { files: { captions: 'captions.json' }, onReject: (r) => rejects.push(r) }));
     expect(got.map((g) => [g.imageId, g.captions])).toEqual([['1', ['ok']]]);
@@ -169,7 +227,10 @@ describe('COCO and VQAv2', () => {
   });
 
   it('readImageAnnotationsFiles checks images against the root, symlinks followed', async () => {
-    const coco = toCocoJson([{ ...images[0], file: 'img/ok.jpg' }, { ...images[1], file: 'img/link-out/secret.jpg' }]);
+    const coco = toCocoJson([
+      { ...images[0], file: 'img/ok.jpg' },
+      { ...images[1], file: 'img/link-out/secret.jpg' },
+    ]);
     const f = path.join(dir, 'captions.json');
     await writeFile(f, JSON.stringify(coco.captions));
     const rejects: RejectedRecord[] = [];
@@ -179,8 +240,18 @@ describe('COCO and VQAv2', () => {
   });
 
   it('VQAv2 questions + annotations become records, one per question', async () => {
-    const questions = JSON.stringify({ data_subtype: 'val2014', questions: [{ image_id: 42, question: 'What color is the bus?', question_id: 420 }, { image_id: 42, question: 'Unanswered?', question_id: 421 }] });
-    const annotations = JSON.stringify({ annotations: [{ question_id: 420, image_id: 42, answers: [{ answer: 'red' }, { answer: 'red and white' }], multiple_choice_answer: 'red', answer_type: 'other' }] });
+    const questions = JSON.stringify({
+      data_subtype: 'val2014',
+      questions: [
+        { image_id: 42, question: 'What color is the bus?', question_id: 420 },
+        { image_id: 42, question: 'Unanswered?', question_id: 421 },
+      ],
+    });
+    const annotations = JSON.stringify({
+      annotations: [
+        { question_id: 420, image_id: 42, answers: [{ answer: 'red' }, { answer: 'red and white' }], multiple_choice_answer: 'red', answer_type: 'other' },
+      ],
+    });
     const rejects: RejectedRecord[] = [];
     const got = await collect(readVqaV2Records({ questions, annotations }, { files: { questions: 'q.json' }, onReject: (r) => rejects.push(r) }));
     expect(got).toEqual([
@@ -205,10 +276,16 @@ describe('files a user names', () => {
     const { execFileSync } = await import('node:child_process');
     const fifo = path.join(dir, 'pipe.jsonl');
     execFileSync('mkfifo', [fifo]);
-    const codeOf = (p: Promise<unknown>) => p.then(() => 'no error', (e: unknown) => (isVlitError(e) ? `${e.code} ${String(e.details.file)}` : `untyped ${String(e)}`));
+    const codeOf = (p: Promise<unknown>) =>
+      p.then(
+        () => 'no error',
+        (e: unknown) => (isVlitError(e) ? `${e.code} ${String(e.details.file)}` : `untyped ${String(e)}`),
+      );
     expect(await codeOf(collect(readRecordsFile(fifo, { dialect: 'llava' })))).toBe(`VLIT_INVALID_ARGUMENT ${fifo}`);
     expect(await codeOf(collect(readRecordsFile(dir, { dialect: 'llava' })))).toBe(`VLIT_INVALID_ARGUMENT ${dir}`);
-    expect(await codeOf(convertFile({ input: fifo, output: path.join(dir, 'fifo-out.jsonl'), from: 'llava', to: 'vlit' }))).toBe(`VLIT_INVALID_ARGUMENT ${fifo}`);
+    expect(await codeOf(convertFile({ input: fifo, output: path.join(dir, 'fifo-out.jsonl'), from: 'llava', to: 'vlit' }))).toBe(
+      `VLIT_INVALID_ARGUMENT ${fifo}`,
+    );
     expect(await codeOf(collect(readRecordsFile(path.join(dir, 'nope.jsonl'), { dialect: 'llava' })))).toBe(`VLIT_NOT_FOUND ${path.join(dir, 'nope.jsonl')}`);
     const small = path.join(dir, 'small.jsonl');
     await writeFile(small, '{"id": 1}\n'.repeat(10));
@@ -219,11 +296,22 @@ describe('files a user names', () => {
 
   it('convertFile refuses rejects or output paths that are the input, and leaves the input intact', async () => {
     const input = path.join(dir, 'keep.jsonl');
-    const text = `${JSON.stringify({ id: 'k', image: 'img/ok.jpg', conversations: [{ from: 'human', value: '<image>\nq' }, { from: 'gpt', value: 'a' }] })}\n`;
+    const text = `${JSON.stringify({
+      id: 'k',
+      image: 'img/ok.jpg',
+      conversations: [
+        { from: 'human', value: '<image>\nq' },
+        { from: 'gpt', value: 'a' },
+      ],
+    })}\n`;
     await writeFile(input, text);
-    await expect(convertFile({ input, output: path.join(dir, 'o.jsonl'), rejects: input, from: 'llava', to: 'vlit' })).rejects.toMatchObject({ code: 'VLIT_CONFLICT' });
+    await expect(convertFile({ input, output: path.join(dir, 'o.jsonl'), rejects: input, from: 'llava', to: 'vlit' })).rejects.toMatchObject({
+      code: 'VLIT_CONFLICT',
+    });
     await expect(convertFile({ input, output: path.join(dir, '.', 'keep.jsonl'), from: 'llava', to: 'vlit' })).rejects.toMatchObject({ code: 'VLIT_CONFLICT' });
-    await expect(convertFile({ input, output: path.join(dir, 'o.jsonl'), rejects: path.join(dir, 'o.jsonl'), from: 'llava', to: 'vlit' })).rejects.toMatchObject({ code: 'VLIT_CONFLICT' });
+    await expect(
+      convertFile({ input, output: path.join(dir, 'o.jsonl'), rejects: path.join(dir, 'o.jsonl'), from: 'llava', to: 'vlit' }),
+    ).rejects.toMatchObject({ code: 'VLIT_CONFLICT' });
     expect(await readFile(input, 'utf8')).toBe(text);
   });
 });

@@ -10,7 +10,8 @@ const SIMPLE = /^[^\\/:\0.][^\\:\0]*$/;
  */
 export function checkRelativePath(reference: string, location: { file?: string; record?: string | number; field?: string } = {}): string {
   // fast path for the common already-clean relative path (no dot segments, separators or schemes)
-  if (typeof reference === 'string' && SIMPLE.test(reference) && !reference.includes('/.') && !reference.includes('//') && !reference.endsWith('/')) return reference;
+  if (typeof reference === 'string' && SIMPLE.test(reference) && !reference.includes('/.') && !reference.includes('//') && !reference.endsWith('/'))
+    return reference;
   const details = { ...location, path: reference };
   const refuse = (why: string): never => {
     throw new PathEscapeError(`image reference '${reference}' ${why}`, { details });

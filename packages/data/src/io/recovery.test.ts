@@ -19,7 +19,15 @@ const bytesOf = (...parts: Array<string | number[]>): Uint8Array => {
   }
   return out;
 };
-const llava = (id: string, answer = 'yes') => JSON.stringify({ id, image: `${id}.jpg`, conversations: [{ from: 'human', value: '<image>\nIs it?' }, { from: 'gpt', value: answer }] });
+const llava = (id: string, answer = 'yes') =>
+  JSON.stringify({
+    id,
+    image: `${id}.jpg`,
+    conversations: [
+      { from: 'human', value: '<image>\nIs it?' },
+      { from: 'gpt', value: answer },
+    ],
+  });
 const rejectsOf = (items: RecordItem[]): RejectedRecord[] => items.flatMap((i) => (i.kind === 'reject' ? [i.reject] : []));
 const idsOf = (items: RecordItem[]): string[] => items.flatMap((i) => (i.kind === 'record' ? [i.record.id] : []));
 
@@ -54,7 +62,9 @@ describe('invalid UTF-8 is one reject, not the end of the file', () => {
   it('a byte order mark opening the file or a line is ignored (concatenated files); one inside a record is a reject', async () => {
     const bom = [0xef, 0xbb, 0xbf];
     const inner = llava('b2');
-    const jsonl = await collect(readRecordItems(bytesOf(bom, `${llava('b0')}\n`, bom, `${llava('b1')}\n${inner.slice(0, 1)}`, bom, `${inner.slice(1)}\n`), { dialect: 'llava' }));
+    const jsonl = await collect(
+      readRecordItems(bytesOf(bom, `${llava('b0')}\n`, bom, `${llava('b1')}\n${inner.slice(0, 1)}`, bom, `${inner.slice(1)}\n`), { dialect: 'llava' }),
+    );
     expect(idsOf(jsonl)).toEqual(['b0', 'b1']);
     expect(rejectsOf(jsonl).map((r) => [r.line, r.code])).toEqual([[3, 'VLIT_FORMAT']]);
     const json = await collect(readRecordItems(bytesOf(bom, `[${llava('c0')}]`), { dialect: 'llava' }));
@@ -63,7 +73,15 @@ describe('invalid UTF-8 is one reject, not the end of the file', () => {
 });
 
 describe('deeply nested records keep their text', () => {
-  const deepLine = (depth: number) => JSON.stringify({ id: 'deep', image: 'd.jpg', conversations: [{ from: 'human', value: '<image>\nq' }, { from: 'gpt', value: 'a' }] }).replace(/}$/, `,"extra":${'['.repeat(depth)}${']'.repeat(depth)}}`);
+  const deepLine = (depth: number) =>
+    JSON.stringify({
+      id: 'deep',
+      image: 'd.jpg',
+      conversations: [
+        { from: 'human', value: '<image>\nq' },
+        { from: 'gpt', value: 'a' },
+      ],
+    }).replace(/}$/, `,"extra":${'['.repeat(depth)}${']'.repeat(depth)}}`);
 
   it('a record nested 100,000 levels deep is rejected with its raw text (capped, flagged truncated), and reading goes on', async () => {
     const deep = deepLine(100_000);
@@ -92,7 +110,11 @@ describe('deeply nested records keep their text', () => {
     const deep = deepLine(200_000);
     const rejects: RejectedRecord[] = [];
     const stats: ConversionStats = { read: 0, written: 0, rejected: 0, warnings: 0 };
-    const out = (await collect(convertRecords(`${deep}\n${llava('ok')}\n`, { from: 'llava', to: 'sharegpt', maxDepth: 1_000_000, onReject: (r) => rejects.push(r) }, stats))).join('');
+    const out = (
+      await collect(
+        convertRecords(`${deep}\n${llava('ok')}\n`, { from: 'llava', to: 'sharegpt', maxDepth: 1_000_000, onReject: (r) => rejects.push(r) }, stats),
+      )
+    ).join('');
     expect(stats).toMatchObject({ read: 2, written: 1, rejected: 1 });
     expect(out.trim().split('\n')).toHaveLength(1);
     expect(rejects[0].raw).toBe(deep.slice(0, MAX_REJECT_RAW_CHARS));

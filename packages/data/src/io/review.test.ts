@@ -36,7 +36,10 @@ describe('the review dialect reads its own release format', () => {
       { role: 'assistant', content: 'He is riding a wave on a surfboard.' },
     ]);
     expect(records[2].messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
-    expect(headers).toEqual([['image_source', 'MSCOCO2014'], ['construction_time', '2023-11']]);
+    expect(headers).toEqual([
+      ['image_source', 'MSCOCO2014'],
+      ['construction_time', '2023-11'],
+    ]);
   });
 
   it('written back, the file is the same JSON value, key order, string ids and spellings included', async () => {
@@ -52,12 +55,33 @@ describe('the review dialect reads its own release format', () => {
     const records = [];
     for await (const i of readRecordItems(listed, { dialect: 'review' })) if (i.kind === 'record') records.push(i.record);
     expect(records.map((r) => r.task)).toEqual(['global', 'region']);
-    const back = JSON.parse((await collect(writeRecords(records, { dialect: 'review' }))).join('')) as { annotations: Array<{ img_ids: unknown; instruction_type: string }> };
-    expect(back.annotations.map((a) => [a.img_ids, a.instruction_type])).toEqual([[['a', 'b'], 'GLOBAL'], [['c'], 'region']]);
+    const back = JSON.parse((await collect(writeRecords(records, { dialect: 'review' }))).join('')) as {
+      annotations: Array<{ img_ids: unknown; instruction_type: string }>;
+    };
+    expect(back.annotations.map((a) => [a.img_ids, a.instruction_type])).toEqual([
+      [['a', 'b'], 'GLOBAL'],
+      [['c'], 'region'],
+    ]);
     // A record from elsewhere: one image becomes a string id, its task a lower-case type.
-    const fresh = { id: 'review-0', images: ['COCO_val2014_000000000042.jpg'], task: 'negative', source: { dataset: 'review', dialect: 'review' }, messages: [{ role: 'user' as const, content: '<image>\nIs there a dog?' }, { role: 'assistant' as const, content: 'No.' }] };
+    const fresh = {
+      id: 'review-0',
+      images: ['COCO_val2014_000000000042.jpg'],
+      task: 'negative',
+      source: { dataset: 'review', dialect: 'review' },
+      messages: [
+        { role: 'user' as const, content: '<image>\nIs there a dog?' },
+        { role: 'assistant' as const, content: 'No.' },
+      ],
+    };
     const out = JSON.parse((await collect(writeRecords([fresh], { dialect: 'review' }))).join('')) as { annotations: Array<Record<string, unknown>> };
-    expect(out.annotations[0]).toEqual({ img_ids: 'COCO_val2014_000000000042', instruction_type: 'negative', conversations: [{ from: 'human', value: 'Is there a dog?' }, { from: 'gpt', value: 'No.' }] });
+    expect(out.annotations[0]).toEqual({
+      img_ids: 'COCO_val2014_000000000042',
+      instruction_type: 'negative',
+      conversations: [
+        { from: 'human', value: 'Is there a dog?' },
+        { from: 'gpt', value: 'No.' },
+      ],
+    });
   });
 
   it('converting it writes N of N; a run that writes 0 of N is not ok and says so', async () => {
@@ -67,7 +91,9 @@ describe('the review dialect reads its own release format', () => {
     expect(conversionVerdict(good)).toEqual({ ok: true, message: 'read 4 = written 4 + rejected 0' });
     // The annotations read as LLaVA (they have no id): every record is rejected.
     const wrong: ConversionStats = { read: 0, written: 0, rejected: 0, warnings: 0 };
-    const asLlava = `[${JSON.parse(RELEASE).annotations.map((a: unknown) => JSON.stringify(a)).join(',')}]`;
+    const asLlava = `[${JSON.parse(RELEASE)
+      .annotations.map((a: unknown) => JSON.stringify(a))
+      .join(',')}]`;
     await collect(convertRecords(asLlava, { from: 'llava', to: 'vlit', onReject: () => undefined }, wrong));
     expect(wrong).toMatchObject({ read: 4, written: 0, rejected: 4 });
     const verdict = conversionVerdict(wrong);
@@ -79,8 +105,22 @@ describe('the review dialect reads its own release format', () => {
 
 describe('the MIMIC-IT writer', () => {
   it('rejects a conversation with no user turn, as documented, and writes the rest', async () => {
-    const noUser = { id: 'sys-only', images: [], messages: [{ role: 'system' as const, content: 'Be brief.' }, { role: 'assistant' as const, content: 'A dog.' }] };
-    const fine = { id: 'ok-1', images: ['LA_1.jpg'], messages: [{ role: 'user' as const, content: '<image>\nWhat is it?' }, { role: 'assistant' as const, content: 'A dog.' }] };
+    const noUser = {
+      id: 'sys-only',
+      images: [],
+      messages: [
+        { role: 'system' as const, content: 'Be brief.' },
+        { role: 'assistant' as const, content: 'A dog.' },
+      ],
+    };
+    const fine = {
+      id: 'ok-1',
+      images: ['LA_1.jpg'],
+      messages: [
+        { role: 'user' as const, content: '<image>\nWhat is it?' },
+        { role: 'assistant' as const, content: 'A dog.' },
+      ],
+    };
     const rejects: import('./records.js').RejectedRecord[] = [];
     const stats = { written: 0, rejected: 0, warnings: 0 };
     const text = (await collect(writeRecords([noUser, fine], { dialect: 'mimicit', onReject: (r) => rejects.push(r) }, stats))).join('');

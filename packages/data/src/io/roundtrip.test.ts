@@ -17,24 +17,41 @@ async function text(chunks: AsyncIterable<string>): Promise<string> {
 // Hand-written LLaVA records: multi-turn, multi-image (a list), no image, numeric id, extra fields,
 // escapes and non-ASCII text. The file is what a JSON array of them looks like one per line.
 const llavaFixture = [
-  { id: '000000033471', image: 'coco/train2017/000000033471.jpg', conversations: [
-    { from: 'human', value: '<image>\nWhat are the colors of the bus in the image?' },
-    { from: 'gpt', value: 'The bus in the image is white and red.' },
-    { from: 'human', value: 'What feature can be seen on the back of the bus?' },
-    { from: 'gpt', value: 'The back of the bus features an advertisement.' },
-  ] },
-  { id: 'multi-1', image: ['a/1.jpg', 'b/2.png'], conversations: [
-    { from: 'human', value: '<image>\n<image>\nWhat differs between the two pictures? "quoted" \\ back\\slash' },
-    { from: 'gpt', value: 'The first shows a café at night; the second — a park 🌳 by day.' },
-  ] },
-  { id: 'text-only', conversations: [
-    { from: 'human', value: 'Write a haiku about tuning.\nKeep it short.' },
-    { from: 'gpt', value: 'Weights drift, loss descends\nimages whisper to words\nthe adapter learns' },
-  ] },
-  { id: 7, image: ['single-in-list.jpg'], conversations: [
-    { from: 'human', value: 'Look: <image> how many dogs?' },
-    { from: 'gpt', value: 'Two.' },
-  ], model: 'gpt-4-0314', score: 0.5 },
+  {
+    id: '000000033471',
+    image: 'coco/train2017/000000033471.jpg',
+    conversations: [
+      { from: 'human', value: '<image>\nWhat are the colors of the bus in the image?' },
+      { from: 'gpt', value: 'The bus in the image is white and red.' },
+      { from: 'human', value: 'What feature can be seen on the back of the bus?' },
+      { from: 'gpt', value: 'The back of the bus features an advertisement.' },
+    ],
+  },
+  {
+    id: 'multi-1',
+    image: ['a/1.jpg', 'b/2.png'],
+    conversations: [
+      { from: 'human', value: '<image>\n<image>\nWhat differs between the two pictures? "quoted" \\ back\\slash' },
+      { from: 'gpt', value: 'The first shows a café at night; the second — a park 🌳 by day.' },
+    ],
+  },
+  {
+    id: 'text-only',
+    conversations: [
+      { from: 'human', value: 'Write a haiku about tuning.\nKeep it short.' },
+      { from: 'gpt', value: 'Weights drift, loss descends\nimages whisper to words\nthe adapter learns' },
+    ],
+  },
+  {
+    id: 7,
+    image: ['single-in-list.jpg'],
+    conversations: [
+      { from: 'human', value: 'Look: <image> how many dogs?' },
+      { from: 'gpt', value: 'Two.' },
+    ],
+    model: 'gpt-4-0314',
+    score: 0.5,
+  },
 ];
 const llavaFile = `[\n${llavaFixture.map((r) => JSON.stringify(r)).join(',\n')}\n]\n`;
 
@@ -170,7 +187,12 @@ describe('round trip', () => {
   });
 
   it('dataset_info.json tags drive the ShareGPT columns (OpenAI-style role/content tags)', async () => {
-    const entry = datasetInfoEntry({ fileName: 'mllm.json', formatting: 'sharegpt', columns: { messages: 'messages' }, tags: { role_tag: 'role', content_tag: 'content', user_tag: 'user', assistant_tag: 'assistant' } });
+    const entry = datasetInfoEntry({
+      fileName: 'mllm.json',
+      formatting: 'sharegpt',
+      columns: { messages: 'messages' },
+      tags: { role_tag: 'role', content_tag: 'content', user_tag: 'user', assistant_tag: 'assistant' },
+    });
     const dialect = dialectFromDatasetInfo(entry);
     const native = await text(writeRecords(rich, { dialect, container: 'json' }));
     const parsed = JSON.parse(native) as { messages: { role: string }[]; system?: string }[];

@@ -1,12 +1,7 @@
 import { InvalidArgumentError } from '@vlit/core';
 
 /** Bytes to read: a whole buffer or string, or chunks from any (async) iterable or web ReadableStream. */
-export type ByteSource =
-  | Uint8Array
-  | string
-  | Iterable<Uint8Array | string>
-  | AsyncIterable<Uint8Array | string>
-  | ReadableStream<Uint8Array>;
+export type ByteSource = Uint8Array | string | Iterable<Uint8Array | string> | AsyncIterable<Uint8Array | string> | ReadableStream<Uint8Array>;
 
 const encoder = new TextEncoder();
 

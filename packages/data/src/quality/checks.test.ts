@@ -4,7 +4,13 @@ import type { ImageAnnotations } from '../annotations.js';
 import { checkConsistency, cocoVocabulary, COCO_CATEGORIES, detectLanguage, findHallucinations, findObjectMentions, pluralize, questionKind } from './index.js';
 
 const ann: ImageAnnotations = {
-  imageId: '1', file: 'a.png', width: 100, height: 100, regions: [], vqa: [], ocr: [],
+  imageId: '1',
+  file: 'a.png',
+  width: 100,
+  height: 100,
+  regions: [],
+  vqa: [],
+  ocr: [],
   captions: ['Two dogs play near a car.'],
   objects: [
     { category: 'dog', bbox: [0, 0, 10, 10], attributes: ['brown'] },
@@ -13,7 +19,14 @@ const ann: ImageAnnotations = {
     { category: 'hot dog', bbox: [70, 70, 5, 5], attributes: [] },
   ],
 };
-const rec = (q: string, a: string): VlitRecord => ({ id: 'r', images: ['a.png'], messages: [{ role: 'user', content: `<image>\n${q}` }, { role: 'assistant', content: a }] });
+const rec = (q: string, a: string): VlitRecord => ({
+  id: 'r',
+  images: ['a.png'],
+  messages: [
+    { role: 'user', content: `<image>\n${q}` },
+    { role: 'assistant', content: a },
+  ],
+});
 const reasons = (q: string, a: string): string[] => [...checkConsistency(rec(q, a), ann), ...findHallucinations(rec(q, a), ann)].map((i) => i.reason);
 
 describe('vocabulary', () => {
@@ -37,7 +50,11 @@ describe('vocabulary', () => {
   it('finds mentions longest-first with negation, counts and colours', () => {
     const ms = findObjectMentions('Two brown puppies eat a hot dog; there is no cat. The orange car is not a bus.');
     expect(ms.map((m) => [m.category, m.negated, m.count ?? null, m.colour ?? null])).toEqual([
-      ['dog', false, 2, 'brown'], ['hot dog', false, null, null], ['cat', true, null, null], ['car', false, null, 'orange'], ['bus', true, null, null],
+      ['dog', false, 2, 'brown'],
+      ['hot dog', false, null, null],
+      ['cat', true, null, null],
+      ['car', false, null, 'orange'],
+      ['bus', true, null, null],
     ]);
     expect(findObjectMentions('An orange on the table.').map((m) => m.category)).toEqual(['orange', 'dining table']);
   });

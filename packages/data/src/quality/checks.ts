@@ -62,7 +62,23 @@ export interface AnnotationIssue {
 const YES = new Set(['yes', 'yeah', 'yep', 'correct', 'true', 'indeed', 'certainly', 'definitely']);
 const NO = new Set(['no', 'nope', 'not', 'false', 'none', 'nothing']);
 const AUX = new Set(['is', 'are', 'does', 'do', 'can', 'could', 'would', 'will', 'was', 'were', 'has', 'have', 'did']);
-const EXISTENCE_CUES = new Set(['there', 'contain', 'contains', 'see', 'visible', 'show', 'shows', 'include', 'includes', 'present', 'any', 'anywhere', 'exist', 'exists', 'spot']);
+const EXISTENCE_CUES = new Set([
+  'there',
+  'contain',
+  'contains',
+  'see',
+  'visible',
+  'show',
+  'shows',
+  'include',
+  'includes',
+  'present',
+  'any',
+  'anywhere',
+  'exist',
+  'exists',
+  'spot',
+]);
 
 /** Polarity of an answer's first word: `yes`, `no` or undefined. */
 export function answerPolarity(answer: string): 'yes' | 'no' | undefined {
@@ -113,7 +129,12 @@ export function checkConsistency(record: VlitRecord, annotations: ImageAnnotatio
       const stated = firstNumber(answer);
       const expected = countOf(facts, asked.category, asked.colour);
       if (stated !== undefined && expected !== undefined && stated !== expected) {
-        issues.push({ reason: 'count-mismatch', turn, message: `answer says ${stated} ${asked.colour ? `${asked.colour} ` : ''}${asked.category} but the annotations have ${expected}`, details: { category: asked.category, colour: asked.colour, stated, expected } });
+        issues.push({
+          reason: 'count-mismatch',
+          turn,
+          message: `answer says ${stated} ${asked.colour ? `${asked.colour} ` : ''}${asked.category} but the annotations have ${expected}`,
+          details: { category: asked.category, colour: asked.colour, stated, expected },
+        });
         return;
       }
     }
@@ -123,7 +144,12 @@ export function checkConsistency(record: VlitRecord, annotations: ImageAnnotatio
       if (polarity && n !== undefined) {
         const present = n > 0 || (!asked.colour && facts.present.has(asked.category));
         if ((polarity === 'yes') !== present) {
-          issues.push({ reason: 'existence-contradiction', turn, message: `answer says ${polarity} to a ${asked.category} but the annotations have ${n}`, details: { category: asked.category, colour: asked.colour, answer: polarity, expected: present ? 'yes' : 'no' } });
+          issues.push({
+            reason: 'existence-contradiction',
+            turn,
+            message: `answer says ${polarity} to a ${asked.category} but the annotations have ${n}`,
+            details: { category: asked.category, colour: asked.colour, answer: polarity, expected: present ? 'yes' : 'no' },
+          });
           return;
         }
       }
@@ -132,7 +158,12 @@ export function checkConsistency(record: VlitRecord, annotations: ImageAnnotatio
       const said = coloursIn(answer);
       const known = new Set((facts.colours.get(asked.category) ?? []).flatMap((s) => [...s]));
       if (said.length && known.size && !said.some((c) => known.has(c))) {
-        issues.push({ reason: 'colour-mismatch', turn, message: `answer says ${said.join('/')} ${asked.category} but the annotations say ${[...known].join('/')}`, details: { category: asked.category, stated: said, expected: [...known] } });
+        issues.push({
+          reason: 'colour-mismatch',
+          turn,
+          message: `answer says ${said.join('/')} ${asked.category} but the annotations say ${[...known].join('/')}`,
+          details: { category: asked.category, stated: said, expected: [...known] },
+        });
         return;
       }
     }
@@ -140,12 +171,22 @@ export function checkConsistency(record: VlitRecord, annotations: ImageAnnotatio
       if (m.negated || !facts.counts.has(m.category)) continue;
       const n = countOf(facts, m.category, m.colour);
       if (m.count !== undefined && m.count >= 2 && n !== undefined && m.count > n) {
-        issues.push({ reason: 'count-mismatch', turn, message: `answer mentions ${m.count} ${m.colour ? `${m.colour} ` : ''}${m.text} but the annotations have ${n}`, details: { category: m.category, colour: m.colour, stated: m.count, expected: n } });
+        issues.push({
+          reason: 'count-mismatch',
+          turn,
+          message: `answer mentions ${m.count} ${m.colour ? `${m.colour} ` : ''}${m.text} but the annotations have ${n}`,
+          details: { category: m.category, colour: m.colour, stated: m.count, expected: n },
+        });
         return;
       }
       if (m.colour && n === 0) {
         const known = [...new Set((facts.colours.get(m.category) ?? []).flatMap((s) => [...s]))];
-        issues.push({ reason: 'colour-mismatch', turn, message: `answer mentions a ${m.colour} ${m.text} but the annotations say ${known.join('/')}`, details: { category: m.category, stated: [m.colour], expected: known } });
+        issues.push({
+          reason: 'colour-mismatch',
+          turn,
+          message: `answer mentions a ${m.colour} ${m.text} but the annotations say ${known.join('/')}`,
+          details: { category: m.category, stated: [m.colour], expected: known },
+        });
         return;
       }
     }
@@ -165,7 +206,12 @@ export function findHallucinations(record: VlitRecord, annotations: ImageAnnotat
     for (const m of findObjectMentions(answer, vocabulary)) {
       if (m.negated || denied.has(m.category) || facts.present.has(m.category) || seen.has(m.category)) continue;
       seen.add(m.category);
-      issues.push({ reason: 'hallucinated-object', turn, message: `answer mentions ${m.text} (${m.category}), which the annotations do not have`, details: { category: m.category, word: m.text } });
+      issues.push({
+        reason: 'hallucinated-object',
+        turn,
+        message: `answer mentions ${m.text} (${m.category}), which the annotations do not have`,
+        details: { category: m.category, word: m.text },
+      });
     }
   });
   return issues;

@@ -34,13 +34,20 @@ describe('quality control on a generated COCO-style fixture with planted faults'
     [1, 'png', 60],
     [2, 'jpeg', 60],
     [3, 'png', 80],
-  ] as const)('seed %i (%s, %i images): every fault removed with its reason, no clean record lost', async (seed, format, images) => {
-    const faults = Object.fromEntries(FIXTURE_FAULTS.map((f) => [f, 1 + (seed % 3)])) as Record<FixtureFault, number>;
-    const fx = await generateCocoFixture({ images, seed, codec, format, faults, turns: seed });
-    const r = await runQualityControl(fx.records, defaultQualityFilters(), { annotations: fx.annotations, images: { codec, load: createMemoryImageLoader(fx.images) } });
-    const got = new Map(r.rejects.map((x) => [x.id, `${x.filter}/${x.reason}`]));
-    expect(fx.manifest.faults.filter((f) => got.get(f.recordId) !== `${f.filter}/${f.reason}`)).toEqual([]);
-    expect(r.counts.kept).toBe(fx.manifest.clean.length);
-    expect(r.counts.read).toBe(r.counts.kept + r.counts.rejected);
-  }, 60_000);
+  ] as const)(
+    'seed %i (%s, %i images): every fault removed with its reason, no clean record lost',
+    async (seed, format, images) => {
+      const faults = Object.fromEntries(FIXTURE_FAULTS.map((f) => [f, 1 + (seed % 3)])) as Record<FixtureFault, number>;
+      const fx = await generateCocoFixture({ images, seed, codec, format, faults, turns: seed });
+      const r = await runQualityControl(fx.records, defaultQualityFilters(), {
+        annotations: fx.annotations,
+        images: { codec, load: createMemoryImageLoader(fx.images) },
+      });
+      const got = new Map(r.rejects.map((x) => [x.id, `${x.filter}/${x.reason}`]));
+      expect(fx.manifest.faults.filter((f) => got.get(f.recordId) !== `${f.filter}/${f.reason}`)).toEqual([]);
+      expect(r.counts.kept).toBe(fx.manifest.clean.length);
+      expect(r.counts.read).toBe(r.counts.kept + r.counts.rejected);
+    },
+    60_000,
+  );
 });

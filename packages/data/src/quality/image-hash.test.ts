@@ -10,9 +10,19 @@ const grey = (width: number, height: number, f: (x: number, y: number) => number
 
 describe('perceptual hashes', () => {
   it('area resize and luma by hand', () => {
-    expect([...resizeArea(grey(4, 2, (x, y) => 2 * x + 2 * y), 2, 1).data]).toEqual([2, 6]);
+    expect([
+      ...resizeArea(
+        grey(4, 2, (x, y) => 2 * x + 2 * y),
+        2,
+        1,
+      ).data,
+    ]).toEqual([2, 6]);
     // 3 -> 2 pixels: out0 = (v0 + 0.5 v1) / 1.5, out1 = (0.5 v1 + v2) / 1.5 with v = 0, 3, 6
-    const r = resizeArea(grey(3, 1, (x) => 3 * x), 2, 1).data;
+    const r = resizeArea(
+      grey(3, 1, (x) => 3 * x),
+      2,
+      1,
+    ).data;
     expect(r[0]).toBeCloseTo(1, 12);
     expect(r[1]).toBeCloseTo(5, 12);
     expect(toGrey({ width: 1, height: 1, channels: 3, data: new Uint8Array([100, 200, 50]) }).data[0]).toBeCloseTo(0.299 * 100 + 0.587 * 200 + 0.114 * 50, 10);
@@ -59,6 +69,9 @@ describe('perceptual hashes', () => {
 
   it('the fixture refuses a distance it cannot reach instead of keeping a near copy', async () => {
     const codec = createSharpCodec();
-    await expect(generateCocoFixture({ images: 3, seed: 5, codec, minHashDistance: 65 })).rejects.toMatchObject({ code: 'VLIT_INVALID_ARGUMENT', details: { field: 'minHashDistance' } });
+    await expect(generateCocoFixture({ images: 3, seed: 5, codec, minHashDistance: 65 })).rejects.toMatchObject({
+      code: 'VLIT_INVALID_ARGUMENT',
+      details: { field: 'minHashDistance' },
+    });
   }, 30_000);
 });

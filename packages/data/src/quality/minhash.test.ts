@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { fnv1a32 } from '@vlit/core';
-import { MINHASH_PRIME, createLshIndex, createMinHashParams, estimateJaccard, jaccard, lshCandidateProbability, minhashOfHashes, minhashSignature, mulAddMod, wordShingles } from './minhash.js';
+import {
+  MINHASH_PRIME,
+  createLshIndex,
+  createMinHashParams,
+  estimateJaccard,
+  jaccard,
+  lshCandidateProbability,
+  minhashOfHashes,
+  minhashSignature,
+  mulAddMod,
+  wordShingles,
+} from './minhash.js';
 
 describe('MinHash', () => {
   it('FNV-1a matches the published test vectors', () => {
@@ -10,7 +21,11 @@ describe('MinHash', () => {
   });
 
   it('mulAddMod is exact where doubles would overflow (BigInt reference)', () => {
-    const cases: Array<[number, number, number]> = [[MINHASH_PRIME - 1, 0xffffffff, MINHASH_PRIME - 1], [2 ** 30 + 7, 2 ** 32 - 5, 12345], [1, 2 ** 31, 0]];
+    const cases: Array<[number, number, number]> = [
+      [MINHASH_PRIME - 1, 0xffffffff, MINHASH_PRIME - 1],
+      [2 ** 30 + 7, 2 ** 32 - 5, 12345],
+      [1, 2 ** 31, 0],
+    ];
     for (const [a, x, b] of cases) {
       const ref = Number((BigInt(a) * BigInt(x) + BigInt(b)) % BigInt(MINHASH_PRIME));
       expect(mulAddMod(a, x, b)).toBe(ref);

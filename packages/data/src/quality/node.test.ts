@@ -20,7 +20,12 @@ describe('quality control from disk', () => {
     const root = await mkdtemp(path.join(tmpdir(), 'vlit-qc-'));
     const outside = await mkdtemp(path.join(tmpdir(), 'vlit-outside-'));
     dirs.push(root, outside);
-    const { fixture, paths } = await generateCocoFixtureToDir(root, { images: 12, seed: 9, codec, faults: { 'wrong-count': 1, 'corrupt-image': 1, 'escaping-path': 2, 'blank-image': 1, duplicate: 1 } });
+    const { fixture, paths } = await generateCocoFixtureToDir(root, {
+      images: 12,
+      seed: 9,
+      codec,
+      faults: { 'wrong-count': 1, 'corrupt-image': 1, 'escaping-path': 2, 'blank-image': 1, duplicate: 1 },
+    });
     // A symlink inside the root whose target is outside: lexically fine, refused on load.
     const [img] = fixture.images.values();
     await writeFile(path.join(outside, 'secret.png'), img);
@@ -40,7 +45,9 @@ describe('quality control from disk', () => {
     const manifest = JSON.parse(await readFile(paths.manifest, 'utf8'));
     expect(manifest.faults).toHaveLength(6);
 
-    const reportPaths = await writeQualityReport(path.join(root, 'report'), [await computeDataQuality(result.kept, { name: 'kept', annotations: fixture.annotations })]);
+    const reportPaths = await writeQualityReport(path.join(root, 'report'), [
+      await computeDataQuality(result.kept, { name: 'kept', annotations: fixture.annotations }),
+    ]);
     expect(await readFile(reportPaths.markdown, 'utf8')).toContain('| Correctness rate % (C) | higher | 100.0 |');
   }, 30_000);
 
@@ -71,7 +78,10 @@ describe('quality control from disk', () => {
     expect(got.get('via-folder')?.message).toMatch(/directory/);
     expect(`${got.get('too-big')?.filter}/${got.get('too-big')?.reason}`).toBe('image/image-too-large');
     // The loader itself: typed errors naming the file.
-    const err = await load('images/pipe.png', clean as never).then(() => undefined, (e: unknown) => e);
+    const err = await load('images/pipe.png', clean as never).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(isVlitError(err) && err.code).toBe('VLIT_INVALID_ARGUMENT');
     expect(isVlitError(err) && String(err.details.file)).toContain('pipe.png');
     // Without the small cap, the same clean image loads whole.
@@ -89,7 +99,12 @@ describe('quality control from disk', () => {
       const text = await readFile(path.join(dir, s.file), 'utf8');
       expect(Buffer.byteLength(text)).toBe(s.bytes);
       expect(s.bytes <= 1000 || s.records === 1).toBe(true);
-      back = back.concat(text.trim().split('\n').map((l) => JSON.parse(l)));
+      back = back.concat(
+        text
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l)),
+      );
     }
     expect(back).toEqual(records);
     expect(JSON.parse(await readFile(path.join(dir, 'shard-index.json'), 'utf8'))).toEqual(index);

@@ -68,7 +68,10 @@ export async function writeCocoFixture(root: string, fixture: CocoFixture): Prom
 }
 
 /** Generate a fixture and write it under `root` in one call (for scripts); returns the fixture and its paths. */
-export async function generateCocoFixtureToDir(root: string, options: CocoFixtureOptions & { codec: ImageCodec }): Promise<{ fixture: CocoFixture; paths: WrittenFixture }> {
+export async function generateCocoFixtureToDir(
+  root: string,
+  options: CocoFixtureOptions & { codec: ImageCodec },
+): Promise<{ fixture: CocoFixture; paths: WrittenFixture }> {
   const fixture = await generateCocoFixture(options);
   return { fixture, paths: await writeCocoFixture(root, fixture) };
 }
@@ -76,7 +79,10 @@ export async function generateCocoFixtureToDir(root: string, options: CocoFixtur
 /** Read a JSONL file into parsed values (one per non-empty line). */
 export async function readJsonlFile(file: string): Promise<unknown[]> {
   const text = (await readUserFile(file, { what: 'JSON Lines file' })).toString('utf8');
-  return text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as unknown);
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as unknown);
 }
 
 /** One shard in the index. */
@@ -105,7 +111,14 @@ export async function writeShards(records: Iterable<{ id?: string }>, options: {
   for (const shard of shardJsonl(records, { targetBytes: options.targetBytes, prefix })) {
     const data = shard.lines.join('');
     await writeAtomic(path.join(options.dir, shard.name), data);
-    index.shards.push({ file: shard.name, records: shard.lines.length, bytes: shard.bytes, sha256: createHash('sha256').update(data).digest('hex'), firstId: shard.firstId, lastId: shard.lastId });
+    index.shards.push({
+      file: shard.name,
+      records: shard.lines.length,
+      bytes: shard.bytes,
+      sha256: createHash('sha256').update(data).digest('hex'),
+      firstId: shard.firstId,
+      lastId: shard.lastId,
+    });
     index.records += shard.lines.length;
     index.bytes += shard.bytes;
   }

@@ -1,11 +1,4 @@
-import {
-  InvalidArgumentError,
-  isVlitError,
-  vlitRecordSchema,
-  WarningCollector,
-  type ImageRef,
-  type VlitRecord,
-} from '@vlit/core';
+import { InvalidArgumentError, isVlitError, vlitRecordSchema, WarningCollector, type ImageRef, type VlitRecord } from '@vlit/core';
 import type { ImageAnnotations } from '../annotations.js';
 import { cocoVocabulary } from './vocabulary/coco-categories.js';
 import type {
@@ -97,7 +90,13 @@ function createRun(context: QualityContext, warnings: WarningCollector): Quality
           return { ok: true, path, image, byteLength: bytes.byteLength };
         } catch (err) {
           const code = isVlitError(err) ? err.code : undefined;
-          return { ok: false, path, reason: failureReason(code, 'decode'), message: err instanceof Error ? err.message : String(err), ...(code ? { code } : {}) };
+          return {
+            ok: false,
+            path,
+            reason: failureReason(code, 'decode'),
+            message: err instanceof Error ? err.message : String(err),
+            ...(code ? { code } : {}),
+          };
         }
       })();
       cache.set(path, loaded);

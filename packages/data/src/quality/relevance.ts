@@ -10,9 +10,12 @@ export interface RelevanceModels {
 /** Throw CompatibilityError unless the encoder's features and the embedder's vectors have the same width. */
 export function assertRelevancePair({ encoder, embedder }: RelevanceModels): void {
   if (encoder.outputDim !== embedder.dim) {
-    throw new CompatibilityError(`image encoder ${encoder.id} gives ${encoder.outputDim}-wide features but text embedder ${embedder.id} gives ${embedder.dim}-wide vectors`, {
-      details: { left: encoder.id, right: embedder.id, field: 'dim' },
-    });
+    throw new CompatibilityError(
+      `image encoder ${encoder.id} gives ${encoder.outputDim}-wide features but text embedder ${embedder.id} gives ${embedder.dim}-wide vectors`,
+      {
+        details: { left: encoder.id, right: embedder.id, field: 'dim' },
+      },
+    );
   }
 }
 

@@ -62,9 +62,33 @@ export function clauses(text: string): string[][] {
 }
 
 const NUMBER_WORDS: Record<string, number> = {
-  zero: 0, none: 0, no: 0, one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10,
-  eleven: 11, twelve: 12, thirteen: 13, fourteen: 14, fifteen: 15, sixteen: 16, seventeen: 17, eighteen: 18,
-  nineteen: 19, twenty: 20, single: 1, pair: 2, couple: 2, dozen: 12,
+  zero: 0,
+  none: 0,
+  no: 0,
+  one: 1,
+  two: 2,
+  three: 3,
+  four: 4,
+  five: 5,
+  six: 6,
+  seven: 7,
+  eight: 8,
+  nine: 9,
+  ten: 10,
+  eleven: 11,
+  twelve: 12,
+  thirteen: 13,
+  fourteen: 14,
+  fifteen: 15,
+  sixteen: 16,
+  seventeen: 17,
+  eighteen: 18,
+  nineteen: 19,
+  twenty: 20,
+  single: 1,
+  pair: 2,
+  couple: 2,
+  dozen: 12,
 };
 
 /** The value of a number token (`3`, `three`, `none`), or undefined. */
@@ -84,10 +108,31 @@ export function firstNumber(text: string): number | undefined {
 
 /** Basic colour words, British spellings and synonyms folded onto one name. */
 export const COLOUR_WORDS: Readonly<Record<string, string>> = {
-  red: 'red', green: 'green', blue: 'blue', yellow: 'yellow', orange: 'orange', purple: 'purple', violet: 'purple',
-  pink: 'pink', brown: 'brown', black: 'black', white: 'white', grey: 'grey', gray: 'grey', silver: 'grey',
-  gold: 'yellow', golden: 'yellow', beige: 'beige', tan: 'beige', cyan: 'cyan', teal: 'cyan', turquoise: 'cyan',
-  navy: 'blue', maroon: 'red', crimson: 'red', magenta: 'pink',
+  red: 'red',
+  green: 'green',
+  blue: 'blue',
+  yellow: 'yellow',
+  orange: 'orange',
+  purple: 'purple',
+  violet: 'purple',
+  pink: 'pink',
+  brown: 'brown',
+  black: 'black',
+  white: 'white',
+  grey: 'grey',
+  gray: 'grey',
+  silver: 'grey',
+  gold: 'yellow',
+  golden: 'yellow',
+  beige: 'beige',
+  tan: 'beige',
+  cyan: 'cyan',
+  teal: 'cyan',
+  turquoise: 'cyan',
+  navy: 'blue',
+  maroon: 'red',
+  crimson: 'red',
+  magenta: 'pink',
 };
 
 /** Canonical colour of a word, or undefined. */
@@ -106,9 +151,31 @@ export function coloursIn(text: string): string[] {
 }
 
 const NEGATIONS = new Set([
-  'no', 'not', 'without', 'never', 'none', 'neither', 'nor', "isn't", "aren't", "doesn't", "don't", "didn't",
-  "cannot", "can't", "couldn't", "wasn't", "weren't", 'nothing', 'nobody', 'absent', 'lacks', 'lacking', 'missing',
-  "there's no", 'nowhere',
+  'no',
+  'not',
+  'without',
+  'never',
+  'none',
+  'neither',
+  'nor',
+  "isn't",
+  "aren't",
+  "doesn't",
+  "don't",
+  "didn't",
+  'cannot',
+  "can't",
+  "couldn't",
+  "wasn't",
+  "weren't",
+  'nothing',
+  'nobody',
+  'absent',
+  'lacks',
+  'lacking',
+  'missing',
+  "there's no",
+  'nowhere',
 ]);
 const NEGATED_AFTER = new Set(['not', "isn't", "aren't", "wasn't", "weren't"]);
 const ABSENCE_WORDS = new Set(['absent', 'missing', 'nowhere']);
@@ -134,9 +201,37 @@ export interface ObjectMention {
 }
 
 /** Nouns after which `orange` is a colour, not the fruit ("orange shirt"). */
-const COLOURABLE = new Set(['shirt', 'jacket', 'wall', 'walls', 'background', 'colour', 'color', 'rectangle', 'box',
-  'hat', 'light', 'lights', 'sky', 'paint', 'object', 'objects', 'shape', 'shapes', 'square', 'area', 'block', 'dress',
-  'coat', 'vest', 'top', 'and', 'or', 'one', 'ones']);
+const COLOURABLE = new Set([
+  'shirt',
+  'jacket',
+  'wall',
+  'walls',
+  'background',
+  'colour',
+  'color',
+  'rectangle',
+  'box',
+  'hat',
+  'light',
+  'lights',
+  'sky',
+  'paint',
+  'object',
+  'objects',
+  'shape',
+  'shapes',
+  'square',
+  'area',
+  'block',
+  'dress',
+  'coat',
+  'vest',
+  'top',
+  'and',
+  'or',
+  'one',
+  'ones',
+]);
 
 /** Find object-category mentions in a text, longest form first, with negation, count and colour. */
 export function findObjectMentions(text: string, vocabulary: CategoryVocabulary = cocoVocabulary()): ObjectMention[] {

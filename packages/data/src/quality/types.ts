@@ -12,10 +12,7 @@ export interface QualityImageSource {
 }
 
 /** How a record finds its annotations. */
-export type AnnotationSource =
-  | Iterable<ImageAnnotations>
-  | ReadonlyMap<string, ImageAnnotations>
-  | ((record: VlitRecord) => ImageAnnotations | undefined);
+export type AnnotationSource = Iterable<ImageAnnotations> | ReadonlyMap<string, ImageAnnotations> | ((record: VlitRecord) => ImageAnnotations | undefined);
 
 /** Everything filters may need, given once per run. */
 export interface QualityContext {
@@ -52,9 +49,7 @@ export interface QualityRun {
 }
 
 /** A filter's decision on one record. */
-export type QualityVerdict =
-  | { ok: true }
-  | { ok: false; reason: string; message: string; details?: Record<string, unknown> };
+export type QualityVerdict = { ok: true } | { ok: false; reason: string; message: string; details?: Record<string, unknown> };
 
 /** The per-run checker a filter starts. */
 export interface QualityCheck {
@@ -96,9 +91,7 @@ export interface QualityCounts {
 }
 
 /** One step of a streaming run. */
-export type QualityEvent =
-  | { kind: 'kept'; index: number; record: VlitRecord }
-  | { kind: 'rejected'; index: number; reject: QualityReject };
+export type QualityEvent = { kind: 'kept'; index: number; record: VlitRecord } | { kind: 'rejected'; index: number; reject: QualityReject };
 
 /** The collected outcome of runQualityControl. */
 export interface QualityResult {
@@ -117,6 +110,9 @@ export function rejectVerdict(reason: string, message: string, details?: Record<
 }
 
 /** Make a stateless filter from a check function. */
-export function defineFilter(name: string, check: (record: VlitRecord, run: QualityRun, index: number) => QualityVerdict | Promise<QualityVerdict>): QualityFilter {
+export function defineFilter(
+  name: string,
+  check: (record: VlitRecord, run: QualityRun, index: number) => QualityVerdict | Promise<QualityVerdict>,
+): QualityFilter {
   return { name, start: (run) => ({ check: (record, index) => check(record, run, index) }) };
 }

@@ -13,13 +13,15 @@ export function worldImagePath(scene: Pick<WorldScene, 'id'>): string {
 /** Two captions per scene: every shape with its size and colour, then how they meet and the word. */
 export function worldCaptions(scene: WorldScene): string[] {
   const names = scene.objects.map((o) => `a ${o.size} ${o.color} ${o.shape}`);
-  const list = names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names[0] ?? 'nothing';
+  const list = names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : (names[0] ?? 'nothing');
   const first = `${list.charAt(0).toUpperCase()}${list.slice(1)} on a ${scene.background} background.`;
   const n = scene.objects.length;
   const parts = [`${n} ${n === 1 ? 'shape' : 'shapes'} on a ${scene.background} background.`];
   for (const r of scene.relations) {
     if (r.contact === 'apart') continue;
-    parts.push(`The ${worldObjectName(scene.objects[r.a])} ${r.contact === 'overlapping' ? 'overlaps' : 'touches'} the ${worldObjectName(scene.objects[r.b])}.`);
+    parts.push(
+      `The ${worldObjectName(scene.objects[r.a])} ${r.contact === 'overlapping' ? 'overlaps' : 'touches'} the ${worldObjectName(scene.objects[r.b])}.`,
+    );
   }
   if (scene.text) {
     const where = scene.text.baseline < scene.height / 2 ? 'top' : 'bottom';
@@ -55,7 +57,13 @@ export function worldTrainingQuestions(scene: WorldScene, seed: number | string 
     // The choice is drawn either way so that `first` changes the phrasing only, never the facts asked.
     const drawn = rng.choice(spec.train);
     const phrasing = options.phrasings === 'first' ? spec.train[0] : drawn;
-    out.push({ kind: fact.kind, dimension: fact.dimension, question: fillWorldPhrasing(phrasing, fact.slots), answer: fact.answer, distractors: fact.distractors });
+    out.push({
+      kind: fact.kind,
+      dimension: fact.dimension,
+      question: fillWorldPhrasing(phrasing, fact.slots),
+      answer: fact.answer,
+      distractors: fact.distractors,
+    });
   }
   return out;
 }
@@ -65,7 +73,10 @@ export function worldTrainingQuestions(scene: WorldScene, seed: number | string 
  * OCR, and the training questions as VQA pairs (answerType = question kind). Adapt with
  * `negativeVocabulary: WORLD_SHAPES` so negative questions ask about absent shapes.
  */
-export function worldImageAnnotations(scene: WorldScene, options: { seed?: number | string; file?: string; phrasings?: 'all' | 'first' } = {}): ImageAnnotations {
+export function worldImageAnnotations(
+  scene: WorldScene,
+  options: { seed?: number | string; file?: string; phrasings?: 'all' | 'first' } = {},
+): ImageAnnotations {
   return {
     imageId: scene.id,
     file: options.file ?? worldImagePath(scene),
@@ -75,14 +86,23 @@ export function worldImageAnnotations(scene: WorldScene, options: { seed?: numbe
     objects: scene.objects.map((o) => ({ id: `${scene.id}:${o.index}`, category: o.shape, bbox: o.bbox, attributes: [o.size, o.color] })),
     regions: [],
     ocr: scene.text ? [{ text: scene.text.word, bbox: scene.text.bbox }] : [],
-    vqa: worldTrainingQuestions(scene, options.seed, { phrasings: options.phrasings }).map((q) => ({ question: q.question, answers: [q.answer], answerType: q.kind })),
+    vqa: worldTrainingQuestions(scene, options.seed, { phrasings: options.phrasings }).map((q) => ({
+      question: q.question,
+      answers: [q.answer],
+      answerType: q.kind,
+    })),
   };
 }
 
 /** COCO captions and instances JSON of world scenes, with the world's facts in extra fields. */
 export interface WorldCocoJson {
   captions: { info: Record<string, unknown>; images: Record<string, unknown>[]; annotations: Record<string, unknown>[] };
-  instances: { info: Record<string, unknown>; images: Record<string, unknown>[]; categories: Record<string, unknown>[]; annotations: Record<string, unknown>[] };
+  instances: {
+    info: Record<string, unknown>;
+    images: Record<string, unknown>[];
+    categories: Record<string, unknown>[];
+    annotations: Record<string, unknown>[];
+  };
 }
 
 /**
@@ -92,7 +112,10 @@ export interface WorldCocoJson {
  * (word, bbox, ink) and `relations` between annotation ids (`horizontal`, `vertical`, `direction`,
  * `contact`, `gap`, `overlap_area`). Annotation ids count from 1 in scene order.
  */
-export function toWorldCoco(scenes: Iterable<WorldScene>, options: { info?: Record<string, unknown>; imagePath?: (scene: WorldScene) => string } = {}): WorldCocoJson {
+export function toWorldCoco(
+  scenes: Iterable<WorldScene>,
+  options: { info?: Record<string, unknown>; imagePath?: (scene: WorldScene) => string } = {},
+): WorldCocoJson {
   const info = { description: 'Vlit synthetic visual world', version: 1, ...options.info };
   const toPath = options.imagePath ?? worldImagePath;
   const categories = WORLD_SHAPES.map((name, i) => ({ id: i + 1, name, supercategory: 'shape' }));

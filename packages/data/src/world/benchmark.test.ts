@@ -40,8 +40,15 @@ const seedQuestion = z.object({
   question_type_id: z.number().int().min(1).max(9),
 });
 const SEED_IDS: Record<string, number> = {
-  'Scene Understanding': 1, 'Instance Identity': 2, 'Instance Attributes': 3, 'Instance Location': 4, 'Instance Counting': 5,
-  'Spatial Relation': 6, 'Instance Interaction': 7, 'Visual Reasoning': 8, 'Text Recognition': 9,
+  'Scene Understanding': 1,
+  'Instance Identity': 2,
+  'Instance Attributes': 3,
+  'Instance Location': 4,
+  'Instance Counting': 5,
+  'Spatial Relation': 6,
+  'Instance Interaction': 7,
+  'Visual Reasoning': 8,
+  'Text Recognition': 9,
 };
 
 /** The scene facts, read back from the exported COCO JSON only. */
@@ -65,7 +72,15 @@ function factsFromCoco(coco: ReturnType<typeof toWorldCoco>): Map<string, Fact> 
         s += poly[i] * poly[j + 1] - poly[j] * poly[i + 1];
       }
       const shape = cats.get(a.category_id as number) as string;
-      return { id: a.id as number, name: `${a.color as string} ${shape}`, shape, color: a.color as string, size: a.size as string, center: a.center as [number, number], area: Math.abs(s) / 2 };
+      return {
+        id: a.id as number,
+        name: `${a.color as string} ${shape}`,
+        shape,
+        color: a.color as string,
+        size: a.size as string,
+        center: a.center as [number, number],
+        area: Math.abs(s) / 2,
+      };
     });
     const rel = img.relations as Array<{ subject_id: number; object_id: number; contact: string }>;
     const idOf = (name: string): number | undefined => objects.find((o) => o.name === name)?.id;
@@ -74,7 +89,8 @@ function factsFromCoco(coco: ReturnType<typeof toWorldCoco>): Map<string, Fact> 
       word: (img.text as { word: string } | null)?.word ?? null,
       width: img.width as number,
       objects,
-      contact: (a, b) => rel.find((r) => (r.subject_id === idOf(a) && r.object_id === idOf(b)) || (r.subject_id === idOf(b) && r.object_id === idOf(a)))?.contact,
+      contact: (a, b) =>
+        rel.find((r) => (r.subject_id === idOf(a) && r.object_id === idOf(b)) || (r.subject_id === idOf(b) && r.object_id === idOf(a)))?.contact,
     });
   }
   return out;
@@ -88,9 +104,12 @@ function isTrue(q: (typeof questions)[number], option: string, f: Fact): boolean
   const byName = (n: string) => f.objects.find((o) => o.name === n);
   const W = f.width;
   switch (q.kind) {
-    case 'scene-count': return option === String(f.objects.length);
-    case 'scene-background': return option === f.background;
-    case 'identity-present': return f.objects.some((o) => o.shape === option);
+    case 'scene-count':
+      return option === String(f.objects.length);
+    case 'scene-background':
+      return option === f.background;
+    case 'identity-present':
+      return f.objects.some((o) => o.shape === option);
     case 'identity-of-color': {
       const m = f.objects.filter((o) => o.color === p.color);
       expect(m).toHaveLength(1);
@@ -101,17 +120,24 @@ function isTrue(q: (typeof questions)[number], option: string, f: Fact): boolean
       expect(m).toHaveLength(1);
       return option === m[0].color;
     }
-    case 'attribute-size': return option === byName(p.object)?.size;
+    case 'attribute-size':
+      return option === byName(p.object)?.size;
     case 'location': {
       const [x, y] = byName(p.object)!.center;
       const cell = (v: number) => (v < W / 3 ? 0 : v < (2 * W) / 3 ? 1 : 2);
       const near = (v: number) => Math.min(Math.abs(v - W / 3), Math.abs(v - (2 * W) / 3)) < 0.04 * W;
       expect(near(x) || near(y)).toBe(false);
-      const names = [['top left', 'top', 'top right'], ['left', 'center', 'right'], ['bottom left', 'bottom', 'bottom right']];
+      const names = [
+        ['top left', 'top', 'top right'],
+        ['left', 'center', 'right'],
+        ['bottom left', 'bottom', 'bottom right'],
+      ];
       return option === names[cell(y)][cell(x)];
     }
-    case 'count-shape': return option === String(f.objects.filter((o) => o.shape === p.shape).length);
-    case 'count-color': return option === String(f.objects.filter((o) => o.color === p.color).length);
+    case 'count-shape':
+      return option === String(f.objects.filter((o) => o.shape === p.shape).length);
+    case 'count-color':
+      return option === String(f.objects.filter((o) => o.color === p.color).length);
     case 'relation-direction': {
       const a = byName(p.object_a)!.center;
       const b = byName(p.object_b)!.center;
@@ -131,11 +157,15 @@ function isTrue(q: (typeof questions)[number], option: string, f: Fact): boolean
       if (!o) return false;
       const ref = byName(p.object)!.center;
       const m = 0.1 * W;
-      const d = { 'left of': ref[0] - o.center[0], 'right of': o.center[0] - ref[0], above: ref[1] - o.center[1], below: o.center[1] - ref[1] }[p.direction as 'left of'];
+      const d = { 'left of': ref[0] - o.center[0], 'right of': o.center[0] - ref[0], above: ref[1] - o.center[1], below: o.center[1] - ref[1] }[
+        p.direction as 'left of'
+      ];
       return d >= m;
     }
-    case 'interaction-pair': return option === CONTACT_TEXT[f.contact(p.object_a, p.object_b) as string];
-    case 'interaction-which': return !!byName(option) && f.contact(option, p.object) === p.contact;
+    case 'interaction-pair':
+      return option === CONTACT_TEXT[f.contact(p.object_a, p.object_b) as string];
+    case 'interaction-which':
+      return !!byName(option) && f.contact(option, p.object) === p.contact;
     case 'reasoning-most-color': {
       const n = (c: string) => f.objects.filter((o) => o.color === c).length;
       return f.objects.every((o) => o.color === option || n(o.color) < n(option));
@@ -144,8 +174,10 @@ function isTrue(q: (typeof questions)[number], option: string, f: Fact): boolean
       const o = byName(option);
       return !!o && f.objects.every((x) => x === o || x.area < o.area);
     }
-    case 'text-word': return option === f.word;
-    default: throw new Error(`test has no rule for ${q.kind}`);
+    case 'text-word':
+      return option === f.word;
+    default:
+      throw new Error(`test has no rule for ${q.kind}`);
   }
 }
 
@@ -235,7 +267,10 @@ describe("worldTrainingQuestions with phrasings: 'first' (a one-template dataset
     }
     expect(kinds).toBeGreaterThan(30 * 5);
     // The default really varies the phrasing: some kind is asked with another phrasing than the first.
-    const varied = train.slice(0, 30).flatMap((s) => worldTrainingQuestions(s, 31)).some((q) => !pattern(firstOf.get(q.kind) as string).test(q.question));
+    const varied = train
+      .slice(0, 30)
+      .flatMap((s) => worldTrainingQuestions(s, 31))
+      .some((q) => !pattern(firstOf.get(q.kind) as string).test(q.question));
     expect(varied).toBe(true);
   });
 });
@@ -252,15 +287,28 @@ describe('world annotations feed the COCO reader and annotation adaption', () =>
       instances: JSON.stringify(coco.instances),
       vqaQuestions: JSON.stringify(vqa.questions),
       vqaAnnotations: JSON.stringify(vqa.annotations),
-    })) read.push(a);
+    }))
+      read.push(a);
     expect(read.map((a) => a.imageId)).toEqual(scenes.map((s) => s.id));
     read.forEach((a, i) => {
-      expect(a.objects).toEqual(expected[i].objects.map(({ id, category, bbox, attributes }) => ({ id: Number(coco.instances.annotations.find((x) => x.image_id === a.imageId && x.bbox === bbox)?.id), category, bbox, attributes })));
+      expect(a.objects).toEqual(
+        expected[i].objects.map(({ id, category, bbox, attributes }) => ({
+          id: Number(coco.instances.annotations.find((x) => x.image_id === a.imageId && x.bbox === bbox)?.id),
+          category,
+          bbox,
+          attributes,
+        })),
+      );
       expect(a.captions).toEqual(expected[i].captions);
       expect(a.vqa.map((v) => [v.question, v.answers])).toEqual(expected[i].vqa.map((v) => [v.question, v.answers]));
     });
 
-    const adapter = createAnnotationAdapter({ dataset: 'world', seed: 31, negativeVocabulary: WORLD_SHAPES, tasks: { counting: 3, negative: 1, ocr: 1, vqa: 3, region: 1 } });
+    const adapter = createAnnotationAdapter({
+      dataset: 'world',
+      seed: 31,
+      negativeVocabulary: WORLD_SHAPES,
+      tasks: { counting: 3, negative: 1, ocr: 1, vqa: 3, region: 1 },
+    });
     let counted = 0;
     let negatives = 0;
     let ocr = 0;

@@ -97,7 +97,10 @@ export function buildWorldBenchmark(scenes: Iterable<WorldScene>, options: World
 }
 
 /** SEED-Bench-1 JSON of benchmark questions, asked with training phrasings (`seen`) or reserved ones (`unseen`). */
-export function toSeedBenchJson(questions: readonly WorldBenchmarkQuestion[], phrasing: 'seen' | 'unseen' = 'seen'): {
+export function toSeedBenchJson(
+  questions: readonly WorldBenchmarkQuestion[],
+  phrasing: 'seen' | 'unseen' = 'seen',
+): {
   questions: Record<string, unknown>[];
   question_type: Record<string, number>;
 } {

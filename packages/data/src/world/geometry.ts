@@ -24,20 +24,41 @@ export function shapeOutline(shape: WorldShape, cx: number, cy: number, r: numbe
       return Array.from({ length: CIRCLE_SEGMENTS }, (_, k) => polar(k, CIRCLE_SEGMENTS, r, 0));
     case 'square': {
       const h = 0.8 * r;
-      return [[round2(cx - h), round2(cy - h)], [round2(cx + h), round2(cy - h)], [round2(cx + h), round2(cy + h)], [round2(cx - h), round2(cy + h)]];
+      return [
+        [round2(cx - h), round2(cy - h)],
+        [round2(cx + h), round2(cy - h)],
+        [round2(cx + h), round2(cy + h)],
+        [round2(cx - h), round2(cy + h)],
+      ];
     }
     case 'triangle':
       return Array.from({ length: 3 }, (_, k) => polar(k, 3, r, up));
     case 'star':
       return Array.from({ length: 10 }, (_, k) => polar(k, 10, k % 2 === 0 ? r : 0.45 * r, up));
     case 'diamond':
-      return [[round2(cx), round2(cy - r)], [round2(cx + 0.7 * r), round2(cy)], [round2(cx), round2(cy + r)], [round2(cx - 0.7 * r), round2(cy)]];
+      return [
+        [round2(cx), round2(cy - r)],
+        [round2(cx + 0.7 * r), round2(cy)],
+        [round2(cx), round2(cy + r)],
+        [round2(cx - 0.7 * r), round2(cy)],
+      ];
     case 'hexagon':
       return Array.from({ length: 6 }, (_, k) => polar(k, 6, r, 0));
     case 'cross': {
       const w = 0.32 * r;
       const offsets: Array<[number, number]> = [
-        [-w, -r], [w, -r], [w, -w], [r, -w], [r, w], [w, w], [w, r], [-w, r], [-w, w], [-r, w], [-r, -w], [-w, -w],
+        [-w, -r],
+        [w, -r],
+        [w, -w],
+        [r, -w],
+        [r, w],
+        [w, w],
+        [w, r],
+        [-w, r],
+        [-w, w],
+        [-r, w],
+        [-r, -w],
+        [-w, -w],
       ];
       return offsets.map(([dx, dy]) => [round2(cx + dx), round2(cy + dy)] as Point);
     }

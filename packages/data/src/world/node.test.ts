@@ -70,12 +70,16 @@ describe('writeWorldDataset', () => {
       instances: await file(summary.files.trainInstances),
       vqaQuestions: await file(summary.files.trainVqaQuestions),
       vqaAnnotations: await file(summary.files.trainVqaAnnotations),
-    })) read.push(img);
+    }))
+      read.push(img);
     expect(read).toHaveLength(10);
     expect(read.every((r) => r.objects.length >= 1 && r.captions.length === 2 && r.vqa.length >= 6)).toBe(true);
     for (const r of read) expect(files).toContain(r.file);
 
-    const manifest = JSON.parse(await readFile(path.join(a, 'world', 'world.json'), 'utf8')) as { heldoutPhrasings: string[]; counts: { train: number; heldout: number } };
+    const manifest = JSON.parse(await readFile(path.join(a, 'world', 'world.json'), 'utf8')) as {
+      heldoutPhrasings: string[];
+      counts: { train: number; heldout: number };
+    };
     expect(manifest.heldoutPhrasings).toEqual([...WORLD_HELDOUT_PHRASINGS]);
     expect(manifest.counts).toMatchObject({ train: 10, heldout: 12 });
   });
@@ -83,7 +87,9 @@ describe('writeWorldDataset', () => {
   it('refuses a codec that cannot render SVG and a folder Vlit did not make', async () => {
     const dir = await tempDir();
     const { svgToPng: _unused, ...noSvg } = runtime.images;
-    await expect(writeWorldDataset(path.join(dir, 'w'), { seed: 1, scenes: 1, runtime: { images: noSvg } })).rejects.toSatisfy((e: unknown) => isVlitError(e, 'VLIT_UNSUPPORTED'));
+    await expect(writeWorldDataset(path.join(dir, 'w'), { seed: 1, scenes: 1, runtime: { images: noSvg } })).rejects.toSatisfy((e: unknown) =>
+      isVlitError(e, 'VLIT_UNSUPPORTED'),
+    );
     await writeFile(path.join(dir, 'user-file.txt'), 'mine');
     await expect(writeWorldDataset(dir, { seed: 1, scenes: 1, heldoutScenes: 1, runtime })).rejects.toSatisfy((e: unknown) => isVlitError(e, 'VLIT_CONFLICT'));
     expect(await readFile(path.join(dir, 'user-file.txt'), 'utf8')).toBe('mine');

@@ -68,13 +68,19 @@ const json = (value: unknown): string => `${JSON.stringify(value, null, 1)}\n`;
  */
 export async function writeWorldDataset(dir: string, options: WriteWorldDatasetOptions): Promise<WorldDatasetSummary> {
   const { scenes: trainCount, heldoutScenes: heldoutCount = 100, runtime, clean, force, concurrency = 2, onProgress, ...worldOptions } = options;
-  for (const [field, v] of [['scenes', trainCount], ['heldoutScenes', heldoutCount]] as const) {
+  for (const [field, v] of [
+    ['scenes', trainCount],
+    ['heldoutScenes', heldoutCount],
+  ] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new InvalidArgumentError(`${field} must be a non-negative integer, got ${v}`, { details: { field } });
   }
-  if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new InvalidArgumentError(`concurrency must be a positive integer`, { details: { field: 'concurrency' } });
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1)
+    throw new InvalidArgumentError(`concurrency must be a positive integer`, { details: { field: 'concurrency' } });
   const codec = runtime?.images;
   if (!codec || typeof codec.svgToPng !== 'function') {
-    throw new UnsupportedError(`image codec ${codec?.name ?? '(none)'} cannot render SVG; use @vlit/runtime/node's createNodeRuntime()`, { details: { field: 'runtime' } });
+    throw new UnsupportedError(`image codec ${codec?.name ?? '(none)'} cannot render SVG; use @vlit/runtime/node's createNodeRuntime()`, {
+      details: { field: 'runtime' },
+    });
   }
   const world = createWorld(worldOptions);
   const seed = world.options.seed;
@@ -106,9 +112,15 @@ export async function writeWorldDataset(dir: string, options: WriteWorldDatasetO
   const [train, heldout] = [splits[0][1], splits[1][1]];
   const trainCoco = toWorldCoco(train, { info: { ...info, split: 'train' } });
   const heldoutCoco = toWorldCoco(heldout, { info: { ...info, split: 'heldout' } });
-  const vqa = toVqaV2Json(train.map((s) => worldImageAnnotations(s, { seed })), 'train');
+  const vqa = toVqaV2Json(
+    train.map((s) => worldImageAnnotations(s, { seed })),
+    'train',
+  );
   const questions = buildWorldBenchmark(heldout, { seed });
-  const perDimension = Object.fromEntries(WORLD_DIMENSIONS.map((d) => [d, questions.filter((q) => q.dimension === d).length])) as Record<WorldDimension, number>;
+  const perDimension = Object.fromEntries(WORLD_DIMENSIONS.map((d) => [d, questions.filter((q) => q.dimension === d).length])) as Record<
+    WorldDimension,
+    number
+  >;
 
   const writes: Array<[string, unknown]> = [
     [FILES.trainCaptions, trainCoco.captions],

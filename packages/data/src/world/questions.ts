@@ -31,82 +31,109 @@ export interface WorldQuestionKind {
 /** Every question kind of the world. Held-out phrasings share no template with the training ones or with @vlit/templates' pools. */
 export const WORLD_QUESTION_KINDS: readonly WorldQuestionKind[] = [
   {
-    kind: 'scene-count', dimension: 'SU',
+    kind: 'scene-count',
+    dimension: 'SU',
     train: ['How many shapes are in the image?', 'How many shapes can you see?', 'What is the number of shapes in the picture?'],
     heldout: ['Counting every figure drawn on the canvas, what total do you get?', 'Altogether, how many figures has the artist drawn here?'],
   },
   {
-    kind: 'scene-background', dimension: 'SU',
+    kind: 'scene-background',
+    dimension: 'SU',
     train: ['What color is the background?', 'What is the background color of the image?', 'Which color fills the background?'],
     heldout: ['Behind all the figures, the canvas is painted which hue?', "Name the hue of the picture's backdrop."],
   },
   {
-    kind: 'identity-present', dimension: 'II',
+    kind: 'identity-present',
+    dimension: 'II',
     train: ['Which shape appears in the image?', 'Which of these shapes can be seen in the picture?', 'Which shape is present in the image?'],
     heldout: ['Exactly one of these figures was drawn on the canvas. Which one?', 'Spot the figure that truly occurs in this drawing.'],
   },
   {
-    kind: 'identity-of-color', dimension: 'II',
+    kind: 'identity-of-color',
+    dimension: 'II',
     train: ['What shape is the {color} object?', 'Which shape is drawn in {color}?', 'What kind of shape is {color}?'],
     heldout: ['Identify the form of the figure painted {color}.', 'The figure in {color} has which form?'],
   },
   {
-    kind: 'attribute-color', dimension: 'IA',
+    kind: 'attribute-color',
+    dimension: 'IA',
     train: ['What color is the {shape}?', 'What is the color of the {shape}?', 'Which color is the {shape}?'],
     heldout: ['The {shape} is painted in which hue?', 'Tell me the hue used to paint the {shape}.'],
   },
   {
-    kind: 'attribute-size', dimension: 'IA',
+    kind: 'attribute-size',
+    dimension: 'IA',
     train: ['How big is the {object}?', 'What size is the {object}?', 'What is the size of the {object}?'],
     heldout: ['Judge the extent of the {object}: how large would you call it?', 'Compared with the canvas, the {object} is of what magnitude?'],
   },
   {
-    kind: 'location', dimension: 'IL',
+    kind: 'location',
+    dimension: 'IL',
     train: ['Where is the {object} in the image?', 'In which part of the image is the {object}?', 'Where can the {object} be found?'],
     heldout: ['Point to the area of the canvas that holds the {object}.', 'The {object} sits in which zone of the drawing?'],
   },
   {
-    kind: 'count-shape', dimension: 'IC',
+    kind: 'count-shape',
+    dimension: 'IC',
     train: ['How many {shapes} are in the image?', 'How many {shapes} can you see?', 'What is the number of {shapes} in the picture?'],
     heldout: ['What is the tally of {shapes} drawn on the canvas?', 'Tally up the {shapes} in this drawing. What do you get?'],
   },
   {
-    kind: 'count-color', dimension: 'IC',
+    kind: 'count-color',
+    dimension: 'IC',
     train: ['How many {color} shapes are in the image?', 'How many {color} shapes can you see?', 'What is the number of {color} shapes in the picture?'],
     heldout: ['What is the tally of figures painted {color} on the canvas?', 'Tally up the figures painted {color}. What do you get?'],
   },
   {
-    kind: 'relation-direction', dimension: 'SR',
-    train: ['Where is the {object_a} relative to the {object_b}?', 'Where is the {object_a} compared with the {object_b}?', 'How is the {object_a} placed with respect to the {object_b}?'],
-    heldout: ['Taking the {object_b} as reference, in which direction lies the {object_a}?', 'Starting from the {object_b}, which way must one travel to reach the {object_a}?'],
+    kind: 'relation-direction',
+    dimension: 'SR',
+    train: [
+      'Where is the {object_a} relative to the {object_b}?',
+      'Where is the {object_a} compared with the {object_b}?',
+      'How is the {object_a} placed with respect to the {object_b}?',
+    ],
+    heldout: [
+      'Taking the {object_b} as reference, in which direction lies the {object_a}?',
+      'Starting from the {object_b}, which way must one travel to reach the {object_a}?',
+    ],
   },
   {
-    kind: 'relation-which', dimension: 'SR',
+    kind: 'relation-which',
+    dimension: 'SR',
     train: ['Which shape is {direction} the {object}?', 'What is {direction} the {object}?', 'Which object lies {direction} the {object}?'],
     heldout: ['Name the figure placed {direction} the {object}.', 'Glancing {direction} the {object}, which figure do you find?'],
   },
   {
-    kind: 'interaction-pair', dimension: 'IIR',
-    train: ['What is the relation between the {object_a} and the {object_b}?', 'How do the {object_a} and the {object_b} interact?', 'How are the {object_a} and the {object_b} arranged?'],
+    kind: 'interaction-pair',
+    dimension: 'IIR',
+    train: [
+      'What is the relation between the {object_a} and the {object_b}?',
+      'How do the {object_a} and the {object_b} interact?',
+      'How are the {object_a} and the {object_b} arranged?',
+    ],
     heldout: ['Characterize the contact, if any, between the {object_a} and the {object_b}.', 'As drawn, how does the {object_a} meet the {object_b}?'],
   },
   {
-    kind: 'interaction-which', dimension: 'IIR',
+    kind: 'interaction-which',
+    dimension: 'IIR',
     train: ['Which shape {verb} the {object}?', 'What {verb} the {object}?', 'Which object {verb} the {object}?'],
     heldout: ['Name the figure that {verb} the {object}.', 'Find the figure which {verb} the {object}: which is it?'],
   },
   {
-    kind: 'reasoning-most-color', dimension: 'VR',
+    kind: 'reasoning-most-color',
+    dimension: 'VR',
     train: ['Which color is most common among the shapes?', 'Which color do most shapes have?', 'What is the most frequent shape color?'],
     heldout: ['If you group the figures by hue, which group is biggest?', 'Most figures on the canvas share which hue?'],
   },
   {
-    kind: 'reasoning-largest', dimension: 'VR',
+    kind: 'reasoning-largest',
+    dimension: 'VR',
     train: ['Which shape is the largest?', 'Which is the biggest shape in the image?', 'What is the largest object?'],
     heldout: ['Among all the figures, which one covers the most area?', 'Point out the figure of greatest extent.'],
   },
   {
-    kind: 'text-word', dimension: 'TR',
+    kind: 'text-word',
+    dimension: 'TR',
     train: ['What word is written in the image?', 'What does the text in the image say?', 'Which word is printed in the picture?'],
     heldout: ['Spell out the printed label on the canvas.', 'The lettering in this drawing reads what?'],
   },
@@ -115,9 +142,7 @@ export const WORLD_QUESTION_KINDS: readonly WorldQuestionKind[] = [
 /** Every phrasing reserved for evaluation (unfilled templates); training-data builders must not use them. */
 export const WORLD_HELDOUT_PHRASINGS: readonly string[] = WORLD_QUESTION_KINDS.flatMap((k) => k.heldout);
 
-const heldoutPatterns = WORLD_HELDOUT_PHRASINGS.map(
-  (p) => new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\\\{[a-z_]+\\\}/g, '.+')}$`, 'i'),
-);
+const heldoutPatterns = WORLD_HELDOUT_PHRASINGS.map((p) => new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\\\{[a-z_]+\\\}/g, '.+')}$`, 'i'));
 
 /** True when `text` is one of the reserved evaluation phrasings with any slot values (case-insensitive, trimmed). */
 export function isWorldHeldoutPhrasing(text: string): boolean {
@@ -143,7 +168,12 @@ export interface WorldFact {
 }
 
 const DIRECTION_TEXT: Record<SpatialRelation, string> = { 'left of': 'to the left of', 'right of': 'to the right of', above: 'above', below: 'below' };
-const DIRECTION_OPTION: Record<SpatialRelation, (typeof WORLD_DIRECTION_OPTIONS)[number]> = { 'left of': 'to the left', 'right of': 'to the right', above: 'above', below: 'below' };
+const DIRECTION_OPTION: Record<SpatialRelation, (typeof WORLD_DIRECTION_OPTIONS)[number]> = {
+  'left of': 'to the left',
+  'right of': 'to the right',
+  above: 'above',
+  below: 'below',
+};
 const CONTACT_OPTION = { overlapping: 'they overlap', touching: 'they touch', apart: 'they are apart' } as const;
 
 function countBy<T>(items: readonly T[], key: (t: T) => string): Map<string, number> {
@@ -191,8 +221,12 @@ export function askWorldQuestion(scene: WorldScene, kind: string, rng: Rng): Wor
   const spec = WORLD_QUESTION_KINDS.find((k) => k.kind === kind);
   if (!spec) throw new InvalidArgumentError(`unknown world question kind '${kind}'`, { details: { field: 'kind' } });
   const objs = scene.objects;
-  const fact = (slots: Record<string, string>, answer: string, distractors: string[] | undefined, params: Record<string, string> = {}): WorldFact | undefined =>
-    distractors ? { kind, dimension: spec.dimension, slots, answer, distractors, params: { ...slots, ...params } } : undefined;
+  const fact = (
+    slots: Record<string, string>,
+    answer: string,
+    distractors: string[] | undefined,
+    params: Record<string, string> = {},
+  ): WorldFact | undefined => (distractors ? { kind, dimension: spec.dimension, slots, answer, distractors, params: { ...slots, ...params } } : undefined);
   if (objs.length === 0) return undefined;
   const byShape = countBy(objs, (o) => o.shape);
   const byColor = countBy(objs, (o) => o.color);
@@ -251,11 +285,16 @@ export function askWorldQuestion(scene: WorldScene, kind: string, rng: Rng): Wor
       const [i, j] = flip ? [r.b, r.a] : [r.a, r.b];
       const direction = flip ? inverseRelation(r.direction as SpatialRelation) : (r.direction as SpatialRelation);
       const answer = DIRECTION_OPTION[direction];
-      return fact({ object_a: worldObjectName(objs[i]), object_b: worldObjectName(objs[j]) }, answer, pickDistractors(rng, answer, [], WORLD_DIRECTION_OPTIONS), {
-        object_a: worldObjectName(objs[i]),
-        object_b: worldObjectName(objs[j]),
-        direction,
-      });
+      return fact(
+        { object_a: worldObjectName(objs[i]), object_b: worldObjectName(objs[j]) },
+        answer,
+        pickDistractors(rng, answer, [], WORLD_DIRECTION_OPTIONS),
+        {
+          object_a: worldObjectName(objs[i]),
+          object_b: worldObjectName(objs[j]),
+          direction,
+        },
+      );
     }
     case 'relation-which': {
       const options: Array<{ ref: WorldObject; direction: SpatialRelation; right: WorldObject[]; wrong: WorldObject[] }> = [];
@@ -277,10 +316,15 @@ export function askWorldQuestion(scene: WorldScene, kind: string, rng: Rng): Wor
       const answer = worldObjectName(answerObj);
       const excluded = new Set(pick.right.map(worldObjectName));
       const fallback = absentNames(scene).filter((n) => !excluded.has(n));
-      return fact({ direction: DIRECTION_TEXT[pick.direction], object: worldObjectName(pick.ref) }, answer, pickDistractors(rng, answer, pick.wrong.map(worldObjectName), fallback), {
-        object: worldObjectName(pick.ref),
-        direction: pick.direction,
-      });
+      return fact(
+        { direction: DIRECTION_TEXT[pick.direction], object: worldObjectName(pick.ref) },
+        answer,
+        pickDistractors(rng, answer, pick.wrong.map(worldObjectName), fallback),
+        {
+          object: worldObjectName(pick.ref),
+          direction: pick.direction,
+        },
+      );
     }
     case 'interaction-pair': {
       if (!scene.relations.length) return undefined;
@@ -314,7 +358,16 @@ export function askWorldQuestion(scene: WorldScene, kind: string, rng: Rng): Wor
       const ranked = [...byColor.entries()].sort((a, b) => b[1] - a[1]);
       if (ranked[0][1] < 2 || (ranked[1] && ranked[1][1] === ranked[0][1])) return undefined;
       const answer = ranked[0][0];
-      return fact({}, answer, pickDistractors(rng, answer, ranked.slice(1).map(([c]) => c), WORLD_COLOR_NAMES));
+      return fact(
+        {},
+        answer,
+        pickDistractors(
+          rng,
+          answer,
+          ranked.slice(1).map(([c]) => c),
+          WORLD_COLOR_NAMES,
+        ),
+      );
     }
     case 'reasoning-largest': {
       if (objs.length < 2) return undefined;

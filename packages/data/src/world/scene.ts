@@ -221,7 +221,14 @@ function generateScene(options: ResolvedWorldOptions, split: WorldSplit, index: 
         const tryMode = attempt < PLACEMENT_TRIES / 2 ? mode : 'free';
         if (tryMode === 'free') {
           const r = WORLD_SIZES[size] * side;
-          const cand = place(shape, color, size, r + BORDER + rng.float() * (side - 2 * r - 2 * BORDER), top + r + rng.float() * Math.max(0, bottom - top - 2 * r), side);
+          const cand = place(
+            shape,
+            color,
+            size,
+            r + BORDER + rng.float() * (side - 2 * r - 2 * BORDER),
+            top + r + rng.float() * Math.max(0, bottom - top - 2 * r),
+            side,
+          );
           if (inBounds(cand) && clearOfOthers(cand, -1)) result = cand;
           continue;
         }
@@ -248,7 +255,8 @@ function generateScene(options: ResolvedWorldOptions, split: WorldSplit, index: 
           const shared = overlapArea(cand.polygon, anchor.polygon);
           const smaller = Math.min(polygonArea(cand.polygon), polygonArea(anchor.polygon));
           const centresFree = !pointInPolygon(anchor.cx, anchor.cy, cand.polygon) && !pointInPolygon(cand.cx, cand.cy, anchor.polygon);
-          if (shared >= Math.max(12, 0.12 * smaller) && shared <= 0.6 * smaller && centresFree && inBounds(cand) && clearOfOthers(cand, anchorIndex)) result = cand;
+          if (shared >= Math.max(12, 0.12 * smaller) && shared <= 0.6 * smaller && centresFree && inBounds(cand) && clearOfOthers(cand, anchorIndex))
+            result = cand;
         }
       }
     }
@@ -313,7 +321,8 @@ export function createWorld(options: WorldOptions): World {
   }
   const root = createRng(resolved.seed);
   const checkIndex = (index: number): void => {
-    if (!Number.isSafeInteger(index) || index < 0) throw new InvalidArgumentError(`scene index must be a non-negative integer, got ${index}`, { details: { field: 'index' } });
+    if (!Number.isSafeInteger(index) || index < 0)
+      throw new InvalidArgumentError(`scene index must be a non-negative integer, got ${index}`, { details: { field: 'index' } });
   };
   return {
     options: resolved,
@@ -359,7 +368,9 @@ export function worldSceneSvg(scene: WorldScene, options: WorldSvgOptions = {}):
   }
   if (scene.text && options.text !== false) {
     const t = scene.text;
-    parts.push(`<text x="${num(t.x)}" y="${num(t.baseline)}" font-family="DejaVu Sans" font-size="${t.fontSize}" fill="${hex(t.ink)}" text-anchor="middle">${t.word}</text>`);
+    parts.push(
+      `<text x="${num(t.x)}" y="${num(t.baseline)}" font-family="DejaVu Sans" font-size="${t.fontSize}" fill="${hex(t.ink)}" text-anchor="middle">${t.word}</text>`,
+    );
   }
   parts.push('</svg>');
   return parts.join('\n');

@@ -40,8 +40,36 @@ export const WORLD_SIZE_NAMES = Object.keys(WORLD_SIZES) as WorldSize[];
 
 /** Short printed words (none is a shape, colour or size word, so text never answers another question). */
 export const WORLD_WORDS = [
-  'cat', 'dog', 'sun', 'map', 'key', 'cup', 'hat', 'pen', 'toy', 'bus', 'egg', 'fox', 'owl', 'jam', 'ink', 'box',
-  'kite', 'fish', 'frog', 'lamp', 'moon', 'rain', 'ship', 'tree', 'wolf', 'bell', 'cake', 'door', 'leaf', 'milk',
+  'cat',
+  'dog',
+  'sun',
+  'map',
+  'key',
+  'cup',
+  'hat',
+  'pen',
+  'toy',
+  'bus',
+  'egg',
+  'fox',
+  'owl',
+  'jam',
+  'ink',
+  'box',
+  'kite',
+  'fish',
+  'frog',
+  'lamp',
+  'moon',
+  'rain',
+  'ship',
+  'tree',
+  'wolf',
+  'bell',
+  'cake',
+  'door',
+  'leaf',
+  'milk',
 ] as const;
 
 /** Cells of the 3x3 location grid, row by row from the top left. */
@@ -55,8 +83,32 @@ export type WorldLocation = (typeof WORLD_LOCATIONS)[number];
  * baseline and falls at most 0.24 em below it for these letters.
  */
 export const DEJAVU_SANS_ADVANCE: Readonly<Record<string, number>> = {
-  a: 613, b: 635, c: 550, d: 635, e: 615, f: 352, g: 635, h: 634, i: 278, j: 278, k: 579, l: 278, m: 974,
-  n: 634, o: 612, p: 635, q: 635, r: 411, s: 521, t: 392, u: 634, v: 592, w: 818, x: 592, y: 592, z: 525,
+  a: 613,
+  b: 635,
+  c: 550,
+  d: 635,
+  e: 615,
+  f: 352,
+  g: 635,
+  h: 634,
+  i: 278,
+  j: 278,
+  k: 579,
+  l: 278,
+  m: 974,
+  n: 634,
+  o: 612,
+  p: 635,
+  q: 635,
+  r: 411,
+  s: 521,
+  t: 392,
+  u: 634,
+  v: 592,
+  w: 818,
+  x: 592,
+  y: 592,
+  z: 525,
 };
 
 /** Plural of a world shape name (`cross` -> `crosses`). */

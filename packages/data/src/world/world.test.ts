@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isVlitError, type RawImage } from '@vlit/core';
 import { createNodeRuntime } from '@vlit/runtime/node';
-import {
-  createWorld,
-  toWorldCoco,
-  WORLD_BACKGROUNDS,
-  WORLD_COLORS,
-  WORLD_DIMENSIONS,
-  worldSceneSvg,
-  type WorldScene,
-} from '../index.js';
+import { createWorld, toWorldCoco, WORLD_BACKGROUNDS, WORLD_COLORS, WORLD_DIMENSIONS, worldSceneSvg, type WorldScene } from '../index.js';
 
 const codec = createNodeRuntime().images;
 
@@ -60,11 +52,12 @@ function adjacent(a: Uint8Array, b: Uint8Array, w: number, h: number): boolean {
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       if (!a[y * w + x]) continue;
-      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
-        const X = x + dx;
-        const Y = y + dy;
-        if (X >= 0 && Y >= 0 && X < w && Y < h && b[Y * w + X]) return true;
-      }
+      for (let dy = -1; dy <= 1; dy++)
+        for (let dx = -1; dx <= 1; dx++) {
+          const X = x + dx;
+          const Y = y + dy;
+          if (X >= 0 && Y >= 0 && X < w && Y < h && b[Y * w + X]) return true;
+        }
     }
   }
   return false;
@@ -95,15 +88,16 @@ function components(m: Uint8Array, w: number, h: number, minSize = 4): number {
       size++;
       const x = j % w;
       const y = Math.floor(j / w);
-      for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
-        const X = x + dx;
-        const Y = y + dy;
-        const k = Y * w + X;
-        if (X >= 0 && Y >= 0 && X < w && Y < h && m[k] && !seen[k]) {
-          seen[k] = 1;
-          stack.push(k);
+      for (let dy = -1; dy <= 1; dy++)
+        for (let dx = -1; dx <= 1; dx++) {
+          const X = x + dx;
+          const Y = y + dy;
+          const k = Y * w + X;
+          if (X >= 0 && Y >= 0 && X < w && Y < h && m[k] && !seen[k]) {
+            seen[k] = 1;
+            stack.push(k);
+          }
         }
-      }
     }
     if (size >= minSize) n++;
   }
@@ -273,7 +267,10 @@ describe('synthetic world: rendering agrees with the annotations', () => {
   });
 
   it('prints the word inside its box, in the annotated ink, clear of every shape', async () => {
-    const withText = world.scenes('train', 80).filter((s) => s.text).slice(0, 12);
+    const withText = world
+      .scenes('train', 80)
+      .filter((s) => s.text)
+      .slice(0, 12);
     expect(withText.length).toBeGreaterThanOrEqual(8);
     for (const scene of withText) {
       const t = scene.text!;
@@ -299,7 +296,10 @@ describe('synthetic world: rendering agrees with the annotations', () => {
 describe('synthetic world: relations and counts agree with geometry measured on pixels', () => {
   const world = createWorld({ seed: 99 });
   // Scenes rich in contacts, so every contact kind is measured many times.
-  const scenes = world.scenes('train', 80).filter((s) => s.objects.length >= 2).slice(0, 40);
+  const scenes = world
+    .scenes('train', 80)
+    .filter((s) => s.objects.length >= 2)
+    .slice(0, 40);
 
   it('overlap, touch and apart match rasterised masks; left/above match mask centroids', async () => {
     const seen = { overlapping: 0, touching: 0, apart: 0, horizontal: 0, vertical: 0 };

@@ -93,7 +93,12 @@ describe('the ViT exported as a real ONNX model directory, loaded by the generic
     const ref = vitReference(tiny, createVitWeights(tiny, 7), preprocessImage(images[0], settings).data);
     expect(maxAbsDiff((await last.encode([images[0]])).data, tokens(ref.hidden[3], 32, 1, 17))).toBeLessThan(1e-4);
     expect(maxAbsDiff((await exposed.encode([images[0]])).data, tokens(ref.hidden[2], 32, 1, 17))).toBeLessThan(1e-4);
-    const bad = await createOnnxVisionEncoder({ backend: node.backend, model: exportVitModel({ config: tiny }).model, preprocessor: settings, featureLayer: 4 }).catch((e: unknown) => e);
+    const bad = await createOnnxVisionEncoder({
+      backend: node.backend,
+      model: exportVitModel({ config: tiny }).model,
+      preprocessor: settings,
+      featureLayer: 4,
+    }).catch((e: unknown) => e);
     expect(isVlitError(bad, 'VLIT_INVALID_ARGUMENT')).toBe(true);
     await last.release();
     await exposed.release();
@@ -110,7 +115,9 @@ describe('the ViT exported as a real ONNX model directory, loaded by the generic
     expect(isVlitError(missing, 'VLIT_NOT_FOUND')).toBe(true);
     expect((missing as { details: { file: string; field: string } }).details).toMatchObject({ file: path, field: 'vision_model.embeddings.class_embedding' });
     const wrong = Object.fromEntries(weights);
-    wrong['vision_model.encoder.layers.1.mlp.fc1.weight'] = createVitWeights({ ...tiny, intermediateSize: 64 }, 3).get('vision_model.encoder.layers.1.mlp.fc1.weight')!;
+    wrong['vision_model.encoder.layers.1.mlp.fc1.weight'] = createVitWeights({ ...tiny, intermediateSize: 64 }, 3).get(
+      'vision_model.encoder.layers.1.mlp.fc1.weight',
+    )!;
     writeFileSync(join(dir, 'wrong.safetensors'), serializeSafetensors(wrong));
     const shape = await readVitWeights(join(dir, 'wrong.safetensors'), tiny).catch((e: unknown) => e);
     expect(isVlitError(shape, 'VLIT_TENSOR_SHAPE')).toBe(true);
@@ -143,11 +150,21 @@ describe('node and web runtimes agree on the same ViT', () => {
 
 describe('the token planner predicts the encoder output before anything runs', () => {
   const sizes = [
-    { width: 50, height: 40 }, { width: 100, height: 40 }, { width: 30, height: 95 }, { width: 64, height: 64 }, { width: 200, height: 33 }, { width: 17, height: 16 },
+    { width: 50, height: 40 },
+    { width: 100, height: 40 },
+    { width: 30, height: 95 },
+    { width: 64, height: 64 },
+    { width: 200, height: 33 },
+    { width: 17, height: 16 },
   ];
 
   it('fixed resolution, with and without a CLS token, patch and cls_patch', async () => {
-    for (const [clsToken, select] of [[true, 'patch'], [true, 'cls_patch'], [false, 'patch'], [false, 'cls_patch']] as const) {
+    for (const [clsToken, select] of [
+      [true, 'patch'],
+      [true, 'cls_patch'],
+      [false, 'patch'],
+      [false, 'cls_patch'],
+    ] as const) {
       const enc = await createVitEncoder({ backend: node.backend, config: { ...tiny, clsToken }, featureSelect: select });
       for (const s of sizes.slice(0, 3)) {
         const img = syntheticImage(s.width, s.height, 3, 'plan');
@@ -161,7 +178,13 @@ describe('the token planner predicts the encoder output before anything runs', (
   });
 
   it('anyres: base view + grid tiles, for every size, equals the encoder output dims', async () => {
-    const gridPinpoints: [number, number][] = [[32, 64], [64, 32], [64, 64], [96, 32], [32, 96]];
+    const gridPinpoints: [number, number][] = [
+      [32, 64],
+      [64, 32],
+      [64, 64],
+      [96, 32],
+      [32, 96],
+    ];
     const enc = await createVitEncoder({ backend: node.backend, config: tiny, tiling: { kind: 'anyres', gridPinpoints } });
     for (const s of sizes) {
       const plan = planVisualTokens(s, enc.plan);
@@ -175,8 +198,21 @@ describe('the token planner predicts the encoder output before anything runs', (
     await enc.release();
   });
 
-  it("LLaVA-NeXT language-side count, hand-worked: 1000x400 at 336/14 -> 2040 tokens (4 views, 2304 encoder tokens)", () => {
-    const plan = { kind: 'anyres' as const, tileSize: 336, patchSize: 14, clsToken: true, featureSelect: 'patch' as const, gridPinpoints: [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]] as [number, number][] };
+  it('LLaVA-NeXT language-side count, hand-worked: 1000x400 at 336/14 -> 2040 tokens (4 views, 2304 encoder tokens)', () => {
+    const plan = {
+      kind: 'anyres' as const,
+      tileSize: 336,
+      patchSize: 14,
+      clsToken: true,
+      featureSelect: 'patch' as const,
+      gridPinpoints: [
+        [336, 672],
+        [672, 336],
+        [672, 672],
+        [1008, 336],
+        [336, 1008],
+      ] as [number, number][],
+    };
     // Grid [336, 1008]: 24 x 72 features; image 1000x400 -> unpadded width int(1000 * 24/400) = 60 -> 24*60 + 24 newlines + 576 base.
     expect(llavaNextLanguageTokens({ width: 1000, height: 400 }, plan)).toBe(2040);
     const e = planVisualTokens({ width: 1000, height: 400 }, plan);
@@ -187,8 +223,19 @@ describe('the token planner predicts the encoder output before anything runs', (
 
   it('Qwen2-VL pixel budget: 1920x1080 -> 1316x728 -> 94x52 patches -> 1222 merged tokens; a batch flags images over budget', () => {
     const plan = { kind: 'smart' as const, patchSize: 14, mergeSize: 2, minPixels: 56 * 56, maxPixels: 28 * 28 * 1280 };
-    expect(planVisualTokens({ width: 1920, height: 1080 }, plan)).toMatchObject({ tokens: 1222, viewSize: { width: 1316, height: 728 }, grid: { rows: 52, cols: 94 } });
-    const b = planBatch([{ width: 1920, height: 1080 }, { width: 224, height: 224 }], plan, { maxTokensPerImage: 1000 });
+    expect(planVisualTokens({ width: 1920, height: 1080 }, plan)).toMatchObject({
+      tokens: 1222,
+      viewSize: { width: 1316, height: 728 },
+      grid: { rows: 52, cols: 94 },
+    });
+    const b = planBatch(
+      [
+        { width: 1920, height: 1080 },
+        { width: 224, height: 224 },
+      ],
+      plan,
+      { maxTokensPerImage: 1000 },
+    );
     // 224x224 -> 224x224 -> 16x16 patches -> 64 tokens.
     expect(b.images[1].tokens).toBe(64);
     expect(b.totalTokens).toBe(1286);

@@ -75,7 +75,8 @@ export async function createOcrRecognitionEncoder(options: OcrRecognitionEncoder
   try {
     const probe = await session.run({ [inputName]: createTensor('float32', [1, 3, height, width]) }, { outputs: [featuresTensor] });
     const dims = probe[featuresTensor].dims;
-    if (dims.length !== 3) throw new TensorShapeError(`${featuresTensor} is [${dims.join(', ')}]; expected [N, tokens, width]`, { details: { field: featuresTensor } });
+    if (dims.length !== 3)
+      throw new TensorShapeError(`${featuresTensor} is [${dims.join(', ')}]; expected [N, tokens, width]`, { details: { field: featuresTensor } });
     tokens = dims[1];
     dim = dims[2];
   } catch (err) {

@@ -162,7 +162,9 @@ export async function createOnnxVisionEncoder(options: OnnxVisionEncoderOptions)
     const encodePixels = async (pixels: Tensor<'float32'>): Promise<Tensor<'float32'>> => {
       const [n, c, h, w] = pixels.dims;
       if (pixels.dims.length !== 4 || c !== 3 || h !== inputSize.height || w !== inputSize.width) {
-        throw new TensorShapeError(`pixels are [${pixels.dims.join(', ')}]; this encoder takes [N, 3, ${inputSize.height}, ${inputSize.width}]`, { details: { field: 'pixels' } });
+        throw new TensorShapeError(`pixels are [${pixels.dims.join(', ')}]; this encoder takes [N, 3, ${inputSize.height}, ${inputSize.width}]`, {
+          details: { field: 'pixels' },
+        });
       }
       const out = createTensor('float32', [n, perView, hiddenSize]);
       const per = 3 * h * w;
@@ -202,9 +204,12 @@ export async function createOnnxVisionEncoder(options: OnnxVisionEncoderOptions)
         const nViews = all[0].length;
         all.forEach((v, i) => {
           if (v.length !== nViews) {
-            throw new InvalidArgumentError(`image ${i} gives ${v.length} views but image 0 gives ${nViews}; encode images with different anyres grids in separate calls`, {
-              details: { record: i, field: 'images' },
-            });
+            throw new InvalidArgumentError(
+              `image ${i} gives ${v.length} views but image 0 gives ${nViews}; encode images with different anyres grids in separate calls`,
+              {
+                details: { record: i, field: 'images' },
+              },
+            );
           }
         });
         const flat = all.flat();
@@ -212,7 +217,9 @@ export async function createOnnxVisionEncoder(options: OnnxVisionEncoderOptions)
         const per = 3 * inputSize.height * inputSize.width;
         flat.forEach((v, i) => {
           if (v.width !== inputSize.width || v.height !== inputSize.height) {
-            throw new TensorShapeError(`an image became ${v.width}x${v.height}, the encoder takes ${inputSize.width}x${inputSize.height}`, { details: { field: 'images' } });
+            throw new TensorShapeError(`an image became ${v.width}x${v.height}, the encoder takes ${inputSize.width}x${inputSize.height}`, {
+              details: { field: 'images' },
+            });
           }
           writeImageTensor(v, settings, pixels.data, i * per);
         });
@@ -262,7 +269,11 @@ function pickOutput(outputs: readonly string[], hidden: readonly string[], layer
   );
 }
 
-function tokenLayout(size: ImageSize, tokens: number, options: Pick<OnnxVisionEncoderOptions, 'clsToken' | 'patchSize'>): { patchSize: number; clsToken: boolean } {
+function tokenLayout(
+  size: ImageSize,
+  tokens: number,
+  options: Pick<OnnxVisionEncoderOptions, 'clsToken' | 'patchSize'>,
+): { patchSize: number; clsToken: boolean } {
   const fits = (p: number, cls: boolean) => size.width % p === 0 && size.height % p === 0 && (size.width / p) * (size.height / p) + (cls ? 1 : 0) === tokens;
   const candidates: { patchSize: number; clsToken: boolean }[] = [];
   const patches = options.patchSize ? [options.patchSize] : Array.from({ length: Math.min(size.width, size.height) }, (_, i) => i + 1);

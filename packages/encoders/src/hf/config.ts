@@ -93,7 +93,8 @@ function reader(obj: Json, file: string | undefined, prefix: string) {
   const num = (k: string, fallback: number): number => {
     const v = obj[k];
     if (v === undefined || v === null) return fallback;
-    if (typeof v !== 'number' || !(v > 0)) throw new ValidationError(`config field ${field(k)} must be a positive number`, { details: { file, field: field(k) } });
+    if (typeof v !== 'number' || !(v > 0))
+      throw new ValidationError(`config field ${field(k)} must be a positive number`, { details: { file, field: field(k) } });
     return v;
   };
   const str = (k: string, fallback: string): string => {
@@ -124,14 +125,23 @@ export function visionTowerSpecFromJson(obj: Json, family: HfTowerFamily, option
   const numHeads = int('num_attention_heads');
   const imageSize = int('image_size');
   const patchSize = int('patch_size');
-  for (const [k, v] of [['hidden_size', hiddenSize], ['num_attention_heads', numHeads], ['image_size', imageSize], ['patch_size', patchSize]] as const) {
+  for (const [k, v] of [
+    ['hidden_size', hiddenSize],
+    ['num_attention_heads', numHeads],
+    ['image_size', imageSize],
+    ['patch_size', patchSize],
+  ] as const) {
     if (v === 0) throw new ValidationError(`config field ${field(k)} must be positive`, { details: { file: options.file, field: field(k) } });
   }
   if (hiddenSize % numHeads !== 0) {
-    throw new ValidationError(`hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numHeads}`, { details: { file: options.file, field: field('num_attention_heads') } });
+    throw new ValidationError(`hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numHeads}`, {
+      details: { file: options.file, field: field('num_attention_heads') },
+    });
   }
   if (imageSize % patchSize !== 0) {
-    throw new ValidationError(`image_size ${imageSize} is not a multiple of patch_size ${patchSize}`, { details: { file: options.file, field: field('patch_size') } });
+    throw new ValidationError(`image_size ${imageSize} is not a multiple of patch_size ${patchSize}`, {
+      details: { file: options.file, field: field('patch_size') },
+    });
   }
   const hfHiddenAct = str('hidden_act', family === 'clip' ? 'quick_gelu' : 'gelu_pytorch_tanh');
   const useHead = obj.vision_use_head;
@@ -163,7 +173,8 @@ export function visionTowerSpecFromConfig(config: unknown, options: { file?: str
   if (modelType === 'clip_vision_model' || modelType === 'siglip_vision_model') return visionTowerSpecFromJson(config, familyOf(modelType)!, { file });
   if ((SUPPORTED_VISION_MODEL_TYPES as readonly string[]).includes(modelType)) {
     const vc = config.vision_config;
-    if (!isObject(vc)) throw new ValidationError(`a ${modelType} config is missing the required field vision_config`, { details: { file, field: 'vision_config' } });
+    if (!isObject(vc))
+      throw new ValidationError(`a ${modelType} config is missing the required field vision_config`, { details: { file, field: 'vision_config' } });
     const inner = modelTypeOf(vc, file, 'vision_config.model_type');
     const family = familyOf(inner);
     if (!family || inner.endsWith('text_model')) {
@@ -184,7 +195,9 @@ export function textTowerSpecFromJson(obj: Json, family: HfTowerFamily, options:
   const hiddenSize = int('hidden_size');
   const numHeads = int('num_attention_heads');
   if (numHeads === 0 || hiddenSize % numHeads !== 0) {
-    throw new ValidationError(`hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numHeads}`, { details: { file: options.file, field: field('num_attention_heads') } });
+    throw new ValidationError(`hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numHeads}`, {
+      details: { file: options.file, field: field('num_attention_heads') },
+    });
   }
   const hfHiddenAct = str('hidden_act', family === 'clip' ? 'quick_gelu' : 'gelu_pytorch_tanh');
   // transformers' own defaults for these ids (CLIPTextConfig / SiglipTextConfig).
@@ -217,7 +230,8 @@ export function dualEncoderSpecFromConfig(config: unknown, options: { file?: str
   }
   const vc = config.vision_config;
   const tc = config.text_config;
-  if (!isObject(vc)) throw new ValidationError(`a ${modelType} config is missing the required field vision_config`, { details: { file, field: 'vision_config' } });
+  if (!isObject(vc))
+    throw new ValidationError(`a ${modelType} config is missing the required field vision_config`, { details: { file, field: 'vision_config' } });
   if (!isObject(tc)) throw new ValidationError(`a ${modelType} config is missing the required field text_config`, { details: { file, field: 'text_config' } });
   const vision = visionTowerSpecFromJson(vc, modelType, { file, prefix: 'vision_config' });
   const text = textTowerSpecFromJson(tc, modelType, { file, prefix: 'text_config' });

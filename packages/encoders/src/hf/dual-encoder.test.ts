@@ -81,10 +81,21 @@ describe.each(FAMILIES)('%s dual encoder loaded from a transformers checkpoint f
     const dual = await loadHfDualEncoder(join(work, family, 'model'), { runtime: runtimes.node, tokenizer: tokenizers[family] });
     try {
       const image = await runtimes.node.images.decode(new Uint8Array(readFileSync(join(work, family, 'image.png'))));
-      const scores = await imageTextRelevance({ encoder: dual.image, embedder: dual.text }, texts[family].map(() => image), texts[family]);
+      const scores = await imageTextRelevance(
+        { encoder: dual.image, embedder: dual.text },
+        texts[family].map(() => image),
+        texts[family],
+      );
       const img = refs[family].get('image.image_embeds')!.data;
       const txt = rows(refs[family].get('texts.text_embeds')!);
-      const want = txt.map((t) => 100 * Math.max(0, t.reduce((s, v, k) => s + v * img[k], 0)));
+      const want = txt.map(
+        (t) =>
+          100 *
+          Math.max(
+            0,
+            t.reduce((s, v, k) => s + v * img[k], 0),
+          ),
+      );
       expect(maxAbsDiff(scores, want)).toBeLessThan(1e-2);
     } finally {
       await dual.release();

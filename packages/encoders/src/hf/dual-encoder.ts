@@ -59,7 +59,8 @@ export function buildHfTextEmbeddingModel(spec: HfDualEncoderSpec, weights: HfWe
   const g = createGraph({ name: `vlit-hf-${spec.family}-text-embeds`, opset: 20, producerName: 'vlit' });
   const ids = g.input(HF_TEXT_INPUT, 'int64', ['batch', 'sequence']);
   const { pooled } = addHfTextTower(g, ids, spec.text, subWeights(weights, 'text_model.'), { namePrefix: 'text_model.' });
-  const features = spec.family === 'clip' ? g.matMul(pooled, g.transpose(g.initializer('text_projection.weight', weights.get('text_projection.weight')!), [1, 0])) : pooled;
+  const features =
+    spec.family === 'clip' ? g.matMul(pooled, g.transpose(g.initializer('text_projection.weight', weights.get('text_projection.weight')!), [1, 0])) : pooled;
   g.output(g.identity(features), 'text_features');
   g.output(addL2Normalize(g, features, 'normalize'), 'text_embeds');
   return g.toModel();
@@ -135,7 +136,9 @@ export async function createHfDualEncoder(options: HfDualEncoderOptions): Promis
       : siglipProcessorSettings(v.imageSize);
   const size = processedSize({ width: 97, height: 61 }, settings);
   if (size.width !== v.imageSize || size.height !== v.imageSize) {
-    throw new InvalidArgumentError(`the image processor gives ${size.width}x${size.height} images but the tower takes ${v.imageSize}x${v.imageSize}`, { details: { field: 'preprocessor' } });
+    throw new InvalidArgumentError(`the image processor gives ${size.width}x${size.height} images but the tower takes ${v.imageSize}x${v.imageSize}`, {
+      details: { field: 'preprocessor' },
+    });
   }
   const imageModel = encodeModel(buildHfImageEmbeddingModel(spec, weights));
   const textModel = encodeModel(buildHfTextEmbeddingModel(spec, weights));
@@ -159,7 +162,10 @@ export async function createHfDualEncoder(options: HfDualEncoderOptions): Promis
     const per = C * S * S;
     for (let start = 0; start < n; start += maxBatch) {
       const m = Math.min(maxBatch, n - start);
-      const res = await imageSession.run({ [HF_PIXEL_INPUT]: createTensor('float32', [m, C, S, S], pixels.data.subarray(start * per, (start + m) * per)) }, { outputs: ['image_embeds'] });
+      const res = await imageSession.run(
+        { [HF_PIXEL_INPUT]: createTensor('float32', [m, C, S, S], pixels.data.subarray(start * per, (start + m) * per)) },
+        { outputs: ['image_embeds'] },
+      );
       out.data.set(toFloat32(res.image_embeds), start * dim);
     }
     return out;
@@ -184,13 +190,20 @@ export async function createHfDualEncoder(options: HfDualEncoderOptions): Promis
     seqs.forEach((ids, i) => {
       if (ids.length === 0) throw new InvalidArgumentError(`sequence ${i} is empty`, { details: { record: i, field: 'ids' } });
       if (ids.length > t.maxPositions) {
-        throw new InvalidArgumentError(`sequence ${i} has ${ids.length} tokens; the text tower takes at most ${t.maxPositions}`, { details: { record: i, field: 'ids' } });
+        throw new InvalidArgumentError(`sequence ${i} has ${ids.length} tokens; the text tower takes at most ${t.maxPositions}`, {
+          details: { record: i, field: 'ids' },
+        });
       }
       const bad = ids.find((x) => !Number.isInteger(x) || x < 0 || x >= t.vocabSize);
-      if (bad !== undefined) throw new InvalidArgumentError(`sequence ${i} holds token id ${bad}, outside the vocabulary of ${t.vocabSize}`, { details: { record: i, field: 'ids' } });
+      if (bad !== undefined)
+        throw new InvalidArgumentError(`sequence ${i} holds token id ${bad}, outside the vocabulary of ${t.vocabSize}`, {
+          details: { record: i, field: 'ids' },
+        });
       // Without its EOS token CLIP would pool position 0 silently; say so instead.
       if (spec.family === 'clip' && t.eosTokenId !== 2 && !ids.includes(t.eosTokenId)) {
-        throw new InvalidArgumentError(`sequence ${i} has no EOS token (id ${t.eosTokenId}), which CLIP pools; tokenize with special tokens`, { details: { record: i, field: 'ids' } });
+        throw new InvalidArgumentError(`sequence ${i} has no EOS token (id ${t.eosTokenId}), which CLIP pools; tokenize with special tokens`, {
+          details: { record: i, field: 'ids' },
+        });
       }
     });
   };
@@ -215,7 +228,8 @@ export async function createHfDualEncoder(options: HfDualEncoderOptions): Promis
 
   const tokenize = (texts: readonly string[]): number[][] => {
     const tok = options.tokenizer;
-    if (!tok) throw new InvalidArgumentError('embedding strings needs a tokenizer (pass options.tokenizer), or use embedIds', { details: { field: 'tokenizer' } });
+    if (!tok)
+      throw new InvalidArgumentError('embedding strings needs a tokenizer (pass options.tokenizer), or use embedIds', { details: { field: 'tokenizer' } });
     const eos = tok.specialTokens.eos !== undefined ? tok.tokenToId(tok.specialTokens.eos) : undefined;
     const pad = tok.specialTokens.pad !== undefined ? (tok.tokenToId(tok.specialTokens.pad) ?? t.padTokenId) : t.padTokenId;
     return texts.map((text) => {

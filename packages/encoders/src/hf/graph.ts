@@ -113,7 +113,9 @@ export function resolveFeatureLayers(spec: Pick<HfVisionTowerSpec, 'numLayers'>,
   return layers.map((l) => {
     const i = l < 0 ? count + l : l;
     if (!Number.isInteger(l) || i < 0 || i >= count) {
-      throw new InvalidArgumentError(`featureLayer ${l} is outside the tower's ${count} hidden states (-${count}..${count - 1})`, { details: { field: 'featureLayer', featureLayer: l } });
+      throw new InvalidArgumentError(`featureLayer ${l} is outside the tower's ${count} hidden states (-${count}..${count - 1})`, {
+        details: { field: 'featureLayer', featureLayer: l },
+      });
     }
     return i;
   });
@@ -165,14 +167,22 @@ export function addHfVisionTower(
 }
 
 /** LLaVA's selection: the chosen hidden states, token 0 dropped for `default`, concatenated along the width. */
-export function addFeatureSelection(g: GraphBuilder, hiddenStates: readonly Value[], layers: readonly number[], strategy: HfSelectStrategy, options: HfFragmentOptions = {}): Value {
+export function addFeatureSelection(
+  g: GraphBuilder,
+  hiddenStates: readonly Value[],
+  layers: readonly number[],
+  strategy: HfSelectStrategy,
+  options: HfFragmentOptions = {},
+): Value {
   const picked = layers.map((i) => {
     const h = hiddenStates[i];
     if (!h) throw new InvalidArgumentError(`hidden state ${i} was not built`, { details: { field: 'featureLayer' } });
     // transformers drops token 0 for `default` whatever the tower (for SigLIP that is a patch token).
     return strategy === 'default' ? g.slice(h, { starts: [1], ends: [Number.MAX_SAFE_INTEGER], axes: [1] }) : h;
   });
-  return picked.length === 1 ? g.identity(picked[0], { name: `${options.namePrefix ?? ''}select_features` }) : g.concat(picked, -1, { name: `${options.namePrefix ?? ''}select_features` });
+  return picked.length === 1
+    ? g.identity(picked[0], { name: `${options.namePrefix ?? ''}select_features` })
+    : g.concat(picked, -1, { name: `${options.namePrefix ?? ''}select_features` });
 }
 
 /**
@@ -219,9 +229,22 @@ export function addHfImageEmbedding(
  * (CLIP causal, SigLIP bidirectional), final LayerNorm, and the pooled vector: CLIP's first EOS
  * token (the highest id when `eos_token_id` is the legacy 2), SigLIP's last token through its head.
  */
-export function addHfTextTower(g: GraphBuilder, ids: Value, spec: HfTextTowerSpec, weights: HfWeights, options: HfFragmentOptions = {}): { lastHiddenState: Value; pooled: Value } {
+export function addHfTextTower(
+  g: GraphBuilder,
+  ids: Value,
+  spec: HfTextTowerSpec,
+  weights: HfWeights,
+  options: HfFragmentOptions = {},
+): { lastHiddenState: Value; pooled: Value } {
   const c = context(g, weights, options.namePrefix);
-  const i64 = (vals: number[]) => g.constant(createTensor('int64', [vals.length], vals.map((v) => BigInt(v))));
+  const i64 = (vals: number[]) =>
+    g.constant(
+      createTensor(
+        'int64',
+        [vals.length],
+        vals.map((v) => BigInt(v)),
+      ),
+    );
   const seq = g.shape(ids, { start: 1, end: 2 });
   const tokens = g.gather(c.w('embeddings.token_embedding.weight'), ids, { axis: 0, name: c.name('embeddings.token_embedding') });
   const positions = g.op('Slice', [c.w('embeddings.position_embedding.weight'), i64([0]), seq, i64([0])], undefined, { name: c.name('embeddings.positions') });
@@ -244,7 +267,9 @@ export function addHfTextTower(g: GraphBuilder, ids: Value, spec: HfTextTowerSpe
     const key = legacy ? g.cast(ids, 'float32') : g.cast(g.equal(ids, g.constant(createTensor('int64', [], [BigInt(spec.eosTokenId)]))), 'float32');
     const at = g.op('ArgMax', [key], { axis: 1, keepdims: 0 }, { name: c.name('pool.argmax') });
     // One-hot row times the hidden states picks that row exactly (ones and zeros only).
-    const range = g.op('Range', [g.constant(createTensor('int64', [], [0n])), g.squeeze(seq, [0]), g.constant(createTensor('int64', [], [1n]))], undefined, { name: c.name('pool.range') });
+    const range = g.op('Range', [g.constant(createTensor('int64', [], [0n])), g.squeeze(seq, [0]), g.constant(createTensor('int64', [], [1n]))], undefined, {
+      name: c.name('pool.range'),
+    });
     const onehot = g.cast(g.equal(g.unsqueeze(range, [0]), g.unsqueeze(at, [1])), 'float32');
     pooled = g.squeeze(g.matMul(g.unsqueeze(onehot, [1]), last), [1], { name: c.name('pool') });
   } else {

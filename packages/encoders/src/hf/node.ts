@@ -11,7 +11,15 @@ import { dualEncoderSpecFromConfig, visionTowerSpecFromConfig, visionTowerSpecTo
 import { createHfDualEncoder, type HfDualEncoder } from './dual-encoder.js';
 import type { HfSelectStrategy } from './graph.js';
 import { createHfVisionEncoder, type HfVisionEncoder } from './vision-encoder.js';
-import { checkHfWeights, dualEncoderWeightShapes, findVisionTowerPrefix, readHfWeights, visionTowerWeightShapes, type HfTensorSource, type HfWeights } from './weights.js';
+import {
+  checkHfWeights,
+  dualEncoderWeightShapes,
+  findVisionTowerPrefix,
+  readHfWeights,
+  visionTowerWeightShapes,
+  type HfTensorSource,
+  type HfWeights,
+} from './weights.js';
 
 function folderSource(folder: CheckpointFolder): HfTensorSource {
   return {
@@ -61,7 +69,11 @@ function featureLayerFromConfig(config: Record<string, unknown>): number | numbe
 async function readVisionTowerWeights(source: HfTensorSource, spec: HfVisionTowerSpec, prefix: string): Promise<Map<string, Tensor<'float32'>>> {
   const all = visionTowerWeightShapes(spec);
   const optional = (n: string) => n.startsWith('post_layernorm') || n.startsWith('head.');
-  const weights = await readHfWeights(source, all.filter(([n]) => !optional(n)), { prefix });
+  const weights = await readHfWeights(
+    source,
+    all.filter(([n]) => !optional(n)),
+    { prefix },
+  );
   const extra = all.filter(([n]) => optional(n) && source.shapeOf(prefix + n) !== undefined);
   for (const [k, v] of await readHfWeights(source, extra, { prefix })) weights.set(k, v);
   return weights;

@@ -51,12 +51,18 @@ export function defaultHfSelection(spec: HfVisionTowerSpec): { featureLayer: num
  * `image_features` [batch, tokens, width·layers] (and `hidden_states.{i}` on request).
  */
 export function buildHfVisionModel(spec: HfVisionTowerSpec, weights: HfWeights, options: BuildHfVisionModelOptions = {}): OnnxModel {
-  checkHfWeights(weights, visionTowerWeightShapes(spec).filter(([n]) => !n.startsWith('head.') && !n.startsWith('post_layernorm')));
+  checkHfWeights(
+    weights,
+    visionTowerWeightShapes(spec).filter(([n]) => !n.startsWith('head.') && !n.startsWith('post_layernorm')),
+  );
   const def = defaultHfSelection(spec);
   const layers = resolveFeatureLayers(spec, options.featureLayer ?? def.featureLayer);
   const g = createGraph({ name: options.name ?? `vlit-hf-${spec.family}-vision`, opset: 20, producerName: 'vlit' });
   const pixels = g.input(HF_PIXEL_INPUT, 'float32', ['batch', spec.numChannels, spec.imageSize, spec.imageSize]);
-  const { hiddenStates } = addHfVisionTower(g, pixels, spec, weights, { namePrefix: options.namePrefix, upToLayer: options.hiddenStates ? spec.numLayers : Math.max(...layers) });
+  const { hiddenStates } = addHfVisionTower(g, pixels, spec, weights, {
+    namePrefix: options.namePrefix,
+    upToLayer: options.hiddenStates ? spec.numLayers : Math.max(...layers),
+  });
   g.output(addFeatureSelection(g, hiddenStates, layers, options.selectStrategy ?? def.selectStrategy, { namePrefix: options.namePrefix }), HF_FEATURES_OUTPUT);
   if (options.hiddenStates) hiddenStates.forEach((h, i) => g.output(g.identity(h), `hidden_states.${i}`));
   return g.toModel();
@@ -162,7 +168,9 @@ export async function createHfVisionEncoder(options: HfVisionEncoderOptions): Pr
   const encodePixels = async (pixels: Tensor<'float32'>): Promise<Tensor<'float32'>> => {
     const [n, c, h, w] = pixels.dims;
     if (pixels.dims.length !== 4 || c !== C || h !== S || w !== S) {
-      throw new TensorShapeError(`pixels are [${pixels.dims.join(', ')}]; this tower takes [N, ${C}, ${S}, ${S}]`, { details: { field: 'pixels', expected: [null, C, S, S], actual: [...pixels.dims] } });
+      throw new TensorShapeError(`pixels are [${pixels.dims.join(', ')}]; this tower takes [N, ${C}, ${S}, ${S}]`, {
+        details: { field: 'pixels', expected: [null, C, S, S], actual: [...pixels.dims] },
+      });
     }
     const result = createTensor('float32', [n, tokens, width]);
     const per = C * S * S;
@@ -190,7 +198,10 @@ export async function createHfVisionEncoder(options: HfVisionEncoderOptions): Pr
       const pixels = createTensor('float32', [images.length, C, S, S]);
       images.forEach((im, i) => {
         const px = preprocessPixels(im, settings);
-        if (px.channels !== C) throw new TensorShapeError(`image ${i} has ${px.channels} channels after preprocessing; the tower takes ${C}`, { details: { record: i, field: 'images' } });
+        if (px.channels !== C)
+          throw new TensorShapeError(`image ${i} has ${px.channels} channels after preprocessing; the tower takes ${C}`, {
+            details: { record: i, field: 'images' },
+          });
         writeImageTensor(px, settings, pixels.data, i * C * S * S);
       });
       if (opts?.signal?.aborted) throw new InvalidArgumentError('encode aborted', { cause: opts.signal.reason, details: { field: 'signal' } });
@@ -204,4 +215,3 @@ export async function createHfVisionEncoder(options: HfVisionEncoderOptions): Pr
     release: () => session.release(),
   };
 }
-

@@ -46,8 +46,7 @@ function expectedFeatures(ref: Ref, layers: number[], strategy: HfSelectStrategy
   const W = d * hs.length;
   const out = new Float32Array(n * T * W);
   for (let i = 0; i < n; i++)
-    for (let k = 0; k < T; k++)
-      hs.forEach((h, j) => out.set(h.data.subarray((i * t + k + drop) * d, (i * t + k + drop + 1) * d), (i * T + k) * W + j * d));
+    for (let k = 0; k < T; k++) hs.forEach((h, j) => out.set(h.data.subarray((i * t + k + drop) * d, (i * t + k + drop + 1) * d), (i * T + k) * W + j * d));
   return { dims: [n, T, W], data: out };
 }
 
@@ -157,7 +156,11 @@ describe.each(FAMILIES)('%s vision tower loaded from a transformers checkpoint f
     const model = buildHfVisionModel(spec, weights, { featureLayer: -2, selectStrategy: 'default', namePrefix: 'vision_tower.' });
     const { tokens } = visionTowerTokens(spec);
     const out = model.graph?.output?.find((o) => o.name === 'image_features');
-    expect(out?.type?.tensorType?.shape?.dim?.map((d) => (d.dimValue != null ? Number(d.dimValue) : d.dimParam))).toEqual(['batch', tokens - 1, spec.hiddenSize]);
+    expect(out?.type?.tensorType?.shape?.dim?.map((d) => (d.dimValue != null ? Number(d.dimValue) : d.dimParam))).toEqual([
+      'batch',
+      tokens - 1,
+      spec.hiddenSize,
+    ]);
     const names = new Set(model.graph?.initializer?.map((t) => t.name));
     for (const [name] of visionTowerWeightShapes(spec).filter(([n]) => n.startsWith('embeddings.') || n.startsWith('encoder.layers.0.'))) {
       expect(names.has(`vision_tower.${name}`)).toBe(true);
@@ -185,21 +188,25 @@ describe.each(FAMILIES)('the %s tower of a LLaVA checkpoint folder', (family) =>
     runReferencePython(script, ['llava', family, dir], { timeoutMs: 300_000 });
   }, 300_000);
 
-  it.each(RUNTIME_PLATFORMS)("loads alone with the config's feature layer and strategy and matches LLaVA's get_image_features on %s", async (platform) => {
-    const ref = (await readSafetensorsFile(join(dir, 'ref.safetensors'))).tensors;
-    const enc = await loadHfVisionEncoder(join(dir, 'model'), { runtime: runtimes[platform] });
-    try {
-      // CLIP: vision_feature_layer -2 + default; SigLIP: [-3, -1] + full (read from config.json, not passed).
-      expect(enc.selection.featureLayers).toEqual(family === 'clip' ? [2] : [1, 3]);
-      const px = ref.get('pixel_values')!;
-      const got = await enc.encodePixels(createTensor('float32', [...px.shape], px.toFloat32()));
-      const want = ref.get('features')!;
-      expect(got.dims).toEqual([...want.shape]);
-      expect(maxAbsDiff(got.data, want.toFloat32())).toBeLessThan(1e-4);
-    } finally {
-      await enc.release();
-    }
-  }, 300_000);
+  it.each(RUNTIME_PLATFORMS)(
+    "loads alone with the config's feature layer and strategy and matches LLaVA's get_image_features on %s",
+    async (platform) => {
+      const ref = (await readSafetensorsFile(join(dir, 'ref.safetensors'))).tensors;
+      const enc = await loadHfVisionEncoder(join(dir, 'model'), { runtime: runtimes[platform] });
+      try {
+        // CLIP: vision_feature_layer -2 + default; SigLIP: [-3, -1] + full (read from config.json, not passed).
+        expect(enc.selection.featureLayers).toEqual(family === 'clip' ? [2] : [1, 3]);
+        const px = ref.get('pixel_values')!;
+        const got = await enc.encodePixels(createTensor('float32', [...px.shape], px.toFloat32()));
+        const want = ref.get('features')!;
+        expect(got.dims).toEqual([...want.shape]);
+        expect(maxAbsDiff(got.data, want.toFloat32())).toBeLessThan(1e-4);
+      } finally {
+        await enc.release();
+      }
+    },
+    300_000,
+  );
 });
 
 describe('bad input is a typed error that names the thing', () => {

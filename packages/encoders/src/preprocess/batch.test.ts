@@ -100,7 +100,12 @@ describe('batch APIs over encoded files match the PIL + numpy reference exactly'
   };
 
   it('preprocessEncodedBatch (decode overlapped with resampling) over bytes', async () => {
-    const x = await preprocessEncodedBatch(runtime.images, images.map((i) => new Uint8Array(readFileSync(i.path))), settings, { readAhead: 3 });
+    const x = await preprocessEncodedBatch(
+      runtime.images,
+      images.map((i) => new Uint8Array(readFileSync(i.path))),
+      settings,
+      { readAhead: 3 },
+    );
     expect(x.dims).toEqual([images.length, 3, 336, 336]);
     expect(maxDiff(x.data)).toBe(0);
   });
@@ -108,16 +113,37 @@ describe('batch APIs over encoded files match the PIL + numpy reference exactly'
   it('the worker pool over file paths and bytes, twice on one pool', async () => {
     const pool = createPreprocessPool({ codec: runtime.images, workers: 2 });
     try {
-      const a = await pool.preprocess(images.map((i) => i.path), settings);
+      const a = await pool.preprocess(
+        images.map((i) => i.path),
+        settings,
+      );
       expect(a.dims).toEqual([images.length, 3, 336, 336]);
       expect(maxDiff(a.data)).toBe(0);
-      const b = await pool.preprocess(images.map((i) => new Uint8Array(readFileSync(i.path))), settings);
+      const b = await pool.preprocess(
+        images.map((i) => new Uint8Array(readFileSync(i.path))),
+        settings,
+      );
       expect(sameBits(a.data, b.data)).toBe(0);
     } finally {
       await pool.close();
     }
-    const once = await preprocessFiles(images.slice(0, 3).map((i) => i.path), settings, { codec: runtime.images });
-    expect(sameBits(once.data, (await preprocessEncodedBatch(runtime.images, images.slice(0, 3).map((i) => new Uint8Array(readFileSync(i.path))), settings)).data)).toBe(0);
+    const once = await preprocessFiles(
+      images.slice(0, 3).map((i) => i.path),
+      settings,
+      { codec: runtime.images },
+    );
+    expect(
+      sameBits(
+        once.data,
+        (
+          await preprocessEncodedBatch(
+            runtime.images,
+            images.slice(0, 3).map((i) => new Uint8Array(readFileSync(i.path))),
+            settings,
+          )
+        ).data,
+      ),
+    ).toBe(0);
   });
 
   it('a bad file is a typed error naming it, and sizes that cannot batch are refused', async () => {
@@ -126,7 +152,11 @@ describe('batch APIs over encoded files match the PIL + numpy reference exactly'
     const err = await preprocessFiles([images[0].path, bad], settings, { codec: runtime.images, workers: 1 }).catch((e: unknown) => e);
     expect(isVlitError(err, 'VLIT_IMAGE_DECODE')).toBe(true);
     const noCrop = { ...settings, centerCrop: null };
-    const err2 = await preprocessFiles(images.slice(0, 4).map((i) => i.path), noCrop, { codec: runtime.images, workers: 1 }).catch((e: unknown) => e);
+    const err2 = await preprocessFiles(
+      images.slice(0, 4).map((i) => i.path),
+      noCrop,
+      { codec: runtime.images, workers: 1 },
+    ).catch((e: unknown) => e);
     expect(isVlitError(err2, 'VLIT_INVALID_ARGUMENT')).toBe(true);
   });
 });

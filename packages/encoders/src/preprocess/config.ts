@@ -40,7 +40,10 @@ export const preprocessorConfigSchema = z.looseObject({
   image_std: channelValues.optional(),
   do_convert_rgb: z.boolean().optional(),
   /** LLaVA-NeXT anyres: candidate [height, width] canvases. */
-  image_grid_pinpoints: z.array(z.tuple([positiveInt, positiveInt])).min(1).optional(),
+  image_grid_pinpoints: z
+    .array(z.tuple([positiveInt, positiveInt]))
+    .min(1)
+    .optional(),
   /** Qwen2-VL pixel budget. */
   min_pixels: positiveInt.optional(),
   max_pixels: positiveInt.optional(),
@@ -82,7 +85,10 @@ export function clipProcessorSettings(size = 336): ImageProcessorSettings {
 }
 
 function issuePath(path: readonly PropertyKey[]): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+  return path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+    .join('.')
+    .replace(/\.\[/g, '[');
 }
 
 /** Validate a parsed `preprocessor_config.json`; errors name `file` and the first failing field. */
@@ -105,7 +111,11 @@ export function parsePreprocessorConfig(value: unknown, options: { file?: string
   if (c.image_std !== undefined) {
     check(len(c.image_std) === 1 || len(c.image_std) === 3, 'image_std', 'needs 1 or 3 values for RGB');
     const stds = typeof c.image_std === 'number' ? [c.image_std] : c.image_std;
-    check(stds.every((s) => s > 0), 'image_std', 'every std must be positive');
+    check(
+      stds.every((s) => s > 0),
+      'image_std',
+      'every std must be positive',
+    );
   }
   if (c.min_pixels !== undefined && c.max_pixels !== undefined) check(c.min_pixels <= c.max_pixels, 'min_pixels', 'min_pixels exceeds max_pixels');
   return c;

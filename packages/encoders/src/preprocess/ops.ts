@@ -14,7 +14,9 @@ function checkImage(image: RawImage, where: string): void {
     throw new InvalidArgumentError(`${where}: image size ${width}x${height} is not a positive integer size`, { details: { field: 'width/height' } });
   }
   if (![1, 2, 3, 4].includes(channels) || data.length !== width * height * channels) {
-    throw new InvalidArgumentError(`${where}: ${channels} channels and ${data.length} bytes do not make a ${width}x${height} image`, { details: { field: 'data' } });
+    throw new InvalidArgumentError(`${where}: ${channels} channels and ${data.length} bytes do not make a ${width}x${height} image`, {
+      details: { field: 'data' },
+    });
   }
 }
 
@@ -74,7 +76,15 @@ export interface CropOptions {
 export function cropImage(image: RawImage, box: CropOptions): RawImage {
   checkImage(image, 'cropImage');
   const { left, top, width, height } = box;
-  if (![left, top, width, height].every(Number.isInteger) || width <= 0 || height <= 0 || left < 0 || top < 0 || left + width > image.width || top + height > image.height) {
+  if (
+    ![left, top, width, height].every(Number.isInteger) ||
+    width <= 0 ||
+    height <= 0 ||
+    left < 0 ||
+    top < 0 ||
+    left + width > image.width ||
+    top + height > image.height
+  ) {
     throw new InvalidArgumentError(`cropImage: box ${width}x${height}+${left}+${top} does not lie inside a ${image.width}x${image.height} image`, {
       details: { field: 'box' },
     });

@@ -69,16 +69,29 @@ export function fusedSpec(size: ImageSize & { channels: number }, settings: Imag
   const top = Math.floor((resized.height - crop.height) / 2);
   const left = Math.floor((resized.width - crop.width) / 2);
   if (top < 0 || left < 0 || crop.width <= 0 || crop.height <= 0) return null;
-  return { inW: size.width, inH: size.height, outW: resized.width, outH: resized.height, filter: settings.resample, left, top, width: crop.width, height: crop.height };
+  return {
+    inW: size.width,
+    inH: size.height,
+    outW: resized.width,
+    outH: resized.height,
+    filter: settings.resample,
+    left,
+    top,
+    width: crop.width,
+    height: crop.height,
+  };
 }
 
 /** Run the fused kernel for one image into `target` at `offset` (the caller has checked the spec applies). */
 function runFused(image: RawImage, spec: FusedSpec, settings: ImageProcessorSettings, target: Float32Array, offset: number): void {
   const rgb = image.channels === 3 ? image : convertToRgb(image);
   if (rgb.data.length !== rgb.width * rgb.height * 3) {
-    throw new InvalidArgumentError(`preprocessImage: data holds ${rgb.data.length} bytes but ${rgb.width}x${rgb.height}x3 needs ${rgb.width * rgb.height * 3}`, {
-      details: { field: 'data' },
-    });
+    throw new InvalidArgumentError(
+      `preprocessImage: data holds ${rgb.data.length} bytes but ${rgb.width}x${rgb.height}x3 needs ${rgb.width * rgb.height * 3}`,
+      {
+        details: { field: 'data' },
+      },
+    );
   }
   mainKernel ??= createFusedKernel();
   mainKernel.run(spec, rgb.data, normalizeTables(settings), target, offset);
@@ -86,7 +99,9 @@ function runFused(image: RawImage, spec: FusedSpec, settings: ImageProcessorSett
 
 function checkSize(image: RawImage, where: string): void {
   if (!Number.isInteger(image.width) || !Number.isInteger(image.height) || image.width <= 0 || image.height <= 0) {
-    throw new InvalidArgumentError(`${where}: image size ${image.width}x${image.height} is not a positive integer size`, { details: { field: 'width/height' } });
+    throw new InvalidArgumentError(`${where}: image size ${image.width}x${image.height} is not a positive integer size`, {
+      details: { field: 'width/height' },
+    });
   }
 }
 
@@ -192,4 +207,3 @@ export async function preprocessEncodedBatch(
 export function settingsKey(settings: ImageProcessorSettings): string {
   return canonicalJson(settings);
 }
-

@@ -134,9 +134,12 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
           result.catch(() => undefined);
           dims ??= d;
           if (d[0] !== dims[0] || d[1] !== dims[1] || d[2] !== dims[2]) {
-            throw new InvalidArgumentError(`preprocess pool: image ${i} becomes ${d.join('x')} but image 0 becomes ${dims.join('x')}; use a fixed size or centre crop to batch`, {
-              details: { record: i, field: 'sources' },
-            });
+            throw new InvalidArgumentError(
+              `preprocess pool: image ${i} becomes ${d.join('x')} but image 0 becomes ${dims.join('x')}; use a fixed size or centre crop to batch`,
+              {
+                details: { record: i, field: 'sources' },
+              },
+            );
           }
           results.push(result);
           // Keep the decoders ahead of the workers, but only as far as the results are being collected.

@@ -26,7 +26,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('resampling matches Pillow filter by filter', () => {
   it('every filter, up and down, odd sizes and one-axis resizes, equals Image.resize byte for byte', () => {
     const cases: [number, number, number, number][] = [
-      [97, 61, 40, 30], [40, 30, 97, 61], [64, 64, 17, 64], [64, 64, 64, 5], [13, 200, 50, 3], [300, 7, 299, 9],
+      [97, 61, 40, 30],
+      [40, 30, 97, 61],
+      [64, 64, 17, 64],
+      [64, 64, 64, 5],
+      [13, 200, 50, 3],
+      [300, 7, 299, 9],
     ];
     const filters = Object.entries(PIL_RESAMPLE_CODES) as [string, ResampleFilter][];
     const jobs: Record<string, unknown>[] = [];
@@ -110,7 +115,7 @@ describe('geometry', () => {
     ]);
   });
 
-  it("LLaVA pad: square canvas in the mean colour int(mean*255) = (122, 116, 104), image centred", () => {
+  it('LLaVA pad: square canvas in the mean colour int(mean*255) = (122, 116, 104), image centred', () => {
     const fill = meanFillColor(OPENAI_CLIP_MEAN);
     expect(fill).toEqual([122, 116, 104]);
     const sq = padToSquare(indexed(4, 2), fill);
@@ -161,7 +166,13 @@ describe('tensors', () => {
 });
 
 describe('high resolution', () => {
-  const pinpoints: [number, number][] = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]];
+  const pinpoints: [number, number][] = [
+    [336, 672],
+    [672, 336],
+    [672, 672],
+    [1008, 336],
+    [336, 1008],
+  ];
 
   it('select_best_resolution by hand: 1000x400 prefers [336, 1008] (scale .84 keeps 840x336)', () => {
     expect(selectBestResolution({ width: 1000, height: 400 }, pinpoints)).toEqual([336, 1008]);
@@ -172,7 +183,14 @@ describe('high resolution', () => {
 
   it('anyres views: base view + row-major tiles of the padded canvas', () => {
     const img = syntheticImage(100, 40, 3, 'anyres');
-    const views = anyresViews(img, { gridPinpoints: [[32, 64], [32, 96], [64, 64]], tileSize: 32 });
+    const views = anyresViews(img, {
+      gridPinpoints: [
+        [32, 64],
+        [32, 96],
+        [64, 64],
+      ],
+      tileSize: 32,
+    });
     // 100x40 into [32, 96]: scale min(.96, .8) = .8 keeps 80x32 (best); resized to 80x32, padded 8 px each side.
     expect(views).toHaveLength(4);
     expect(views.every((v) => v.width === 32 && v.height === 32)).toBe(true);

@@ -29,12 +29,7 @@ export function syntheticImage(width: number, height: number, channels: 1 | 3 | 
     for (let x = 0; x < width; x++) {
       const inDisc = (x - cx) ** 2 + (y - cy) ** 2 < r * r;
       const checker = ((Math.floor(x / cell) + Math.floor(y / cell)) & 1) === 1;
-      const base = [
-        (255 * x) / width,
-        (255 * y) / height,
-        127.5 + 127.5 * Math.sin(phase + (x + y) / 9),
-        inDisc ? 40 : 220,
-      ];
+      const base = [(255 * x) / width, (255 * y) / height, 127.5 + 127.5 * Math.sin(phase + (x + y) / 9), inDisc ? 40 : 220];
       for (let c = 0; c < channels; c++) {
         let v = base[c % 3];
         if (inDisc) v = 255 - v;
@@ -51,8 +46,18 @@ export function syntheticImage(width: number, height: number, channels: 1 | 3 | 
 /** Sizes covering up- and downscaling, odd sizes (floor-division crops), extreme aspect ratios and the exact target. */
 export function fixtureSizes(count: number, seed: string): { width: number; height: number }[] {
   const fixed = [
-    [336, 336], [337, 337], [335, 500], [500, 335], [224, 224], [1024, 768], [768, 1024],
-    [40, 300], [300, 40], [336, 1000], [1001, 336], [673, 449],
+    [336, 336],
+    [337, 337],
+    [335, 500],
+    [500, 335],
+    [224, 224],
+    [1024, 768],
+    [768, 1024],
+    [40, 300],
+    [300, 40],
+    [336, 1000],
+    [1001, 336],
+    [673, 449],
   ];
   const rng = createRng(seed);
   const out = fixed.slice(0, count).map(([width, height]) => ({ width, height }));

@@ -42,7 +42,8 @@ export function buildVitModel(config: VitConfig, weights: VitWeights, options: {
     return v;
   };
   const linear = (x: Value, prefix: string) => g.add(g.matMul(x, g.transpose(w(`${prefix}.weight`), [1, 0])), w(`${prefix}.bias`), { name: prefix });
-  const ln = (x: Value, prefix: string) => g.layerNormalization(x, w(`${prefix}.weight`), w(`${prefix}.bias`), { axis: -1, epsilon: config.layerNormEps, name: prefix });
+  const ln = (x: Value, prefix: string) =>
+    g.layerNormalization(x, w(`${prefix}.weight`), w(`${prefix}.bias`), { axis: -1, epsilon: config.layerNormEps, name: prefix });
 
   const pixels = g.input(VIT_INPUT, 'float32', ['batch', config.numChannels, config.imageSize, config.imageSize]);
   const conv = g.conv(pixels, w('vision_model.embeddings.patch_embedding.weight'), null, {

@@ -26,8 +26,10 @@ export const vitConfigSchema = z
     clsToken: z.boolean().default(true),
   })
   .superRefine((c, ctx) => {
-    if (c.imageSize % c.patchSize !== 0) ctx.addIssue({ code: 'custom', path: ['patchSize'], message: `imageSize ${c.imageSize} is not a multiple of patchSize ${c.patchSize}` });
-    if (c.hiddenSize % c.numHeads !== 0) ctx.addIssue({ code: 'custom', path: ['numHeads'], message: `hiddenSize ${c.hiddenSize} is not divisible by numHeads ${c.numHeads}` });
+    if (c.imageSize % c.patchSize !== 0)
+      ctx.addIssue({ code: 'custom', path: ['patchSize'], message: `imageSize ${c.imageSize} is not a multiple of patchSize ${c.patchSize}` });
+    if (c.hiddenSize % c.numHeads !== 0)
+      ctx.addIssue({ code: 'custom', path: ['numHeads'], message: `hiddenSize ${c.hiddenSize} is not divisible by numHeads ${c.numHeads}` });
   });
 /** Input form of the config (defaults optional). */
 export type VitConfigInput = z.input<typeof vitConfigSchema>;

@@ -64,7 +64,9 @@ export function checkVitWeights(config: VitConfig, weights: ReadonlyMap<string, 
     const t = weights.get(name);
     if (!t) throw new NotFoundError(`ViT weight ${name} is missing`, { details: { file: options.file, field: name } });
     if (t.dims.length !== shape.length || t.dims.some((d, i) => d !== shape[i])) {
-      throw new TensorShapeError(`ViT weight ${name} is [${t.dims.join(', ')}], expected [${shape.join(', ')}]`, { details: { file: options.file, field: name } });
+      throw new TensorShapeError(`ViT weight ${name} is [${t.dims.join(', ')}], expected [${shape.join(', ')}]`, {
+        details: { file: options.file, field: name },
+      });
     }
   }
 }
@@ -78,7 +80,9 @@ export function vitWeightsFromSafetensors(config: VitConfig, file: SafetensorsFi
       throw new NotFoundError(`safetensors has no tensor ${name}`, { details: { file: options.file, field: name } });
     }
     if (entry.shape.length !== shape.length || entry.shape.some((d, i) => d !== shape[i])) {
-      throw new TensorShapeError(`tensor ${name} is [${entry.shape.join(', ')}], the config needs [${shape.join(', ')}]`, { details: { file: options.file, field: name } });
+      throw new TensorShapeError(`tensor ${name} is [${entry.shape.join(', ')}], the config needs [${shape.join(', ')}]`, {
+        details: { file: options.file, field: name },
+      });
     }
     weights.set(name, createTensor('float32', [...shape], entry.toFloat32()));
   }

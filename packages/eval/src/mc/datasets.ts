@@ -8,7 +8,10 @@ import { base64ToBytes } from '../sha256.js';
 export type BenchmarkImage = string | { name: string; bytes: Uint8Array };
 
 /** Schema of a benchmark image reference. */
-export const benchmarkImageSchema = z.union([z.string().min(1), z.object({ name: z.string(), bytes: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected a Uint8Array') })]);
+export const benchmarkImageSchema = z.union([
+  z.string().min(1),
+  z.object({ name: z.string(), bytes: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected a Uint8Array') }),
+]);
 
 /** One multiple-choice question. */
 export const multipleChoiceItemSchema = z.object({

@@ -39,7 +39,28 @@ export function normalizeOptionText(text: string): string {
 }
 
 // Words after which a capital "A" or "I" still reads as an option letter ("A because ...", "A or B").
-const CONNECTORS = new Set(['because', 'since', 'as', 'is', 'was', 'seems', 'which', 'and', 'or', 'but', 'for', 'given', 'due', 'would', 'should', 'looks', 'appears', 'fits', 'matches', 'then']);
+const CONNECTORS = new Set([
+  'because',
+  'since',
+  'as',
+  'is',
+  'was',
+  'seems',
+  'which',
+  'and',
+  'or',
+  'but',
+  'for',
+  'given',
+  'due',
+  'would',
+  'should',
+  'looks',
+  'appears',
+  'fits',
+  'matches',
+  'then',
+]);
 
 // "A" and "I" are English words when an ordinary lower-case word follows ("A cat sits", "I think").
 function looksLikeWord(letter: string, after: string): boolean {

@@ -23,7 +23,7 @@ describe('PTB-style tokenisation (the COCO caption form)', () => {
     ['Two dogs (a puppy) play.', 'two dogs -lrb- a puppy -rrb- play'],
     ['"Hello," she said -- then left...', 'hello she said then left'],
     ['About 1,000 people at 10:30 a.m.', 'about 1,000 people at 10:30 a.m.'],
-    ['The kids\' toys cannot move; they\'re stuck!', 'the kids toys can not move they \'re stuck'],
+    ["The kids' toys cannot move; they're stuck!", "the kids toys can not move they 're stuck"],
     ['A black-and-white cat - sleeping', 'a black-and-white cat sleeping'],
     ['Mr. Smith is 3.5 feet tall.', 'mr. smith is 3.5 feet tall'],
     ['It’s “curly” quoting…', "it 's curly quoting"],
@@ -193,9 +193,17 @@ describe('interned scoring equals the Python reference to 1e-12 on a larger seed
       "print(json.dumps({'bleu': b, 'tlen': tlen, 'rlen': rlen, 'rouges': rouges, 'cider': cider, 'ciders': ciders}))",
     ].join('\n');
     const ref = JSON.parse(execFileSync('/usr/bin/python3', ['-c', script], { input: JSON.stringify(pairs), encoding: 'utf8' })) as {
-      bleu: number[]; tlen: number; rlen: number; rouges: number[]; cider: number; ciders: number[];
+      bleu: number[];
+      tlen: number;
+      rlen: number;
+      rouges: number[];
+      cider: number;
+      ciders: number[];
     };
-    const s = scoreCaptions(pairs.map((p, i) => ({ id: String(i), ...p })), { tokenize: false });
+    const s = scoreCaptions(
+      pairs.map((p, i) => ({ id: String(i), ...p })),
+      { tokenize: false },
+    );
     [s.bleu1, s.bleu2, s.bleu3, s.bleu4].forEach((v, k) => expect(Math.abs(v - ref.bleu[k]), `bleu${k + 1}`).toBeLessThanOrEqual(1e-12));
     const b = bleuCoco(pairs);
     expect([b.testLength, b.refLength]).toEqual([ref.tlen, ref.rlen]);

@@ -263,11 +263,12 @@ function lcsIds(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /** Length of the longest common subsequence of two token lists. */
 export function lcsLength(a: readonly string[], b: readonly string[]): number {
   const ids = new Map<string, number>();
-  const toIds = (xs: readonly string[]) => Int32Array.from(xs, (x) => {
-    let id = ids.get(x);
-    if (id === undefined) ids.set(x, (id = ids.size));
-    return id;
-  });
+  const toIds = (xs: readonly string[]) =>
+    Int32Array.from(xs, (x) => {
+      let id = ids.get(x);
+      if (id === undefined) ids.set(x, (id = ids.size));
+      return id;
+    });
   return lcsIds(toIds(a), toIds(b));
 }
 
@@ -292,11 +293,12 @@ function rougeIds(c: Int32Array, refs: readonly Int32Array[], beta: number): num
 export function rougeLCoco(candidate: string, references: readonly string[], beta = 1.2): number {
   if (references.length === 0) throw new InvalidArgumentError('ROUGE-L needs at least one reference');
   const ids = new Map<string, number>();
-  const split = (s: string) => Int32Array.from(s.split(' '), (x) => {
-    let id = ids.get(x);
-    if (id === undefined) ids.set(x, (id = ids.size));
-    return id;
-  });
+  const split = (s: string) =>
+    Int32Array.from(s.split(' '), (x) => {
+      let id = ids.get(x);
+      if (id === undefined) ids.set(x, (id = ids.size));
+      return id;
+    });
   return rougeIds(split(candidate), references.map(split), beta);
 }
 
@@ -306,17 +308,22 @@ function rougeCorpus(pairs: readonly CaptionPair[], corpus: Corpus | null, beta 
   const extra = new Map<string, number>();
   // Only a space separates words and no piece is empty: then split(' ') equals str.split().
   const plain = (s: string) => s.length > 0 && !/[^\S ]|  |^ | $/.test(s);
-  const split = (s: string) => Int32Array.from(s.split(' '), (x) => {
-    let id = vocab.get(x) ?? extra.get(x);
-    if (id === undefined) extra.set(x, (id = -1 - extra.size));
-    return id;
-  });
+  const split = (s: string) =>
+    Int32Array.from(s.split(' '), (x) => {
+      let id = vocab.get(x) ?? extra.get(x);
+      if (id === undefined) extra.set(x, (id = -1 - extra.size));
+      return id;
+    });
   return pairs.map((p, i) => {
     if (p.references.length === 0) throw new InvalidArgumentError('ROUGE-L needs at least one reference');
     const base = corpus ? corpus.imageStart[i] : -1;
     // Words the corpus lacks (the empty piece, odd whitespace) get ids below 0, so none collide.
     const ids = (s: string, k: number) => (corpus && plain(s) ? corpus.words[base + k] : split(s));
-    return rougeIds(ids(p.candidate, 0), p.references.map((r, k) => ids(r, k + 1)), beta);
+    return rougeIds(
+      ids(p.candidate, 0),
+      p.references.map((r, k) => ids(r, k + 1)),
+      beta,
+    );
   });
 }
 

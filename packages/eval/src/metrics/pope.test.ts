@@ -12,7 +12,17 @@ const pairs = (qs: ReturnType<typeof buildPopeQuestions>, image: string) => qs.f
 
 describe('POPE question generation', () => {
   it('counts frequencies and co-occurrences (ties keep first-seen order)', () => {
-    expect([...objectFrequencies(images)]).toEqual([['person', 3], ['dog', 2], ['car', 2], ['bench', 1], ['bus', 1], ['frisbee', 1], ['cat', 1], ['couch', 1], ['tv', 1]]);
+    expect([...objectFrequencies(images)]).toEqual([
+      ['person', 3],
+      ['dog', 2],
+      ['car', 2],
+      ['bench', 1],
+      ['bus', 1],
+      ['frisbee', 1],
+      ['cat', 1],
+      ['couch', 1],
+      ['tv', 1],
+    ]);
     const co = coOccurrence(images);
     expect(co.get('person')).toEqual(['dog', 'car', 'bench', 'bus', 'frisbee']);
     expect(co.get('car')).toEqual(['person', 'dog', 'bench', 'bus']);
@@ -50,7 +60,13 @@ describe('POPE question generation', () => {
       expect(new Set(negs).size).toBe(3);
       for (const n of negs) expect(img.objects).not.toContain(n);
     }
-    const withApple = buildPopeQuestions([{ image: 'x', objects: ['apple', 'orange', 'egg'] }, { image: 'y', objects: ['kite', 'tie', 'cup'] }], { strategy: 'popular' });
+    const withApple = buildPopeQuestions(
+      [
+        { image: 'x', objects: ['apple', 'orange', 'egg'] },
+        { image: 'y', objects: ['kite', 'tie', 'cup'] },
+      ],
+      { strategy: 'popular' },
+    );
     expect(withApple[0].question).toBe('Is there an apple in the image?');
     expect(withApple[1].question).toBe('Is there a kite in the image?');
   });

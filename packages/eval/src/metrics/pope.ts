@@ -53,7 +53,11 @@ export function coOccurrence(images: readonly PopeImage[]): Map<string, string[]
   }
   const out = new Map<string, string[]>();
   // Array.prototype.sort is stable, like Python's sorted(), so ties keep insertion order.
-  for (const [o, row] of co) out.set(o, [...row.entries()].sort((a, b) => b[1] - a[1]).map((e) => e[0]));
+  for (const [o, row] of co)
+    out.set(
+      o,
+      [...row.entries()].sort((a, b) => b[1] - a[1]).map((e) => e[0]),
+    );
   return out;
 }
 
@@ -80,7 +84,9 @@ export function buildPopeQuestions(images: readonly PopeImage[], options: PopeBu
   let nextId = 1;
   for (const img of images) {
     if (img.objects.length < k) {
-      throw new InvalidArgumentError(`POPE needs ${k} annotated objects per image, ${img.image} has ${img.objects.length}`, { details: { record: img.image, field: 'objects' } });
+      throw new InvalidArgumentError(`POPE needs ${k} annotated objects per image, ${img.image} has ${img.objects.length}`, {
+        details: { record: img.image, field: 'objects' },
+      });
     }
     const inImage = new Set(img.objects);
     const history = new Set<string>();
@@ -137,7 +143,10 @@ export interface PopeScores {
 /** Accuracy, precision, recall, F1 and yes-ratio of predicted labels against true labels. */
 export function popeScores(labels: readonly ('yes' | 'no')[], predictions: readonly ('yes' | 'no')[]): PopeScores {
   if (labels.length !== predictions.length) throw new InvalidArgumentError(`${labels.length} labels but ${predictions.length} predictions`);
-  let tp = 0, fp = 0, tn = 0, fn = 0;
+  let tp = 0,
+    fp = 0,
+    tn = 0,
+    fn = 0;
   for (let i = 0; i < labels.length; i++) {
     const pred = predictions[i] === 'yes';
     const pos = labels[i] === 'yes';
@@ -155,7 +164,10 @@ export function popeScores(labels: readonly ('yes' | 'no')[], predictions: reado
     recall,
     f1: div(2 * precision * recall, precision + recall),
     yesRatio: div(tp + fp, labels.length),
-    tp, fp, tn, fn,
+    tp,
+    fp,
+    tn,
+    fn,
     count: labels.length,
   };
 }

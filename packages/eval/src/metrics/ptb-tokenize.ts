@@ -5,7 +5,23 @@
 
 /** The tokens pycocoevalcap removes after tokenising (compared after lowercasing, so `-lrb-` survives, as there). */
 export const COCO_PUNCTUATIONS: ReadonlySet<string> = new Set([
-  "''", "'", '``', '`', '-LRB-', '-RRB-', '-LCB-', '-RCB-', '.', '?', '!', ',', ':', '-', '--', '...', ';',
+  "''",
+  "'",
+  '``',
+  '`',
+  '-LRB-',
+  '-RRB-',
+  '-LCB-',
+  '-RCB-',
+  '.',
+  '?',
+  '!',
+  ',',
+  ':',
+  '-',
+  '--',
+  '...',
+  ';',
 ]);
 
 /** Words whose final period belongs to them (checked lowercased, without the period). */
@@ -15,8 +31,14 @@ const BRACKETS: Record<string, string> = { '(': '-lrb-', ')': '-rrb-', '[': '-ls
 
 /** Contractions the PTB splits inside one word (lowercased input). */
 const SPLIT_WORDS: Record<string, string> = {
-  cannot: 'can not', gonna: 'gon na', gotta: 'got ta', wanna: 'wan na', gimme: 'gim me', lemme: 'lem me',
-  "'tis": "'t is", "'twas": "'t was",
+  cannot: 'can not',
+  gonna: 'gon na',
+  gotta: 'got ta',
+  wanna: 'wan na',
+  gimme: 'gim me',
+  lemme: 'lem me',
+  "'tis": "'t is",
+  "'twas": "'t was",
 };
 
 /**
@@ -35,7 +57,11 @@ const SPLIT_WORDS: Record<string, string> = {
  */
 export function ptbTokenize(text: string): string[] {
   let s = text.toLowerCase();
-  s = s.replace(/[\u2018\u2019]/g, "'").replace(/[\u201c\u201d]/g, '"').replace(/\u2026/g, '...').replace(/[\u2013\u2014]/g, '--');
+  s = s
+    .replace(/[\u2018\u2019]/g, "'")
+    .replace(/[\u201c\u201d]/g, '"')
+    .replace(/\u2026/g, '...')
+    .replace(/[\u2013\u2014]/g, '--');
   s = s.replace(/[\r\n\t]/g, ' ');
   // Opening quotes: at the start or after whitespace / an opening bracket.
   s = s.replace(/(^|[\s([{])"/g, '$1 `` ');

@@ -13,14 +13,27 @@ import { makeRuns, seedQualityReports } from './fixtures.js';
 
 const artifacts = join(dirname(fileURLToPath(import.meta.url)), '../../test-artifacts');
 const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
 
 let server: Server;
 let browser: Browser;
 let url: string;
 
 beforeAll(async () => {
-  const html = await renderHtmlReport({ title: 'Vlit evaluation: LLaVA tuned on three datasets', runs: await makeRuns(), dataQuality: dataQualitySection(seedQualityReports(), { title: 'Data quality (the review’s figures)' }) });
+  const html = await renderHtmlReport({
+    title: 'Vlit evaluation: LLaVA tuned on three datasets',
+    runs: await makeRuns(),
+    dataQuality: dataQualitySection(seedQualityReports(), { title: 'Data quality (the review’s figures)' }),
+  });
   mkdirSync(artifacts, { recursive: true });
   writeFileSync(join(artifacts, 'eval-report.html'), html);
   server = createServer((req, res) => {
@@ -51,12 +64,22 @@ describe('HTML report in headless Chromium', () => {
       figs.map((f) => ({
         id: f.getAttribute('data-chart'),
         svgs: f.querySelectorAll('svg').length,
-        bars: Array.from(f.querySelectorAll('g.mark-rect path')).map((p) => ({ label: p.getAttribute('aria-label') ?? '', height: (p as SVGGraphicsElement).getBBox().height, width: (p as SVGGraphicsElement).getBBox().width })),
+        bars: Array.from(f.querySelectorAll('g.mark-rect path')).map((p) => ({
+          label: p.getAttribute('aria-label') ?? '',
+          height: (p as SVGGraphicsElement).getBBox().height,
+          width: (p as SVGGraphicsElement).getBBox().width,
+        })),
         texts: Array.from(f.querySelectorAll('text')).map((t) => t.textContent ?? ''),
         rendered: (f.querySelector('svg') as SVGSVGElement).getBoundingClientRect().width,
       })),
     );
-    expect(charts.map((c) => c.id)).toEqual(['dimensions-seed-bench-mini', 'metrics-vqav2-mini', 'metrics-coco-captions-mini', 'metrics-pope-popular', 'data-quality']);
+    expect(charts.map((c) => c.id)).toEqual([
+      'dimensions-seed-bench-mini',
+      'metrics-vqav2-mini',
+      'metrics-coco-captions-mini',
+      'metrics-pope-popular',
+      'data-quality',
+    ]);
     for (const c of charts) {
       expect(c.svgs, c.id!).toBe(1);
       expect(c.rendered, c.id!).toBeGreaterThan(100);
@@ -79,7 +102,9 @@ describe('HTML report in headless Chromium', () => {
     expect(charts[4].bars).toHaveLength(36);
     expect(charts[4].texts.some((t) => t.includes('Balance (lower is better)'))).toBe(true);
 
-    const header = await page.$eval('section.benchmark[data-benchmark="seed-bench-mini"] > table', (t) => Array.from(t.querySelectorAll('th')).map((th) => th.textContent));
+    const header = await page.$eval('section.benchmark[data-benchmark="seed-bench-mini"] > table', (t) =>
+      Array.from(t.querySelectorAll('th')).map((th) => th.textContent),
+    );
     expect(header).toEqual(['Run', 'Overall', 'SU', 'II', 'IA', 'IL', 'IC', 'SR', 'IIR', 'VR', 'TR']);
 
     expect(requested).toEqual([url]);

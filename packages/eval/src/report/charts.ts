@@ -24,7 +24,12 @@ export async function renderVegaLite(spec: TopLevelSpec): Promise<string> {
 }
 
 const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
-const CONFIG = { font: FONT, view: { stroke: null }, axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320 } };
+const CONFIG = {
+  font: FONT,
+  view: { stroke: null },
+  axis: { labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320 },
+};
 
 /** Grouped bars: one group per category, one bar per series (e.g. dimensions x runs). */
 export function groupedBarSpec(options: {

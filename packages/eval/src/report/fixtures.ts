@@ -26,21 +26,62 @@ function partialOracle(known: number, id: string) {
 // References differ per image (a per-image noun), so CIDEr-D's document frequencies are not all
 // equal to the number of images (which would give every n-gram idf 0).
 const NOUNS = ['man', 'dog', 'bus', 'park', 'street', 'cats'];
-const captionRefs = (i: number) => [`a ${NOUNS[i]} on the street`, `The ${NOUNS[i]} near a park.`, `two ${NOUNS[i]} riding`, `a red ${NOUNS[i]}`, `${NOUNS[(i + 1) % 6]} and a man`];
+const captionRefs = (i: number) => [
+  `a ${NOUNS[i]} on the street`,
+  `The ${NOUNS[i]} near a park.`,
+  `two ${NOUNS[i]} riding`,
+  `a red ${NOUNS[i]}`,
+  `${NOUNS[(i + 1) % 6]} and a man`,
+];
 
 /** Three runs, like the review's rows: model x training data. */
 export async function makeRuns(): Promise<EvalRun[]> {
   const loadImage = async (ref: unknown) => makeImage(String(ref));
   const others = () => [
-    createVqaBenchmark({ id: 'vqav2-mini', items: Array.from({ length: 12 }, (_, i) => ({ id: `v${i}`, question: `How many things in image ${i}?`, images: [`vqa-${i}.png`], answers: i % 2 ? Array(10).fill('2') : ['yes', 'yes', 'yes', 'no', 'red', 'red', "it's", 'dog', 'dog', '2'], answerType: i % 2 ? 'number' : 'other' })) }),
-    createCaptionBenchmark({ id: 'coco-captions-mini', items: Array.from({ length: 6 }, (_, i) => ({ id: `c${i}`, images: [`cap-${i}.png`], references: captionRefs(i) })) }),
-    createPopeBenchmark({ id: 'pope-popular', questions: buildPopeQuestions([{ image: 'p1.png', objects: ['dog', 'car', 'tree'] }, { image: 'p2.png', objects: ['cat', 'bus', 'person'] }, { image: 'p3.png', objects: ['car', 'person', 'bench'] }], { strategy: 'popular' }) }),
+    createVqaBenchmark({
+      id: 'vqav2-mini',
+      items: Array.from({ length: 12 }, (_, i) => ({
+        id: `v${i}`,
+        question: `How many things in image ${i}?`,
+        images: [`vqa-${i}.png`],
+        answers: i % 2 ? Array(10).fill('2') : ['yes', 'yes', 'yes', 'no', 'red', 'red', "it's", 'dog', 'dog', '2'],
+        answerType: i % 2 ? 'number' : 'other',
+      })),
+    }),
+    createCaptionBenchmark({
+      id: 'coco-captions-mini',
+      items: Array.from({ length: 6 }, (_, i) => ({ id: `c${i}`, images: [`cap-${i}.png`], references: captionRefs(i) })),
+    }),
+    createPopeBenchmark({
+      id: 'pope-popular',
+      questions: buildPopeQuestions(
+        [
+          { image: 'p1.png', objects: ['dog', 'car', 'tree'] },
+          { image: 'p2.png', objects: ['cat', 'bus', 'person'] },
+          { image: 'p3.png', objects: ['car', 'person', 'bench'] },
+        ],
+        { strategy: 'popular' },
+      ),
+    }),
   ];
   const runs: EvalRun[] = [];
-  for (const [name, known, seed] of [['LLaVA / LLaVA data', 1, 1], ['LLaVA / MIMIC-IT data', 2, 2], ['LLaVA / review data', 3, 3]] as const) {
-    const mc = await evaluate({ name, model: partialOracle(known, `oracle-${known}`), benchmarks: [createMultipleChoiceBenchmark({ id: 'seed-bench-mini', items: seedItems })], loadImage });
+  for (const [name, known, seed] of [
+    ['LLaVA / LLaVA data', 1, 1],
+    ['LLaVA / MIMIC-IT data', 2, 2],
+    ['LLaVA / review data', 3, 3],
+  ] as const) {
+    const mc = await evaluate({
+      name,
+      model: partialOracle(known, `oracle-${known}`),
+      benchmarks: [createMultipleChoiceBenchmark({ id: 'seed-bench-mini', items: seedItems })],
+      loadImage,
+    });
     const rest = await evaluate({ name, model: createPixelModel(`pixel-${seed}`), benchmarks: others(), loadImage, decoding: { temperature: 0.5, seed } });
-    runs.push({ ...mc, benchmarks: [...mc.benchmarks, ...rest.benchmarks], stats: { units: mc.stats.units + rest.stats.units, fromCache: 0, computed: mc.stats.computed + rest.stats.computed, failed: 0 } });
+    runs.push({
+      ...mc,
+      benchmarks: [...mc.benchmarks, ...rest.benchmarks],
+      stats: { units: mc.stats.units + rest.stats.units, fromCache: 0, computed: mc.stats.computed + rest.stats.computed, failed: 0 },
+    });
   }
   return runs;
 }

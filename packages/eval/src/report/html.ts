@@ -63,7 +63,10 @@ export function dataQualitySection(reports: readonly DataQualityReportLike[], op
         AM: r.similarity.answers,
       },
     })),
-    notes: reports.map((r) => `${r.name}: ${r.records} records; relevance by ${r.relevance.method ?? 'unknown method'}${r.relevance.embedder ? ` (${r.relevance.embedder})` : ''}; SM/AM by ${r.similarity.embedder ?? 'unknown embedder'}.`),
+    notes: reports.map(
+      (r) =>
+        `${r.name}: ${r.records} records; relevance by ${r.relevance.method ?? 'unknown method'}${r.relevance.embedder ? ` (${r.relevance.embedder})` : ''}; SM/AM by ${r.similarity.embedder ?? 'unknown embedder'}.`,
+    ),
   };
 }
 
@@ -96,10 +99,20 @@ export async function buildReportCharts(runs: readonly EvalRun[], dataQuality?: 
         if (!r) return [];
         return [
           { category: 'Overall', series: run.name, value: r.metrics.accuracy * 100 },
-          ...categories.slice(1).filter((c) => r.groups[c]).map((c) => ({ category: c, series: run.name, value: r.groups[c].accuracy * 100 })),
+          ...categories
+            .slice(1)
+            .filter((c) => r.groups[c])
+            .map((c) => ({ category: c, series: run.name, value: r.groups[c].accuracy * 100 })),
         ];
       });
-      const spec = groupedBarSpec({ title: `${id}: accuracy by dimension (%)`, rows, categoryTitle: 'dimension', valueTitle: 'accuracy (%)', categoryOrder: categories, seriesOrder: series });
+      const spec = groupedBarSpec({
+        title: `${id}: accuracy by dimension (%)`,
+        rows,
+        categoryTitle: 'dimension',
+        valueTitle: 'accuracy (%)',
+        categoryOrder: categories,
+        seriesOrder: series,
+      });
       charts.push({ id: `dimensions-${id}`, title: `${id} by dimension`, spec, svg: await renderVegaLite(spec) });
     } else {
       const keys = KIND_METRICS[kind].filter((k) => runs.some((r) => findResult(r, id)?.metrics[k] !== undefined));
@@ -108,7 +121,14 @@ export async function buildReportCharts(runs: readonly EvalRun[], dataQuality?: 
         return r ? keys.map((k) => ({ category: metricLabel(k), series: run.name, value: r.metrics[k] * 100 })) : [];
       });
       const title = kind === 'caption' ? `${id}: caption metrics (x100)` : `${id}: metrics (%)`;
-      const spec = groupedBarSpec({ title, rows, categoryTitle: 'metric', valueTitle: kind === 'caption' ? 'score (x100)' : '%', categoryOrder: keys.map(metricLabel), seriesOrder: series });
+      const spec = groupedBarSpec({
+        title,
+        rows,
+        categoryTitle: 'metric',
+        valueTitle: kind === 'caption' ? 'score (x100)' : '%',
+        categoryOrder: keys.map(metricLabel),
+        seriesOrder: series,
+      });
       charts.push({ id: `metrics-${id}`, title: `${id} metrics`, spec, svg: await renderVegaLite(spec) });
     }
   }
@@ -157,7 +177,9 @@ export async function renderHtmlReport(options: HtmlReportOptions): Promise<stri
   const charts = await buildReportCharts(runs, options.dataQuality);
   const chartById = new Map(charts.map((c) => [c.id, c]));
   const parts: string[] = [];
-  parts.push(`<h1>${escapeHtml(title)}</h1><p class="muted">Vlit ${escapeHtml(VLIT_VERSION)}; ${runs.length} run(s). Scores are percentages; CIDEr-D is shown x100.</p>`);
+  parts.push(
+    `<h1>${escapeHtml(title)}</h1><p class="muted">Vlit ${escapeHtml(VLIT_VERSION)}; ${runs.length} run(s). Scores are percentages; CIDEr-D is shown x100.</p>`,
+  );
   for (const { id, kind } of benchmarkIds(runs)) {
     parts.push(`<section class="benchmark" data-benchmark="${escapeHtml(id)}"><h2>${escapeHtml(id)} <span class="muted">(${kind})</span></h2>`);
     if (kind === 'multiple-choice') {
@@ -165,15 +187,32 @@ export async function renderHtmlReport(options: HtmlReportOptions): Promise<stri
       const present = new Set(runs.flatMap((r) => Object.keys(findResult(r, id)?.groups ?? {})));
       const extra = [...present].filter((c) => !dims.includes(c)).sort();
       const cols = [...RESULT_COLUMNS, ...extra];
-      parts.push(table(['Run', 'Overall', ...cols], runs.map((run) => {
-        const r = findResult(run, id);
-        return [run.name, formatPercent(r?.metrics.accuracy), ...cols.map((c) => formatPercent(r?.groups[c]?.accuracy))];
-      })));
+      parts.push(
+        table(
+          ['Run', 'Overall', ...cols],
+          runs.map((run) => {
+            const r = findResult(run, id);
+            return [run.name, formatPercent(r?.metrics.accuracy), ...cols.map((c) => formatPercent(r?.groups[c]?.accuracy))];
+          }),
+        ),
+      );
       const circular = runs.some((r) => findResult(r, id)?.metrics.perPassAccuracy !== undefined);
-      if (circular) parts.push(`<p class="muted">Circular evaluation: a question counts only if every rotation of its options is answered correctly; per-pass accuracy counts rotations separately.</p>`, table(['Run', 'Circular accuracy', 'Per-pass accuracy'], runs.map((run) => [run.name, formatPercent(findResult(run, id)?.metrics.accuracy), formatPercent(findResult(run, id)?.metrics.perPassAccuracy)])));
+      if (circular)
+        parts.push(
+          `<p class="muted">Circular evaluation: a question counts only if every rotation of its options is answered correctly; per-pass accuracy counts rotations separately.</p>`,
+          table(
+            ['Run', 'Circular accuracy', 'Per-pass accuracy'],
+            runs.map((run) => [run.name, formatPercent(findResult(run, id)?.metrics.accuracy), formatPercent(findResult(run, id)?.metrics.perPassAccuracy)]),
+          ),
+        );
     } else {
       const keys = KIND_METRICS[kind].filter((k) => runs.some((r) => findResult(r, id)?.metrics[k] !== undefined));
-      parts.push(table(['Run', ...keys.map(metricLabel)], runs.map((run) => [run.name, ...keys.map((k) => formatMetric(k, findResult(run, id)?.metrics[k]))])));
+      parts.push(
+        table(
+          ['Run', ...keys.map(metricLabel)],
+          runs.map((run) => [run.name, ...keys.map((k) => formatMetric(k, findResult(run, id)?.metrics[k]))]),
+        ),
+      );
     }
     const chart = chartById.get(kind === 'multiple-choice' ? `dimensions-${id}` : `metrics-${id}`);
     if (chart) parts.push(figure(chart));
@@ -181,13 +220,30 @@ export async function renderHtmlReport(options: HtmlReportOptions): Promise<stri
       const r = findResult(run, id);
       if (!r) continue;
       const details: string[] = [];
-      if (r.extraction) details.push(`<p>Answer extraction (${escapeHtml(run.name)}): ${Object.entries(r.extraction).map(([m, n]) => `${escapeHtml(m)} ${n}`).join(', ')}</p>`);
+      if (r.extraction)
+        details.push(
+          `<p>Answer extraction (${escapeHtml(run.name)}): ${Object.entries(r.extraction)
+            .map(([m, n]) => `${escapeHtml(m)} ${n}`)
+            .join(', ')}</p>`,
+        );
       if (r.judgeLog?.length) {
-        details.push(`<details class="judge-log"><summary>Judge calls (${r.judgeLog.length})</summary>${r.judgeLog.map((j) => `<p><b>${escapeHtml(j.item)}</b> ${escapeHtml(j.judge)}${j.cached ? ' (cached)' : ''}</p><pre>${escapeHtml(j.prompt)}</pre><pre>${escapeHtml(j.reply)}</pre>`).join('')}</details>`);
+        details.push(
+          `<details class="judge-log"><summary>Judge calls (${r.judgeLog.length})</summary>${r.judgeLog.map((j) => `<p><b>${escapeHtml(j.item)}</b> ${escapeHtml(j.judge)}${j.cached ? ' (cached)' : ''}</p><pre>${escapeHtml(j.prompt)}</pre><pre>${escapeHtml(j.reply)}</pre>`).join('')}</details>`,
+        );
       }
       const items = r.items.slice(0, maxItems);
       if (items.length) {
-        details.push(`<details><summary>Items of ${escapeHtml(run.name)} (${items.length} of ${r.items.length})</summary>${table(['Item', 'Output', 'Result'], items.map((it) => [it.id, it.output ?? (it.chosen ? it.chosen.map((c) => (c === null ? '-' : String.fromCharCode(65 + c))).join(' ') : ''), it.correct !== undefined ? (it.correct ? 'correct' : 'wrong') : it.score !== undefined ? it.score.toFixed(4) : '']), 3)}</details>`);
+        details.push(
+          `<details><summary>Items of ${escapeHtml(run.name)} (${items.length} of ${r.items.length})</summary>${table(
+            ['Item', 'Output', 'Result'],
+            items.map((it) => [
+              it.id,
+              it.output ?? (it.chosen ? it.chosen.map((c) => (c === null ? '-' : String.fromCharCode(65 + c))).join(' ') : ''),
+              it.correct !== undefined ? (it.correct ? 'correct' : 'wrong') : it.score !== undefined ? it.score.toFixed(4) : '',
+            ]),
+            3,
+          )}</details>`,
+        );
       }
       parts.push(details.join(''));
     }
@@ -196,14 +252,32 @@ export async function renderHtmlReport(options: HtmlReportOptions): Promise<stri
   if (options.dataQuality) {
     const dq = options.dataQuality;
     parts.push(`<section class="data-quality"><h2>${escapeHtml(dq.title ?? 'Data quality')}</h2>`);
-    parts.push(table(['Dataset', ...dq.metrics.map((m) => `${m.label}${m.better === 'lower' ? ' ↓' : m.better === 'higher' ? ' ↑' : ''}`)], dq.datasets.map((d) => [d.name, ...dq.metrics.map((m) => { const v = d.metrics[m.key]; return typeof v === 'number' ? String(Number(v.toPrecision(6))) : '–'; })])));
+    parts.push(
+      table(
+        ['Dataset', ...dq.metrics.map((m) => `${m.label}${m.better === 'lower' ? ' ↓' : m.better === 'higher' ? ' ↑' : ''}`)],
+        dq.datasets.map((d) => [
+          d.name,
+          ...dq.metrics.map((m) => {
+            const v = d.metrics[m.key];
+            return typeof v === 'number' ? String(Number(v.toPrecision(6))) : '–';
+          }),
+        ]),
+      ),
+    );
     const described = dq.metrics.filter((m) => m.description);
-    if (described.length) parts.push(`<ul class="muted">${described.map((m) => `<li><b>${escapeHtml(m.label)}</b>: ${escapeHtml(m.description as string)}</li>`).join('')}</ul>`);
+    if (described.length)
+      parts.push(`<ul class="muted">${described.map((m) => `<li><b>${escapeHtml(m.label)}</b>: ${escapeHtml(m.description as string)}</li>`).join('')}</ul>`);
     if (dq.notes?.length) parts.push(`<ul class="muted">${dq.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`);
     const chart = chartById.get('data-quality');
     if (chart) parts.push(figure(chart));
     parts.push('</section>');
   }
-  parts.push(`<section class="manifests"><h2>Reproducibility</h2>${table(['Run', 'Model', 'Manifest SHA-256', 'Model calls (cached / computed / failed)'], runs.map((r) => [r.name, r.model, r.manifestHash, `${r.stats.fromCache} / ${r.stats.computed} / ${r.stats.failed}`]), 4)}${runs.map((r) => `<details><summary>Manifest of ${escapeHtml(r.name)}</summary><pre>${escapeHtml(JSON.stringify(r.manifest, null, 2))}</pre></details>`).join('')}</section>`);
+  parts.push(
+    `<section class="manifests"><h2>Reproducibility</h2>${table(
+      ['Run', 'Model', 'Manifest SHA-256', 'Model calls (cached / computed / failed)'],
+      runs.map((r) => [r.name, r.model, r.manifestHash, `${r.stats.fromCache} / ${r.stats.computed} / ${r.stats.failed}`]),
+      4,
+    )}${runs.map((r) => `<details><summary>Manifest of ${escapeHtml(r.name)}</summary><pre>${escapeHtml(JSON.stringify(r.manifest, null, 2))}</pre></details>`).join('')}</section>`,
+  );
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><link rel="icon" href="data:,"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${parts.join('\n')}</body></html>\n`;
 }

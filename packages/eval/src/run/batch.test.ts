@@ -11,7 +11,11 @@ import { evaluate } from './evaluate.js';
 const runtime = createNodeRuntime({ session: { intraOpThreads: 1 } });
 let lm: LlamaDecoder;
 beforeAll(async () => {
-  lm = await createLlamaDecoder({ backend: runtime.backend, config: tinyLlamaConfig({ hiddenSize: 48, vocabSize: 96, intermediateSize: 96, eosTokenId: 0 }), seed: 'eval-batch' });
+  lm = await createLlamaDecoder({
+    backend: runtime.backend,
+    config: tinyLlamaConfig({ hiddenSize: 48, vocabSize: 96, intermediateSize: 96, eosTokenId: 0 }),
+    seed: 'eval-batch',
+  });
 });
 afterAll(async () => {
   await lm.dispose();
@@ -51,7 +55,10 @@ function decoderModel(batched: boolean): VisionLanguageModel & { calls: number; 
   if (batched) {
     m.generateBatch = async (items: readonly BatchGenerationItem[]) => {
       m.batches.push(items.length);
-      const results = await generateBatch(lm, items.map((it) => ({ input: input(it.request), options: settings(it.options) })));
+      const results = await generateBatch(
+        lm,
+        items.map((it) => ({ input: input(it.request), options: settings(it.options) })),
+      );
       return results.map((value) => ({ status: 'fulfilled' as const, value: strip(value) }));
     };
   }

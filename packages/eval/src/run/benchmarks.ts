@@ -21,7 +21,13 @@ function fill(template: string, values: Record<string, string>): string {
   return template.replace(/\{(\w+)\}/g, (m, k: string) => (k in values ? values[k] : m));
 }
 
-function describe(id: string, kind: BenchmarkDescription['kind'], items: unknown[], source: string | undefined, settings: Record<string, unknown>): BenchmarkDescription {
+function describe(
+  id: string,
+  kind: BenchmarkDescription['kind'],
+  items: unknown[],
+  source: string | undefined,
+  settings: Record<string, unknown>,
+): BenchmarkDescription {
   return { id, kind, sha256: sha256Hex(stableStringify(items)), source: source ?? null, items: items.length, settings };
 }
 
@@ -79,8 +85,13 @@ export function rotation(n: number, r: number): number[] {
 export function createMultipleChoiceBenchmark(options: MultipleChoiceBenchmarkOptions): Benchmark {
   const items = options.items.map((it, i) => {
     const parsed = multipleChoiceItemSchema.safeParse(it);
-    if (!parsed.success) throw new InvalidArgumentError(`invalid multiple-choice item: ${parsed.error.issues[0]?.message}`, { cause: parsed.error, details: { record: it.id ?? i, field: parsed.error.issues[0]?.path.join('.') } });
-    if (parsed.data.answer >= parsed.data.options.length) throw new InvalidArgumentError(`answer ${parsed.data.answer} out of range`, { details: { record: it.id, field: 'answer' } });
+    if (!parsed.success)
+      throw new InvalidArgumentError(`invalid multiple-choice item: ${parsed.error.issues[0]?.message}`, {
+        cause: parsed.error,
+        details: { record: it.id ?? i, field: parsed.error.issues[0]?.path.join('.') },
+      });
+    if (parsed.data.answer >= parsed.data.options.length)
+      throw new InvalidArgumentError(`answer ${parsed.data.answer} out of range`, { details: { record: it.id, field: 'answer' } });
     return parsed.data;
   });
   const ids = new Set<string>();
@@ -116,7 +127,12 @@ export function createMultipleChoiceBenchmark(options: MultipleChoiceBenchmarkOp
       for (const it of items) {
         for (let r = 0; r < rotations(it); r++) {
           const order = rotation(it.options.length, r);
-          const unit: EvalUnit = { key: `${it.id}#${r}`, mode: method === 'likelihood' ? 'score' : 'generate', messages: userMessage(it.images, promptFor(it, order)), images: it.images };
+          const unit: EvalUnit = {
+            key: `${it.id}#${r}`,
+            mode: method === 'likelihood' ? 'score' : 'generate',
+            messages: userMessage(it.images, promptFor(it, order)),
+            images: it.images,
+          };
           if (method === 'likelihood') unit.candidates = order.map((j) => it.options[j]);
           out.push(unit);
         }
@@ -170,7 +186,15 @@ export function createMultipleChoiceBenchmark(options: MultipleChoiceBenchmarkOp
           if (original === it.answer) passCorrect++;
         }
         const correct = chosen.every((c) => c === it.answer);
-        itemResults.push({ id: it.id, dimension: it.dimension, correct, chosen, answer: it.answer, ...(methods.length ? { methods } : {}), ...(output !== undefined ? { output } : {}) });
+        itemResults.push({
+          id: it.id,
+          dimension: it.dimension,
+          correct,
+          chosen,
+          answer: it.answer,
+          ...(methods.length ? { methods } : {}),
+          ...(output !== undefined ? { output } : {}),
+        });
       }
       const correctCount = itemResults.filter((r) => r.correct).length;
       const metrics: Record<string, number> = { accuracy: items.length ? correctCount / items.length : 0 };
@@ -214,12 +238,18 @@ export function createVqaBenchmark(options: { id: string; items: readonly VqaIte
     id: options.id,
     kind: 'vqa',
     describe: () => describe(options.id, 'vqa', items, options.source, settings),
-    units: () => items.map((it) => ({ key: it.id, mode: 'generate', messages: userMessage(it.images, fill(template, { question: it.question })), images: it.images })),
+    units: () =>
+      items.map((it) => ({ key: it.id, mode: 'generate', messages: userMessage(it.images, fill(template, { question: it.question })), images: it.images })),
     async score(predictions) {
       const preds = new Map(items.map((it) => [it.id, predictions.get(it.id)?.text ?? '']));
       const s = scoreVqa(items, preds);
       const groups: Record<string, GroupScore> = {};
-      for (const [k, v] of Object.entries(s.perAnswerType)) groups[k] = { accuracy: v, correct: items.filter((i) => i.answerType === k && s.perQuestion[i.id] === 1).length, total: items.filter((i) => i.answerType === k).length };
+      for (const [k, v] of Object.entries(s.perAnswerType))
+        groups[k] = {
+          accuracy: v,
+          correct: items.filter((i) => i.answerType === k && s.perQuestion[i.id] === 1).length,
+          total: items.filter((i) => i.answerType === k).length,
+        };
       return {
         id: options.id,
         kind: 'vqa',
@@ -279,11 +309,15 @@ export function createPopeBenchmark(options: { id: string; questions: readonly P
     id: options.id,
     kind: 'pope',
     describe: () => describe(options.id, 'pope', questions, options.source, settings),
-    units: () => questions.map((q) => ({ key: q.id, mode: 'generate', messages: userMessage([q.image], fill(template, { question: q.question })), images: [q.image] })),
+    units: () =>
+      questions.map((q) => ({ key: q.id, mode: 'generate', messages: userMessage([q.image], fill(template, { question: q.question })), images: [q.image] })),
     async score(predictions) {
       const outputs = questions.map((q) => predictions.get(q.id)?.text ?? '');
       const preds = outputs.map(parsePopeAnswer);
-      const s = popeScores(questions.map((q) => q.label), preds);
+      const s = popeScores(
+        questions.map((q) => q.label),
+        preds,
+      );
       const { count: _count, ...metrics } = s;
       return {
         id: options.id,

@@ -83,7 +83,9 @@ export interface EvalRun {
 }
 
 /** Build the manifest a run would write, without running anything. */
-export function buildManifest(options: Pick<EvaluateOptions, 'model' | 'benchmarks' | 'describeModel' | 'decoding' | 'judge' | 'expectManifest'>): EvalManifest {
+export function buildManifest(
+  options: Pick<EvaluateOptions, 'model' | 'benchmarks' | 'describeModel' | 'decoding' | 'judge' | 'expectManifest'>,
+): EvalManifest {
   const d = options.describeModel ?? {};
   const manifest: EvalManifest = {
     format: 'vlit-eval-manifest/1',
@@ -114,7 +116,8 @@ function toGenerationOptions(decoding: DecodingSettings, signal: AbortSignal | u
 export async function evaluate(options: EvaluateOptions): Promise<EvalRun> {
   const { model } = options;
   const batchSize = options.batchSize ?? 8;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidArgumentError(`batchSize must be a positive integer, got ${batchSize}`, { details: { field: 'batchSize' } });
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new InvalidArgumentError(`batchSize must be a positive integer, got ${batchSize}`, { details: { field: 'batchSize' } });
   const ids = new Set<string>();
   for (const b of options.benchmarks) {
     if (ids.has(b.id)) throw new InvalidArgumentError(`two benchmarks share the id ${b.id}`, { details: { field: 'benchmarks' } });
@@ -134,7 +137,16 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalRun> {
   const warnings: VlitWarning[] = [];
   const generation = toGenerationOptions(manifest.decoding, options.signal);
   // Everything about the model that decides its outputs; benchmark content enters through each unit.
-  const modelKey = sha256Hex(stableStringify({ vlit: manifest.vlitVersion, model: manifest.model, tokenizer: manifest.tokenizer, template: manifest.template, preprocessing: manifest.preprocessing, decoding: manifest.decoding }));
+  const modelKey = sha256Hex(
+    stableStringify({
+      vlit: manifest.vlitVersion,
+      model: manifest.model,
+      tokenizer: manifest.tokenizer,
+      template: manifest.template,
+      preprocessing: manifest.preprocessing,
+      decoding: manifest.decoding,
+    }),
+  );
 
   type Job = { benchmark: number; unit: EvalUnit; cacheKey: string };
   const perBenchmark: Array<Map<string, Prediction>> = options.benchmarks.map(() => new Map());
@@ -158,7 +170,13 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalRun> {
       stats.fromCache++;
     } else pending.push(job);
   }
-  const report = () => options.onProgress?.({ stage: 'predict', done: stats.fromCache + stats.computed + stats.failed, total: jobs.length, message: `${stats.fromCache} from cache` });
+  const report = () =>
+    options.onProgress?.({
+      stage: 'predict',
+      done: stats.fromCache + stats.computed + stats.failed,
+      total: jobs.length,
+      message: `${stats.fromCache} from cache`,
+    });
   report();
 
   for (let start = 0; start < pending.length; start += batchSize) {
@@ -175,18 +193,29 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalRun> {
       }
       return p;
     };
-    const requestOf = async (job: Job): Promise<VisionLanguageRequest> => ({ messages: job.unit.messages, images: await Promise.all(job.unit.images.map(load)) });
+    const requestOf = async (job: Job): Promise<VisionLanguageRequest> => ({
+      messages: job.unit.messages,
+      images: await Promise.all(job.unit.images.map(load)),
+    });
     // Generate-mode units of this batch as one batched model call, when the model offers one.
     const generateJobs = batch.filter((job) => job.unit.mode !== 'score');
     const batched = new Map<Job, Promise<Prediction>>();
     if (model.generateBatch && generateJobs.length > 1) {
       type Loaded = { job: Job; request: VisionLanguageRequest } | { job: Job; reason: unknown };
-      const requests = generateJobs.map((job): Promise<Loaded> => requestOf(job).then((request) => ({ job, request }), (reason: unknown) => ({ job, reason })));
+      const requests = generateJobs.map(
+        (job): Promise<Loaded> =>
+          requestOf(job).then(
+            (request) => ({ job, request }),
+            (reason: unknown) => ({ job, reason }),
+          ),
+      );
       const run = Promise.all(requests).then(async (loaded) => {
         const ok = loaded.filter((l): l is Extract<Loaded, { request: VisionLanguageRequest }> => 'request' in l);
         const results = await model.generateBatch!(ok.map((l) => ({ request: l.request, options: generation })));
         if (results.length !== ok.length) {
-          throw new CompatibilityError(`model ${model.id} returned ${results.length} results for a batch of ${ok.length} requests`, { details: { left: model.id, field: 'generateBatch' } });
+          throw new CompatibilityError(`model ${model.id} returned ${results.length} results for a batch of ${ok.length} requests`, {
+            details: { left: model.id, field: 'generateBatch' },
+          });
         }
         const byJob = new Map<Job, PromiseSettledResult<GenerationResult>>();
         for (const l of loaded) if ('reason' in l) byJob.set(l.job, { status: 'rejected', reason: l.reason });
@@ -212,7 +241,9 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalRun> {
         if (job.unit.mode === 'score') {
           const scores = await model.score(request, job.unit.candidates ?? []);
           if (scores.length !== (job.unit.candidates ?? []).length) {
-            throw new CompatibilityError(`model ${model.id} returned ${scores.length} scores for ${job.unit.candidates?.length} candidates`, { details: { left: model.id, right: options.benchmarks[job.benchmark].id, record: job.unit.key } });
+            throw new CompatibilityError(`model ${model.id} returned ${scores.length} scores for ${job.unit.candidates?.length} candidates`, {
+              details: { left: model.id, right: options.benchmarks[job.benchmark].id, record: job.unit.key },
+            });
           }
           return { scores: scores.map((s) => ({ logLikelihood: s.logLikelihood, tokens: s.tokens })) };
         }
@@ -233,7 +264,11 @@ export async function evaluate(options: EvaluateOptions): Promise<EvalRun> {
         firstError ??= s.reason;
         const message = s.reason instanceof Error ? s.reason.message : String(s.reason);
         perBenchmark[job.benchmark].set(job.unit.key, { error: message });
-        warnings.push({ code: 'VLIT_W_MODEL_CALL_FAILED', message: `model call failed for ${job.unit.key}: ${message}`, details: { benchmark: options.benchmarks[job.benchmark].id, record: job.unit.key } });
+        warnings.push({
+          code: 'VLIT_W_MODEL_CALL_FAILED',
+          message: `model call failed for ${job.unit.key}: ${message}`,
+          details: { benchmark: options.benchmarks[job.benchmark].id, record: job.unit.key },
+        });
       }
     }
     report();

@@ -22,7 +22,11 @@ const spread = items((i) => i % 4);
 const keyOf = (list: MultipleChoiceItem[]) => new Map(list.map((it) => [it.question, it.options[it.answer]]));
 
 describe('a model constructed to prefer the right option scores 100%', () => {
-  for (const [method, normalization] of [['likelihood', 'mean'], ['likelihood', 'sum'], ['generate', undefined]] as const) {
+  for (const [method, normalization] of [
+    ['likelihood', 'mean'],
+    ['likelihood', 'sum'],
+    ['generate', undefined],
+  ] as const) {
     for (const circular of [false, true]) {
       it(`${method}${normalization ? ` (${normalization})` : ''}${circular ? ', circular' : ''}`, async () => {
         const model = createOracleModel(keyOf(spread));
@@ -49,7 +53,10 @@ describe('a model that always picks the first position', () => {
     // Each question is asked 4 times with the answer at positions 0, 3, 2, 1: one pass in four is right.
     expect(circ.benchmarks[0].metrics.perPassAccuracy).toBe(0.25);
     expect(circ.benchmarks[0].metrics.accuracy).toBe(0);
-    const spreadRun = await evaluate({ model, benchmarks: [createMultipleChoiceBenchmark({ id: 'circular', items: spread, method: 'generate', circular: true })] });
+    const spreadRun = await evaluate({
+      model,
+      benchmarks: [createMultipleChoiceBenchmark({ id: 'circular', items: spread, method: 'generate', circular: true })],
+    });
     expect(spreadRun.benchmarks[0].metrics.perPassAccuracy).toBe(0.25);
     expect(spreadRun.benchmarks[0].metrics.accuracy).toBe(0);
   });
@@ -65,7 +72,14 @@ describe('likelihood variants', () => {
   it('mean (length-normalised) and sum (raw) can disagree, and each follows its definition', async () => {
     const item: MultipleChoiceItem = { id: 'x', question: 'Q?', options: ['one two three four', 'five'], answer: 0, images: [] };
     // option 0: 4 tokens at -1 each -> sum -4, mean -1; option 1: 1 token at -3 -> sum -3, mean -3
-    const model = { id: 'fixed', generate: async () => ({ text: '', tokenIds: [], finishReason: 'stop' as const, usage: { promptTokens: 0, completionTokens: 0 } }), score: async () => [{ logLikelihood: -4, tokens: 4 }, { logLikelihood: -3, tokens: 1 }] };
+    const model = {
+      id: 'fixed',
+      generate: async () => ({ text: '', tokenIds: [], finishReason: 'stop' as const, usage: { promptTokens: 0, completionTokens: 0 } }),
+      score: async () => [
+        { logLikelihood: -4, tokens: 4 },
+        { logLikelihood: -3, tokens: 1 },
+      ],
+    };
     const mean = await evaluate({ model, benchmarks: [createMultipleChoiceBenchmark({ id: 'm', items: [item], normalization: 'mean' })] });
     const sum = await evaluate({ model, benchmarks: [createMultipleChoiceBenchmark({ id: 's', items: [item], normalization: 'sum' })] });
     expect(mean.benchmarks[0].items[0].chosen).toEqual([0]);
@@ -75,8 +89,16 @@ describe('likelihood variants', () => {
 
 describe('results table in the review layout', () => {
   it('runs as rows, Overall first, then SU II IA IL IC SR IIR VR TR', async () => {
-    const good = await evaluate({ name: 'Oracle / review data', model: createOracleModel(keyOf(spread)), benchmarks: [createMultipleChoiceBenchmark({ id: 'seed', items: spread })] });
-    const bad = await evaluate({ name: 'Always A', model: createFirstPositionModel(), benchmarks: [createMultipleChoiceBenchmark({ id: 'seed', items: spread, method: 'generate' })] });
+    const good = await evaluate({
+      name: 'Oracle / review data',
+      model: createOracleModel(keyOf(spread)),
+      benchmarks: [createMultipleChoiceBenchmark({ id: 'seed', items: spread })],
+    });
+    const bad = await evaluate({
+      name: 'Always A',
+      model: createFirstPositionModel(),
+      benchmarks: [createMultipleChoiceBenchmark({ id: 'seed', items: spread, method: 'generate' })],
+    });
     const table = renderResultsTable([good, bad]);
     expect(table.split('\n')).toEqual([
       '| Run | Overall | SU | II | IA | IL | IC | SR | IIR | VR | TR |',
@@ -91,12 +113,64 @@ describe('results table in the review layout', () => {
 describe('benchmark files', () => {
   it('reads SEED-Bench JSON by its own question_type table, skipping video questions', () => {
     const json = {
-      question_type: { 'Scene Understanding': 1, 'Instance Identity': 2, 'Instance Attributes': 3, 'Instance Location': 4, 'Instances Counting': 5, 'Text Understanding': 9, 'Action Recognition': 10 },
+      question_type: {
+        'Scene Understanding': 1,
+        'Instance Identity': 2,
+        'Instance Attributes': 3,
+        'Instance Location': 4,
+        'Instances Counting': 5,
+        'Text Understanding': 9,
+        'Action Recognition': 10,
+      },
       questions: [
-        { answer: 'B', choice_a: 'a', choice_b: 'b', choice_c: 'c', choice_d: 'd', data_id: '1454426_2591111986', data_type: 'image', question: 'What?', question_id: '101669', question_type_id: 1 },
-        { answer: 'D', choice_a: 'a', choice_b: 'b', choice_c: 'c', choice_d: 'd', data_id: 'x.jpg', data_type: 'image', question: 'How many?', question_id: 7, question_type_id: 5 },
-        { answer: 'A', choice_a: 'a', choice_b: 'b', choice_c: 'c', choice_d: 'd', data_id: 'v.mp4', data_type: 'video', question: 'Action?', question_id: 8, question_type_id: 10 },
-        { answer: 'Q', choice_a: 'a', choice_b: 'b', choice_c: 'c', choice_d: 'd', data_id: 'y.jpg', data_type: 'image', question: 'Bad?', question_id: 9, question_type_id: 9 },
+        {
+          answer: 'B',
+          choice_a: 'a',
+          choice_b: 'b',
+          choice_c: 'c',
+          choice_d: 'd',
+          data_id: '1454426_2591111986',
+          data_type: 'image',
+          question: 'What?',
+          question_id: '101669',
+          question_type_id: 1,
+        },
+        {
+          answer: 'D',
+          choice_a: 'a',
+          choice_b: 'b',
+          choice_c: 'c',
+          choice_d: 'd',
+          data_id: 'x.jpg',
+          data_type: 'image',
+          question: 'How many?',
+          question_id: 7,
+          question_type_id: 5,
+        },
+        {
+          answer: 'A',
+          choice_a: 'a',
+          choice_b: 'b',
+          choice_c: 'c',
+          choice_d: 'd',
+          data_id: 'v.mp4',
+          data_type: 'video',
+          question: 'Action?',
+          question_id: 8,
+          question_type_id: 10,
+        },
+        {
+          answer: 'Q',
+          choice_a: 'a',
+          choice_b: 'b',
+          choice_c: 'c',
+          choice_d: 'd',
+          data_id: 'y.jpg',
+          data_type: 'image',
+          question: 'Bad?',
+          question_id: 9,
+          question_type_id: 9,
+        },
         { question: 'no choices' },
       ],
     };

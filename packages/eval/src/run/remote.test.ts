@@ -48,7 +48,12 @@ async function answer(model: VisionLanguageModel, body: { messages: WireMessage[
     messages.push({ role: m.role, content: text });
   }
   const out = await model.generate({ messages, images }, { maxNewTokens: body.max_tokens, temperature: body.temperature, seed: body.seed });
-  return { id: `cmpl-${requests}`, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: out.text }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1 } };
+  return {
+    id: `cmpl-${requests}`,
+    object: 'chat.completion',
+    choices: [{ index: 0, message: { role: 'assistant', content: out.text }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 1, completion_tokens: 1 },
+  };
 }
 
 const served = createPixelModel('pixel-model');
@@ -89,24 +94,53 @@ afterAll(async () => {
 // References differ per image (a per-image noun), so CIDEr-D's document frequencies are not all
 // equal to the number of images (which would give every n-gram idf 0).
 const NOUNS = ['man', 'dog', 'bus', 'park', 'street', 'cats'];
-const captionRefs = (i: number) => [`a ${NOUNS[i]} on the street`, `The ${NOUNS[i]} near a park.`, `two ${NOUNS[i]} riding`, `a red ${NOUNS[i]}`, `${NOUNS[(i + 1) % 6]} and a man`];
+const captionRefs = (i: number) => [
+  `a ${NOUNS[i]} on the street`,
+  `The ${NOUNS[i]} near a park.`,
+  `two ${NOUNS[i]} riding`,
+  `a red ${NOUNS[i]}`,
+  `${NOUNS[(i + 1) % 6]} and a man`,
+];
 
 function benchmarks() {
   const mc = createMultipleChoiceBenchmark({
     id: 'mc',
     method: 'generate',
     circular: true,
-    items: Array.from({ length: 6 }, (_, i) => ({ id: `m${i}`, question: `What is shown in picture ${i}?`, options: ['a cat', 'a dog', 'a bus', 'a tree'], answer: i % 4, dimension: ['SU', 'IA', 'TR'][i % 3], images: [`mc-${i}.png`] })),
+    items: Array.from({ length: 6 }, (_, i) => ({
+      id: `m${i}`,
+      question: `What is shown in picture ${i}?`,
+      options: ['a cat', 'a dog', 'a bus', 'a tree'],
+      answer: i % 4,
+      dimension: ['SU', 'IA', 'TR'][i % 3],
+      images: [`mc-${i}.png`],
+    })),
   });
   const vqa = createVqaBenchmark({
     id: 'vqa',
-    items: Array.from({ length: 10 }, (_, i) => ({ id: `v${i}`, question: `How many things in image ${i}?`, images: [`vqa-${i}.png`], answers: i % 2 ? Array(10).fill('2') : ['yes', 'yes', 'yes', 'no', 'red', 'red', "it's", 'dog', 'dog', '2'], answerType: i % 2 ? 'number' : 'other' })),
+    items: Array.from({ length: 10 }, (_, i) => ({
+      id: `v${i}`,
+      question: `How many things in image ${i}?`,
+      images: [`vqa-${i}.png`],
+      answers: i % 2 ? Array(10).fill('2') : ['yes', 'yes', 'yes', 'no', 'red', 'red', "it's", 'dog', 'dog', '2'],
+      answerType: i % 2 ? 'number' : 'other',
+    })),
   });
   const caption = createCaptionBenchmark({
     id: 'captions',
     items: Array.from({ length: 6 }, (_, i) => ({ id: `c${i}`, images: [`cap-${i}.png`], references: captionRefs(i) })),
   });
-  const pope = createPopeBenchmark({ id: 'pope', questions: buildPopeQuestions([{ image: 'p1.png', objects: ['dog', 'car', 'tree'] }, { image: 'p2.png', objects: ['cat', 'bus', 'person'] }, { image: 'p3.png', objects: ['car', 'person', 'bench'] }], { strategy: 'popular' }) });
+  const pope = createPopeBenchmark({
+    id: 'pope',
+    questions: buildPopeQuestions(
+      [
+        { image: 'p1.png', objects: ['dog', 'car', 'tree'] },
+        { image: 'p2.png', objects: ['cat', 'bus', 'person'] },
+        { image: 'p3.png', objects: ['car', 'person', 'bench'] },
+      ],
+      { strategy: 'popular' },
+    ),
+  });
   return [mc, vqa, caption, pope];
 }
 
@@ -114,10 +148,27 @@ describe('remote evaluation through an OpenAI-compatible server', () => {
   it('gives exactly the local scores despite 429s, 500s and timeouts, and reruns from the cache', async () => {
     const local = await evaluate({ model: createPixelModel('pixel-model'), benchmarks: benchmarks(), loadImage, decoding: { maxNewTokens: 32 } });
     const events: ChatCompletionsRetryEvent[] = [];
-    const remoteModel = createOpenAICompatibleModel({ baseURL, model: 'pixel-model', images: codec, maxRetries: 8, backoff: { initialMs: 5, maxMs: 20, jitter: 0 }, maxRetryAfterMs: 20, timeoutMs: 400, onRetry: (e) => events.push(e) });
+    const remoteModel = createOpenAICompatibleModel({
+      baseURL,
+      model: 'pixel-model',
+      images: codec,
+      maxRetries: 8,
+      backoff: { initialMs: 5, maxMs: 20, jitter: 0 },
+      maxRetryAfterMs: 20,
+      timeoutMs: 400,
+      onRetry: (e) => events.push(e),
+    });
     const cache = createMemoryCache();
     const progress: number[] = [];
-    const remote = await evaluate({ model: remoteModel, benchmarks: benchmarks(), loadImage, decoding: { maxNewTokens: 32 }, cache, batchSize: 4, onProgress: (p) => p.stage === 'predict' && progress.push(p.done) });
+    const remote = await evaluate({
+      model: remoteModel,
+      benchmarks: benchmarks(),
+      loadImage,
+      decoding: { maxNewTokens: 32 },
+      cache,
+      batchSize: 4,
+      onProgress: (p) => p.stage === 'predict' && progress.push(p.done),
+    });
 
     expect(remote.stats).toEqual({ units: 58, fromCache: 0, computed: 58, failed: 0 });
     expect(injected[429]).toBeGreaterThan(0);
@@ -156,7 +207,9 @@ describe('remote evaluation through an OpenAI-compatible server', () => {
 
   it('a client error that is not retryable fails at once with a typed error', async () => {
     const client = createChatCompletionsClient({ baseURL: baseURL.replace('/v1', '/nowhere'), maxRetries: 3, backoff: { initialMs: 1 } });
-    await expect(client.complete({ model: 'x', messages: [] })).rejects.toSatisfy((e: unknown) => isVlitError(e, 'VLIT_BACKEND') && (e as { details: { status?: number } }).details.status === 404);
+    await expect(client.complete({ model: 'x', messages: [] })).rejects.toSatisfy(
+      (e: unknown) => isVlitError(e, 'VLIT_BACKEND') && (e as { details: { status?: number } }).details.status === 404,
+    );
   });
 });
 
@@ -164,7 +217,12 @@ describe('judge', () => {
   it('reads answers the cascade cannot, logs prompt and reply, and caches them', async () => {
     const vague: VisionLanguageModel = {
       id: 'vague',
-      generate: async () => ({ text: 'Hard to say, maybe the second one?', tokenIds: [], finishReason: 'stop', usage: { promptTokens: 0, completionTokens: 0 } }),
+      generate: async () => ({
+        text: 'Hard to say, maybe the second one?',
+        tokenIds: [],
+        finishReason: 'stop',
+        usage: { promptTokens: 0, completionTokens: 0 },
+      }),
       score: async () => [],
     };
     const items = [0, 1, 2].map((i) => ({ id: `j${i}`, question: `Which animal ${i}?`, options: ['cat', 'dog', 'cow'], answer: 1, images: [] }));

@@ -20,7 +20,13 @@ const tmp = mkdtempSync(join(tmpdir(), 'vlit-eval-runs-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const loadImage = async (ref: unknown) => makeImage(String(ref));
 
-const vqaItems: VqaItem[] = Array.from({ length: 40 }, (_, i) => ({ id: `q${i}`, question: `What is item ${i}?`, images: [`img-${i % 7}.png`], answers: Array(10).fill(String(i % 3)), answerType: i % 2 ? 'number' : 'other' }));
+const vqaItems: VqaItem[] = Array.from({ length: 40 }, (_, i) => ({
+  id: `q${i}`,
+  question: `What is item ${i}?`,
+  images: [`img-${i % 7}.png`],
+  answers: Array(10).fill(String(i % 3)),
+  answerType: i % 2 ? 'number' : 'other',
+}));
 /** Answers from the question number alone, so a fresh process gives the same replies. */
 function countingModel(opts: { failAt?: number } = {}): VisionLanguageModel & { calls: number; active: number; maxActive: number } {
   const m = {
@@ -49,7 +55,13 @@ describe('batching and progress', () => {
   it('runs at most batchSize calls at once and reports progress per batch', async () => {
     const model = countingModel();
     const events: Array<{ stage: string; done: number; total?: number }> = [];
-    const run = await evaluate({ model, benchmarks: [createVqaBenchmark({ id: 'vqa', items: vqaItems })], loadImage, batchSize: 6, onProgress: (e) => events.push(e) });
+    const run = await evaluate({
+      model,
+      benchmarks: [createVqaBenchmark({ id: 'vqa', items: vqaItems })],
+      loadImage,
+      batchSize: 6,
+      onProgress: (e) => events.push(e),
+    });
     expect(model.maxActive).toBe(6);
     const predict = events.filter((e) => e.stage === 'predict').map((e) => e.done);
     expect(predict).toEqual([0, 6, 12, 18, 24, 30, 36, 40]);
@@ -63,7 +75,9 @@ describe('resume after a crash', () => {
   it('a run that throws keeps its finished batches; the rerun asks only for the rest', async () => {
     const path = join(tmp, 'crash.jsonl');
     const bench = createVqaBenchmark({ id: 'vqa', items: vqaItems });
-    await expect(evaluate({ model: countingModel({ failAt: 15 }), benchmarks: [bench], loadImage, batchSize: 4, cache: await openPredictionCache(path) })).rejects.toThrow('simulated crash');
+    await expect(
+      evaluate({ model: countingModel({ failAt: 15 }), benchmarks: [bench], loadImage, batchSize: 4, cache: await openPredictionCache(path) }),
+    ).rejects.toThrow('simulated crash');
     const cache = await openPredictionCache(path);
     // batches 1-3 (12 calls) finished; batch 4 held the failing call, its 3 other calls were kept too
     expect(cache.loaded).toBe(15);
@@ -131,38 +145,88 @@ describe('reproducibility manifest', () => {
   const template = '{% for m in messages %}{{ m.content }}{% endfor %}';
   const benchmarks = () => [
     createVqaBenchmark({ id: 'vqa', items: vqaItems.slice(0, 20) }),
-    createCaptionBenchmark({ id: 'captions', items: Array.from({ length: 5 }, (_, i) => ({ id: `c${i}`, images: [`cap-${i}.png`], references: ['a man riding a red bus', 'two cats near the park', 'a dog on the street'] })) }),
+    createCaptionBenchmark({
+      id: 'captions',
+      items: Array.from({ length: 5 }, (_, i) => ({
+        id: `c${i}`,
+        images: [`cap-${i}.png`],
+        references: ['a man riding a red bus', 'two cats near the park', 'a dog on the street'],
+      })),
+    }),
   ];
 
   it('records every input, and a re-run from the saved manifest reproduces the scores', async () => {
-    const describeModel = { files: await hashFiles(files), tokenizer: hashContent('{"model":{"vocab":{}}}'), template: hashContent(template), preprocessing: { size: 336, crop: 'center', mean: [0.48, 0.46, 0.41] } };
-    const first = await evaluate({ model: createPixelModel(), benchmarks: benchmarks(), loadImage, describeModel, decoding: { temperature: 0.7, seed: 42, maxNewTokens: 16 } });
+    const describeModel = {
+      files: await hashFiles(files),
+      tokenizer: hashContent('{"model":{"vocab":{}}}'),
+      template: hashContent(template),
+      preprocessing: { size: 336, crop: 'center', mean: [0.48, 0.46, 0.41] },
+    };
+    const first = await evaluate({
+      model: createPixelModel(),
+      benchmarks: benchmarks(),
+      loadImage,
+      describeModel,
+      decoding: { temperature: 0.7, seed: 42, maxNewTokens: 16 },
+    });
     const m = first.manifest;
     expect(m.vlitVersion).toBe(VLIT_VERSION);
-    expect(m.model.files.weights).toBe(createHash('sha256').update(Buffer.from([1, 2, 3, 4, 5, 6, 7, 8])).digest('hex'));
+    expect(m.model.files.weights).toBe(
+      createHash('sha256')
+        .update(Buffer.from([1, 2, 3, 4, 5, 6, 7, 8]))
+        .digest('hex'),
+    );
     expect(m.template).toBe(createHash('sha256').update(template).digest('hex'));
     expect(m.preprocessing).toEqual({ crop: 'center', mean: [0.48, 0.46, 0.41], size: 336 });
     expect(Object.keys(m.model.files).sort()).toEqual(['config', 'weights']);
     expect(m.decoding).toEqual({ maxNewTokens: 16, seed: 42, temperature: 0.7 });
-    expect(m.benchmarks.map((b) => [b.id, b.kind, b.items])).toEqual([['vqa', 'vqa', 20], ['captions', 'caption', 5]]);
+    expect(m.benchmarks.map((b) => [b.id, b.kind, b.items])).toEqual([
+      ['vqa', 'vqa', 20],
+      ['captions', 'caption', 5],
+    ]);
     const saved = join(tmp, 'manifest.json');
     writeFileSync(saved, JSON.stringify(m, null, 2));
 
     // A fresh model object, a fresh cache, decoding taken from the manifest.
     const expectManifest = JSON.parse(readFileSync(saved, 'utf8')) as EvalManifest;
-    const again = await evaluate({ model: createPixelModel(), benchmarks: benchmarks(), loadImage, describeModel: { ...describeModel, files: await hashFiles(files) }, expectManifest });
+    const again = await evaluate({
+      model: createPixelModel(),
+      benchmarks: benchmarks(),
+      loadImage,
+      describeModel: { ...describeModel, files: await hashFiles(files) },
+      expectManifest,
+    });
     expect(again.manifestHash).toBe(first.manifestHash);
     expect(again.benchmarks).toEqual(first.benchmarks);
 
     // The seed matters: another seed changes the sampled replies...
-    const other = await evaluate({ model: createPixelModel(), benchmarks: benchmarks(), loadImage, describeModel, decoding: { temperature: 0.7, seed: 43, maxNewTokens: 16 } });
+    const other = await evaluate({
+      model: createPixelModel(),
+      benchmarks: benchmarks(),
+      loadImage,
+      describeModel,
+      decoding: { temperature: 0.7, seed: 43, maxNewTokens: 16 },
+    });
     expect(other.benchmarks[0].items.map((i) => i.output)).not.toEqual(first.benchmarks[0].items.map((i) => i.output));
     // ...so a run whose settings differ from the manifest refuses to start, naming what differs.
-    const refused = await evaluate({ model: createPixelModel(), benchmarks: benchmarks(), loadImage, describeModel, decoding: { temperature: 0.7, seed: 43, maxNewTokens: 16 }, expectManifest }).catch((e) => e);
+    const refused = await evaluate({
+      model: createPixelModel(),
+      benchmarks: benchmarks(),
+      loadImage,
+      describeModel,
+      decoding: { temperature: 0.7, seed: 43, maxNewTokens: 16 },
+      expectManifest,
+    }).catch((e) => e);
     expect(isVlitError(refused, 'VLIT_COMPATIBILITY')).toBe(true);
     expect(refused.details.differences).toEqual(['decoding.seed']);
     writeFileSync(files.weights, Buffer.from([1, 2, 3, 4, 5, 6, 7, 9]));
-    const changed = await evaluate({ model: createPixelModel(), benchmarks: benchmarks(), loadImage, describeModel: { ...describeModel, files: await hashFiles(files) }, expectManifest }).catch((e) => e);
+    const changed = await evaluate({
+      model: createPixelModel(),
+      benchmarks: benchmarks(),
+      loadImage,
+      describeModel: { ...describeModel, files: await hashFiles(files) },
+      expectManifest,
+    }).catch((e) => e);
     expect(changed.details.differences).toEqual(['model.files.weights']);
     const fewer = await evaluate({ model: createPixelModel(), benchmarks: benchmarks().slice(0, 1), loadImage, describeModel, expectManifest }).catch((e) => e);
     expect(isVlitError(fewer, 'VLIT_COMPATIBILITY')).toBe(true);

@@ -35,7 +35,14 @@ function thrown(fn: () => unknown): VlitError {
 function small(): OnnxModel {
   const g = createGraph({ name: 'small', opset: 20 });
   const x = g.input('x', 'float32', ['n', 4]);
-  const w = g.initializer('w', createTensor('float32', [4, 3], Float32Array.from({ length: 12 }, (_, i) => i / 10)));
+  const w = g.initializer(
+    'w',
+    createTensor(
+      'float32',
+      [4, 3],
+      Float32Array.from({ length: 12 }, (_, i) => i / 10),
+    ),
+  );
   const b = g.initializer('b', createTensor('float32', [3], [1, 2, 3]));
   g.initializer('unused', createTensor('float32', [2], [0, 0]));
   const h = g.tanh(g.add(g.matMul(x, w), b), { output: 'h' });
@@ -128,7 +135,39 @@ describe('buildGradientModel', () => {
 
   it('covers every op the Vlit graphs differentiate through', () => {
     const ops = differentiableOps();
-    for (const op of ['Add', 'Sub', 'Mul', 'Div', 'Neg', 'Sqrt', 'Sigmoid', 'Gelu', 'MatMul', 'Transpose', 'Reshape', 'Unsqueeze', 'Squeeze', 'Slice', 'Concat', 'Expand', 'ReduceMean', 'ReduceSum', 'Softmax', 'LayerNormalization', 'Conv', 'AveragePool', 'Gather', 'Identity', 'Cast', 'Pow', 'Tanh', 'Exp', 'Log', 'Where', 'LogSoftmax']) {
+    for (const op of [
+      'Add',
+      'Sub',
+      'Mul',
+      'Div',
+      'Neg',
+      'Sqrt',
+      'Sigmoid',
+      'Gelu',
+      'MatMul',
+      'Transpose',
+      'Reshape',
+      'Unsqueeze',
+      'Squeeze',
+      'Slice',
+      'Concat',
+      'Expand',
+      'ReduceMean',
+      'ReduceSum',
+      'Softmax',
+      'LayerNormalization',
+      'Conv',
+      'AveragePool',
+      'Gather',
+      'Identity',
+      'Cast',
+      'Pow',
+      'Tanh',
+      'Exp',
+      'Log',
+      'Where',
+      'LogSoftmax',
+    ]) {
       expect(ops, op).toContain(op);
     }
   });

@@ -54,10 +54,11 @@ export function editModel(model: OnnxModel): ModelEditor {
   for (const v of graph.input) names.add(v.name);
   for (const t of graph.initializer) names.add(t.name);
   for (const n of graph.node) for (const o of n.output) if (o) names.add(o);
-  for (const v of graph.input) if (!types.has(v.name)) {
-    const t = typeInfoFromValueInfo(v);
-    if (t) types.set(v.name, t);
-  }
+  for (const v of graph.input)
+    if (!types.has(v.name)) {
+      const t = typeInfoFromValueInfo(v);
+      if (t) types.set(v.name, t);
+    }
   const nodeNames = new Set(graph.node.map((n) => n.name).filter((n): n is string => !!n));
   const counters = new Map<string, number>();
 
@@ -85,7 +86,8 @@ export function editModel(model: OnnxModel): ModelEditor {
   function op(opType: string, ins: (ValueRef | null)[], attributes: Attributes | undefined, options: OpOptions & { outputs: number | string[] }): Value[];
   function op(opType: string, ins: (ValueRef | null)[], attributes: Attributes = {}, options: OpOptions = {}): Value | Value[] {
     const domain = options.domain ?? '';
-    if (options.name && nodeNames.has(options.name)) throw new InvalidArgumentError(`a node named '${options.name}' already exists`, { details: { field: 'name' } });
+    if (options.name && nodeNames.has(options.name))
+      throw new InvalidArgumentError(`a node named '${options.name}' already exists`, { details: { field: 'name' } });
     const nodeName = options.name ?? freshName(opType);
     const inputNames = ins.map((r, i) => (r === null || r === undefined ? '' : resolve(r, nodeName, i)));
     const count = typeof options.outputs === 'number' ? options.outputs : (options.outputs?.length ?? 1);
@@ -113,7 +115,9 @@ export function editModel(model: OnnxModel): ModelEditor {
       });
     }
     if (domain && !copy.opsetImport.some((o) => o.domain === domain)) copy.opsetImport.push(onnx.OperatorSetIdProto.create({ domain, version: 1 }));
-    graph.node.push(onnx.NodeProto.create({ name: nodeName, opType, domain, input: inputNames, output: outNames, attribute: attrs as never }) as unknown as NodeProto);
+    graph.node.push(
+      onnx.NodeProto.create({ name: nodeName, opType, domain, input: inputNames, output: outNames, attribute: attrs as never }) as unknown as NodeProto,
+    );
     nodeNames.add(nodeName);
     outNames.forEach((n, i) => {
       names.add(n);
@@ -255,9 +259,9 @@ function outerReads(graph: GraphProto): string[] {
   const reads: string[] = [];
   for (const n of graph.node) {
     for (const x of n.input) if (x && !local.has(x)) reads.push(x);
-    for (const a of n.attribute) for (const sub of [a.g, ...(a.graphs ?? [])]) if (sub) reads.push(...outerReads(sub as GraphProto).filter((x) => !local.has(x)));
+    for (const a of n.attribute)
+      for (const sub of [a.g, ...(a.graphs ?? [])]) if (sub) reads.push(...outerReads(sub as GraphProto).filter((x) => !local.has(x)));
     for (const o of n.output) local.add(o);
   }
   return reads;
 }
-

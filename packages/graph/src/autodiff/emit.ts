@@ -68,7 +68,14 @@ export class Emitter {
     const key = `i64:${values.join(',')}`;
     let name = this.constants.get(key);
     if (!name) {
-      name = this.editor.initializer(this.editor.freshName('grad/const'), createTensor('int64', [values.length], values.map((v) => BigInt(v)))).name;
+      name = this.editor.initializer(
+        this.editor.freshName('grad/const'),
+        createTensor(
+          'int64',
+          [values.length],
+          values.map((v) => BigInt(v)),
+        ),
+      ).name;
       this.constants.set(key, name);
     }
     return name;

@@ -112,7 +112,9 @@ export function buildGradientModel(model: OnnxModel, options: GradientModelOptio
       );
     }
     if (n.output.length > 1 && dOut.slice(1).some((d) => d !== undefined) && n.opType !== 'LayerNormalization') {
-      throw new UnsupportedError(`cannot differentiate ${n.opType} node '${nodeName}' through its output 1 or later`, { details: { field: nodeName, op: n.opType, node: nodeName } });
+      throw new UnsupportedError(`cannot differentiate ${n.opType} node '${nodeName}' through its output 1 or later`, {
+        details: { field: nodeName, op: n.opType, node: nodeName },
+      });
     }
     em.scope = `grad/${nodeName}`;
     const grads = rule({ em, node: n, nodeName, attrs: decodeAttributes(n.attribute ?? []), dOut, needs: (k) => needs[k] ?? false });
@@ -136,11 +138,14 @@ export function buildGradientModel(model: OnnxModel, options: GradientModelOptio
   em.scope = 'grad/out';
   for (const w of wrt) {
     const out = nameOf(w);
-    if (editor.has(out)) throw new InvalidArgumentError(`the gradient output name '${out}' is already used in the model`, { details: { field: 'gradientName', name: out } });
+    if (editor.has(out))
+      throw new InvalidArgumentError(`the gradient output name '${out}' is already used in the model`, { details: { field: 'gradientName', name: out } });
     const t = editor.typeOf(w)!;
     const g = gradientOf(w) ?? em.zeros(em.shapeOf(w), t.dtype);
     // Declare the gradient with its value's exact type: rules reach it through ops whose shape inference may lose dims.
-    const typed = t.dims ? editor.op('Identity', [g], {}, { outputs: [out], outputTypes: [{ dtype: t.dtype, dims: t.dims }] })[0] : editor.op('Identity', [g], {}, { outputs: [out] })[0];
+    const typed = t.dims
+      ? editor.op('Identity', [g], {}, { outputs: [out], outputTypes: [{ dtype: t.dtype, dims: t.dims }] })[0]
+      : editor.op('Identity', [g], {}, { outputs: [out] })[0];
     editor.output(typed);
     outputs.push(out);
   }

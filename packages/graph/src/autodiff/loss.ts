@@ -50,15 +50,25 @@ export function addMaskedCrossEntropy(g: GraphLike, logits: ValueRef, labels: Va
   if (dtype !== 'float32' && dtype !== 'float64' && dtype !== 'float16') {
     throw new InvalidArgumentError(`logits '${L.name}' must be float, got ${dtype}`, { details: { field: 'logits' } });
   }
-  if (Y.dtype !== 'int64' && Y.dtype !== 'int32') throw new InvalidArgumentError(`labels '${Y.name}' must be int64 or int32, got ${Y.dtype}`, { details: { field: 'labels' } });
+  if (Y.dtype !== 'int64' && Y.dtype !== 'int32')
+    throw new InvalidArgumentError(`labels '${Y.name}' must be int64 or int32, got ${Y.dtype}`, { details: { field: 'labels' } });
   if (L.dims.length !== Y.dims.length + 1) {
     throw new InvalidArgumentError(`logits [${L.dims.join(', ')}] must have one more dim (the vocabulary) than labels [${Y.dims.join(', ')}]`, {
       details: { field: 'labels' },
     });
   }
-  if (shift && L.dims.length !== 3) throw new InvalidArgumentError(`shift needs logits [batch, seq, vocab], got rank ${L.dims.length}`, { details: { field: 'logits' } });
+  if (shift && L.dims.length !== 3)
+    throw new InvalidArgumentError(`shift needs logits [batch, seq, vocab], got rank ${L.dims.length}`, { details: { field: 'logits' } });
   const c = (hint: string, t: Tensor): Value => g.initializer(freshName(g, `cross_entropy/${hint}`), t);
-  const i64 = (v: number[]): Value => c('i64', createTensor('int64', [v.length], v.map((x) => BigInt(x))));
+  const i64 = (v: number[]): Value =>
+    c(
+      'i64',
+      createTensor(
+        'int64',
+        [v.length],
+        v.map((x) => BigInt(x)),
+      ),
+    );
   let logit: Value = L;
   let label: Value = Y.dtype === 'int64' ? Y : g.op('Cast', [Y], { to: 7 });
   if (shift) {

@@ -245,7 +245,11 @@ const concat: GradientRule = (c) => {
   const ins = c.node.input;
   const r = rank(c, y0(c));
   const axis = normAxes(c, [intAttr(c, 'axis', 0)], r)[0];
-  const sizes = em.op('Concat', ins.map((x) => em.shapeVector([{ of: x, start: axis, end: axis + 1 }])), { axis: 0 });
+  const sizes = em.op(
+    'Concat',
+    ins.map((x) => em.shapeVector([{ of: x, start: axis, end: axis + 1 }])),
+    { axis: 0 },
+  );
   const parts = em.opN('Split', [dy0(c), sizes], { axis }, ins.length);
   return ins.map((_, i) => (c.needs(i) ? parts[i] : undefined));
 };
@@ -313,13 +317,20 @@ function patchWindow(c: GradientRuleContext, kernel: number[] | undefined, what:
     intAttr(c, 'group', 1) === 1 &&
     intAttr(c, 'ceil_mode', 0) === 0;
   if (!ok) {
-    unsupported(c, `only the ${what} case is supported (2-D, stride == kernel, no padding, dilation 1, group 1); got kernel [${kernel?.join(', ') ?? '?'}], strides [${strides.join(', ')}], pads [${pads.join(', ')}]`);
+    unsupported(
+      c,
+      `only the ${what} case is supported (2-D, stride == kernel, no padding, dilation 1, group 1); got kernel [${kernel?.join(', ') ?? '?'}], strides [${strides.join(', ')}], pads [${pads.join(', ')}]`,
+    );
   }
   const xd = c.em.dims(x0(c));
   if (!xd || xd.length !== 4) unsupported(c, `only 4-D [N, C, H, W] inputs are supported`);
-  for (const [i, kk] of [[2, kernel![0]], [3, kernel![1]]]) {
+  for (const [i, kk] of [
+    [2, kernel![0]],
+    [3, kernel![1]],
+  ]) {
     const d = xd[i];
-    if (typeof d === 'number' && d % kk !== 0) unsupported(c, `input dim ${i} (${d}) is not a multiple of the kernel (${kk}), so the window skips input pixels`);
+    if (typeof d === 'number' && d % kk !== 0)
+      unsupported(c, `input dim ${i} (${d}) is not a multiple of the kernel (${kk}), so the window skips input pixels`);
   }
   return [kernel![0], kernel![1]];
 }
@@ -435,10 +446,34 @@ const gelu: GradientRule = (c) => {
 };
 
 const RULES = new Map<string, GradientRule>([
-  ['Add', binary((_, dy) => dy, (_, dy) => dy)],
-  ['Sub', binary((_, dy) => dy, (c, dy) => c.em.neg(dy))],
-  ['Mul', binary((c, dy) => c.em.mul(dy, c.node.input[1]), (c, dy) => c.em.mul(dy, c.node.input[0]))],
-  ['Div', binary((c, dy) => c.em.div(dy, c.node.input[1]), (c, dy) => c.em.neg(c.em.div(c.em.mul(dy, y0(c)), c.node.input[1])))],
+  [
+    'Add',
+    binary(
+      (_, dy) => dy,
+      (_, dy) => dy,
+    ),
+  ],
+  [
+    'Sub',
+    binary(
+      (_, dy) => dy,
+      (c, dy) => c.em.neg(dy),
+    ),
+  ],
+  [
+    'Mul',
+    binary(
+      (c, dy) => c.em.mul(dy, c.node.input[1]),
+      (c, dy) => c.em.mul(dy, c.node.input[0]),
+    ),
+  ],
+  [
+    'Div',
+    binary(
+      (c, dy) => c.em.div(dy, c.node.input[1]),
+      (c, dy) => c.em.neg(c.em.div(c.em.mul(dy, y0(c)), c.node.input[1])),
+    ),
+  ],
   ['Neg', unary((c, dy) => c.em.neg(dy))],
   ['Identity', unary((_, dy) => dy)],
   ['Sqrt', unary((c, dy) => c.em.div(c.em.mul(dy, k(c, 0.5)), y0(c)))],

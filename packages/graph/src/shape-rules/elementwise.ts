@@ -9,7 +9,10 @@ export function broadcastRule(outType?: ElementType): ShapeRule {
       const first = ctx.inputs[0];
       return [first || outType ? { dtype: outType ?? first!.dtype, dims: null } : undefined];
     }
-    const dims = broadcastShapes(ctx, ins.map((i) => i.dims));
+    const dims = broadcastShapes(
+      ctx,
+      ins.map((i) => i.dims),
+    );
     return [{ dtype: outType ?? ins[0].dtype, dims }];
   };
 }
@@ -58,7 +61,10 @@ export function whereRule(ctx: RuleContext): (TypeInfo | undefined)[] {
 export function dropoutRule(ctx: RuleContext): (TypeInfo | undefined)[] {
   const x = ctx.inputs[0];
   if (!x) return [undefined];
-  return [{ dtype: x.dtype, dims: x.dims }, { dtype: 'bool', dims: x.dims }];
+  return [
+    { dtype: x.dtype, dims: x.dims },
+    { dtype: 'bool', dims: x.dims },
+  ];
 }
 
 export function castLikeRule(ctx: RuleContext): (TypeInfo | undefined)[] {

@@ -8,18 +8,76 @@ import { broadcastShapes, same, type ShapeRule } from './common.js';
 import { broadcastRule, arithRule, whereRule, castRule, castLikeRule, dropoutRule } from './elementwise.js';
 import { matmulRule, gemmRule, windowRule, globalPoolRule, batchNormRule } from './linalg.js';
 import { reduceRule, layerNormRule, softmaxRule, topKRule } from './reduce.js';
-import { reshapeRule, transposeRule, concatRule, splitRule, sliceRule, gatherRule, unsqueezeRule, squeezeRule, flattenRule, shapeRule, sizeRule, expandRule, tileRule, padRule, rangeRule, resizeRule } from './shape.js';
+import {
+  reshapeRule,
+  transposeRule,
+  concatRule,
+  splitRule,
+  sliceRule,
+  gatherRule,
+  unsqueezeRule,
+  squeezeRule,
+  flattenRule,
+  shapeRule,
+  sizeRule,
+  expandRule,
+  tileRule,
+  padRule,
+  rangeRule,
+  resizeRule,
+} from './shape.js';
 import { constantRule, constantOfShapeRule } from './constants.js';
 
 export { broadcastShapes, formatDims, type RuleContext, type ShapeRule, type TypeInfo } from './common.js';
 export { infoFromTensorProto, tensorValue } from './constants.js';
 
 const UNARY = [
-  'Relu', 'Sigmoid', 'Tanh', 'Erf', 'Sqrt', 'Exp', 'Neg', 'Gelu', 'Identity', 'Abs', 'Log', 'Reciprocal', 'Clip',
-  'HardSigmoid', 'HardSwish', 'LeakyRelu', 'Floor', 'Ceil', 'Round', 'Sin', 'Cos', 'Softplus', 'Softsign', 'Elu',
-  'Selu', 'Sign', 'PRelu', 'InstanceNormalization', 'GroupNormalization', 'CumSum', 'Trilu', 'Mish', 'Celu',
-  'ThresholdedRelu', 'Shrink', 'LpNormalization', 'MeanVarianceNormalization', 'Tan', 'Asin', 'Acos', 'Atan',
-  'Sinh', 'Cosh', 'IsNaN', 'IsInf', 'ReverseSequence',
+  'Relu',
+  'Sigmoid',
+  'Tanh',
+  'Erf',
+  'Sqrt',
+  'Exp',
+  'Neg',
+  'Gelu',
+  'Identity',
+  'Abs',
+  'Log',
+  'Reciprocal',
+  'Clip',
+  'HardSigmoid',
+  'HardSwish',
+  'LeakyRelu',
+  'Floor',
+  'Ceil',
+  'Round',
+  'Sin',
+  'Cos',
+  'Softplus',
+  'Softsign',
+  'Elu',
+  'Selu',
+  'Sign',
+  'PRelu',
+  'InstanceNormalization',
+  'GroupNormalization',
+  'CumSum',
+  'Trilu',
+  'Mish',
+  'Celu',
+  'ThresholdedRelu',
+  'Shrink',
+  'LpNormalization',
+  'MeanVarianceNormalization',
+  'Tan',
+  'Asin',
+  'Acos',
+  'Atan',
+  'Sinh',
+  'Cosh',
+  'IsNaN',
+  'IsInf',
+  'ReverseSequence',
 ];
 
 const REGISTRY = new Map<string, ShapeRule>();
@@ -28,10 +86,22 @@ REGISTRY.set('IsNaN', (ctx) => [{ dtype: 'bool', dims: ctx.inputs[0]?.dims ?? nu
 REGISTRY.set('IsInf', (ctx) => [{ dtype: 'bool', dims: ctx.inputs[0]?.dims ?? null }]);
 REGISTRY.set('Not', (ctx) => [{ dtype: 'bool', dims: ctx.inputs[0]?.dims ?? null }]);
 REGISTRY.set('PRelu', (ctx) => [{ dtype: ctx.inputs[0]?.dtype ?? 'float32', dims: broadcastRule()(ctx)[0]?.dims ?? null }]);
-REGISTRY.set('Add', arithRule((a, b) => a + b));
-REGISTRY.set('Sub', arithRule((a, b) => a - b));
-REGISTRY.set('Mul', arithRule((a, b) => a * b));
-REGISTRY.set('Div', arithRule((a, b) => Math.trunc(a / b)));
+REGISTRY.set(
+  'Add',
+  arithRule((a, b) => a + b),
+);
+REGISTRY.set(
+  'Sub',
+  arithRule((a, b) => a - b),
+);
+REGISTRY.set(
+  'Mul',
+  arithRule((a, b) => a * b),
+);
+REGISTRY.set(
+  'Div',
+  arithRule((a, b) => Math.trunc(a / b)),
+);
 for (const op of ['Pow', 'Mod', 'Max', 'Min', 'Sum', 'Mean', 'BitShift', 'BitwiseAnd', 'BitwiseOr', 'BitwiseXor']) {
   REGISTRY.set(op, (ctx) => {
     if (op === 'Pow') {
@@ -54,7 +124,18 @@ REGISTRY.set('LpPool', windowRule('pool'));
 REGISTRY.set('GlobalAveragePool', globalPoolRule);
 REGISTRY.set('GlobalMaxPool', globalPoolRule);
 REGISTRY.set('GlobalLpPool', globalPoolRule);
-for (const op of ['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare']) {
+for (const op of [
+  'ReduceMean',
+  'ReduceSum',
+  'ReduceMax',
+  'ReduceMin',
+  'ReduceProd',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceLogSum',
+  'ReduceLogSumExp',
+  'ReduceSumSquare',
+]) {
   // ReduceSum moved axes to an input at opset 13, the others at 18.
   REGISTRY.set(op, reduceRule(op === 'ReduceSum' ? 13 : 18));
 }

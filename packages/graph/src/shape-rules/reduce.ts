@@ -56,10 +56,17 @@ export function softmaxRule(ctx: RuleContext): (TypeInfo | undefined)[] {
 export function topKRule(ctx: RuleContext): (TypeInfo | undefined)[] {
   const x = ctx.inputs[0];
   if (!x) return [undefined, undefined];
-  if (!x.dims) return [{ dtype: x.dtype, dims: null }, { dtype: 'int64', dims: null }];
+  if (!x.dims)
+    return [
+      { dtype: x.dtype, dims: null },
+      { dtype: 'int64', dims: null },
+    ];
   const axis = normAxis(ctx, attrInt(ctx, 'axis', -1), x.dims.length);
   const k = ctx.opset < 10 ? attrInt(ctx, 'k', -1) : (intValues(ctx.inputs[1])?.[0] ?? -1);
   const dims = [...x.dims];
   dims[axis] = k >= 0 ? k : null;
-  return [{ dtype: x.dtype, dims }, { dtype: 'int64', dims: [...dims] }];
+  return [
+    { dtype: x.dtype, dims },
+    { dtype: 'int64', dims: [...dims] },
+  ];
 }

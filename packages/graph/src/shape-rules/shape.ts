@@ -1,6 +1,21 @@
 /** Shape rules of shape and indexing ops: Reshape, Transpose, Concat, Split, Slice, Gather, Unsqueeze, Squeeze, Flatten, Shape, Size, Expand, Tile, Pad, Range, Resize. */
 import { type Dim } from '../proto.js';
-import { MAX_TRACKED, fail, formatDims, attrInt, attrInts, intValues, normAxis, mergeDim, broadcastShapes, productDim, productSum, axesFrom, type TypeInfo, type RuleContext } from './common.js';
+import {
+  MAX_TRACKED,
+  fail,
+  formatDims,
+  attrInt,
+  attrInts,
+  intValues,
+  normAxis,
+  mergeDim,
+  broadcastShapes,
+  productDim,
+  productSum,
+  axesFrom,
+  type TypeInfo,
+  type RuleContext,
+} from './common.js';
 
 export function solveReshape(input: Dim[], target: Dim[], minusOne: number): Dim {
   let inNum = 1;

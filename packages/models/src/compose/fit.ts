@@ -130,14 +130,14 @@ export function checkComponentsFit(parts: FitParts, checkSize: ImageSize): FitRe
     throw mismatch(
       fact('encoder', encoder.id, 'outputDim', encoder.outputDim),
       fact('connector', connector.id, 'inputDim', connector.inputDim),
-      'the connector must accept the encoder\'s feature width',
+      "the connector must accept the encoder's feature width",
     );
   }
   if (connector.outputDim !== languageModel.hiddenSize) {
     throw mismatch(
       fact('connector', connector.id, 'outputDim', connector.outputDim),
       fact('languageModel', languageModel.id, 'hiddenSize', languageModel.hiddenSize),
-      'projected image features must have the width of the language model\'s token embeddings',
+      "projected image features must have the width of the language model's token embeddings",
     );
   }
   if (tokenizer.vocabSize > languageModel.vocabSize) {

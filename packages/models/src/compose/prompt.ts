@@ -4,15 +4,7 @@
  * last assistant turn, encoded by @vlit/templates exactly as training encodes it, so its labels are
  * the tokens the candidate is scored on).
  */
-import {
-  FormatError,
-  InvalidArgumentError,
-  countMessageImages,
-  type ChatMessage,
-  type ChatTemplate,
-  type RenderOptions,
-  type Tokenizer,
-} from '@vlit/core';
+import { FormatError, InvalidArgumentError, countMessageImages, type ChatMessage, type ChatTemplate, type RenderOptions, type Tokenizer } from '@vlit/core';
 import { encodeConversation } from '@vlit/templates';
 import type { ImageSize } from '@vlit/core';
 import type { SpliceSpan } from './splice.js';
@@ -90,12 +82,7 @@ function plain(m: ChatMessage): ChatMessage {
  * Encode messages + the candidate as the final assistant turn with @vlit/templates' encodeConversation;
  * the candidate's trained tokens (its text and the template's end-of-turn marker) are the scored ones.
  */
-export function encodeScoringSequence(
-  messages: readonly ChatMessage[],
-  candidate: string,
-  sizes: readonly ImageSize[],
-  enc: PromptEncoding,
-): ScoringSequence {
+export function encodeScoringSequence(messages: readonly ChatMessage[], candidate: string, sizes: readonly ImageSize[], enc: PromptEncoding): ScoringSequence {
   checkImageCount(messages, sizes.length);
   const record = {
     id: 'score',

@@ -24,11 +24,7 @@ function rowsOf(t: Tensor<'float32'>, name: string): { tokens: number; width: nu
  * the image's token count, a span outside the sequence, overlapping spans, or a width that is not
  * `hidden` is a TensorShapeError naming the image.
  */
-export function spliceImageFeatures(
-  embeds: Tensor<'float32'>,
-  spans: readonly SpliceSpan[],
-  features: readonly Tensor<'float32'>[],
-): Tensor<'float32'> {
+export function spliceImageFeatures(embeds: Tensor<'float32'>, spans: readonly SpliceSpan[], features: readonly Tensor<'float32'>[]): Tensor<'float32'> {
   if (embeds.dims.length !== 3 || embeds.dims[0] !== 1) {
     throw new TensorShapeError(`text embeddings must be [1, seq, hidden], got [${embeds.dims.join(', ')}]`, { details: { field: 'embeds' } });
   }
@@ -42,17 +38,25 @@ export function spliceImageFeatures(
     if (!f) throw new TensorShapeError(`no features for image ${span.imageIndex}`, { details: { field } });
     const { tokens, width } = rowsOf(f, field);
     if (width !== hidden) {
-      throw new TensorShapeError(`image ${span.imageIndex} features have width ${width}, the embeddings ${hidden}`, { details: { field, left: width, right: hidden } });
+      throw new TensorShapeError(`image ${span.imageIndex} features have width ${width}, the embeddings ${hidden}`, {
+        details: { field, left: width, right: hidden },
+      });
     }
     if (span.end - span.start !== tokens) {
-      throw new TensorShapeError(`image ${span.imageIndex} has ${tokens} feature tokens but its span [${span.start}, ${span.end}) holds ${span.end - span.start}`, {
-        details: { field, left: tokens, right: span.end - span.start },
-      });
+      throw new TensorShapeError(
+        `image ${span.imageIndex} has ${tokens} feature tokens but its span [${span.start}, ${span.end}) holds ${span.end - span.start}`,
+        {
+          details: { field, left: tokens, right: span.end - span.start },
+        },
+      );
     }
     if (span.start < covered || span.end > seq || span.start < 0) {
-      throw new TensorShapeError(`span [${span.start}, ${span.end}) of image ${span.imageIndex} overlaps another span or leaves the sequence of ${seq} tokens`, {
-        details: { field },
-      });
+      throw new TensorShapeError(
+        `span [${span.start}, ${span.end}) of image ${span.imageIndex} overlaps another span or leaves the sequence of ${seq} tokens`,
+        {
+          details: { field },
+        },
+      );
     }
     out.set(f.data.subarray(0, tokens * hidden), span.start * hidden);
     covered = span.end;

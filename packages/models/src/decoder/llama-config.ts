@@ -116,7 +116,9 @@ export function normalizeLlamaConfig(input: LlamaConfigInput): LlamaConfig {
   }
   if (input.slidingWindow !== undefined) positiveInt(input.slidingWindow, 'slidingWindow');
   if (input.slidingLayers !== undefined && input.slidingLayers.length !== numHiddenLayers) {
-    throw new InvalidArgumentError(`slidingLayers has ${input.slidingLayers.length} entries for ${numHiddenLayers} layers`, { details: { field: 'slidingLayers' } });
+    throw new InvalidArgumentError(`slidingLayers has ${input.slidingLayers.length} entries for ${numHiddenLayers} layers`, {
+      details: { field: 'slidingLayers' },
+    });
   }
   return {
     vocabSize: positiveInt(input.vocabSize, 'vocabSize'),
@@ -224,7 +226,9 @@ function ropeFromHf(json: Record<string, unknown>, where: string): { ropeTheta?:
   const type = params ? String(params.rope_type ?? params.type ?? 'default') : 'default';
   const partial = params?.partial_rotary_factor ?? json.partial_rotary_factor;
   if (partial !== undefined && partial !== null && partial !== 1) {
-    throw new UnsupportedError(`${where}: partial_rotary_factor ${String(partial)} is not supported (only 1)`, { details: { file: where, field: 'partial_rotary_factor' } });
+    throw new UnsupportedError(`${where}: partial_rotary_factor ${String(partial)} is not supported (only 1)`, {
+      details: { file: where, field: 'partial_rotary_factor' },
+    });
   }
   const field = (key: string): number => {
     const v = params?.[key];
@@ -238,7 +242,9 @@ function ropeFromHf(json: Record<string, unknown>, where: string): { ropeTheta?:
   if (type === 'linear') return { ...out, ropeScaling: { type: 'linear', factor: field('factor') } };
   if (type === 'llama3') {
     const originalMaxPositionEmbeddings =
-      typeof params?.original_max_position_embeddings === 'number' ? params.original_max_position_embeddings : (json.original_max_position_embeddings as number | undefined);
+      typeof params?.original_max_position_embeddings === 'number'
+        ? params.original_max_position_embeddings
+        : (json.original_max_position_embeddings as number | undefined);
     if (typeof originalMaxPositionEmbeddings !== 'number') field('original_max_position_embeddings');
     return {
       ...out,

@@ -79,7 +79,9 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
   // Rotary embedding, Hugging Face's rotate_half convention: angle_j = pos * theta^(-2j/hd), j < hd/2,
   // used for channel j and j + hd/2.
   const invFreq = Float32Array.from(ropeInverseFrequencies(config));
-  const freqs = g.mul(g.unsqueeze(g.cast(pos, 'float32'), [2]), g.initializer('rotary.inv_freq', createTensor('float32', [hd / 2], invFreq)), { name: 'rotary/freqs' });
+  const freqs = g.mul(g.unsqueeze(g.cast(pos, 'float32'), [2]), g.initializer('rotary.inv_freq', createTensor('float32', [hd / 2], invFreq)), {
+    name: 'rotary/freqs',
+  });
   const angles = g.concat([freqs, freqs], -1, { name: 'rotary/angles' });
   const cos = g.unsqueeze(g.op('Cos', [angles], {}, { name: 'rotary/cos' }), [1]);
   const sin = g.unsqueeze(g.op('Sin', [angles], {}, { name: 'rotary/sin' }), [1]);
@@ -160,7 +162,9 @@ export function buildEmbedTokensModel(config: LlamaConfig, embedding: Tensor<'fl
     return g.toModel();
   }
   if (!embedding) {
-    throw new CompatibilityError('buildEmbedTokensModel needs the embedding table unless weights are inputs', { details: { field: 'model.embed_tokens.weight' } });
+    throw new CompatibilityError('buildEmbedTokensModel needs the embedding table unless weights are inputs', {
+      details: { field: 'model.embed_tokens.weight' },
+    });
   }
   if (embedding.dims[0] !== config.vocabSize || embedding.dims[1] !== config.hiddenSize) {
     throw new CompatibilityError(`embedding [${embedding.dims.join(', ')}] does not fit vocabSize ${config.vocabSize} x hiddenSize ${config.hiddenSize}`, {

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTensor, isVlitError, parseSafetensors, serializeSafetensors, type Tensor } from '@vlit/core';
+import { createTensor, isVlitError, parseSafetensors, serializeSafetensors, type KvCache, type Tensor } from '@vlit/core';
 import { listInputs, listOutputs } from '@vlit/graph';
 import { maxAbsDiff } from '@vlit/test-kit';
 import { RUNTIME_PLATFORMS, createRuntimePair } from '@vlit/test-kit/node';
@@ -29,7 +29,11 @@ afterAll(async () => {
 });
 
 function ids(values: readonly number[]): Tensor<'int64'> {
-  return createTensor('int64', [1, values.length], values.map((v) => BigInt(v)));
+  return createTensor(
+    'int64',
+    [1, values.length],
+    values.map((v) => BigInt(v)),
+  );
 }
 
 const PROMPT = [40, 69, 76, 76, 79, 12, 1, 87, 79, 82, 76, 68]; // "Hello, world" in the char vocabulary
@@ -98,7 +102,7 @@ describe.each(configNames)('decoder %s', (name) => {
 
   it.for(platforms)('%s: the KV cache reproduces the full pass within 1e-4, one token at a time after a 5-token chunk', async (p, { annotate }) => {
     const m = models[p]!;
-    let cache;
+    let cache: KvCache | undefined;
     const rows: Float32Array[] = [];
     // 5 tokens, then 1 at a time.
     const first = await m.forward({ inputIds: ids(PROMPT.slice(0, 5)) });
@@ -139,8 +143,16 @@ describe.each(configNames)('decoder %s', (name) => {
     const m = models.node!;
     const short = PROMPT.slice(0, 7);
     const pad = PROMPT.length - short.length;
-    const batchIds = createTensor('int64', [2, PROMPT.length], [...Array(pad).fill(0), ...short, ...PROMPT].map((v) => BigInt(v)));
-    const mask = createTensor('int64', [2, PROMPT.length], [...Array(pad).fill(0), ...Array(short.length).fill(1), ...Array(PROMPT.length).fill(1)].map((v) => BigInt(v)));
+    const batchIds = createTensor(
+      'int64',
+      [2, PROMPT.length],
+      [...Array(pad).fill(0), ...short, ...PROMPT].map((v) => BigInt(v)),
+    );
+    const mask = createTensor(
+      'int64',
+      [2, PROMPT.length],
+      [...Array(pad).fill(0), ...Array(short.length).fill(1), ...Array(PROMPT.length).fill(1)].map((v) => BigInt(v)),
+    );
     const out = await m.forward({ inputIds: batchIds, attentionMask: mask });
     const v = config.vocabSize;
     const shortRef = llamaReference(config, weights, embedReference(weights, short, config.hiddenSize), short.length);
@@ -177,18 +189,36 @@ describe('files in the Optimum layout, loaded by the same loader', () => {
     const exported = buildLlamaOnnx(config, weights);
     const inputs = listInputs(exported.decoder).map((v) => v.name);
     expect(inputs).toEqual([
-      'inputs_embeds', 'attention_mask', 'position_ids',
-      'past_key_values.0.key', 'past_key_values.0.value', 'past_key_values.1.key', 'past_key_values.1.value',
+      'inputs_embeds',
+      'attention_mask',
+      'position_ids',
+      'past_key_values.0.key',
+      'past_key_values.0.value',
+      'past_key_values.1.key',
+      'past_key_values.1.value',
     ]);
-    expect(listOutputs(exported.decoder).map((v) => v.name).sort()).toEqual(['logits', 'present.0.key', 'present.0.value', 'present.1.key', 'present.1.value']);
+    expect(
+      listOutputs(exported.decoder)
+        .map((v) => v.name)
+        .sort(),
+    ).toEqual(['logits', 'present.0.key', 'present.0.value', 'present.1.key', 'present.1.value']);
     expect(listInputs(exported.decoder)[3].dims).toEqual(['batch_size', 2, 'past_sequence_length', 12]);
     expect(listInputs(exported.embedTokens).map((v) => v.name)).toEqual(['input_ids']);
     const files = await exportLlamaDecoder(dir, config, weights);
     expect(files.sort()).toEqual(['config.json', 'decoder_model_merged.onnx', 'embed_tokens.onnx', 'generation_config.json']);
     const json = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
     expect(json).toMatchObject({
-      architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 48, num_attention_heads: 4, num_key_value_heads: 2,
-      num_hidden_layers: 2, vocab_size: 96, intermediate_size: 96, head_dim: 12, rms_norm_eps: 1e-6, rope_theta: 10000,
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      hidden_size: 48,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      num_hidden_layers: 2,
+      vocab_size: 96,
+      intermediate_size: 96,
+      head_dim: 12,
+      rms_norm_eps: 1e-6,
+      rope_theta: 10000,
     });
   });
 

@@ -79,7 +79,8 @@ export async function createLlamaDecoder(options: CreateLlamaDecoderOptions): Pr
   const weights = Object.freeze(options.weights ?? initLlamaWeights(config, options.seed ?? 0));
   const exported = buildLlamaOnnx(config, weights);
   const files = llamaOnnxFiles(exported);
-  const id = options.id ?? `llama-h${config.hiddenSize}-l${config.numHiddenLayers}-q${config.numAttentionHeads}-kv${config.numKeyValueHeads}-v${config.vocabSize}`;
+  const id =
+    options.id ?? `llama-h${config.hiddenSize}-l${config.numHiddenLayers}-q${config.numAttentionHeads}-kv${config.numKeyValueHeads}-v${config.vocabSize}`;
   const model = await loadOptimumDecoder(createMemorySource(files, id), { backend: options.backend, session: options.session, id });
   return Object.assign(model, {
     llamaConfig: config,

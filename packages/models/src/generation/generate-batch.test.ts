@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTensor } from '@vlit/core';
 import { RUNTIME_PLATFORMS, createRuntimePair } from '@vlit/test-kit/node';
-import { createLlamaDecoder, generate, generateBatch, initLlamaWeights, tinyLlamaConfig, type BatchRow, type GenerateOptions, type LlamaDecoder } from '../index.js';
+import {
+  createLlamaDecoder,
+  generate,
+  generateBatch,
+  initLlamaWeights,
+  tinyLlamaConfig,
+  type BatchRow,
+  type GenerateOptions,
+  type LlamaDecoder,
+} from '../index.js';
 import { CHAR_VOCAB, CONFIGS, EOS, charTokenizer } from '../decoder/testing/fixtures.js';
 
 const runtimes = createRuntimePair();
@@ -28,66 +37,72 @@ describe.each(Object.keys(CONFIGS))('batched generation with decoder %s', (name)
     for (const p of RUNTIME_PLATFORMS) await models[p]?.dispose();
   });
 
-  it.for(RUNTIME_PLATFORMS)('%s: greedy, 8 prompts of lengths 1..31 in one batch: every row gets exactly the tokens of generating it alone', async (p, { annotate }) => {
-    const m = models[p]!;
-    const options: GenerateOptions = { maxNewTokens: 24, stopTokenIds: [] };
-    const steps: Array<{ active: number; batch: number }> = [];
-    const batched = await generateBatch(
-      m,
-      PROMPTS.map((ids) => ({ input: { inputIds: ids }, options })),
-      { onStep: (e) => steps.push(e) },
-    );
-    for (let i = 0; i < PROMPTS.length; i++) {
-      const alone = await generate(m, { inputIds: PROMPTS[i] }, options);
-      expect(alone.tokenIds).toHaveLength(24);
-      expect(batched[i].tokenIds, `row ${i}`).toEqual(alone.tokenIds);
-      expect(batched[i].usage).toEqual({ promptTokens: PROMPTS[i].length, completionTokens: 24 });
-    }
-    // One batch of 8 (one prefill + 23 decoding passes), not 8 runs.
-    expect(steps).toHaveLength(24);
-    expect(steps.every((s) => s.batch === 8)).toBe(true);
-    // The rows do not all generate the same thing (the comparison is not vacuous).
-    expect(new Set(batched.map((r) => r.tokenIds.join(','))).size).toBeGreaterThan(4);
-    await annotate(`8 rows x 24 tokens identical to batch-1 generation`);
-  });
+  it.for(RUNTIME_PLATFORMS)(
+    '%s: greedy, 8 prompts of lengths 1..31 in one batch: every row gets exactly the tokens of generating it alone',
+    async (p, { annotate }) => {
+      const m = models[p]!;
+      const options: GenerateOptions = { maxNewTokens: 24, stopTokenIds: [] };
+      const steps: Array<{ active: number; batch: number }> = [];
+      const batched = await generateBatch(
+        m,
+        PROMPTS.map((ids) => ({ input: { inputIds: ids }, options })),
+        { onStep: (e) => steps.push(e) },
+      );
+      for (let i = 0; i < PROMPTS.length; i++) {
+        const alone = await generate(m, { inputIds: PROMPTS[i] }, options);
+        expect(alone.tokenIds).toHaveLength(24);
+        expect(batched[i].tokenIds, `row ${i}`).toEqual(alone.tokenIds);
+        expect(batched[i].usage).toEqual({ promptTokens: PROMPTS[i].length, completionTokens: 24 });
+      }
+      // One batch of 8 (one prefill + 23 decoding passes), not 8 runs.
+      expect(steps).toHaveLength(24);
+      expect(steps.every((s) => s.batch === 8)).toBe(true);
+      // The rows do not all generate the same thing (the comparison is not vacuous).
+      expect(new Set(batched.map((r) => r.tokenIds.join(','))).size).toBeGreaterThan(4);
+      await annotate(`8 rows x 24 tokens identical to batch-1 generation`);
+    },
+  );
 
-  it.for(RUNTIME_PLATFORMS)('%s: per-row stopping (max tokens, stop id, stop strings, streaming) and per-row seeded sampling match each row alone', async (p) => {
-    const m = models[p]!;
-    const alone0 = await generate(m, { inputIds: PROMPTS[1] }, { maxNewTokens: 30, stopTokenIds: [] });
-    // Stop strings and a stop id taken from what row 1 produces alone, so they really fire mid-generation.
-    const stopString = tokenizer.decode(alone0.tokenIds.slice(5, 7));
-    const stopId = alone0.tokenIds[9];
-    const settings: GenerateOptions[] = [
-      { maxNewTokens: 3, stopTokenIds: [] },
-      { maxNewTokens: 30, stopTokenIds: [], stop: [stopString], tokenizer },
-      { maxNewTokens: 17, stopTokenIds: [EOS] },
-      { maxNewTokens: 30, stopTokenIds: [stopId], tokenizer },
-      { maxNewTokens: 12, temperature: 0.9, topK: 20, topP: 0.9, seed: 5, stopTokenIds: [] },
-      { maxNewTokens: 12, temperature: 1.2, repetitionPenalty: 1.3, seed: 77, stopTokenIds: [], tokenizer },
-      { maxNewTokens: 0 },
-      { maxNewTokens: 9, stopTokenIds: [], repetitionPenalty: 1.5 },
-    ];
-    const rowsFor = (i: number): number[] => (i === 1 || i === 3 ? PROMPTS[1] : PROMPTS[i]);
-    const streamed: string[][] = settings.map(() => []);
-    const batched = await generateBatch(
-      m,
-      settings.map((o, i) => ({ input: { inputIds: rowsFor(i) }, options: o.tokenizer ? { ...o, onToken: (t) => streamed[i].push(t) } : o })),
-    );
-    for (let i = 0; i < settings.length; i++) {
-      const pieces: string[] = [];
-      const o = settings[i];
-      const alone = await generate(m, { inputIds: rowsFor(i) }, o.tokenizer ? { ...o, onToken: (t) => pieces.push(t) } : o);
-      expect(summary(batched[i]), `row ${i}`).toEqual(summary(alone));
-      expect(streamed[i].join(''), `row ${i} stream`).toBe(pieces.join(''));
-    }
-    expect(batched[0].tokenIds).toHaveLength(3);
-    expect(batched[1]).toMatchObject({ finishReason: 'stop', stoppedBy: { text: stopString } });
-    const full = tokenizer.decode(alone0.tokenIds);
-    expect(batched[1].text).toBe(full.slice(0, full.indexOf(stopString)));
-    expect(batched[3]).toMatchObject({ finishReason: 'stop', stoppedBy: { tokenId: stopId } });
-    expect(batched[3].tokenIds.length).toBeLessThanOrEqual(9);
-    expect(batched[6]).toMatchObject({ tokenIds: [], finishReason: 'length' });
-  });
+  it.for(RUNTIME_PLATFORMS)(
+    '%s: per-row stopping (max tokens, stop id, stop strings, streaming) and per-row seeded sampling match each row alone',
+    async (p) => {
+      const m = models[p]!;
+      const alone0 = await generate(m, { inputIds: PROMPTS[1] }, { maxNewTokens: 30, stopTokenIds: [] });
+      // Stop strings and a stop id taken from what row 1 produces alone, so they really fire mid-generation.
+      const stopString = tokenizer.decode(alone0.tokenIds.slice(5, 7));
+      const stopId = alone0.tokenIds[9];
+      const settings: GenerateOptions[] = [
+        { maxNewTokens: 3, stopTokenIds: [] },
+        { maxNewTokens: 30, stopTokenIds: [], stop: [stopString], tokenizer },
+        { maxNewTokens: 17, stopTokenIds: [EOS] },
+        { maxNewTokens: 30, stopTokenIds: [stopId], tokenizer },
+        { maxNewTokens: 12, temperature: 0.9, topK: 20, topP: 0.9, seed: 5, stopTokenIds: [] },
+        { maxNewTokens: 12, temperature: 1.2, repetitionPenalty: 1.3, seed: 77, stopTokenIds: [], tokenizer },
+        { maxNewTokens: 0 },
+        { maxNewTokens: 9, stopTokenIds: [], repetitionPenalty: 1.5 },
+      ];
+      const rowsFor = (i: number): number[] => (i === 1 || i === 3 ? PROMPTS[1] : PROMPTS[i]);
+      const streamed: string[][] = settings.map(() => []);
+      const batched = await generateBatch(
+        m,
+        settings.map((o, i) => ({ input: { inputIds: rowsFor(i) }, options: o.tokenizer ? { ...o, onToken: (t) => streamed[i].push(t) } : o })),
+      );
+      for (let i = 0; i < settings.length; i++) {
+        const pieces: string[] = [];
+        const o = settings[i];
+        const alone = await generate(m, { inputIds: rowsFor(i) }, o.tokenizer ? { ...o, onToken: (t) => pieces.push(t) } : o);
+        expect(summary(batched[i]), `row ${i}`).toEqual(summary(alone));
+        expect(streamed[i].join(''), `row ${i} stream`).toBe(pieces.join(''));
+      }
+      expect(batched[0].tokenIds).toHaveLength(3);
+      expect(batched[1]).toMatchObject({ finishReason: 'stop', stoppedBy: { text: stopString } });
+      const full = tokenizer.decode(alone0.tokenIds);
+      expect(batched[1].text).toBe(full.slice(0, full.indexOf(stopString)));
+      expect(batched[3]).toMatchObject({ finishReason: 'stop', stoppedBy: { tokenId: stopId } });
+      expect(batched[3].tokenIds.length).toBeLessThanOrEqual(9);
+      expect(batched[6]).toMatchObject({ tokenIds: [], finishReason: 'length' });
+    },
+  );
 
   it.for(RUNTIME_PLATFORMS)('%s: rows given as embeddings and as ids mix in one batch, and aborting one row leaves the others alone', async (p) => {
     const m = models[p]!;

@@ -11,6 +11,7 @@ import {
   createTensor,
   type KvCache,
   type LanguageModel,
+  type LanguageModelOutput,
   type Rng,
   type Tensor,
 } from '@vlit/core';
@@ -82,10 +83,13 @@ class RowState {
     }
     this.promptIds = row.input?.inputIds ? [...row.input.inputIds] : [];
     this.embeds = row.input?.inputsEmbeds;
-    if (!this.embeds && this.promptIds.length === 0) throw new InvalidArgumentError('generate needs inputIds or inputsEmbeds', { details: { field: `${field}.input` } });
+    if (!this.embeds && this.promptIds.length === 0)
+      throw new InvalidArgumentError('generate needs inputIds or inputsEmbeds', { details: { field: `${field}.input` } });
     const e = this.embeds;
     if (e && (e.dims.length !== 3 || e.dims[0] !== 1 || e.dims[2] !== model.hiddenSize || e.dims[1] === 0)) {
-      throw new TensorShapeError(`inputsEmbeds must be [1, seq > 0, ${model.hiddenSize}], got [${e.dims.join(', ')}]`, { details: { field: `${field}.inputsEmbeds` } });
+      throw new TensorShapeError(`inputsEmbeds must be [1, seq > 0, ${model.hiddenSize}], got [${e.dims.join(', ')}]`, {
+        details: { field: `${field}.inputsEmbeds` },
+      });
     }
     for (const id of this.promptIds) {
       if (!Number.isInteger(id) || id < 0 || id >= model.vocabSize) {
@@ -119,7 +123,10 @@ class RowState {
     const tokenizer = o.tokenizer;
     if (tokenizer) {
       const full = tokenizer.decode(this.generated, { skipSpecialTokens: true });
-      const hit = this.stops.map((s) => [s, full.indexOf(s)] as const).filter(([, i]) => i >= 0).sort((a, b) => a[1] - b[1])[0];
+      const hit = this.stops
+        .map((s) => [s, full.indexOf(s)] as const)
+        .filter(([, i]) => i >= 0)
+        .sort((a, b) => a[1] - b[1])[0];
       if (hit) {
         this.text = full.slice(0, hit[1]);
         if (this.text.length > this.emitted) o.onToken?.(this.text.slice(this.emitted));
@@ -221,7 +228,7 @@ async function runGroup(model: LanguageModel, rows: RowState[], options: Generat
     }
     return next;
   };
-  let out;
+  let out: LanguageModelOutput;
   if (useEmbeds) {
     const h = model.hiddenSize;
     const all = createTensor('float32', [n, width, h]);

@@ -12,6 +12,7 @@ import {
   type GenerationResult,
   type KvCache,
   type LanguageModel,
+  type LanguageModelOutput,
   type Tensor,
   type Tokenizer,
 } from '@vlit/core';
@@ -134,7 +135,7 @@ export async function generate(model: LanguageModel, input: GenerateInput, optio
   let cache: KvCache | undefined;
 
   const runFull = async (): Promise<Float32Array> => {
-    let out;
+    let out: LanguageModelOutput;
     if (embeds) {
       const all = generated.length ? concatSeq(embeds, await model.embed(idsTensor([generated], generated.length))) : embeds;
       out = await model.forward({ inputsEmbeds: all });
@@ -170,7 +171,10 @@ export async function generate(model: LanguageModel, input: GenerateInput, optio
       generated.push(next);
       if (tokenizer) {
         const full = tokenizer.decode(generated, { skipSpecialTokens: true });
-        const hit = stops.map((s) => [s, full.indexOf(s)] as const).filter(([, i]) => i >= 0).sort((a, b) => a[1] - b[1])[0];
+        const hit = stops
+          .map((s) => [s, full.indexOf(s)] as const)
+          .filter(([, i]) => i >= 0)
+          .sort((a, b) => a[1] - b[1])[0];
         if (hit) {
           text = full.slice(0, hit[1]);
           if (text.length > emitted) options.onToken?.(text.slice(emitted));
@@ -239,7 +243,8 @@ export async function scoreContinuations(
   options: ScoreOptions = {},
 ): Promise<CandidateScore[]> {
   const batchSize = options.batchSize ?? 8;
-  if (!Number.isInteger(batchSize) || batchSize <= 0) throw new InvalidArgumentError('batchSize must be a positive integer', { details: { field: 'batchSize' } });
+  if (!Number.isInteger(batchSize) || batchSize <= 0)
+    throw new InvalidArgumentError('batchSize must be a positive integer', { details: { field: 'batchSize' } });
   const embeds = prompt.inputsEmbeds;
   const promptIds = prompt.inputIds ?? [];
   const p = embeds ? embeds.dims[1] : promptIds.length;
@@ -293,7 +298,7 @@ export async function scoreContinuations(
           positions.data[b * total + t] = BigInt(t);
         }
       });
-      let out;
+      let out: LanguageModelOutput;
       if (embeds) {
         const h = model.hiddenSize;
         const cand = await model.embed(idsTensor(chunk, width));
@@ -304,7 +309,14 @@ export async function scoreContinuations(
         }
         out = await model.forward({ inputsEmbeds: all, attentionMask: mask, positionIds: positions });
       } else {
-        out = await model.forward({ inputIds: idsTensor(chunk.map((c) => [...promptIds, ...c]), total), attentionMask: mask, positionIds: positions });
+        out = await model.forward({
+          inputIds: idsTensor(
+            chunk.map((c) => [...promptIds, ...c]),
+            total,
+          ),
+          attentionMask: mask,
+          positionIds: positions,
+        });
       }
       out.cache?.dispose();
       chunk.forEach((c, b) => {

@@ -63,13 +63,21 @@ describe.each(Object.keys(CONFIGS))('generation with decoder %s', (name) => {
   const config = CONFIGS[name];
   const weights = initLlamaWeights(config, `gen-${name}`);
   const models: Partial<Record<keyof typeof runtimes, LlamaDecoder>> = {};
-  const candidates = [tokenizer.encode(' the mat').ids, tokenizer.encode(' a hat').ids, tokenizer.encode(' x').ids, [], tokenizer.encode(' the moon and the stars').ids];
+  const candidates = [
+    tokenizer.encode(' the mat').ids,
+    tokenizer.encode(' a hat').ids,
+    tokenizer.encode(' x').ids,
+    [],
+    tokenizer.encode(' the moon and the stars').ids,
+  ];
   // Greedy generation and batched scores per runtime, computed once and shared, so each test can run on its own.
   type Runtime = keyof typeof runtimes;
   const greedyRuns: Partial<Record<Runtime, ReturnType<typeof generate>>> = {};
   const scoreRuns: Partial<Record<Runtime, ReturnType<typeof scoreContinuations>>> = {};
-  const greedyRun = (p: Runtime): ReturnType<typeof generate> => (greedyRuns[p] ??= generate(models[p]!, { inputIds: PROMPT }, { maxNewTokens: 24, stopTokenIds: [] }));
-  const scoreRun = (p: Runtime): ReturnType<typeof scoreContinuations> => (scoreRuns[p] ??= scoreContinuations(models[p]!, { inputIds: PROMPT }, candidates, { batchSize: 2 }));
+  const greedyRun = (p: Runtime): ReturnType<typeof generate> =>
+    (greedyRuns[p] ??= generate(models[p]!, { inputIds: PROMPT }, { maxNewTokens: 24, stopTokenIds: [] }));
+  const scoreRun = (p: Runtime): ReturnType<typeof scoreContinuations> =>
+    (scoreRuns[p] ??= scoreContinuations(models[p]!, { inputIds: PROMPT }, candidates, { batchSize: 2 }));
   const greedy = async (p: Runtime): Promise<number[]> => (await greedyRun(p)).tokenIds;
   const scores = async (p: Runtime): Promise<number[]> => (await scoreRun(p)).map((s) => s.logLikelihood);
   beforeAll(async () => {
@@ -171,7 +179,11 @@ describe('generation controls', () => {
   it('streams text that adds up to the result, and stops on a stop string cut from the text', async () => {
     const pieces: string[] = [];
     const ids: number[] = [];
-    const full = await generate(m, { inputIds: PROMPT }, { maxNewTokens: 20, stopTokenIds: [], tokenizer, onToken: (t) => pieces.push(t), onTokenId: (e) => ids.push(e.id) });
+    const full = await generate(
+      m,
+      { inputIds: PROMPT },
+      { maxNewTokens: 20, stopTokenIds: [], tokenizer, onToken: (t) => pieces.push(t), onTokenId: (e) => ids.push(e.id) },
+    );
     expect(full.finishReason).toBe('length');
     expect(full.text).toBe(tokenizer.decode(reference));
     expect(pieces.join('')).toBe(full.text);
@@ -197,12 +209,16 @@ describe('generation controls', () => {
 
   it('an abort signal ends generation with finishReason abort', async () => {
     const controller = new AbortController();
-    const r = await generate(m, { inputIds: PROMPT }, {
-      maxNewTokens: 20,
-      stopTokenIds: [],
-      signal: controller.signal,
-      onTokenId: (e) => e.index === 2 && controller.abort(),
-    });
+    const r = await generate(
+      m,
+      { inputIds: PROMPT },
+      {
+        maxNewTokens: 20,
+        stopTokenIds: [],
+        signal: controller.signal,
+        onTokenId: (e) => e.index === 2 && controller.abort(),
+      },
+    );
     expect(r.finishReason).toBe('abort');
     expect(r.tokenIds).toEqual(reference.slice(0, 3));
   });

@@ -68,7 +68,7 @@ export function samplingDistribution(logits: ArrayLike<number>, history: Iterabl
   const max = x[order[0]];
   const p = new Float64Array(x.length);
   let z = 0;
-  for (let r = 0; r < keep; r++) z += (p[order[r]] = Math.exp((x[order[r]] - max) / t));
+  for (let r = 0; r < keep; r++) z += p[order[r]] = Math.exp((x[order[r]] - max) / t);
   if (o.topP !== undefined && o.topP < 1) {
     let cum = 0;
     let r = 0;
@@ -88,7 +88,10 @@ export function samplingDistribution(logits: ArrayLike<number>, history: Iterabl
 
 /** Pick the next token: argmax when greedy, else a draw from samplingDistribution with `rng`. */
 export function selectNextToken(logits: ArrayLike<number>, history: Iterable<number>, o: SamplingOptions, rng: Rng): number {
-  if (isGreedy(o)) return o.repetitionPenalty === undefined || o.repetitionPenalty === 1 ? argmax(logits) : argmax(applyRepetitionPenalty(logits, history, o.repetitionPenalty));
+  if (isGreedy(o))
+    return o.repetitionPenalty === undefined || o.repetitionPenalty === 1
+      ? argmax(logits)
+      : argmax(applyRepetitionPenalty(logits, history, o.repetitionPenalty));
   const p = samplingDistribution(logits, history, o);
   const u = rng.float();
   let cum = 0;

@@ -93,25 +93,29 @@ describe('the features are exercised: removing one from config.json changes the 
     ['llama-llama3-tied', 'llama3 RoPE scaling', { rope_parameters: { rope_type: 'default', rope_theta: 500000 } }],
     ['llama-linear-bias', 'linear RoPE scaling', { rope_parameters: { rope_type: 'default', rope_theta: 1000 } }],
   ];
-  it.each(edits)('%s without %s changes the logits over prompt + greedy tokens by > 1e-2 (the parity above depends on it)', async (name, _what, change) => {
-    const dir = join(work, `${name}-without`);
-    mkdirSync(dir, { recursive: true });
-    for (const f of readdirSync(join(work, name))) copyFileSync(join(work, name, f), join(dir, f));
-    const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...c, ...change }));
-    const model = await load(dir, 'node');
-    // The window (8) and the scaled RoPE frequencies only matter over longer spans: prompt + the greedy tokens.
-    const ref = await readSafetensorsFile(join(work, `${name}.ref.safetensors`));
-    const full = [...PROMPT, ...greedyRef(ref)];
-    const out = await model.forward({ inputIds: ids([full.slice(0, -1)]) });
-    out.cache?.dispose();
-    const original = await load(join(work, name), 'node');
-    const same = await original.forward({ inputIds: ids([full.slice(0, -1)]) });
-    same.cache?.dispose();
-    expect(maxAbsDiff(out.logits.data, same.logits.data)).toBeGreaterThan(1e-2);
-    // ...while the unedited folder's prompt logits are transformers' (checked above per runtime).
-    expect(maxAbsDiff(same.logits.data.subarray(0, PROMPT.length * 128), f32(ref, 'logits'))).toBeLessThanOrEqual(1e-4);
-  }, 300_000);
+  it.each(edits)(
+    '%s without %s changes the logits over prompt + greedy tokens by > 1e-2 (the parity above depends on it)',
+    async (name, _what, change) => {
+      const dir = join(work, `${name}-without`);
+      mkdirSync(dir, { recursive: true });
+      for (const f of readdirSync(join(work, name))) copyFileSync(join(work, name, f), join(dir, f));
+      const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...c, ...change }));
+      const model = await load(dir, 'node');
+      // The window (8) and the scaled RoPE frequencies only matter over longer spans: prompt + the greedy tokens.
+      const ref = await readSafetensorsFile(join(work, `${name}.ref.safetensors`));
+      const full = [...PROMPT, ...greedyRef(ref)];
+      const out = await model.forward({ inputIds: ids([full.slice(0, -1)]) });
+      out.cache?.dispose();
+      const original = await load(join(work, name), 'node');
+      const same = await original.forward({ inputIds: ids([full.slice(0, -1)]) });
+      same.cache?.dispose();
+      expect(maxAbsDiff(out.logits.data, same.logits.data)).toBeGreaterThan(1e-2);
+      // ...while the unedited folder's prompt logits are transformers' (checked above per runtime).
+      expect(maxAbsDiff(same.logits.data.subarray(0, PROMPT.length * 128), f32(ref, 'logits'))).toBeLessThanOrEqual(1e-4);
+    },
+    300_000,
+  );
 });
 
 describe('checkpoint layouts', () => {
@@ -233,10 +237,11 @@ describe('bad input is a typed error naming the thing', () => {
     change(c);
     writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
   };
-  const failure = (dir: string) => loadHfLanguageModel(dir, { runtime: runtimes.node }).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const failure = (dir: string) =>
+    loadHfLanguageModel(dir, { runtime: runtimes.node }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
 
   it('an unsupported model_type names it and lists the supported ones', async () => {
     const err = await failure(variant('qwen2', 'bad-type', (d) => editConfig(d, (c) => (c.model_type = 'gpt_neox'))));
@@ -253,9 +258,13 @@ describe('bad input is a typed error naming the thing', () => {
 
   it('a tensor whose shape disagrees with the config names the tensor and both shapes', async () => {
     // 4 key/value heads of 16 instead of 2: k_proj should then be [64, 64]; the file holds [32, 64].
-    const err = await failure(variant('llama-default-untied', 'bad-shape', (d) => editConfig(d, (c) => {
-      c.num_key_value_heads = 4;
-    })));
+    const err = await failure(
+      variant('llama-default-untied', 'bad-shape', (d) =>
+        editConfig(d, (c) => {
+          c.num_key_value_heads = 4;
+        }),
+      ),
+    );
     expect(isVlitError(err, 'VLIT_TENSOR_SHAPE')).toBe(true);
     expect((err as Error).message).toMatch(/model\.layers\.0\.self_attn\.k_proj\.weight.*\[32, 64\].*\[64, 64\]/);
   });
@@ -268,9 +277,13 @@ describe('bad input is a typed error naming the thing', () => {
   });
 
   it('an unsupported RoPE type names it', async () => {
-    const err = await failure(variant('llama-default-untied', 'bad-rope', (d) => editConfig(d, (c) => {
-      c.rope_parameters = { rope_type: 'yarn', rope_theta: 10000, factor: 4, original_max_position_embeddings: 64 };
-    })));
+    const err = await failure(
+      variant('llama-default-untied', 'bad-rope', (d) =>
+        editConfig(d, (c) => {
+          c.rope_parameters = { rope_type: 'yarn', rope_theta: 10000, factor: 4, original_max_position_embeddings: 64 };
+        }),
+      ),
+    );
     expect(isVlitError(err, 'VLIT_UNSUPPORTED')).toBe(true);
     expect((err as Error).message).toContain("'yarn'");
   });

@@ -88,7 +88,13 @@ export async function loadHfLanguageModel(dir: string, options: LoadHfLanguageMo
     }
     const models: Array<[string, () => OnnxModel]> = [
       [LLAMA_DECODER_FILE, () => buildLlamaDecoderModel(config, lazyWeights(shapes, read), { weights: scratch ? 'inputs' : 'initializers' })],
-      [OPTIMUM_FILES.embedTokens, () => buildEmbedTokensModel(config, scratch ? undefined : lazyWeights(shapes, read)['model.embed_tokens.weight'], { weights: scratch ? 'inputs' : 'initializers' })],
+      [
+        OPTIMUM_FILES.embedTokens,
+        () =>
+          buildEmbedTokensModel(config, scratch ? undefined : lazyWeights(shapes, read)['model.embed_tokens.weight'], {
+            weights: scratch ? 'inputs' : 'initializers',
+          }),
+      ],
     ];
     const links = new Map<string, string>();
     for (const [file, build] of models) {
@@ -97,7 +103,13 @@ export async function loadHfLanguageModel(dir: string, options: LoadHfLanguageMo
         inputs[file] = encodeModel(model);
         continue;
       }
-      streamWeightsToExternalData(model, shapes, { dir: folder.dir, info: (n) => folder.info(n), read, skipped: () => progress(), links }, scratch, `${file}.data`);
+      streamWeightsToExternalData(
+        model,
+        shapes,
+        { dir: folder.dir, info: (n) => folder.info(n), read, skipped: () => progress(), links },
+        scratch,
+        `${file}.data`,
+      );
       inputs[file] = join(scratch, file);
       await writeFile(inputs[file], encodeModel(model));
     }
@@ -213,7 +225,8 @@ function streamWeightsToExternalData(model: OnnxModel, shapes: Record<string, nu
     for (const { name } of weights) {
       const dims = shapes[name];
       const info = source.info(name);
-      const link = info && info.dtype === 'F32' && info.shape.length === dims.length && info.shape.every((d, i) => d === dims[i]) ? linkTo(info.file) : undefined;
+      const link =
+        info && info.dtype === 'F32' && info.shape.length === dims.length && info.shape.every((d, i) => d === dims[i]) ? linkTo(info.file) : undefined;
       if (info && link) {
         graph.initializer.push(external(name, dims, link, info.fileOffset, info.byteLength));
         source.skipped(name);

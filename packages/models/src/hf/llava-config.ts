@@ -97,7 +97,9 @@ export function llavaSpecFromConfig(json: Json, file?: string): LlavaSpec {
   }
   const act = json.projector_hidden_act ?? 'gelu';
   if (act !== 'gelu') {
-    throw new UnsupportedError(`${where}: projector_hidden_act '${String(act)}' is not supported; supported: gelu`, { details: { file, field: 'projector_hidden_act' } });
+    throw new UnsupportedError(`${where}: projector_hidden_act '${String(act)}' is not supported; supported: gelu`, {
+      details: { file, field: 'projector_hidden_act' },
+    });
   }
   const textTie = (json.text_config as Json).tie_word_embeddings === true || json.tie_word_embeddings === true;
   const spec: LlavaSpec = {
@@ -111,7 +113,9 @@ export function llavaSpecFromConfig(json: Json, file?: string): LlavaSpec {
     projectorBias: json.multimodal_projector_bias !== false,
   };
   if (spec.imageTokenId >= text.vocabSize) {
-    throw new FormatError(`${where}: image_token_index ${spec.imageTokenId} is outside the vocabulary of ${text.vocabSize}`, { details: { file, field: 'image_token_index' } });
+    throw new FormatError(`${where}: image_token_index ${spec.imageTokenId} is outside the vocabulary of ${text.vocabSize}`, {
+      details: { file, field: 'image_token_index' },
+    });
   }
   if (spec.modelType === 'llava_next') {
     const pins = json.image_grid_pinpoints;
@@ -139,8 +143,20 @@ export interface LlavaLayout {
 }
 
 const LAYOUTS: LlavaLayout[] = [
-  { kind: 'saved', languageModel: 'language_model.model.', lmHead: 'language_model.lm_head.weight', projector: 'multi_modal_projector.', imageNewline: 'image_newline' },
-  { kind: 'modules', languageModel: 'model.language_model.', lmHead: 'lm_head.weight', projector: 'model.multi_modal_projector.', imageNewline: 'model.image_newline' },
+  {
+    kind: 'saved',
+    languageModel: 'language_model.model.',
+    lmHead: 'language_model.lm_head.weight',
+    projector: 'multi_modal_projector.',
+    imageNewline: 'image_newline',
+  },
+  {
+    kind: 'modules',
+    languageModel: 'model.language_model.',
+    lmHead: 'lm_head.weight',
+    projector: 'model.multi_modal_projector.',
+    imageNewline: 'model.image_newline',
+  },
 ];
 
 /** Which layout a checkpoint's tensor names follow (found from the token embedding); NotFoundError when neither. */

@@ -58,7 +58,12 @@ export function llavaNextUnpaddedBox(size: ImageSize, gridHeight: number, gridWi
  * row) as transformers' `pack_image_features`: base rows, then the unpadded tile grid row by row with
  * `newline` after each row. Returns [tokens, hidden].
  */
-export function packLlavaNextFeatures(features: Tensor<'float32'>, size: ImageSize, newline: Tensor<'float32'>, geometry: LlavaNextGeometry): Tensor<'float32'> {
+export function packLlavaNextFeatures(
+  features: Tensor<'float32'>,
+  size: ImageSize,
+  newline: Tensor<'float32'>,
+  geometry: LlavaNextGeometry,
+): Tensor<'float32'> {
   const [views, perView, hidden] = features.dims;
   const p = geometry.patchGrid;
   const layout = anyresLayout(size, { gridPinpoints: geometry.gridPinpoints, tileSize: geometry.tileSize });
@@ -69,7 +74,9 @@ export function packLlavaNextFeatures(features: Tensor<'float32'>, size: ImageSi
     );
   }
   if (newline.data.length !== hidden) {
-    throw new CompatibilityError(`image_newline has ${newline.data.length} values, the features ${hidden}`, { details: { field: 'image_newline', left: newline.data.length, right: hidden } });
+    throw new CompatibilityError(`image_newline has ${newline.data.length} values, the features ${hidden}`, {
+      details: { field: 'image_newline', left: newline.data.length, right: hidden },
+    });
   }
   const gridH = layout.rows * p;
   const gridW = layout.cols * p;
@@ -136,16 +143,29 @@ export function createLlavaNextVision(options: LlavaNextVisionOptions): LlavaNex
   const tileSize = spec.imageSize;
   const patchGrid = spec.imageSize / spec.patchSize;
   if (tower.tokens !== patchGrid * patchGrid) {
-    throw new UnsupportedError(`LLaVA-NeXT needs ${patchGrid * patchGrid} features per view, the tower gives ${tower.tokens}`, { details: { field: 'vision_feature_select_strategy' } });
+    throw new UnsupportedError(`LLaVA-NeXT needs ${patchGrid * patchGrid} features per view, the tower gives ${tower.tokens}`, {
+      details: { field: 'vision_feature_select_strategy' },
+    });
   }
   if (projector.inputDim !== tower.outputDim || projector.outputTokens(tower.tokens) !== tower.tokens) {
     throw new CompatibilityError(`projector ${projector.id} does not fit tower ${tower.id}`, {
-      details: { field: 'projector', left: { component: 'encoder', id: tower.id, field: 'outputDim', value: tower.outputDim }, right: { component: 'connector', id: projector.id, field: 'inputDim', value: projector.inputDim } },
+      details: {
+        field: 'projector',
+        left: { component: 'encoder', id: tower.id, field: 'outputDim', value: tower.outputDim },
+        right: { component: 'connector', id: projector.id, field: 'inputDim', value: projector.inputDim },
+      },
     });
   }
   const hidden = projector.outputDim;
   const geometry: LlavaNextGeometry = { gridPinpoints: options.gridPinpoints, tileSize, patchGrid };
-  const plan: AnyresTokenPlan = { kind: 'anyres', tileSize, patchSize: spec.patchSize, gridPinpoints: options.gridPinpoints, clsToken, featureSelect: strategy === 'default' ? 'patch' : 'cls_patch' };
+  const plan: AnyresTokenPlan = {
+    kind: 'anyres',
+    tileSize,
+    patchSize: spec.patchSize,
+    gridPinpoints: options.gridPinpoints,
+    clsToken,
+    featureSelect: strategy === 'default' ? 'patch' : 'cls_patch',
+  };
   const C = spec.numChannels;
   const settings = tower.settings;
 
@@ -157,7 +177,9 @@ export function createLlavaNextVision(options: LlavaNextVisionOptions): LlavaNex
       // Each view then goes through the processor's own steps (resize, crop: no-ops at the tower's size; rescale, normalise).
       const px = preprocessPixels(v, { ...settings, convertRgb: false, padToSquare: null });
       if (px.width !== tileSize || px.height !== tileSize || px.channels !== C) {
-        throw new InvalidArgumentError(`view ${i} becomes ${px.channels}x${px.height}x${px.width}, the tower takes ${C}x${tileSize}x${tileSize}`, { details: { field: 'preprocessor' } });
+        throw new InvalidArgumentError(`view ${i} becomes ${px.channels}x${px.height}x${px.width}, the tower takes ${C}x${tileSize}x${tileSize}`, {
+          details: { field: 'preprocessor' },
+        });
       }
       writeImageTensor(px, settings, out.data, i * C * tileSize * tileSize);
     });
@@ -185,13 +207,17 @@ export function createLlavaNextVision(options: LlavaNextVisionOptions): LlavaNex
         const one = packLlavaNextFeatures(createTensor('float32', [...projected.dims], toFloat32(projected)), size, imageNewline, geometry);
         const planned = tokensPerImage(size);
         if (one.dims[0] !== planned) {
-          throw new CompatibilityError(`image ${i} packs into ${one.dims[0]} tokens but the planner predicts ${planned}`, { details: { record: i, field: 'images', left: one.dims[0], right: planned } });
+          throw new CompatibilityError(`image ${i} packs into ${one.dims[0]} tokens but the planner predicts ${planned}`, {
+            details: { record: i, field: 'images', left: one.dims[0], right: planned },
+          });
         }
         packed.push(one);
       }
       const tokens = packed[0]?.dims[0] ?? 0;
       if (packed.some((t) => t.dims[0] !== tokens)) {
-        throw new InvalidArgumentError('encode takes images that pack into the same token count; encode images of other sizes in separate calls', { details: { field: 'images' } });
+        throw new InvalidArgumentError('encode takes images that pack into the same token count; encode images of other sizes in separate calls', {
+          details: { field: 'images' },
+        });
       }
       const out = createTensor('float32', [packed.length, tokens, hidden]);
       packed.forEach((t, i) => out.data.set(t.data, i * tokens * hidden));

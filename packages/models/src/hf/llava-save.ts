@@ -64,26 +64,38 @@ const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tok
 function towerOf(encoder: object): LlavaTowerToSave {
   const e = encoder as Partial<LlavaTowerToSave>;
   if (!e.spec || !(e.weights instanceof Map) || !e.selection) {
-    throw new UnsupportedError('saving as LLaVA needs a CLIP/SigLIP tower with its spec, weights and selection (an HfVisionEncoder, or vitAsHfVisionTower of a Vlit ViT)', {
-      details: { field: 'encoder' },
-    });
+    throw new UnsupportedError(
+      'saving as LLaVA needs a CLIP/SigLIP tower with its spec, weights and selection (an HfVisionEncoder, or vitAsHfVisionTower of a Vlit ViT)',
+      {
+        details: { field: 'encoder' },
+      },
+    );
   }
   return e as LlavaTowerToSave;
 }
 
 function projectorOf(connector: object): { config: MlpConnectorConfig; weights: Readonly<ConnectorWeights> } {
   const c = connector as { config?: ConnectorConfig; weights?: Readonly<ConnectorWeights> };
-  if (!c.config || !c.weights) throw new UnsupportedError('saving as LLaVA needs a connector with its config and weights (a GraphConnector)', { details: { field: 'connector' } });
+  if (!c.config || !c.weights)
+    throw new UnsupportedError('saving as LLaVA needs a connector with its config and weights (a GraphConnector)', { details: { field: 'connector' } });
   if (c.config.kind !== 'mlp') {
-    throw new UnsupportedError(`LLaVA's projector is a two-layer GELU MLP; a '${c.config.kind}' connector has no LlavaForConditionalGeneration form`, { details: { field: 'connector.kind' } });
+    throw new UnsupportedError(`LLaVA's projector is a two-layer GELU MLP; a '${c.config.kind}' connector has no LlavaForConditionalGeneration form`, {
+      details: { field: 'connector.kind' },
+    });
   }
   return { config: c.config, weights: c.weights };
 }
 
 function decoderOf(languageModel: object): { config: LlamaConfig; weights: Readonly<LlamaWeights> } {
   const m = languageModel as { llamaConfig?: LlamaConfig; weights?: Readonly<LlamaWeights> };
-  if (!m.llamaConfig) throw new UnsupportedError('saving as LLaVA needs a Llama-style decoder with its configuration (createLlamaDecoder, loadHfLanguageModel)', { details: { field: 'languageModel' } });
-  if (!m.weights) throw new InvalidArgumentError('the language model holds no weights to save; load it with keepWeights: true', { details: { field: 'languageModel.weights' } });
+  if (!m.llamaConfig)
+    throw new UnsupportedError('saving as LLaVA needs a Llama-style decoder with its configuration (createLlamaDecoder, loadHfLanguageModel)', {
+      details: { field: 'languageModel' },
+    });
+  if (!m.weights)
+    throw new InvalidArgumentError('the language model holds no weights to save; load it with keepWeights: true', {
+      details: { field: 'languageModel.weights' },
+    });
   return { config: m.llamaConfig, weights: m.weights };
 }
 
@@ -141,14 +153,26 @@ export async function saveLlavaCheckpoint(dir: string, model: LlavaModelToSave, 
   const decoder = decoderOf(model.languageModel);
   checkLlamaWeights(decoder.config, decoder.weights);
   const width = tower.spec.hiddenSize * tower.selection.featureLayers.length;
-  if (projector.config.inputDim !== width || projector.config.hiddenDim !== decoder.config.hiddenSize || projector.config.outputDim !== decoder.config.hiddenSize) {
+  if (
+    projector.config.inputDim !== width ||
+    projector.config.hiddenDim !== decoder.config.hiddenSize ||
+    projector.config.outputDim !== decoder.config.hiddenSize
+  ) {
     throw new UnsupportedError(
       `LLaVA's projector maps ${width} -> ${decoder.config.hiddenSize} -> ${decoder.config.hiddenSize}; this connector is ${projector.config.inputDim} -> ${projector.config.hiddenDim} -> ${projector.config.outputDim}`,
-      { details: { field: 'connector', left: [projector.config.inputDim, projector.config.hiddenDim, projector.config.outputDim], right: [width, decoder.config.hiddenSize, decoder.config.hiddenSize] } },
+      {
+        details: {
+          field: 'connector',
+          left: [projector.config.inputDim, projector.config.hiddenDim, projector.config.outputDim],
+          right: [width, decoder.config.hiddenSize, decoder.config.hiddenSize],
+        },
+      },
     );
   }
   if (!Number.isInteger(options.imageTokenId) || options.imageTokenId < 0 || options.imageTokenId >= decoder.config.vocabSize) {
-    throw new InvalidArgumentError(`imageTokenId ${options.imageTokenId} is not a token of the vocabulary of ${decoder.config.vocabSize}`, { details: { field: 'imageTokenId' } });
+    throw new InvalidArgumentError(`imageTokenId ${options.imageTokenId} is not a token of the vocabulary of ${decoder.config.vocabSize}`, {
+      details: { field: 'imageTokenId' },
+    });
   }
   const tensors = new Map<string, Tensor>();
   const D = tower.spec.hiddenSize;
@@ -182,13 +206,16 @@ export async function saveLlavaCheckpoint(dir: string, model: LlavaModelToSave, 
         if ((err as { code?: string }).code !== 'ENOENT') throw err;
       }
     }
-    if (!files['tokenizer.json']) throw new NotFoundError(`tokenizer.json not found in ${options.tokenizerDir}`, { details: { file: join(options.tokenizerDir, 'tokenizer.json') } });
+    if (!files['tokenizer.json'])
+      throw new NotFoundError(`tokenizer.json not found in ${options.tokenizerDir}`, { details: { file: join(options.tokenizerDir, 'tokenizer.json') } });
   }
   if (options.chatTemplate !== undefined) files['chat_template.jinja'] = options.chatTemplate;
   const imageToken = options.imageToken ?? '<image>';
   if (tower.settings) {
     if (tower.settings.padToSquare) {
-      throw new UnsupportedError("the tower pads images to a square first, which CLIPImageProcessor cannot express", { details: { field: 'encoder.settings.padToSquare' } });
+      throw new UnsupportedError('the tower pads images to a square first, which CLIPImageProcessor cannot express', {
+        details: { field: 'encoder.settings.padToSquare' },
+      });
     }
     const imageProcessor = preprocessorConfigFromSettings(tower.settings);
     files['preprocessor_config.json'] = `${JSON.stringify(imageProcessor, null, 2)}\n`;

@@ -118,9 +118,19 @@ describe('LlavaForConditionalGeneration (CLIP tower + MLP projector + Llama) fro
     const tower = await loadHfVisionEncoder(dir, { runtime });
     const languageModel = await loadLlavaLanguageModel(dir, { runtime });
     const parts = await loadLlavaParts(dir, { runtime });
-    disposers.push(() => tower.release(), () => languageModel.dispose(), () => parts.dispose());
+    disposers.push(
+      () => tower.release(),
+      () => languageModel.dispose(),
+      () => parts.dispose(),
+    );
     const whole = await load(dir, 'node');
-    const mixed = composeVisionLanguageModel({ encoder: tower, connector: parts.projector, languageModel, template: whole.template, tokenizer: whole.tokenizer });
+    const mixed = composeVisionLanguageModel({
+      encoder: tower,
+      connector: parts.projector,
+      languageModel,
+      template: whole.template,
+      tokenizer: whole.tokenizer,
+    });
     const prepared = await mixed.prepareGeneration({ messages: TWO_IMAGES, images: [images.image0, images.image1] });
     const out = await languageModel.forward({ inputsEmbeds: prepared.embeds });
     out.cache?.dispose();
@@ -172,7 +182,11 @@ describe('saving: transformers loads what Vlit writes', () => {
         seed: 'llava-save-llama',
         backend: runtime.backend,
       });
-      disposers.push(() => tower.release(), () => connector.dispose(), () => languageModel.dispose());
+      disposers.push(
+        () => tower.release(),
+        () => connector.dispose(),
+        () => languageModel.dispose(),
+      );
       const vlit = composeVisionLanguageModel({ encoder: tower, connector, languageModel, template: chat.template, tokenizer: chat.tokenizer });
       const dir = join(work, `vlit-saved-${platform}`);
       await saveLlavaCheckpoint(dir, vlit, { imageTokenId: chat.tokenizer.tokenToId('<image>')!, tokenizerDir: join(work, 'llava') });
@@ -207,7 +221,11 @@ describe('saving: transformers loads what Vlit writes', () => {
     await writeConnectorFile(file, parts.projector, { naming: 'llava' });
     const names = [...(await readSafetensorsFile(file)).tensors.keys()].sort();
     expect(names).toEqual(['model.mm_projector.0.bias', 'model.mm_projector.0.weight', 'model.mm_projector.2.bias', 'model.mm_projector.2.weight']);
-    const features = createTensor('float32', [2, 16, 32], Float32Array.from({ length: 2 * 16 * 32 }, (_, i) => Math.sin(i * 0.37)));
+    const features = createTensor(
+      'float32',
+      [2, 16, 32],
+      Float32Array.from({ length: 2 * 16 * 32 }, (_, i) => Math.sin(i * 0.37)),
+    );
     await writeSafetensorsFile(join(work, 'mm_features.safetensors'), { features });
     runReferencePython(script, ['mmproj', file, join(work, 'mm_features.safetensors'), join(work, 'mm_projected.safetensors')], { timeoutMs: 300_000 });
     const want = f32(await readSafetensorsFile(join(work, 'mm_projected.safetensors')), 'projected');
@@ -225,7 +243,11 @@ describe('bad input is a typed error naming the thing', () => {
     writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
     return dir;
   };
-  const failure = (dir: string): Promise<unknown> => loadVisionLanguageModel(dir, { runtime: runtimes.node }).then(() => undefined, (e: unknown) => e);
+  const failure = (dir: string): Promise<unknown> =>
+    loadVisionLanguageModel(dir, { runtime: runtimes.node }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
 
   it('an unsupported model_type names it and lists the supported ones', async () => {
     const err = await failure(variant('llava', 'bad-type', (c) => (c.model_type = 'llava_onevision')));

@@ -69,10 +69,13 @@ export interface LlavaParts {
 }
 
 /** The image processor config of a folder: preprocessor_config.json (transformers 4) or processor_config.json's `image_processor` (transformers 5). */
-export async function readLlavaProcessorConfig(folder: CheckpointFolder): Promise<{ processorConfig?: PreprocessorConfig; processor?: Record<string, unknown> }> {
+export async function readLlavaProcessorConfig(
+  folder: CheckpointFolder,
+): Promise<{ processorConfig?: PreprocessorConfig; processor?: Record<string, unknown> }> {
   const processor = await folder.readJson('processor_config.json');
   const legacy = await folder.readJson('preprocessor_config.json');
-  if (legacy) return { processorConfig: parsePreprocessorConfig(legacy, { file: join(folder.dir, 'preprocessor_config.json') }), ...(processor ? { processor } : {}) };
+  if (legacy)
+    return { processorConfig: parsePreprocessorConfig(legacy, { file: join(folder.dir, 'preprocessor_config.json') }), ...(processor ? { processor } : {}) };
   const nested = processor?.image_processor;
   if (processor && typeof nested === 'object' && nested !== null) {
     return { processorConfig: parsePreprocessorConfig(nested, { file: join(folder.dir, 'processor_config.json') }), processor };
@@ -92,10 +95,17 @@ function backendOf(options: { runtime?: VlitRuntime }): InferenceBackend {
  * Build the decoder of a LLaVA folder with the Llama-style graph, reading each weight under its LLaVA name
  * as the graph builder asks for it, and load it through the Optimum loader (same KV-cache handling as every decoder).
  */
-async function loadDecoder(folder: CheckpointFolder, spec: LlavaSpec, layout: LlavaLayout, backend: InferenceBackend, options: LoadLlavaPartsOptions): Promise<LlavaLanguageModel> {
+async function loadDecoder(
+  folder: CheckpointFolder,
+  spec: LlavaSpec,
+  layout: LlavaLayout,
+  backend: InferenceBackend,
+  options: LoadLlavaPartsOptions,
+): Promise<LlavaLanguageModel> {
   const config = spec.text;
   const shapes = Object.entries(llamaWeightShapes(config));
-  const read = (name: string, dims: number[]): Tensor<'float32'> => createTensor('float32', dims, folder.readFloat32Sync(llavaDecoderTensorName(name, layout), dims));
+  const read = (name: string, dims: number[]): Tensor<'float32'> =>
+    createTensor('float32', dims, folder.readFloat32Sync(llavaDecoderTensorName(name, layout), dims));
   let kept: LlamaWeights | undefined;
   let weights: LlamaWeights;
   if (options.keepWeights) {
@@ -147,7 +157,13 @@ async function loadDecoder(folder: CheckpointFolder, spec: LlavaSpec, layout: Ll
   }
 }
 
-async function readProjector(folder: CheckpointFolder, spec: LlavaSpec, layout: LlavaLayout, backend: InferenceBackend, options: LoadLlavaPartsOptions): Promise<GraphConnector> {
+async function readProjector(
+  folder: CheckpointFolder,
+  spec: LlavaSpec,
+  layout: LlavaLayout,
+  backend: InferenceBackend,
+  options: LoadLlavaPartsOptions,
+): Promise<GraphConnector> {
   const layers = typeof spec.featureLayer === 'number' ? 1 : spec.featureLayer.length;
   const inputDim = spec.vision.hiddenSize * layers;
   const h = spec.text.hiddenSize;
@@ -155,11 +171,15 @@ async function readProjector(folder: CheckpointFolder, spec: LlavaSpec, layout: 
   const weights: Record<string, Tensor<'float32'>> = {};
   for (const [name, dims] of Object.entries(shapes)) {
     // Without multimodal_projector_bias the projector has no biases: zeros compute the same.
-    weights[name] = name.endsWith('.bias') && !spec.projectorBias
-      ? createTensor('float32', dims)
-      : createTensor('float32', dims, await folder.readFloat32(layout.projector + name, dims));
+    weights[name] =
+      name.endsWith('.bias') && !spec.projectorBias
+        ? createTensor('float32', dims)
+        : createTensor('float32', dims, await folder.readFloat32(layout.projector + name, dims));
   }
-  return createMlpConnector({ inputDim, hiddenDim: h, outputDim: h }, { backend, weights, session: options.session, id: `${folder.dir}#multi_modal_projector` });
+  return createMlpConnector(
+    { inputDim, hiddenDim: h, outputDim: h },
+    { backend, weights, session: options.session, id: `${folder.dir}#multi_modal_projector` },
+  );
 }
 
 /**
@@ -190,8 +210,17 @@ export async function loadLlavaParts(dir: string, options: LoadLlavaPartsOptions
       shapeOf: (name: string) => folder.info(name)?.shape,
       readFloat32: (name: string) => folder.readFloat32(name),
     };
-    const towerWeights = await readHfWeights(source, all.filter(([n]) => !optional(n)), { prefix });
-    for (const [k, v] of await readHfWeights(source, all.filter(([n]) => optional(n) && folder.info(prefix + n) !== undefined), { prefix })) towerWeights.set(k, v);
+    const towerWeights = await readHfWeights(
+      source,
+      all.filter(([n]) => !optional(n)),
+      { prefix },
+    );
+    for (const [k, v] of await readHfWeights(
+      source,
+      all.filter(([n]) => optional(n) && folder.info(prefix + n) !== undefined),
+      { prefix },
+    ))
+      towerWeights.set(k, v);
     const tower = await createHfVisionEncoder({
       backend,
       spec: spec.vision,
@@ -234,7 +263,10 @@ export async function loadLlavaParts(dir: string, options: LoadLlavaPartsOptions
  * Load only the language model of a LLaVA(-NeXT) folder, as a LanguageModel with KV cache, to pair it with
  * another vision encoder or connector.
  */
-export async function loadLlavaLanguageModel(dir: string, options: Omit<LoadLlavaPartsOptions, 'featureLayer' | 'selectStrategy'>): Promise<LlavaLanguageModel> {
+export async function loadLlavaLanguageModel(
+  dir: string,
+  options: Omit<LoadLlavaPartsOptions, 'featureLayer' | 'selectStrategy'>,
+): Promise<LlavaLanguageModel> {
   const backend = backendOf(options);
   const folder = await openCheckpointFolder(dir);
   try {

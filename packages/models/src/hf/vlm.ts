@@ -141,9 +141,12 @@ export async function loadVisionLanguageModel(dir: string, options: LoadVisionLa
   const modelType = folder.config.model_type;
   await folder.close();
   if (!SUPPORTED_VLM_MODEL_TYPES.includes(String(modelType))) {
-    throw new UnsupportedError(`${join(folder.dir, 'config.json')}: model_type '${String(modelType)}' is not a supported vision-language model; supported: ${SUPPORTED_VLM_MODEL_TYPES.join(', ')}`, {
-      details: { file: join(folder.dir, 'config.json'), field: 'model_type', modelType, supported: [...SUPPORTED_VLM_MODEL_TYPES] },
-    });
+    throw new UnsupportedError(
+      `${join(folder.dir, 'config.json')}: model_type '${String(modelType)}' is not a supported vision-language model; supported: ${SUPPORTED_VLM_MODEL_TYPES.join(', ')}`,
+      {
+        details: { file: join(folder.dir, 'config.json'), field: 'model_type', modelType, supported: [...SUPPORTED_VLM_MODEL_TYPES] },
+      },
+    );
   }
   const chat = await loadCheckpointChat(folder.dir, { contentFormat: options.contentFormat });
   const parts = await loadLlavaParts(folder.dir, options);

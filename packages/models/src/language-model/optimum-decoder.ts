@@ -105,8 +105,14 @@ function ids(v: unknown): number[] {
 }
 
 /** Read the facts a decoder loader needs from a Hugging Face config.json (text_config of VLM configs too). */
-export function decoderFactsFromConfig(json: Record<string, unknown>, generation: Record<string, unknown> = {}, file: string = OPTIMUM_FILES.config): DecoderFacts {
-  const c = (typeof json.text_config === 'object' && json.text_config !== null ? { ...json, ...(json.text_config as Record<string, unknown>) } : json) as Record<string, unknown>;
+export function decoderFactsFromConfig(
+  json: Record<string, unknown>,
+  generation: Record<string, unknown> = {},
+  file: string = OPTIMUM_FILES.config,
+): DecoderFacts {
+  const c = (
+    typeof json.text_config === 'object' && json.text_config !== null ? { ...json, ...(json.text_config as Record<string, unknown>) } : json
+  ) as Record<string, unknown>;
   const need = (key: string): number => {
     const v = num(c, key);
     if (v === undefined || !Number.isInteger(v) || v <= 0) {
@@ -191,14 +197,19 @@ class OptimumDecoder implements OnnxLanguageModel {
     this.acceptsEmbeddings = inputs.has(N.inputsEmbeds);
     this.acceptsIds = inputs.has(N.inputIds);
     if (!this.acceptsEmbeddings && !this.acceptsIds) {
-      throw new FormatError(`decoder ${decoderFile} takes neither ${N.inputIds} nor ${N.inputsEmbeds}`, { details: { file: decoderFile, inputs: decoder.inputNames } });
+      throw new FormatError(`decoder ${decoderFile} takes neither ${N.inputIds} nor ${N.inputsEmbeds}`, {
+        details: { file: decoderFile, inputs: decoder.inputNames },
+      });
     }
     for (let i = 0; i < facts.numHiddenLayers; i++) {
       for (const name of [N.pastKey(i), N.pastValue(i)]) {
         if (!inputs.has(name)) {
-          throw new FormatError(`decoder ${decoderFile} lacks input ${name} (config.json says ${facts.numHiddenLayers} layers); export it with past key values`, {
-            details: { file: decoderFile, field: name },
-          });
+          throw new FormatError(
+            `decoder ${decoderFile} lacks input ${name} (config.json says ${facts.numHiddenLayers} layers); export it with past key values`,
+            {
+              details: { file: decoderFile, field: name },
+            },
+          );
         }
       }
     }
@@ -212,7 +223,9 @@ class OptimumDecoder implements OnnxLanguageModel {
 
   async embed(inputIds: Tensor<'int64'>): Promise<Tensor<'float32'>> {
     if (!this.embedder) {
-      throw new UnsupportedError(`language model ${this.id} has no ${OPTIMUM_FILES.embedTokens}; its decoder embeds token ids itself`, { details: { field: 'embed' } });
+      throw new UnsupportedError(`language model ${this.id} has no ${OPTIMUM_FILES.embedTokens}; its decoder embeds token ids itself`, {
+        details: { field: 'embed' },
+      });
     }
     if (inputIds.dtype !== 'int64' || inputIds.dims.length !== 2) {
       throw new TensorShapeError(`embed takes int64 ids [batch, seq], got ${inputIds.dtype} [${inputIds.dims.join(', ')}]`, { details: { field: 'inputIds' } });
@@ -249,7 +262,9 @@ class OptimumDecoder implements OnnxLanguageModel {
         });
       }
       if (!this.acceptsEmbeddings) {
-        throw new UnsupportedError(`the decoder of ${this.id} takes only ${N.inputIds}; export it with ${N.inputsEmbeds}`, { details: { field: 'inputsEmbeds' } });
+        throw new UnsupportedError(`the decoder of ${this.id} takes only ${N.inputIds}; export it with ${N.inputsEmbeds}`, {
+          details: { field: 'inputsEmbeds' },
+        });
       }
       [batch, seq] = e.dims;
       feeds[N.inputsEmbeds] = e;
@@ -269,14 +284,19 @@ class OptimumDecoder implements OnnxLanguageModel {
     }
     const total = pastLength + seq;
     if (this.maxContext !== undefined && total > this.maxContext) {
-      throw new InvalidArgumentError(`${total} tokens exceed the context of ${this.id} (${this.maxContext})`, { details: { field: 'input', maxContext: this.maxContext } });
+      throw new InvalidArgumentError(`${total} tokens exceed the context of ${this.id} (${this.maxContext})`, {
+        details: { field: 'input', maxContext: this.maxContext },
+      });
     }
     let mask = input.attentionMask;
     if (mask) {
       if (mask.dtype !== 'int64' || mask.dims.length !== 2 || mask.dims[0] !== batch || mask.dims[1] !== total) {
-        throw new TensorShapeError(`attentionMask must be int64 [${batch}, ${total}] (past ${pastLength} + ${seq} new), got ${mask.dtype} [${mask.dims.join(', ')}]`, {
-          details: { field: 'attentionMask' },
-        });
+        throw new TensorShapeError(
+          `attentionMask must be int64 [${batch}, ${total}] (past ${pastLength} + ${seq} new), got ${mask.dtype} [${mask.dims.join(', ')}]`,
+          {
+            details: { field: 'attentionMask' },
+          },
+        );
       }
     } else {
       mask = createTensor('int64', [batch, total], new BigInt64Array(batch * total).fill(1n));

@@ -65,7 +65,13 @@ describe('OpenAI-compatible remote model against a real HTTP server on 127.0.0.1
   it('sends the chat request with the bearer key and images as PNG data URLs, and reads the reply', async () => {
     handler = (_req, res) => json(res, 200, completion('A red pixel.'));
     const r = await model().generate(
-      { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: '<image>\nWhat is in the image?' }], images: [image] },
+      {
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: '<image>\nWhat is in the image?' },
+        ],
+        images: [image],
+      },
       { maxNewTokens: 8, temperature: 0.2, stop: ['\n'], seed: 3 },
     );
     expect(r).toEqual({ text: 'A red pixel.', tokenIds: [], finishReason: 'stop', usage: { promptTokens: 12, completionTokens: 3 } });
@@ -119,7 +125,12 @@ describe('OpenAI-compatible remote model against a real HTTP server on 127.0.0.1
       json(res, 200, completion('ok'));
     };
     const events: Array<Record<string, unknown>> = [];
-    const r = await model({ backoff: { initialMs: 4, maxMs: 100, jitter: 0 }, maxRetryAfterMs: 100, timeoutMs: 150, onRetry: (e) => events.push({ ...e }) }).chat([{ role: 'user', content: 'hi' }]);
+    const r = await model({
+      backoff: { initialMs: 4, maxMs: 100, jitter: 0 },
+      maxRetryAfterMs: 100,
+      timeoutMs: 150,
+      onRetry: (e) => events.push({ ...e }),
+    }).chat([{ role: 'user', content: 'hi' }]);
     expect(r).toMatchObject({ text: 'ok', attempts: 4 });
     // Backoff 4 * 2^(n-1) without jitter; Retry-After: 0 from the server wins on the first.
     expect(events.map(({ attempt, status, reason, delayMs, retryAfter }) => ({ attempt, status, reason, delayMs, retryAfter }))).toEqual([
@@ -137,7 +148,9 @@ describe('OpenAI-compatible remote model against a real HTTP server on 127.0.0.1
 
   it('gives up after maxRetries with a typed error naming the status and attempts', async () => {
     handler = (_req, res) => json(res, 500, { error: { message: 'boom' } });
-    const err = await model({ maxRetries: 2 }).chat([{ role: 'user', content: 'hi' }]).catch((e: unknown) => e);
+    const err = await model({ maxRetries: 2 })
+      .chat([{ role: 'user', content: 'hi' }])
+      .catch((e: unknown) => e);
     expect(isVlitError(err, 'VLIT_BACKEND')).toBe(true);
     expect((err as { details: Record<string, unknown> }).details).toMatchObject({ status: 500, attempts: 3, retryable: true });
     expect((err as Error).message).toContain('boom');
@@ -146,7 +159,9 @@ describe('OpenAI-compatible remote model against a real HTTP server on 127.0.0.1
 
   it('does not retry a 401, and never puts the key in the error (even when the server echoes it)', async () => {
     handler = (req, res) => json(res, 401, { error: { message: `Incorrect API key provided: ${String(req.headers.authorization)}` } });
-    const err = await model().chat([{ role: 'user', content: 'hi' }]).catch((e: unknown) => e);
+    const err = await model()
+      .chat([{ role: 'user', content: 'hi' }])
+      .catch((e: unknown) => e);
     expect(isVlitError(err, 'VLIT_BACKEND')).toBe(true);
     expect((err as { details: Record<string, unknown> }).details).toMatchObject({ status: 401, attempts: 1, retryable: false });
     expect(seen).toHaveLength(1);
@@ -156,13 +171,21 @@ describe('OpenAI-compatible remote model against a real HTTP server on 127.0.0.1
   });
 
   it('retries network errors and timeouts, then fails with a typed error', async () => {
-    const closed = createOpenAICompatibleModel({ baseURL: `http://127.0.0.1:${await closedPort()}/v1`, apiKey: KEY, model: 'x', maxRetries: 1, backoff: { initialMs: 1 } });
+    const closed = createOpenAICompatibleModel({
+      baseURL: `http://127.0.0.1:${await closedPort()}/v1`,
+      apiKey: KEY,
+      model: 'x',
+      maxRetries: 1,
+      backoff: { initialMs: 1 },
+    });
     const net = await closed.chat([{ role: 'user', content: 'hi' }]).catch((e: unknown) => e);
     expect(isVlitError(net, 'VLIT_BACKEND')).toBe(true);
     expect((net as Error).message).toMatch(/network error/);
     expect((net as { details: Record<string, unknown> }).details).toMatchObject({ attempts: 2 });
     handler = () => undefined; // never answers
-    const slow = await model({ timeoutMs: 100, maxRetries: 1 }).chat([{ role: 'user', content: 'hi' }]).catch((e: unknown) => e);
+    const slow = await model({ timeoutMs: 100, maxRetries: 1 })
+      .chat([{ role: 'user', content: 'hi' }])
+      .catch((e: unknown) => e);
     expect(isVlitError(slow, 'VLIT_BACKEND')).toBe(true);
     expect((slow as Error).message).toMatch(/timed out/);
     expect(seen).toHaveLength(2);

@@ -95,7 +95,8 @@ class OpenAICompatibleModel implements RemoteChatModel {
     if (!options || typeof options.baseURL !== 'string' || !/^https?:\/\//.test(options.baseURL)) {
       throw new InvalidArgumentError('baseURL must be an http(s) URL', { details: { field: 'baseURL' } });
     }
-    if (typeof options.model !== 'string' || !options.model) throw new InvalidArgumentError('model must be a non-empty string', { details: { field: 'model' } });
+    if (typeof options.model !== 'string' || !options.model)
+      throw new InvalidArgumentError('model must be a non-empty string', { details: { field: 'model' } });
     const { model: _model, id: _id, images: _images, imageFormat: _imageFormat, ...clientOptions } = options;
     this.client = createChatCompletionsClient(clientOptions);
     this.model = options.model;
@@ -104,7 +105,8 @@ class OpenAICompatibleModel implements RemoteChatModel {
   }
 
   async chat(messages: readonly ChatCompletionsMessage[], options: ChatCompletionOptions = {}): Promise<ChatCompletionResult> {
-    if (!Array.isArray(messages) || messages.length === 0) throw new InvalidArgumentError('chat needs at least one message', { details: { field: 'messages' } });
+    if (!Array.isArray(messages) || messages.length === 0)
+      throw new InvalidArgumentError('chat needs at least one message', { details: { field: 'messages' } });
     const stream = typeof options.onToken === 'function';
     const body: ChatCompletionsRequest = { model: this.model, messages: [...messages], stream };
     if (options.maxTokens !== undefined) body.max_tokens = options.maxTokens;

@@ -39,7 +39,12 @@ const TEXTS = ['What is in the picture?', 'Describe the image.', 'How many shape
 function requestFor(i: number): { body: Record<string, unknown>; request: VisionLanguageRequest; options: GenerationOptions } {
   const text = TEXTS[i % 4];
   const withImage = i % 4 !== 3;
-  const content = withImage ? [{ type: 'image_url', image_url: { url: dataUrl(pngs[i % 3]) } }, { type: 'text', text }] : text;
+  const content = withImage
+    ? [
+        { type: 'image_url', image_url: { url: dataUrl(pngs[i % 3]) } },
+        { type: 'text', text },
+      ]
+    : text;
   const messages: ChatMessage[] = [{ role: 'user', content: withImage ? [{ type: 'image' }, { type: 'text', text }] : [{ type: 'text', text }] }];
   return {
     body: { model: 'vlit-tiny', messages: [{ role: 'user', content }], max_tokens: 4 + i, ...(i % 2 ? { stream: true } : {}) },
@@ -49,7 +54,12 @@ function requestFor(i: number): { body: Record<string, unknown>; request: Vision
 }
 
 async function post(base: string, body: unknown, signal?: AbortSignal): Promise<Response> {
-  return fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), ...(signal ? { signal } : {}) });
+  return fetch(`${base}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    ...(signal ? { signal } : {}),
+  });
 }
 
 async function contentOf(res: Response, stream: boolean): Promise<{ text: string; finish: string; completion?: number }> {
@@ -129,7 +139,14 @@ describe('the server batches concurrent requests', () => {
   it('a client hanging up ends only its own row: the other rows of the batch are answered in full, and the slot is freed', async () => {
     const gated = gatedModel();
     const logs: ServerLogEntry[] = [];
-    const s = await startOpenAIServer({ models: gated.model, images: node.images, allowUnauthenticated: true, concurrency: 1, maxQueue: 16, onLog: (e) => logs.push(e) });
+    const s = await startOpenAIServer({
+      models: gated.model,
+      images: node.images,
+      allowUnauthenticated: true,
+      concurrency: 1,
+      maxQueue: 16,
+      onLog: (e) => logs.push(e),
+    });
     servers.push(s);
     const cases = Array.from({ length: 5 }, (_, i) => requestFor(i));
     const expected = [];
@@ -176,6 +193,9 @@ describe('the server batches concurrent requests', () => {
     expect(gated.batchSizes).toEqual([]);
     expect(gated.entered()).toBe(3);
     expect(s.stats()).toMatchObject({ batches: 0, batchedRequests: 0, largestBatch: 0 });
-    await expect(startOpenAIServer({ models: model, images: node.images, allowUnauthenticated: true, maxBatchSize: 0 })).rejects.toMatchObject({ code: 'VLIT_INVALID_ARGUMENT', details: { field: 'maxBatchSize' } });
+    await expect(startOpenAIServer({ models: model, images: node.images, allowUnauthenticated: true, maxBatchSize: 0 })).rejects.toMatchObject({
+      code: 'VLIT_INVALID_ARGUMENT',
+      details: { field: 'maxBatchSize' },
+    });
   });
 });

@@ -109,9 +109,17 @@ export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promis
     };
     const onData = (chunk: Buffer): void => {
       if (settled) return;
-      if (reserved + chunk.length > limit) return fail(tooLarge(limit));
+      if (reserved + chunk.length > limit) {
+        fail(tooLarge(limit));
+        return;
+      }
       if (!budget.tryReserve(chunk.length, reserved)) {
-        return fail(new HttpError(503, 'server_error', 'server_busy', 'the server is holding as many request bodies as it can; retry later', null, { 'retry-after': '1' }));
+        fail(
+          new HttpError(503, 'server_error', 'server_busy', 'the server is holding as many request bodies as it can; retry later', null, {
+            'retry-after': '1',
+          }),
+        );
+        return;
       }
       if (whole) chunk.copy(whole, reserved);
       else chunks.push(chunk);
@@ -142,7 +150,12 @@ export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promis
     };
     const onAbort = (): void => fail(new HttpError(503, 'server_error', 'server_shutting_down', 'the server is shutting down', null, { connection: 'close' }));
     const timer = setTimeout(
-      () => fail(new HttpError(408, 'invalid_request_error', 'body_timeout', `the request body did not arrive within ${options.timeoutMs} ms`, null, { connection: 'close' })),
+      () =>
+        fail(
+          new HttpError(408, 'invalid_request_error', 'body_timeout', `the request body did not arrive within ${options.timeoutMs} ms`, null, {
+            connection: 'close',
+          }),
+        ),
       options.timeoutMs,
     );
     if (options.signal.aborted) return onAbort();

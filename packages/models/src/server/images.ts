@@ -63,10 +63,22 @@ export async function loadImage(url: string, options: ImageSourceOptions, param:
       bytes = decodeDataUrl(url, param);
       source = param;
     } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^file:/i.test(url)) {
-      throw new HttpError(400, 'invalid_request_error', 'unsupported_image_url', 'only data URLs and file paths under the image root are accepted; remote URLs are not fetched', param);
+      throw new HttpError(
+        400,
+        'invalid_request_error',
+        'unsupported_image_url',
+        'only data URLs and file paths under the image root are accepted; remote URLs are not fetched',
+        param,
+      );
     } else {
       if (!options.imageRoot) {
-        throw new HttpError(403, 'permission_error', 'file_images_disabled', 'this server has no image root, so image file paths are refused; send a data URL', param);
+        throw new HttpError(
+          403,
+          'permission_error',
+          'file_images_disabled',
+          'this server has no image root, so image file paths are refused; send a data URL',
+          param,
+        );
       }
       const file = await resolveImagePath(url, options.imageRoot, param);
       let buf: Buffer;
@@ -77,7 +89,15 @@ export async function loadImage(url: string, options: ImageSourceOptions, param:
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (code === 'VLIT_LIMIT_EXCEEDED') {
-          throw new HttpError(400, 'invalid_request_error', 'image_too_large', `the image file is larger than this server's limit of ${options.maxImageBytes} bytes`, param, {}, code);
+          throw new HttpError(
+            400,
+            'invalid_request_error',
+            'image_too_large',
+            `the image file is larger than this server's limit of ${options.maxImageBytes} bytes`,
+            param,
+            {},
+            code,
+          );
         }
         if (code === 'VLIT_INVALID_ARGUMENT') {
           throw new HttpError(400, 'invalid_request_error', 'invalid_image_file', 'the image path is not a regular file', param, {}, code);

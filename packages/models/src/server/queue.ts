@@ -173,7 +173,8 @@ export class BoundedQueue {
       return {
         size: n,
         join<I, R>(item: I, run: (items: I[]) => Promise<PromiseSettledResult<R>[]>): Promise<R> {
-          if (joined || released) return Promise.reject(new InvalidArgumentError('a ticket joins its batch once, before it is released', { details: { field: 'ticket' } }));
+          if (joined || released)
+            return Promise.reject(new InvalidArgumentError('a ticket joins its batch once, before it is released', { details: { field: 'ticket' } }));
           joined = true;
           return group.join(item, run as (items: unknown[]) => Promise<PromiseSettledResult<unknown>[]>) as Promise<R>;
         },

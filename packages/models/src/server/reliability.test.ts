@@ -217,7 +217,8 @@ describe('item 3: non-regular and huge files under the image root', () => {
         (r) => r.status,
         () => 'reset',
       );
-      for (let i = 0; i < 500 && ((await proc.command('stats')) as { stats: { running: number } }).stats.running < 1; i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 500 && ((await proc.command('stats')) as { stats: { running: number } }).stats.running < 1; i++)
+        await new Promise((r) => setTimeout(r, 10));
       const stalled = rawExchange(proc.url, postHead(proc.url, { ...auth, 'content-length': '5000' }), ['{"mess'], { stall: true });
       const code = await proc.stop();
       expect(code).toBe(0);
@@ -311,7 +312,13 @@ describe('item 4: bodies and prompts cannot take the memory or the event loop', 
   it('derives the character bound from the context and the longest token, and falls back to 1 Mi characters', () => {
     const longest = Math.max(...[...SPECIALS, '<unk>', ...CORPUS.join(' ').split(/\s+/)].map((w) => w.length));
     expect(maxCharsPerToken(base)).toBe(longest);
-    const exposing = { id: 'x', generate: model.generate, score: model.score, tokenizer: base, languageModel: { maxContext: 64 } } as unknown as VisionLanguageModel;
+    const exposing = {
+      id: 'x',
+      generate: model.generate,
+      score: model.score,
+      tokenizer: base,
+      languageModel: { maxContext: 64 },
+    } as unknown as VisionLanguageModel;
     expect(promptLimitsFor(exposing, {})).toMatchObject({ maxChars: 64 * longest, maxTokens: 64 });
     const remote = { id: 'remote', generate: model.generate, score: model.score } as VisionLanguageModel;
     expect(promptLimitsFor(remote, {})).toEqual({ maxChars: 1 << 20 });

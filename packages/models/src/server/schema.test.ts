@@ -10,7 +10,13 @@ const samples: unknown[] = [
   { model: 'm', messages: [user], temperature: 2.5 },
   { model: 'm', messages: [user], top_p: 0 },
   { model: 'm', messages: [user], max_tokens: null, seed: 3, stop: 'x', top_k: 4, extra: { a: 1 } },
-  { model: 'm', messages: [{ role: 'developer', content: 'sys' }, { role: 'user', content: [{ type: 'image_url', image_url: 'a.png' }] }] },
+  {
+    model: 'm',
+    messages: [
+      { role: 'developer', content: 'sys' },
+      { role: 'user', content: [{ type: 'image_url', image_url: 'a.png' }] },
+    ],
+  },
   { model: 'm', messages: [{ role: 'user', content: [] }] },
   { model: 'm', messages: [{ role: 'tool', content: 'x' }] },
   { model: '', messages: [user] },

@@ -12,6 +12,9 @@ import { testConnector, testDecoder, testImage, testTemplate, testTokenizer, tes
 import type { LlamaDecoder } from '../decoder/llama.js';
 import { startOpenAIServer, type OpenAIServer, type ServerLogEntry } from './index.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: replies are checked field by field against the OpenAI format
+type Reply = Record<string, any>;
+
 const node = createNodeRuntime({ session: { intraOpThreads: 1 } });
 const tokenizer = testTokenizer();
 const EOT = tokenizer.tokenToId('<|im_end|>')!;
@@ -63,7 +66,15 @@ const dataUrl = (bytes: Uint8Array): string => `data:image/png;base64,${Buffer.f
 function chatBody(url: string, extra: Record<string, unknown> = {}, text = 'What is in the picture?'): Record<string, unknown> {
   return {
     model: 'vlit-tiny',
-    messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text }] }],
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url } },
+          { type: 'text', text },
+        ],
+      },
+    ],
     max_tokens: 6,
     ...extra,
   };
@@ -134,7 +145,7 @@ describe('OpenAI-compatible server', () => {
 
     for (const i of [0, 1, 4]) {
       expect(replies[i].headers.get('content-type')).toContain('application/json');
-      const body = (await replies[i].json()) as Record<string, any>;
+      const body = (await replies[i].json()) as Reply;
       expect(body.object).toBe('chat.completion');
       expect(body.id).toMatch(/^chatcmpl-/);
       expect(body.model).toBe('vlit-tiny');
@@ -151,7 +162,7 @@ describe('OpenAI-compatible server', () => {
       expect(replies[i].headers.get('content-type')).toContain('text/event-stream');
       const events = sse(await replies[i].text());
       expect(events[events.length - 1]).toBe('[DONE]');
-      const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as Record<string, any>);
+      const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as Reply);
       const id = chunks[0].id;
       for (const c of chunks) {
         expect(c.object).toBe('chat.completion.chunk');
@@ -201,11 +212,15 @@ describe('OpenAI-compatible server', () => {
     expectOpenAiError(await res.json(), 'request_too_large');
     // A declared length far over the limit is refused before the body is read.
     const status = await new Promise<number>((resolve, reject) => {
-      const req = httpRequest(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(1 << 30) } }, (r) => {
-        r.resume();
-        resolve(r.statusCode ?? 0);
-        req.destroy();
-      });
+      const req = httpRequest(
+        `${s.url}/v1/chat/completions`,
+        { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(1 << 30) } },
+        (r) => {
+          r.resume();
+          resolve(r.statusCode ?? 0);
+          req.destroy();
+        },
+      );
       req.on('error', reject);
       req.write('{"messages": [');
     });
@@ -248,7 +263,13 @@ describe('OpenAI-compatible server', () => {
 
   it('refuses image paths outside the allowed root (.., absolute, symlink out) and file paths when no root is set', async () => {
     const s = await start();
-    for (const url of ['../outside/secret.png', join(dir, 'outside', 'secret.png'), pathToFileURL(join(dir, 'outside', 'secret.png')).href, 'link.png', 'sub/../../outside/secret.png']) {
+    for (const url of [
+      '../outside/secret.png',
+      join(dir, 'outside', 'secret.png'),
+      pathToFileURL(join(dir, 'outside', 'secret.png')).href,
+      'link.png',
+      'sub/../../outside/secret.png',
+    ]) {
       const res = await post(s.url, chatBody(url));
       expect(res.status, url).toBe(403);
       const body = (await res.json()) as { error: { code: string; param: string; message: string } };
@@ -354,10 +375,7 @@ describe('a server process (as `vlit serve` runs it)', () => {
       expect(events[events.length - 1]).toBe('[DONE]');
 
       // Concurrent streaming and non-streaming requests with images, then a hang-up mid-body.
-      const mixed = await Promise.all([
-        post(url, chatBody(dataUrl(pngB)), auth),
-        post(url, chatBody(dataUrl(pngA), { stream: true }), auth),
-      ]);
+      const mixed = await Promise.all([post(url, chatBody(dataUrl(pngB)), auth), post(url, chatBody(dataUrl(pngA), { stream: true }), auth)]);
       expect(mixed.map((r) => r.status)).toEqual([200, 200]);
       await Promise.all(mixed.map((r) => r.text()));
       await new Promise<void>((resolve) => {
@@ -374,7 +392,10 @@ describe('a server process (as `vlit serve` runs it)', () => {
       expect(models.status).toBe(200);
       const final = await post(url, chatBody(dataUrl(pngA)), auth);
       expect(final.status).toBe(200);
-      const logged = stderr.trim().split('\n').map((l) => JSON.parse(l) as ServerLogEntry);
+      const logged = stderr
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as ServerLogEntry);
       expect(logged.map((l) => l.status)).toEqual(expect.arrayContaining([401, 413, 403, 400, 429, 200]));
       expect(stdout + stderr).not.toContain(TOKEN);
     } finally {

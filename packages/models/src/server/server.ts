@@ -138,7 +138,9 @@ const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache
 function positive(value: number | undefined, fallback: number, name: string, allowZero = false): number {
   const v = value ?? fallback;
   if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) {
-    throw new InvalidArgumentError(`server option ${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${String(v)}`, { details: { field: name } });
+    throw new InvalidArgumentError(`server option ${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${String(v)}`, {
+      details: { field: name },
+    });
   }
   return v;
 }
@@ -206,7 +208,13 @@ function convertMessages(request: ChatCompletionRequest): { messages: ChatMessag
       return { type: 'image' };
     });
     if (role !== 'user' && parts.some((p) => p.type === 'image')) {
-      throw new HttpError(400, 'invalid_request_error', 'invalid_request', `images are accepted in user messages only (message ${i} is '${m.role}')`, `messages[${i}].content`);
+      throw new HttpError(
+        400,
+        'invalid_request_error',
+        'invalid_request',
+        `images are accepted in user messages only (message ${i} is '${m.role}')`,
+        `messages[${i}].content`,
+      );
     }
     return { role, content: parts };
   });
@@ -225,9 +233,12 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
     throw new InvalidArgumentError('server option apiKey must be a string', { details: { field: 'apiKey' } });
   }
   if (apiKey !== undefined && apiKey.trim() === '') {
-    throw new InvalidArgumentError('server option apiKey is empty; set a real token, or pass allowUnauthenticated: true (and no apiKey) to serve without authentication', {
-      details: { field: 'apiKey' },
-    });
+    throw new InvalidArgumentError(
+      'server option apiKey is empty; set a real token, or pass allowUnauthenticated: true (and no apiKey) to serve without authentication',
+      {
+        details: { field: 'apiKey' },
+      },
+    );
   }
   if (apiKey === undefined && options.allowUnauthenticated !== true) {
     throw new InvalidArgumentError(
@@ -238,7 +249,9 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
   const maxBodyBytes = positive(options.maxBodyBytes, 20 * 1024 * 1024, 'maxBodyBytes');
   const maxBufferedBytes = positive(options.maxBufferedBytes, Math.max(48 * 1024 * 1024, maxBodyBytes), 'maxBufferedBytes');
   if (maxBufferedBytes < maxBodyBytes) {
-    throw new InvalidArgumentError(`server option maxBufferedBytes (${maxBufferedBytes}) must be at least maxBodyBytes (${maxBodyBytes})`, { details: { field: 'maxBufferedBytes' } });
+    throw new InvalidArgumentError(`server option maxBufferedBytes (${maxBufferedBytes}) must be at least maxBodyBytes (${maxBodyBytes})`, {
+      details: { field: 'maxBufferedBytes' },
+    });
   }
   const bodyBudget = new BodyBudget(maxBufferedBytes);
   const bodyTimeoutMs = positive(options.bodyTimeoutMs, 30_000, 'bodyTimeoutMs');
@@ -281,7 +294,10 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
     const parsed = chatCompletionRequestSchema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      const param = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+      const param = issue.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+        .join('')
+        .replace(/^\./, '');
       throw new HttpError(400, 'invalid_request_error', 'invalid_request', `invalid request: ${issue.message}${param ? ` at ${param}` : ''}`, param || null);
     }
     const request = parsed.data;
@@ -299,7 +315,13 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
     }
     const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? defaultMaxTokens;
     if (maxTokens > maxTokensLimit) {
-      throw new HttpError(400, 'invalid_request_error', 'invalid_argument', `max_tokens ${maxTokens} exceeds this server's limit of ${maxTokensLimit}`, 'max_tokens');
+      throw new HttpError(
+        400,
+        'invalid_request_error',
+        'invalid_argument',
+        `max_tokens ${maxTokens} exceeds this server's limit of ${maxTokensLimit}`,
+        'max_tokens',
+      );
     }
     const stop = request.stop == null ? undefined : typeof request.stop === 'string' ? [request.stop] : request.stop;
     const generation: GenerationOptions = {
@@ -321,9 +343,9 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
     };
   }
 
-  const shuttingDown = (): HttpError => new HttpError(503, 'server_error', 'server_shutting_down', 'the server is shutting down', null, { connection: 'close' });
-  const timedOut = (): HttpError =>
-    new HttpError(504, 'server_error', 'request_timeout', `the request did not complete within ${requestTimeoutMs} ms`);
+  const shuttingDown = (): HttpError =>
+    new HttpError(503, 'server_error', 'server_shutting_down', 'the server is shutting down', null, { connection: 'close' });
+  const timedOut = (): HttpError => new HttpError(504, 'server_error', 'request_timeout', `the request did not complete within ${requestTimeoutMs} ms`);
 
   /** Read and parse the body in a frame of its own, so the raw bytes are garbage once parsed. */
   async function receive(req: IncomingMessage, signal: AbortSignal): Promise<{ prepared: PreparedRequest; release: () => void }> {
@@ -365,9 +387,16 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
       const slot = queue.tryJoin(controller.signal, batchable ? p.model.id : undefined);
       if (!slot) {
         const { running: r, waiting } = queue.stats();
-        throw new HttpError(429, 'rate_limit_error', 'queue_full', `the server is busy: ${r} request(s) running and ${waiting} waiting, the most it queues; retry later`, null, {
-          'retry-after': '1',
-        });
+        throw new HttpError(
+          429,
+          'rate_limit_error',
+          'queue_full',
+          `the server is busy: ${r} request(s) running and ${waiting} waiting, the most it queues; retry later`,
+          null,
+          {
+            'retry-after': '1',
+          },
+        );
       }
       const ticket: Ticket = await slot;
       release = () => ticket.release();
@@ -405,14 +434,30 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
         return;
       }
 
-      const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finishReason: FinishReason | null, extra: Partial<ChatCompletionChunk> = {}): string => {
-        const c: ChatCompletionChunk = { id, object: 'chat.completion.chunk', created: now, model: p.model.id, choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }], ...extra };
+      const chunk = (
+        delta: ChatCompletionChunk['choices'][0]['delta'],
+        finishReason: FinishReason | null,
+        extra: Partial<ChatCompletionChunk> = {},
+      ): string => {
+        const c: ChatCompletionChunk = {
+          id,
+          object: 'chat.completion.chunk',
+          created: now,
+          model: p.model.id,
+          choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }],
+          ...extra,
+        };
         return `data: ${JSON.stringify(c)}\n\n`;
       };
       // Headers wait for the first token, so errors found while preparing the prompt still get a proper status.
       const open = (): void => {
         if (res.headersSent) return;
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
         res.write(chunk({ role: 'assistant', content: '' }, null, p.includeUsage ? { usage: null } : {}));
       };
       let result: GenerationResult;

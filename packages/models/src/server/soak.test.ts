@@ -94,148 +94,157 @@ function codeOf(o: RawOutcome): string | undefined {
 }
 
 describe('server soak on loopback', () => {
-  it(
-    'keeps serving every ordinary request through rounds of hostile ones, with peak and settled RSS within the stated bounds',
-    { timeout: 600_000 },
-    async () => {
-      server = await spawnServer(
-        root,
-        TOKEN,
-        // The library defaults (20 MiB bodies, 48 MiB body budget, 32 MiB image files), a queue deep enough
-        // for the ordinary requests, the tiny decoder's context, and a short body deadline so stalls end soon.
-        { gated: false, concurrency: 1, maxQueue: 64, maxBodyBytes: 20 * MB, bodyTimeoutMs: 5_000, maxPromptTokens: 512 },
-        ['--expose-gc'],
-        // glibc otherwise raises its mmap and trim thresholds after the first large free and keeps freed
-        // request buffers in the process (measured without it: settled +93..119 MB); see docs/models.md.
-        { MALLOC_MMAP_THRESHOLD_: '131072' },
-      );
-      const url = server.url;
-      const normal = (): Array<Promise<RawOutcome>> => [
-        outcome(post(url, chatBody(dataUrl(png)), auth)),
-        outcome(post(url, chatBody('ok.png', { stream: true }), auth)),
-        outcome(post(url, chatBody(dataUrl(png), { stream: true, stream_options: { include_usage: true } }), auth)),
-        outcome(post(url, { messages: [{ role: 'user', content: 'Describe the image .' }], max_tokens: 3 }, auth)),
-      ];
-      // Warm up (sessions, allocator, JIT), then take the baseline after a full collection.
-      for (const o of await Promise.all(normal())) expect(o.status).toBe(200);
-      expect(await server.command('gc')).toEqual({ gc: true });
-      await new Promise((r) => setTimeout(r, 500));
-      const baseline = processMemory(server.pid).rss;
+  it('keeps serving every ordinary request through rounds of hostile ones, with peak and settled RSS within the stated bounds', {
+    timeout: 600_000,
+  }, async () => {
+    server = await spawnServer(
+      root,
+      TOKEN,
+      // The library defaults (20 MiB bodies, 48 MiB body budget, 32 MiB image files), a queue deep enough
+      // for the ordinary requests, the tiny decoder's context, and a short body deadline so stalls end soon.
+      { gated: false, concurrency: 1, maxQueue: 64, maxBodyBytes: 20 * MB, bodyTimeoutMs: 5_000, maxPromptTokens: 512 },
+      ['--expose-gc'],
+      // glibc otherwise raises its mmap and trim thresholds after the first large free and keeps freed
+      // request buffers in the process (measured without it: settled +93..119 MB); see docs/models.md.
+      { MALLOC_MMAP_THRESHOLD_: '131072' },
+    );
+    const url = server.url;
+    const normal = (): Array<Promise<RawOutcome>> => [
+      outcome(post(url, chatBody(dataUrl(png)), auth)),
+      outcome(post(url, chatBody('ok.png', { stream: true }), auth)),
+      outcome(post(url, chatBody(dataUrl(png), { stream: true, stream_options: { include_usage: true } }), auth)),
+      outcome(post(url, { messages: [{ role: 'user', content: 'Describe the image .' }], max_tokens: 3 }, auth)),
+    ];
+    // Warm up (sessions, allocator, JIT), then take the baseline after a full collection.
+    for (const o of await Promise.all(normal())) expect(o.status).toBe(200);
+    expect(await server.command('gc')).toEqual({ gc: true });
+    await new Promise((r) => setTimeout(r, 500));
+    const baseline = processMemory(server.pid).rss;
 
-      const ordinary: RawOutcome[] = [];
-      const hostile: Array<{ kind: string; outcome: RawOutcome }> = [];
-      let sampledPeak = baseline;
-      const sampler = setInterval(() => {
-        try {
-          sampledPeak = Math.max(sampledPeak, processMemory(server!.pid).rss);
-        } catch {
-          // The process is gone; the assertions below say so.
-        }
-      }, 50);
-      const big = hugePrompt(19 * MB);
-      const bigBuffer = Buffer.from(big);
-      const pieces = (b: Buffer): Buffer[] => Array.from({ length: Math.ceil(b.length / MB) }, (_, i) => b.subarray(i * MB, (i + 1) * MB));
-      const deep = deepJson(100_000);
-      const attack = (kind: string, p: Promise<RawOutcome>): Promise<void> => p.then((o) => void hostile.push({ kind, outcome: o }));
+    const ordinary: RawOutcome[] = [];
+    const hostile: Array<{ kind: string; outcome: RawOutcome }> = [];
+    let sampledPeak = baseline;
+    const sampler = setInterval(() => {
       try {
-        for (let round = 0; round < ROUNDS; round++) {
-          const hang = new AbortController();
-          const jobs: Array<Promise<unknown>> = [
-            ...normal().map((p) => p.then((o) => ordinary.push(o))),
-            attack('declared-oversize', rawExchange(url, postHead(url, { ...auth, 'content-length': String(1024 * MB) }), [Buffer.alloc(64 * 1024, 0x20)], { stall: true })),
-            attack('chunked-oversize', chunkedUpload(url, 24 * MB, auth)),
-            attack('stalled-body', rawExchange(url, postHead(url, { ...auth, 'content-length': '100000' }), ['{"messages": [{"role": "user", "content": "hel'], { stall: true })),
-            attack('stalled-headers-only', rawExchange(url, postHead(url, { ...auth, 'content-length': '1000' }), [], { stall: true })),
-            attack('malformed-json', outcome(post(url, '{"messages": [{"role": "user", "content": ', auth))),
-            attack('deep-json', outcome(post(url, deep, auth))),
-            attack('huge-prompt', outcome(post(url, big, auth))),
-            attack('path-escape', outcome(post(url, chatBody('../outside/secret.png'), auth))),
-            attack('path-escape', outcome(post(url, chatBody('link.png'), auth))),
-            attack('path-escape', outcome(post(url, chatBody('/etc/passwd'), auth))),
-            attack('fifo-image', outcome(post(url, chatBody('pipe.png'), auth))),
-            attack('huge-image', outcome(post(url, chatBody('huge.png'), auth))),
-            // Raw, so the 401 is seen while the 19 MiB body is still being sent (fetch reports only the reset).
-            attack('bad-auth-big-body', rawExchange(url, postHead(url, { authorization: 'Bearer sk-wrong', 'content-length': String(bigBuffer.length) }), pieces(bigBuffer))),
-            attack('bad-auth', outcome(post(url, chatBody(dataUrl(png))))),
-            attack('hang-up', outcome(post(url, chatBody(dataUrl(png), { stream: true, max_tokens: 50 }), auth, hang.signal))),
-          ];
-          setTimeout(() => hang.abort(), 20);
-          await Promise.all(jobs);
-        }
-        // The issue's burst: 24 parallel 19 MiB valid bodies, with ordinary requests beside them.
-        // Raw, from one shared buffer, so the client side does not copy 24 × 19 MiB before sending.
-        const burst = Array.from({ length: BURST }, () => attack('burst-19MiB', rawExchange(url, postHead(url, { ...auth, 'content-length': String(bigBuffer.length) }), pieces(bigBuffer))));
-        await Promise.all([...burst, ...normal().map((p) => p.then((o) => ordinary.push(o)))]);
-        // How many of the burst were read in full before the budget or their deadline refused them depends on the
-        // machine's pace; one such body alone, after the burst, must be read and refused by its length.
-        await attack('alone-19MiB', rawExchange(url, postHead(url, { ...auth, 'content-length': String(bigBuffer.length) }), pieces(bigBuffer)));
-      } finally {
-        clearInterval(sampler);
+        sampledPeak = Math.max(sampledPeak, processMemory(server!.pid).rss);
+      } catch {
+        // The process is gone; the assertions below say so.
       }
-      const peak = Math.max(sampledPeak, processMemory(server.pid).hwm);
-
-      // Memory: the peak stayed under the bound, and after a forced GC the process is back near its baseline.
-      expect(await server.command('gc')).toEqual({ gc: true });
-      await new Promise((r) => setTimeout(r, 1_000));
-      await server.command('gc');
-      const settled = processMemory(server.pid).rss;
-      const tally: Record<string, Record<string, number>> = {};
-      for (const { kind, outcome: o } of hostile) {
-        const key = String(o.status ?? o.ended);
-        tally[kind] = { ...tally[kind], [key]: (tally[kind]?.[key] ?? 0) + 1 };
+    }, 50);
+    const big = hugePrompt(19 * MB);
+    const bigBuffer = Buffer.from(big);
+    const pieces = (b: Buffer): Buffer[] => Array.from({ length: Math.ceil(b.length / MB) }, (_, i) => b.subarray(i * MB, (i + 1) * MB));
+    const deep = deepJson(100_000);
+    const attack = (kind: string, p: Promise<RawOutcome>): Promise<void> => p.then((o) => void hostile.push({ kind, outcome: o }));
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        const hang = new AbortController();
+        const jobs: Array<Promise<unknown>> = [
+          ...normal().map((p) => p.then((o) => ordinary.push(o))),
+          attack(
+            'declared-oversize',
+            rawExchange(url, postHead(url, { ...auth, 'content-length': String(1024 * MB) }), [Buffer.alloc(64 * 1024, 0x20)], { stall: true }),
+          ),
+          attack('chunked-oversize', chunkedUpload(url, 24 * MB, auth)),
+          attack(
+            'stalled-body',
+            rawExchange(url, postHead(url, { ...auth, 'content-length': '100000' }), ['{"messages": [{"role": "user", "content": "hel'], { stall: true }),
+          ),
+          attack('stalled-headers-only', rawExchange(url, postHead(url, { ...auth, 'content-length': '1000' }), [], { stall: true })),
+          attack('malformed-json', outcome(post(url, '{"messages": [{"role": "user", "content": ', auth))),
+          attack('deep-json', outcome(post(url, deep, auth))),
+          attack('huge-prompt', outcome(post(url, big, auth))),
+          attack('path-escape', outcome(post(url, chatBody('../outside/secret.png'), auth))),
+          attack('path-escape', outcome(post(url, chatBody('link.png'), auth))),
+          attack('path-escape', outcome(post(url, chatBody('/etc/passwd'), auth))),
+          attack('fifo-image', outcome(post(url, chatBody('pipe.png'), auth))),
+          attack('huge-image', outcome(post(url, chatBody('huge.png'), auth))),
+          // Raw, so the 401 is seen while the 19 MiB body is still being sent (fetch reports only the reset).
+          attack(
+            'bad-auth-big-body',
+            rawExchange(url, postHead(url, { authorization: 'Bearer sk-wrong', 'content-length': String(bigBuffer.length) }), pieces(bigBuffer)),
+          ),
+          attack('bad-auth', outcome(post(url, chatBody(dataUrl(png))))),
+          attack('hang-up', outcome(post(url, chatBody(dataUrl(png), { stream: true, max_tokens: 50 }), auth, hang.signal))),
+        ];
+        setTimeout(() => hang.abort(), 20);
+        await Promise.all(jobs);
       }
-      const stats = (await server.command('stats')) as { stats: { running: number; waiting: number } };
-      console.log(
-        `soak: ${ordinary.length} ordinary requests (all 200), ${hostile.length} hostile ${JSON.stringify(tally)}; ` +
-          `RSS baseline ${(baseline / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB (+${((peak - baseline) / MB).toFixed(0)}), ` +
-          `settled ${(settled / MB).toFixed(0)} MB (+${((settled - baseline) / MB).toFixed(0)})`,
+      // The issue's burst: 24 parallel 19 MiB valid bodies, with ordinary requests beside them.
+      // Raw, from one shared buffer, so the client side does not copy 24 × 19 MiB before sending.
+      const burst = Array.from({ length: BURST }, () =>
+        attack('burst-19MiB', rawExchange(url, postHead(url, { ...auth, 'content-length': String(bigBuffer.length) }), pieces(bigBuffer))),
       );
-      // Every ordinary request succeeded.
-      expect(ordinary.length).toBe(ROUNDS * 4 + 4);
-      expect(ordinary.filter((o) => o.status !== 200)).toEqual([]);
-      for (const o of ordinary) expect(o.body).toMatch(/"object":"chat\.completion(\.chunk)?"/);
+      await Promise.all([...burst, ...normal().map((p) => p.then((o) => ordinary.push(o)))]);
+      // How many of the burst were read in full before the budget or their deadline refused them depends on the
+      // machine's pace; one such body alone, after the burst, must be read and refused by its length.
+      await attack('alone-19MiB', rawExchange(url, postHead(url, { ...auth, 'content-length': String(bigBuffer.length) }), pieces(bigBuffer)));
+    } finally {
+      clearInterval(sampler);
+    }
+    const peak = Math.max(sampledPeak, processMemory(server.pid).hwm);
 
-      // Every hostile request got its typed answer (or, for the hang-up, went away); none got a 5xx other than a busy 503.
-      const expected: Record<string, Array<number | string>> = {
-        'declared-oversize': [413],
-        // On a busy machine a 64 MiB upload can also miss its body deadline (408) before reaching the cap.
-        'chunked-oversize': [413, 408, 'reset'],
-        'stalled-body': [408],
-        'stalled-headers-only': [408],
-        'malformed-json': [400],
-        'deep-json': [400],
-        'huge-prompt': [400, 503],
-        'path-escape': [403],
-        'fifo-image': [400],
-        'huge-image': [400],
-        'bad-auth': [401],
-        // Refused before its body is read; the rest is dropped for a moment, then the connection is cut,
-        // which can reset the connection before the client has read the 401.
-        'bad-auth-big-body': [401, 'reset'],
-        'hang-up': [200, 'reset'],
-        // Under the burst a body may also miss its deadline (408) on a busy machine, or its refusal be lost
-        // to the reset that ends a client still sending after it (see linger in server.ts).
-        'burst-19MiB': [400, 408, 503, 'reset'],
-        'alone-19MiB': [400],
-      };
-      for (const { kind, outcome: o } of hostile) {
-        expect(expected[kind], `${kind}: ${String(o.status ?? o.ended)} ${o.body ?? ''}`).toContain(o.status ?? o.ended);
-      }
-      const codes = (kind: string): string[] => [...new Set(hostile.filter((h) => h.kind === kind && h.outcome.status).map((h) => codeOf(h.outcome)!))];
-      expect(codes('huge-prompt').every((c) => c === 'context_length_exceeded' || c === 'server_busy')).toBe(true);
-      expect(codes('burst-19MiB').every((c) => ['context_length_exceeded', 'server_busy', 'body_timeout'].includes(c))).toBe(true);
-      expect(codes('alone-19MiB')).toEqual(['context_length_exceeded']);
-      expect(codes('fifo-image')).toEqual(['invalid_image_file']);
-      expect(codes('huge-image')).toEqual(['image_too_large']);
-      expect(codes('stalled-body')).toEqual(['body_timeout']);
-      expect(codes('deep-json')).toEqual(['invalid_request']);
-      expect(codes('bad-auth-big-body')).toEqual(['invalid_api_key']);
-      expect(hostile.length).toBe(ROUNDS * 15 + BURST + 1);
+    // Memory: the peak stayed under the bound, and after a forced GC the process is back near its baseline.
+    expect(await server.command('gc')).toEqual({ gc: true });
+    await new Promise((r) => setTimeout(r, 1_000));
+    await server.command('gc');
+    const settled = processMemory(server.pid).rss;
+    const tally: Record<string, Record<string, number>> = {};
+    for (const { kind, outcome: o } of hostile) {
+      const key = String(o.status ?? o.ended);
+      tally[kind] = { ...tally[kind], [key]: (tally[kind]?.[key] ?? 0) + 1 };
+    }
+    const stats = (await server.command('stats')) as { stats: { running: number; waiting: number } };
+    console.log(
+      `soak: ${ordinary.length} ordinary requests (all 200), ${hostile.length} hostile ${JSON.stringify(tally)}; ` +
+        `RSS baseline ${(baseline / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB (+${((peak - baseline) / MB).toFixed(0)}), ` +
+        `settled ${(settled / MB).toFixed(0)} MB (+${((settled - baseline) / MB).toFixed(0)})`,
+    );
+    // Every ordinary request succeeded.
+    expect(ordinary.length).toBe(ROUNDS * 4 + 4);
+    expect(ordinary.filter((o) => o.status !== 200)).toEqual([]);
+    for (const o of ordinary) expect(o.body).toMatch(/"object":"chat\.completion(\.chunk)?"/);
 
-      expect(stats.stats).toMatchObject({ running: 0, waiting: 0 });
-      expect(peak - baseline).toBeLessThan(PEAK_OVER_BASELINE);
-      expect(settled - baseline).toBeLessThan(SETTLED_OVER_BASELINE);
-      expect(await server.stop()).toBe(0);
-    },
-  );
+    // Every hostile request got its typed answer (or, for the hang-up, went away); none got a 5xx other than a busy 503.
+    const expected: Record<string, Array<number | string>> = {
+      'declared-oversize': [413],
+      // On a busy machine a 64 MiB upload can also miss its body deadline (408) before reaching the cap.
+      'chunked-oversize': [413, 408, 'reset'],
+      'stalled-body': [408],
+      'stalled-headers-only': [408],
+      'malformed-json': [400],
+      'deep-json': [400],
+      'huge-prompt': [400, 503],
+      'path-escape': [403],
+      'fifo-image': [400],
+      'huge-image': [400],
+      'bad-auth': [401],
+      // Refused before its body is read; the rest is dropped for a moment, then the connection is cut,
+      // which can reset the connection before the client has read the 401.
+      'bad-auth-big-body': [401, 'reset'],
+      'hang-up': [200, 'reset'],
+      // Under the burst a body may also miss its deadline (408) on a busy machine, or its refusal be lost
+      // to the reset that ends a client still sending after it (see linger in server.ts).
+      'burst-19MiB': [400, 408, 503, 'reset'],
+      'alone-19MiB': [400],
+    };
+    for (const { kind, outcome: o } of hostile) {
+      expect(expected[kind], `${kind}: ${String(o.status ?? o.ended)} ${o.body ?? ''}`).toContain(o.status ?? o.ended);
+    }
+    const codes = (kind: string): string[] => [...new Set(hostile.filter((h) => h.kind === kind && h.outcome.status).map((h) => codeOf(h.outcome)!))];
+    expect(codes('huge-prompt').every((c) => c === 'context_length_exceeded' || c === 'server_busy')).toBe(true);
+    expect(codes('burst-19MiB').every((c) => ['context_length_exceeded', 'server_busy', 'body_timeout'].includes(c))).toBe(true);
+    expect(codes('alone-19MiB')).toEqual(['context_length_exceeded']);
+    expect(codes('fifo-image')).toEqual(['invalid_image_file']);
+    expect(codes('huge-image')).toEqual(['image_too_large']);
+    expect(codes('stalled-body')).toEqual(['body_timeout']);
+    expect(codes('deep-json')).toEqual(['invalid_request']);
+    expect(codes('bad-auth-big-body')).toEqual(['invalid_api_key']);
+    expect(hostile.length).toBe(ROUNDS * 15 + BURST + 1);
+
+    expect(stats.stats).toMatchObject({ running: 0, waiting: 0 });
+    expect(peak - baseline).toBeLessThan(PEAK_OVER_BASELINE);
+    expect(settled - baseline).toBeLessThan(SETTLED_OVER_BASELINE);
+    expect(await server.stop()).toBe(0);
+  });
 });

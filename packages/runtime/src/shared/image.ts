@@ -12,9 +12,8 @@ export function checkRawImage(image: RawImage, where: string): void {
     throw new InvalidArgumentError(`${where}: ${channels} channels; expected 1-4`, { details: { field: 'channels' } });
   }
   if (data.length !== width * height * channels) {
-    throw new InvalidArgumentError(
-      `${where}: data holds ${data.length} bytes but ${width}x${height}x${channels} needs ${width * height * channels}`,
-      { details: { field: 'data' } },
-    );
+    throw new InvalidArgumentError(`${where}: data holds ${data.length} bytes but ${width}x${height}x${channels} needs ${width * height * channels}`, {
+      details: { field: 'data' },
+    });
   }
 }

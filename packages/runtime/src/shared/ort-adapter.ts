@@ -96,14 +96,11 @@ function checkFeeds(feeds: Readonly<Record<string, Tensor>>, inputs: readonly Va
       });
     }
     if (meta.dims) {
-      const ok =
-        meta.dims.length === tensor.dims.length &&
-        meta.dims.every((d, i) => typeof d !== 'number' || d === tensor.dims[i]);
+      const ok = meta.dims.length === tensor.dims.length && meta.dims.every((d, i) => typeof d !== 'number' || d === tensor.dims[i]);
       if (!ok) {
-        throw new TensorShapeError(
-          `input '${name}' expects dims [${meta.dims.map((d) => d ?? '?').join(', ')}], got [${tensor.dims.join(', ')}]`,
-          { details: { file: source, field: name, expected: meta.dims, actual: [...tensor.dims] } },
-        );
+        throw new TensorShapeError(`input '${name}' expects dims [${meta.dims.map((d) => d ?? '?').join(', ')}], got [${tensor.dims.join(', ')}]`, {
+          details: { file: source, field: name, expected: meta.dims, actual: [...tensor.dims] },
+        });
       }
     }
   }

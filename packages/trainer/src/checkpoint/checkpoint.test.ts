@@ -58,7 +58,11 @@ async function train(runDir: string, steps: number, stopAt?: number): Promise<Ru
   for (let step = ck?.step ?? 0; step < steps; step++) {
     const batch = order.next();
     batches.push(batch.indices);
-    const grads = fakeGradient(params, batch.samples.flatMap((s) => s.inputIds), noise);
+    const grads = fakeGradient(
+      params,
+      batch.samples.flatMap((s) => s.inputIds),
+      noise,
+    );
     clipGradNorm(grads, { maxNorm: 1 });
     opt.step(grads, { lrFactor: schedule.factor(step) });
     if (step + 1 === stopAt) {
@@ -100,7 +104,10 @@ describe('run checkpoints', () => {
     const written = {
       step: 7,
       stage: 1,
-      weights: new Map<string, Tensor>([['w', createTensor('float32', [3], params[0].data)], ['ids', createTensor('int64', [2], [1n, 2n])]]),
+      weights: new Map<string, Tensor>([
+        ['w', createTensor('float32', [3], params[0].data)],
+        ['ids', createTensor('int64', [2], [1n, 2n])],
+      ]),
       optimizer: opt.getState(),
       scheduleStep: 7,
       data: position,
@@ -157,7 +164,10 @@ describe('metrics and non-finite loss', () => {
     const again = await createMetricsWriter(file); // a resumed run appends
     await again.write({ step: 3, loss: 2, lr: 8e-4, evalAccuracy: 0.5 });
     await again.close();
-    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toEqual([
       { step: 1, loss: 2.5, lr: 1e-3, gradNorm: 0.7, tokensPerSecond: 1000, samplesPerSecond: 4, stage: 'pretrain' },
       { step: 2, loss: 2.25, lr: 9e-4, gradNorm: null },

@@ -59,7 +59,11 @@ const trainerStateSchema = z.object({
   scheduleStep: z.number().int().min(0),
   data: dataPositionSchema,
   rng: z
-    .object({ algorithm: z.literal('xoshiro128**'), s: z.tuple([z.number(), z.number(), z.number(), z.number()]).readonly(), spareNormal: z.number().nullable() })
+    .object({
+      algorithm: z.literal('xoshiro128**'),
+      s: z.tuple([z.number(), z.number(), z.number(), z.number()]).readonly(),
+      spareNormal: z.number().nullable(),
+    })
     .nullable(),
   recipeHash: z.string(),
   files: z.record(z.string(), z.number().int().min(0)),
@@ -105,7 +109,12 @@ export async function writeRunCheckpoint(runDir: string, checkpoint: RunCheckpoi
   if (!Number.isInteger(step) || step < 0) throw new ValidationError(`step must be a non-negative integer, got ${step}`, { details: { field: 'step' } });
   await mkdir(runDir, { recursive: true });
   const finalDir = path.join(runDir, `checkpoint-${step}`);
-  if (await stat(finalDir).then(() => true, () => false)) {
+  if (
+    await stat(finalDir).then(
+      () => true,
+      () => false,
+    )
+  ) {
     throw new ConflictError(`checkpoint ${finalDir} already exists`, { details: { file: finalDir, step } });
   }
   const tmp = path.join(runDir, `.checkpoint-${step}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -231,7 +240,10 @@ export async function readRunCheckpoint(dir: string, options: ReadRunCheckpointO
   const stateFile = path.join(dir, TRAINER_STATE_FILE);
   const state = await readState(dir);
   if (!state) {
-    const exists = await stat(stateFile).then(() => true, () => false);
+    const exists = await stat(stateFile).then(
+      () => true,
+      () => false,
+    );
     if (!exists) throw new NotFoundError(`${dir} is not a complete checkpoint (no ${TRAINER_STATE_FILE})`, { details: { file: stateFile } });
     throw new FormatError(`${stateFile} is not a Vlit run checkpoint state`, { details: { file: stateFile } });
   }

@@ -143,8 +143,20 @@ describe('with @vlit/templates encoding', () => {
         { role: 'assistant', content: sentence(rng.int(2, 20)) },
       ],
     }));
-    records.push({ id: 'untrained', messages: [{ role: 'user', content: 'what is on the bus?' }, { role: 'assistant', content: 'a dog.', train: false }] });
-    records.push({ id: 'long', messages: [{ role: 'user', content: 'what?' }, { role: 'assistant', content: sentence(400) }] });
+    records.push({
+      id: 'untrained',
+      messages: [
+        { role: 'user', content: 'what is on the bus?' },
+        { role: 'assistant', content: 'a dog.', train: false },
+      ],
+    });
+    records.push({
+      id: 'long',
+      messages: [
+        { role: 'user', content: 'what?' },
+        { role: 'assistant', content: sentence(400) },
+      ],
+    });
     const { encoded, counts } = encodeBatch(records, { template: createBuiltinTemplate('chatml'), tokenizer, imageTokens: 4, allowEmptyLabels: true });
     expect(counts.rejected).toBe(0);
     const order = createDataOrder(encoded, { batchSize: 4, seed: 2, maxLength: 256 });

@@ -90,7 +90,6 @@ export interface DataOrder<S extends TrainingSample = TrainingSample> {
   next(): Batch<S>;
 }
 
-
 /** Check one sample; returns why it cannot train, or null. */
 export function checkTrainingSample(sample: TrainingSample, index: number, options: { maxLength?: number; ignoreIndex?: number } = {}): SampleReject | null {
   const ignore = options.ignoreIndex ?? -100;

@@ -38,7 +38,13 @@ export function accelerateConfigYaml(o: AccelerateConfigOptions): string {
     `use_cpu: ${cpu}`,
   ];
   if (o.strategy === 'fsdp') {
-    lines.push('fsdp_config:', '  fsdp_version: 2', '  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP', '  fsdp_reshard_after_forward: true', '  fsdp_state_dict_type: FULL_STATE_DICT');
+    lines.push(
+      'fsdp_config:',
+      '  fsdp_version: 2',
+      '  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP',
+      '  fsdp_reshard_after_forward: true',
+      '  fsdp_state_dict_type: FULL_STATE_DICT',
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -23,7 +23,8 @@ export interface TorchrunFailure {
 export class TorchrunWorkerError extends BackendError {
   constructor(failure: TorchrunFailure) {
     const who = failure.rank === null ? 'torchrun' : `rank ${failure.rank}`;
-    const how = failure.exitCode === null ? 'failed' : failure.exitCode < 0 ? `was killed by signal ${-failure.exitCode}` : `exited with code ${failure.exitCode}`;
+    const how =
+      failure.exitCode === null ? 'failed' : failure.exitCode < 0 ? `was killed by signal ${-failure.exitCode}` : `exited with code ${failure.exitCode}`;
     const tail = failure.lastLines.slice(-5).join('\n  ');
     super(`${who} ${how} in stage ${failure.stage}${tail ? `; last lines:\n  ${tail}\n` : ''}`, {
       details: {

@@ -111,7 +111,13 @@ export function planStage(stage: RecipeStage, samples: readonly TrainingSample[]
     steps.push({ samples: ids, epoch, position: order.position() });
   }
   const { warmupSteps, warmupRatio } = stage.schedule;
-  return { steps, batchesPerEpoch: order.batchesPerEpoch, totalSteps, warmupSteps: warmupSteps ?? warmupStepsFromRatio(warmupRatio ?? 0, totalSteps), rejects: order.rejects };
+  return {
+    steps,
+    batchesPerEpoch: order.batchesPerEpoch,
+    totalSteps,
+    warmupSteps: warmupSteps ?? warmupStepsFromRatio(warmupRatio ?? 0, totalSteps),
+    rejects: order.rejects,
+  };
 }
 
 /** Trainables and optimiser settings of a stage, resolved against the model's in-memory parameter names. */
@@ -136,12 +142,22 @@ export function resolveStageForWorker(stage: RecipeStage, stageIndex: number, te
   };
 }
 
-const i64 = (values: number[]): Tensor<'int64'> => createTensor('int64', [values.length], BigInt64Array.from(values, (v) => BigInt(v)));
+const i64 = (values: number[]): Tensor<'int64'> =>
+  createTensor(
+    'int64',
+    [values.length],
+    BigInt64Array.from(values, (v) => BigInt(v)),
+  );
 
 /** Write the samples as safetensors shards (ids, labels, attention mask, offsets, image spans, images); returns the shard list of the job. */
-export async function writeDataShards(dir: string, samples: readonly TorchrunSample[], options: { samplesPerShard?: number } = {}): Promise<TorchrunJob['shards']> {
+export async function writeDataShards(
+  dir: string,
+  samples: readonly TorchrunSample[],
+  options: { samplesPerShard?: number } = {},
+): Promise<TorchrunJob['shards']> {
   const per = options.samplesPerShard ?? 4096;
-  if (!Number.isInteger(per) || per < 1) throw new InvalidArgumentError(`samplesPerShard must be a positive integer, got ${per}`, { details: { field: 'samplesPerShard' } });
+  if (!Number.isInteger(per) || per < 1)
+    throw new InvalidArgumentError(`samplesPerShard must be a positive integer, got ${per}`, { details: { field: 'samplesPerShard' } });
   await mkdir(dir, { recursive: true });
   const shards: TorchrunJob['shards'] = [];
   for (let first = 0; first < samples.length; first += per) {
@@ -165,7 +181,9 @@ export async function writeDataShards(dir: string, samples: readonly TorchrunSam
       const own = s.images ?? [];
       for (const sp of s.imageSpans) {
         if (sp.imageIndex >= own.length) {
-          throw new ValidationError(`sample ${s.id}: image span ${sp.imageIndex} has no image tensor (${own.length} given)`, { details: { record: at, field: 'images' } });
+          throw new ValidationError(`sample ${s.id}: image span ${sp.imageIndex} has no image tensor (${own.length} given)`, {
+            details: { record: at, field: 'images' },
+          });
         }
         spans.push(local, sp.imageIndex, sp.start, sp.end);
       }
@@ -177,7 +195,9 @@ export async function writeDataShards(dir: string, samples: readonly TorchrunSam
           });
         }
         if (images.length && img.dims.join() !== images[0].dims.join()) {
-          throw new ValidationError(`sample ${s.id}: image dims [${img.dims.join(', ')}] differ from [${images[0].dims.join(', ')}]`, { details: { record: at, field: 'images' } });
+          throw new ValidationError(`sample ${s.id}: image dims [${img.dims.join(', ')}] differ from [${images[0].dims.join(', ')}]`, {
+            details: { record: at, field: 'images' },
+          });
         }
         images.push(img);
       }
@@ -189,7 +209,15 @@ export async function writeDataShards(dir: string, samples: readonly TorchrunSam
       ['attention_mask', i64(mask)],
       ['sample_offsets', i64(offsets)],
     ]);
-    if (spans.length) tensors.set('image_spans', createTensor('int64', [spans.length / 4, 4], BigInt64Array.from(spans, (v) => BigInt(v))));
+    if (spans.length)
+      tensors.set(
+        'image_spans',
+        createTensor(
+          'int64',
+          [spans.length / 4, 4],
+          BigInt64Array.from(spans, (v) => BigInt(v)),
+        ),
+      );
     if (images.length) {
       const size = images[0].data.length;
       const all = new Float32Array(size * images.length);

@@ -28,7 +28,13 @@ function makeSamples(): TorchrunSample[] {
     const labels = inputIds.map((t, k) => (k >= 1 + IMAGE_TOKENS + prompt.length ? t : -100));
     const pixels = new Float32Array(3 * 28 * 28);
     for (let k = 0; k < pixels.length; k++) pixels[k] = rng.normal();
-    return { id: `s${i}`, inputIds, labels, imageSpans: [{ imageIndex: 0, start: 1, end: 1 + IMAGE_TOKENS }], images: [createTensor('float32', [3, 28, 28], pixels)] };
+    return {
+      id: `s${i}`,
+      inputIds,
+      labels,
+      imageSpans: [{ imageIndex: 0, start: 1, end: 1 + IMAGE_TOKENS }],
+      images: [createTensor('float32', [3, 28, 28], pixels)],
+    };
   });
 }
 
@@ -36,7 +42,15 @@ const STAGE1 = { lr: 1e-3, weightDecay: 0, warmup: 2 };
 const STAGE2 = { lr: 2e-3, weightDecay: 0.01, warmup: 2, r: 4, alpha: 8 };
 
 function tinyRecipe(maxSteps = 20): Recipe {
-  const common = { data: { sources: [{ name: 'fixture', path: 'memory' }] }, template: 'llava-plain', maxLength: 64, batchSize: 1, gradientAccumulation: 4, maxSteps, clipGradNorm: 1 };
+  const common = {
+    data: { sources: [{ name: 'fixture', path: 'memory' }] },
+    template: 'llava-plain',
+    maxLength: 64,
+    batchSize: 1,
+    gradientAccumulation: 4,
+    maxSteps,
+    clipGradNorm: 1,
+  };
   return parseRecipe({
     name: 'tiny-llava',
     seed: 7,
@@ -173,7 +187,13 @@ describe('torchrun engine (2 ranks, gloo, CPU)', () => {
 
   it('trains stage 1 (projector) and a LoRA stage with the losses of a single-process torch run of the same global batches', LONG, async () => {
     const events: TorchrunEvent[] = [];
-    twoRank = await trainWithTorchrun(tinyRecipe(), { model: modelDir, data: { align: samples, lora: samples }, outputDir: path.join(work, 'two-rank'), engine, onProgress: (e) => events.push(e) });
+    twoRank = await trainWithTorchrun(tinyRecipe(), {
+      model: modelDir,
+      data: { align: samples, lora: samples },
+      outputDir: path.join(work, 'two-rank'),
+      engine,
+      onProgress: (e) => events.push(e),
+    });
 
     // Every rank's log reached the callback, and metrics came per step.
     const ranks = new Set(events.flatMap((e) => (e.type === 'log' && e.rank !== null ? [e.rank] : [])));
@@ -181,7 +201,10 @@ describe('torchrun engine (2 ranks, gloo, CPU)', () => {
     const [align, lora] = twoRank.stages;
     expect(align.metrics.map((m) => m.step)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     expect(lora.metrics).toHaveLength(20);
-    const metricsFile = readFileSync(path.join(align.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number });
+    const metricsFile = readFileSync(path.join(align.runDir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { loss: number });
     expect(metricsFile.map((m) => m.loss)).toEqual(align.metrics.map((m) => m.loss));
     // The job's global batch is the recipe's (1 x 4) whatever the world size.
     const job = torchrunJobSchema.parse(JSON.parse(readFileSync(path.join(lora.runDir, 'job.json'), 'utf8')));
@@ -194,8 +217,24 @@ describe('torchrun engine (2 ranks, gloo, CPU)', () => {
       model: modelDir,
       seed: 7,
       stages: [
-        { job: path.join(align.runDir, 'job.json'), out: path.join(work, 'ref-align'), lr: STAGE1.lr, weightDecay: STAGE1.weightDecay, warmup: STAGE1.warmup, clip: 1, lora: null },
-        { job: path.join(lora.runDir, 'job.json'), out: path.join(work, 'ref-lora'), lr: STAGE2.lr, weightDecay: STAGE2.weightDecay, warmup: STAGE2.warmup, clip: 1, lora: { r: STAGE2.r, alpha: STAGE2.alpha } },
+        {
+          job: path.join(align.runDir, 'job.json'),
+          out: path.join(work, 'ref-align'),
+          lr: STAGE1.lr,
+          weightDecay: STAGE1.weightDecay,
+          warmup: STAGE1.warmup,
+          clip: 1,
+          lora: null,
+        },
+        {
+          job: path.join(lora.runDir, 'job.json'),
+          out: path.join(work, 'ref-lora'),
+          lr: STAGE2.lr,
+          weightDecay: STAGE2.weightDecay,
+          warmup: STAGE2.warmup,
+          clip: 1,
+          lora: { r: STAGE2.r, alpha: STAGE2.alpha },
+        },
       ],
       ours: { model: lora.model, adapter: lora.adapter, base: align.model },
     };
@@ -203,10 +242,17 @@ describe('torchrun engine (2 ranks, gloo, CPU)', () => {
     writeFileSync(specFile, JSON.stringify(spec));
     const refOut = path.join(work, 'ref-out.json');
     runReferencePython(new URL('./py/reference_run.py', import.meta.url).pathname, [specFile, refOut], { timeoutMs: 1_200_000 });
-    const ref = JSON.parse(readFileSync(refOut, 'utf8')) as { stages: { losses: number[] }[]; mergedLogitsMaxDiff: number; adapterLogitsMaxDiff: number; logitsMaxAbs: number };
+    const ref = JSON.parse(readFileSync(refOut, 'utf8')) as {
+      stages: { losses: number[] }[];
+      mergedLogitsMaxDiff: number;
+      adapterLogitsMaxDiff: number;
+      logitsMaxAbs: number;
+    };
 
     const worst = [align, lora].map((st, k) => Math.max(...st.metrics.map((m, i) => relDiff(m.loss, ref.stages[k].losses[i]))));
-    console.log(`[figures] torchrun 2-rank vs single-process torch: loss max rel diff stage1 ${worst[0].toExponential(2)}, LoRA ${worst[1].toExponential(2)}; logits max abs diff merged ${ref.mergedLogitsMaxDiff.toExponential(2)}, adapter ${ref.adapterLogitsMaxDiff.toExponential(2)} (|logits| up to ${ref.logitsMaxAbs.toFixed(2)})`);
+    console.log(
+      `[figures] torchrun 2-rank vs single-process torch: loss max rel diff stage1 ${worst[0].toExponential(2)}, LoRA ${worst[1].toExponential(2)}; logits max abs diff merged ${ref.mergedLogitsMaxDiff.toExponential(2)}, adapter ${ref.adapterLogitsMaxDiff.toExponential(2)} (|logits| up to ${ref.logitsMaxAbs.toFixed(2)})`,
+    );
     expect(worst[0]).toBeLessThan(1e-3);
     expect(worst[1]).toBeLessThan(1e-3);
     // Training moved the loss (the comparison is not between two untrained models): epochs 0 and 2 cover the same 24 samples.
@@ -252,7 +298,9 @@ describe('torchrun engine (2 ranks, gloo, CPU)', () => {
       'LoRA merged by the engine': await vlitLogitsVsTorch(lora.model, loraRef),
     };
     for (const [what, c] of Object.entries(checks)) {
-      console.log(`[figures] Vlit vs PyTorch logits, ${what}: max abs diff ${c.diff.toExponential(2)} over ${c.samples} samples (|logits| up to ${c.maxAbs.toFixed(2)})`);
+      console.log(
+        `[figures] Vlit vs PyTorch logits, ${what}: max abs diff ${c.diff.toExponential(2)} over ${c.samples} samples (|logits| up to ${c.maxAbs.toFixed(2)})`,
+      );
       expect(c.samples).toBe(3);
       expect(c.maxAbs).toBeGreaterThan(0.1);
       expect(c.diff).toBeLessThan(1e-4);
@@ -346,7 +394,9 @@ describe('torchrun engine (2 ranks, gloo, CPU)', () => {
     expect(stage.resumedFrom).toMatch(/checkpoint-(8|12|16)$/);
     expect(stage.metrics[stage.metrics.length - 1].step).toBe(20);
     const weights = await maxWeightDiff(stage.model, twoRank.stages[0].model, (n) => n.includes('multi_modal_projector'));
-    console.log(`[figures] resumed after SIGKILL of rank 1 (from ${path.basename(stage.resumedFrom ?? '')}) vs uninterrupted: projector max abs diff ${weights.diff.toExponential(2)}`);
+    console.log(
+      `[figures] resumed after SIGKILL of rank 1 (from ${path.basename(stage.resumedFrom ?? '')}) vs uninterrupted: projector max abs diff ${weights.diff.toExponential(2)}`,
+    );
     expect(weights.compared).toBe(4);
     expect(weights.diff).toBeLessThan(1e-5);
 

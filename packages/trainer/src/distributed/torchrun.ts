@@ -183,7 +183,10 @@ async function runProcess(
 async function tail(file: string, n: number): Promise<string[] | null> {
   const text = await readFile(file, 'utf8').catch(() => null);
   if (text === null) return null;
-  return text.split('\n').filter((l) => l.length > 0).slice(-n);
+  return text
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .slice(-n);
 }
 
 interface ModelInfo {
@@ -199,7 +202,9 @@ async function describeModel(python: string, env: NodeJS.ProcessEnv, modelDir: s
   }
   const run = await runProcess(python, ['-m', 'vlit_worker', '--describe', modelDir, out], env, () => undefined, signal);
   if (run.code !== 0) {
-    throw new BackendError(`the worker could not load ${modelDir} with transformers`, { details: { file: modelDir, lastLines: run.output.slice(-20), rank: null } });
+    throw new BackendError(`the worker could not load ${modelDir} with transformers`, {
+      details: { file: modelDir, lastLines: run.output.slice(-20), rank: null },
+    });
   }
   const info = JSON.parse(await readFile(out, 'utf8')) as ModelInfo;
   await writeFile(out, JSON.stringify({ ...info, modelDir }));
@@ -215,7 +220,11 @@ const PEER_LOST = /connection (reset|closed) by peer|broken pipe|peer .*(closed|
  * peer); else a rank torchrun saw killed by a signal other than its own SIGTERM; else a rank whose
  * log stops without a failure line (killed before it could write one); else torchrun's root cause.
  */
-async function attributeFailure(output: string, logDir: string, reported: number | null): Promise<{ rank: number | null; exitCode: number | null; lastLines: string[] | null; logFile?: string }> {
+async function attributeFailure(
+  output: string,
+  logDir: string,
+  reported: number | null,
+): Promise<{ rank: number | null; exitCode: number | null; lastLines: string[] | null; logFile?: string }> {
   const failures = parseTorchrunFailures(output);
   const logs = (await readdir(logDir).catch(() => [] as string[]))
     .map((f) => /^rank-(\d+)\.log$/.exec(f))
@@ -243,7 +252,10 @@ export function createTorchrunEngine(engineOptions: TorchrunEngineOptions = {}):
   const nproc = engineOptions.nprocPerNode ?? 1;
   const nnodes = engineOptions.nnodes ?? 1;
   const nodeRank = engineOptions.nodeRank ?? 0;
-  for (const [field, v] of [['nprocPerNode', nproc], ['nnodes', nnodes]] as const) {
+  for (const [field, v] of [
+    ['nprocPerNode', nproc],
+    ['nnodes', nnodes],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new InvalidArgumentError(`${field} must be a positive integer, got ${v}`, { details: { field } });
   }
   if (!Number.isInteger(nodeRank) || nodeRank < 0 || nodeRank >= nnodes) {
@@ -268,7 +280,8 @@ export function createTorchrunEngine(engineOptions: TorchrunEngineOptions = {}):
     };
     const wanted = (options.stages ?? recipe.stages.map((_, i) => i)).map((s) => {
       const i = typeof s === 'number' ? s : recipe.stages.findIndex((st) => st.name === s);
-      if (i < 0 || i >= recipe.stages.length) throw new InvalidArgumentError(`no stage ${String(s)} in recipe ${recipe.name}`, { details: { field: 'stages' } });
+      if (i < 0 || i >= recipe.stages.length)
+        throw new InvalidArgumentError(`no stage ${String(s)} in recipe ${recipe.name}`, { details: { field: 'stages' } });
       return i;
     });
     let modelDir = path.resolve(options.model);
@@ -332,7 +345,9 @@ export function createTorchrunEngine(engineOptions: TorchrunEngineOptions = {}):
       };
       const globalBatch = stage.batchSize * stage.gradientAccumulation;
       if (globalBatch < nproc * nnodes) {
-        throw new ValidationError(`global batch ${globalBatch} is smaller than the world size ${nproc * nnodes}`, { details: { field: `stages.${stageIndex}.batchSize` } });
+        throw new ValidationError(`global batch ${globalBatch} is smaller than the world size ${nproc * nnodes}`, {
+          details: { field: `stages.${stageIndex}.batchSize` },
+        });
       }
       const jobFile = path.join(runDir, 'job.json');
       await writeFile(jobFile, `${JSON.stringify(job)}\n`);
@@ -378,7 +393,13 @@ export function createTorchrunEngine(engineOptions: TorchrunEngineOptions = {}):
         }
         if (ev) {
           if (ev.event === 'step') {
-            const record = metricsRecordSchema.parse({ ...ev, loss: ev.loss ?? Number.NaN, gradNorm: ev.gradNorm ?? Number.NaN, event: undefined, totalSteps: undefined });
+            const record = metricsRecordSchema.parse({
+              ...ev,
+              loss: ev.loss ?? Number.NaN,
+              gradNorm: ev.gradNorm ?? Number.NaN,
+              event: undefined,
+              totalSteps: undefined,
+            });
             metrics.push(record);
             options.onProgress?.({ type: 'step', stage: stage.name, stageIndex, step: record.step, totalSteps: plan.totalSteps, metrics: record });
           } else if (ev.event === 'checkpoint') {
@@ -395,7 +416,9 @@ export function createTorchrunEngine(engineOptions: TorchrunEngineOptions = {}):
       };
       const run = await runProcess(python, args, stageEnv, onLine, options.signal);
       // Appended, so a failed launch's summary survives the resumed one.
-      await appendFile(path.join(runDir, 'torchrun.log'), `=== ${new Date().toISOString()} exit ${run.code ?? run.signal}\n${run.output.join('\n')}\n`).catch(() => undefined);
+      await appendFile(path.join(runDir, 'torchrun.log'), `=== ${new Date().toISOString()} exit ${run.code ?? run.signal}\n${run.output.join('\n')}\n`).catch(
+        () => undefined,
+      );
       if (run.code !== 0) {
         const failure = await attributeFailure(run.output.join('\n'), path.join(runDir, 'logs'), failedRank);
         throw new TorchrunWorkerError({ ...failure, lastLines: failure.lastLines ?? run.output.slice(-20), stage: stage.name });

@@ -33,7 +33,13 @@ describe('gradient accumulation', () => {
     const samples = [makeSample('a', [5, 6, 7, 8], [9]), makeSample('b', [5], [10, 11, 12]), makeSample('c', [6, 7], [13, 14]), makeSample('d', [7], [15])];
     const graph = buildTrainingGraph(tiny.parts, { stage: base });
     const runtime = createNodeRuntime({ session: { intraOpThreads: 1 } });
-    const common = { backend: runtime.backend, model: graph, samples, imageFeatures: (_s: unknown, i: number) => [randomFeatures(`acc-${i}`)], bucketing: 'none' as const };
+    const common = {
+      backend: runtime.backend,
+      model: graph,
+      samples,
+      imageFeatures: (_s: unknown, i: number) => [randomFeatures(`acc-${i}`)],
+      bucketing: 'none' as const,
+    };
     const whole = await trainStage(base, common);
     const split = await trainStage({ ...base, batchSize: 2, gradientAccumulation: 2 }, common);
     expect(split.metrics[0].sampleIndices).toEqual(whole.metrics[0].sampleIndices);

@@ -41,7 +41,11 @@ describe('bad input', () => {
     const good = Array.from({ length: 6 }, (_, i) => makeSample(`ok-${i}`, [5, 6], [10 + i]));
     const masked = { ...makeSample('masked', [5, 6], [9]) };
     masked.labels = masked.labels.map(() => -100);
-    const long = makeSample('long', Array.from({ length: 12 }, (_, i) => 5 + i), [9]);
+    const long = makeSample(
+      'long',
+      Array.from({ length: 12 }, (_, i) => 5 + i),
+      [9],
+    );
     const samples = [good[0], masked, ...good.slice(1, 4), long, ...good.slice(4)];
     const runtime = createNodeRuntime({ session: { intraOpThreads: 1 } });
     const result = await trainStage(base, { backend: runtime.backend, model: tiny.parts, samples, imageFeatures: (_s, i) => [randomFeatures(i)] });
@@ -76,9 +80,13 @@ describe('bad input', () => {
         { mode: 'lora' as const, match: ['model.language_model.*'], targetModules: ['q_proj', 'qv_proj'], r: 2, alpha: 4 },
       ],
     };
-    expect(() => buildTrainingGraph(tiny.parts, { stage: loraTypo })).toThrow(expect.objectContaining({ details: expect.objectContaining({ field: 'trainables.1.targetModules.1' }) }));
+    expect(() => buildTrainingGraph(tiny.parts, { stage: loraTypo })).toThrow(
+      expect.objectContaining({ details: expect.objectContaining({ field: 'trainables.1.targetModules.1' }) }),
+    );
     const frozen = { ...base, trainables: [{ mode: 'frozen' as const, match: ['*'] }] };
-    expect(() => buildTrainingGraph(tiny.parts, { stage: frozen })).toThrow(expect.objectContaining({ code: 'VLIT_VALIDATION', details: { field: 'trainables' } }));
+    expect(() => buildTrainingGraph(tiny.parts, { stage: frozen })).toThrow(
+      expect.objectContaining({ code: 'VLIT_VALIDATION', details: { field: 'trainables' } }),
+    );
   });
 
   it('an image span that does not fit the connector is a TensorShapeError naming the record and span', SLOW, () => {

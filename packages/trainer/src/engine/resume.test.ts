@@ -15,7 +15,10 @@ import { readPeftAdapter } from '../lora/adapter-files.js';
 import type { TrainingProgressEvent, TrainStageResult } from './train-stage.js';
 
 interface FixtureModule {
-  run(outDir: string, onProgress?: (e: TrainingProgressEvent) => void): Promise<TrainStageResult & { outputs: { trainedFile?: string; adapterDirs: string[] } }>;
+  run(
+    outDir: string,
+    onProgress?: (e: TrainingProgressEvent) => void,
+  ): Promise<TrainStageResult & { outputs: { trainedFile?: string; adapterDirs: string[] } }>;
 }
 
 const fixture = new URL('./fixtures/resume-run.mjs', import.meta.url).pathname;
@@ -79,7 +82,13 @@ describe('resume after SIGKILL', () => {
     for (const r of b) expect(orderA.get(r.step), `step ${r.step}`).toEqual(r.sampleIndices);
     expect(a[4].sampleIndices).toEqual(a[5].sampleIndices);
     // Two micro-batches of 2 per step over 10 samples: every epoch uses every sample once.
-    expect(b.slice(0, 2).flatMap((r) => r.sampleIndices).concat(b[2].sampleIndices.slice(0, 2)).sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(
+      b
+        .slice(0, 2)
+        .flatMap((r) => r.sampleIndices)
+        .concat(b[2].sampleIndices.slice(0, 2))
+        .sort((x, y) => x - y),
+    ).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
 
     // Outputs: the trained projector and a PEFT adapter folder that reads back equal to the final weights.
     expect(resumed.outputs.trainedFile).toBeDefined();

@@ -75,7 +75,8 @@ export async function createTrainingSession(backend: InferenceBackend, graph: Tr
       const gradients = new Map<string, Float32Array>();
       for (const p of graph.parameters) {
         const g = out[gradientName(p.name)];
-        if (!g || !(g.data instanceof Float32Array)) throw new BackendError(`the gradient model returned no float32 gradient for '${p.name}'`, { details: { field: p.name } });
+        if (!g || !(g.data instanceof Float32Array))
+          throw new BackendError(`the gradient model returned no float32 gradient for '${p.name}'`, { details: { field: p.name } });
         gradients.set(p.name, Float32Array.from(g.data));
       }
       return { loss: scalar(out[TRAINING_IO.loss], TRAINING_IO.loss), gradients };

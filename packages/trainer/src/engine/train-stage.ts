@@ -5,7 +5,16 @@
  * reports metrics and progress, and checkpoints through an optional store, from which it also resumes
  * exactly. Browser-safe: files are the store's business (`createDirectoryTrainingStore` at `./node`).
  */
-import { InvalidArgumentError, NotFoundError, TensorShapeError, ValidationError, createTensor, type InferenceBackend, type SessionOptions, type Tensor } from '@vlit/core';
+import {
+  InvalidArgumentError,
+  NotFoundError,
+  TensorShapeError,
+  ValidationError,
+  createTensor,
+  type InferenceBackend,
+  type SessionOptions,
+  type Tensor,
+} from '@vlit/core';
 import type { RunCheckpoint } from '../checkpoint/run-checkpoint.js';
 import { createDataOrder, type SampleReject, type TrainingSample } from '../data/order.js';
 import { assertFiniteLoss, type MetricsRecord } from '../metrics.js';
@@ -136,18 +145,25 @@ function dropoutSeed(base: number, step: number, micro: number): number {
  * A NaN or infinite loss stops the run with NonFiniteLossError naming the step; samples that cannot
  * train are rejects (all labels masked, over maxLength) and the counts add up.
  */
-export async function trainStage<S extends TrainingSample>(stageInput: RecipeStage | RecipeStageInput, options: TrainStageOptions<S>): Promise<TrainStageResult> {
+export async function trainStage<S extends TrainingSample>(
+  stageInput: RecipeStage | RecipeStageInput,
+  options: TrainStageOptions<S>,
+): Promise<TrainStageResult> {
   const stageIndex = options.stageIndex ?? 0;
   const stage = parseStage(stageInput, stageIndex);
   if (typeof options.imageFeatures !== 'function') {
     throw new InvalidArgumentError('trainStage needs imageFeatures(sample, index)', { details: { field: 'imageFeatures' } });
   }
-  const graph = isGraph(options.model) ? options.model : buildTrainingGraph(options.model, { stage, stageIndex, loraWeights: options.loraWeights, seed: stage.seed ?? options.seed });
+  const graph = isGraph(options.model)
+    ? options.model
+    : buildTrainingGraph(options.model, { stage, stageIndex, loraWeights: options.loraWeights, seed: stage.seed ?? options.seed });
   const store = options.store;
   const recipeHash = options.recipeHash ?? '';
   const checkpoint = store ? await store.latestCheckpoint() : null;
   if (checkpoint && checkpoint.stage !== stageIndex) {
-    throw new ValidationError(`the latest checkpoint belongs to stage ${checkpoint.stage}, not ${stageIndex}`, { details: { field: 'stage', stage: checkpoint.stage } });
+    throw new ValidationError(`the latest checkpoint belongs to stage ${checkpoint.stage}, not ${stageIndex}`, {
+      details: { field: 'stage', stage: checkpoint.stage },
+    });
   }
   const orderOptions = {
     batchSize: stage.batchSize,

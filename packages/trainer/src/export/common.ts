@@ -66,7 +66,8 @@ export function stageTraining(recipeInput: Recipe | RecipeInput, options: Pick<E
   }
   const loraRule = stage.trainables.find((r) => r.mode === 'lora');
   const worldSize = options.worldSize ?? 1;
-  if (!Number.isInteger(worldSize) || worldSize < 1) throw new InvalidArgumentError(`worldSize must be a positive integer, got ${worldSize}`, { details: { field: 'worldSize' } });
+  if (!Number.isInteger(worldSize) || worldSize < 1)
+    throw new InvalidArgumentError(`worldSize must be a positive integer, got ${worldSize}`, { details: { field: 'worldSize' } });
   return {
     recipe,
     stage,

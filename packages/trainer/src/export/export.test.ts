@@ -38,7 +38,11 @@ const records: VlitRecord[] = [
   },
 ];
 
-const recipe = llavaRecipe({ pretrainData: [{ name: 'lcs', path: 'lcs.json' }], instructionData: [{ name: 'mix', path: 'mix.json' }], lora: { r: 16, alpha: 32 } });
+const recipe = llavaRecipe({
+  pretrainData: [{ name: 'lcs', path: 'lcs.json' }],
+  instructionData: [{ name: 'mix', path: 'mix.json' }],
+  lora: { r: 16, alpha: 32 },
+});
 
 async function readAll(file: string, dialect: RecordDialect | 'llava'): Promise<VlitRecord[]> {
   const out: VlitRecord[] = [];
@@ -55,7 +59,14 @@ describe('exports for other frameworks', () => {
 
   it('LLaMA-Factory: sharegpt multimodal data, the documented dataset_info.json entry, a training YAML; lossless through Vlit readers', async () => {
     const out = path.join(dir, 'lf');
-    const result = await exportLlamaFactory(recipe, { stage: 'finetune', records, outDir: out, model: '/models/llava-1.5-7b-hf', datasetName: 'vlit_mix', worldSize: 8 });
+    const result = await exportLlamaFactory(recipe, {
+      stage: 'finetune',
+      records,
+      outDir: out,
+      model: '/models/llava-1.5-7b-hf',
+      datasetName: 'vlit_mix',
+      worldSize: 8,
+    });
     expect(result.stats).toEqual({ written: 3, rejected: 0, warnings: 0 });
 
     // Exactly the fields LLaMA-Factory's data/README documents for multimodal sharegpt data (its mllm_demo entry).
@@ -68,7 +79,13 @@ describe('exports for other frameworks', () => {
     };
     // One record has a system prompt: the entry names LLaMA-Factory's documented `system` column too, else LLaMA-Factory would drop it.
     expect(info.vlit_mix).toStrictEqual({ ...documented, columns: { ...documented.columns, system: 'system' } });
-    const plain = await exportLlamaFactory(recipe, { stage: 'finetune', records: records.filter((r) => r.messages[0].role !== 'system'), outDir: out, model: 'm', datasetName: 'vlit_plain' });
+    const plain = await exportLlamaFactory(recipe, {
+      stage: 'finetune',
+      records: records.filter((r) => r.messages[0].role !== 'system'),
+      outDir: out,
+      model: 'm',
+      datasetName: 'vlit_plain',
+    });
     const both = await readDatasetInfoFile(plain.datasetInfoFile);
     expect(both.vlit_plain).toStrictEqual({ ...documented, file_name: 'vlit_plain.json' });
     expect(Object.keys(both).sort()).toEqual(['vlit_mix', 'vlit_plain']);
@@ -110,15 +127,30 @@ describe('exports for other frameworks', () => {
     const out = path.join(dir, 'swift');
     const result = await exportMsSwift(recipe, { stage: 0, records, outDir: out, model: '/models/llava-1.5-7b-hf' });
     expect(result.stats.written).toBe(3);
-    const lines = readFileSync(result.dataFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines[1]).toMatchObject({ system: 'You are a careful assistant.', messages: [{ role: 'user', content: 'Describe the image.\n<image>' }, { role: 'assistant', content: 'A dog runs on the beach; the sea is calm.' }], images: ['coco/000000000002.jpg'] });
+    const lines = readFileSync(result.dataFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[1]).toMatchObject({
+      system: 'You are a careful assistant.',
+      messages: [
+        { role: 'user', content: 'Describe the image.\n<image>' },
+        { role: 'assistant', content: 'A dog runs on the beach; the sea is calm.' },
+      ],
+      images: ['coco/000000000002.jpg'],
+    });
     const back = await readAll(result.dataFile, msSwiftDialect());
     expect(back.map(essence)).toEqual(records.map(essence));
     // Stage 1 trains the projector only: full training with the ViT and the LLM frozen.
     const flag = (name: string) => result.argv[result.argv.indexOf(name) + 1];
     expect(result.argv.slice(0, 2)).toEqual(['swift', 'sft']);
     expect([flag('--train_type'), flag('--freeze_vit'), flag('--freeze_aligner'), flag('--freeze_llm')]).toEqual(['full', 'true', 'false', 'true']);
-    expect([flag('--dataset'), flag('--per_device_train_batch_size'), flag('--gradient_accumulation_steps'), flag('--learning_rate')]).toEqual([result.dataFile, '16', '16', '0.001']);
+    expect([flag('--dataset'), flag('--per_device_train_batch_size'), flag('--gradient_accumulation_steps'), flag('--learning_rate')]).toEqual([
+      result.dataFile,
+      '16',
+      '16',
+      '0.001',
+    ]);
     expect(readFileSync(result.scriptFile, 'utf8')).toContain('swift sft \\\n  --model /models/llava-1.5-7b-hf');
   });
 
@@ -126,11 +158,24 @@ describe('exports for other frameworks', () => {
     const out = path.join(dir, 'llava');
     const result = await exportLlava(recipe, { stage: 'pretrain', records, outDir: out, model: 'lmsys/vicuna-7b-v1.5', imageFolder: './playground/data' });
     const raw = JSON.parse(readFileSync(result.dataFile, 'utf8')) as Record<string, unknown>[];
-    expect(raw[2]).toMatchObject({ id: 'neg-3', image: 'coco/000000000003.jpg', conversations: [{ from: 'human', value: '<image>\nIs there a giraffe?' }, { from: 'gpt', value: 'No, there is no giraffe in the image.' }] });
+    expect(raw[2]).toMatchObject({
+      id: 'neg-3',
+      image: 'coco/000000000003.jpg',
+      conversations: [
+        { from: 'human', value: '<image>\nIs there a giraffe?' },
+        { from: 'gpt', value: 'No, there is no giraffe in the image.' },
+      ],
+    });
     const back = await readAll(result.dataFile, 'llava');
     expect(back.map(essence)).toEqual(records.map(essence));
     const flag = (name: string) => result.args[result.args.indexOf(name) + 1];
-    expect([flag('--version'), flag('--tune_mm_mlp_adapter'), flag('--mm_projector_type'), flag('--learning_rate'), flag('--model_max_length')]).toEqual(['plain', 'True', 'mlp2x_gelu', '0.001', '2048']);
+    expect([flag('--version'), flag('--tune_mm_mlp_adapter'), flag('--mm_projector_type'), flag('--learning_rate'), flag('--model_max_length')]).toEqual([
+      'plain',
+      'True',
+      'mlp2x_gelu',
+      '0.001',
+      '2048',
+    ]);
     expect(result.args).not.toContain('--lora_enable');
   });
 });

@@ -37,7 +37,12 @@ export async function writePeftAdapter(dir: string, adapter: LoraAdapter, option
   const weightsFile = path.join(dir, PEFT_ADAPTER_FILES.weights);
   if (!options.overwrite) {
     for (const file of [configFile, weightsFile]) {
-      if (await stat(file).then(() => true, () => false)) {
+      if (
+        await stat(file).then(
+          () => true,
+          () => false,
+        )
+      ) {
         throw new ConflictError(`${file} exists; pass overwrite to replace it`, { details: { file } });
       }
     }

@@ -111,7 +111,13 @@ describe('adapters written by Vlit', () => {
       [path.join(dir, 'base'), adapterDir, path.join(dir, 'vlit-expected.safetensors'), path.join(dir, 'vlit-merged.safetensors'), out],
       { timeoutMs: 300_000 },
     );
-    const report = JSON.parse(readFileSync(out, 'utf8')) as { modules: string[]; loraMaxDiff: number; mergedMaxDiff: number; mergedCompared: number; scaling: Record<string, number> };
+    const report = JSON.parse(readFileSync(out, 'utf8')) as {
+      modules: string[];
+      loraMaxDiff: number;
+      mergedMaxDiff: number;
+      mergedCompared: number;
+      scaling: Record<string, number>;
+    };
     recordFigures('vlit-written-adapter', { loraMaxDiff: report.loraMaxDiff, mergedMaxDiff: report.mergedMaxDiff, modules: report.modules.length });
     expect(report.modules).toEqual(modules.map((m) => m.module).sort());
     expect(report.loraMaxDiff).toBe(0);
@@ -127,7 +133,9 @@ describe('adapters written by Vlit', () => {
 
   it('writes every field peft 0.21 writes to adapter_config.json', async () => {
     const peftConfig = JSON.parse(readFileSync(path.join(dir, 'adapter-plain', 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
-    const ours = JSON.parse(serializePeftAdapter(createLoraAdapter(createPeftLoraConfig({ r: 4, loraAlpha: 8, targetModules: ['q_proj', 'v_proj'], loraDropout: 0.05 }), [])).config) as Record<string, unknown>;
+    const ours = JSON.parse(
+      serializePeftAdapter(createLoraAdapter(createPeftLoraConfig({ r: 4, loraAlpha: 8, targetModules: ['q_proj', 'v_proj'], loraDropout: 0.05 }), [])).config,
+    ) as Record<string, unknown>;
     expect(Object.keys(ours)).toEqual(Object.keys(peftConfig));
     // target_modules is a set in peft (order varies); base_model_name_or_path is where the test loaded the base from.
     for (const k of Object.keys(peftConfig)) if (k !== 'target_modules' && k !== 'base_model_name_or_path') expect([k, ours[k]]).toEqual([k, peftConfig[k]]);
@@ -158,9 +166,7 @@ describe('bad adapters and target matching', () => {
 
   it('merging by hand: W + (alpha/r) B A', () => {
     const config = createPeftLoraConfig({ r: 1, loraAlpha: 2, targetModules: ['p'] });
-    const adapter = createLoraAdapter(config, [
-      { module: 'p', a: createTensor('float32', [1, 2], [1, 2]), b: createTensor('float32', [2, 1], [3, -1]) },
-    ]);
+    const adapter = createLoraAdapter(config, [{ module: 'p', a: createTensor('float32', [1, 2], [1, 2]), b: createTensor('float32', [2, 1], [3, -1]) }]);
     const merged = mergeLoraAdapter(new Map([['p.weight', createTensor('float32', [2, 2], [1, 0, 0, 1])]]), adapter);
     // B A = [[3, 6], [-1, -2]]; scale 2.
     expect(Array.from(merged.get('p.weight')!.data)).toEqual([7, 12, -2, -3]);

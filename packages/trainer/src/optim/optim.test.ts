@@ -140,10 +140,7 @@ describe('AdamW + clip_grad_norm_ + cosine warmup against torch 2.13', () => {
   });
 
   it('a state file with a missing piece is a FormatError naming the tensor', () => {
-    const bytes = serializeSafetensors(
-      { 'w.exp_avg': createTensor('float32', [2], new Float32Array(2)) },
-      { format: 'vlit-adamw-state', version: '1' },
-    );
+    const bytes = serializeSafetensors({ 'w.exp_avg': createTensor('float32', [2], new Float32Array(2)) }, { format: 'vlit-adamw-state', version: '1' });
     try {
       parseAdamWState(bytes);
       expect.unreachable();
@@ -201,11 +198,16 @@ describe('parameter groups and clipping by hand', () => {
 });
 
 describe('lr schedules against transformers 5.17', () => {
-  it('constant_with_warmup, linear and cosine give transformers\' lr at every step', { timeout: 300_000 }, () => {
+  it("constant_with_warmup, linear and cosine give transformers' lr at every step", { timeout: 300_000 }, () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'vlit-sched-'));
     const out = path.join(dir, 'schedules.json');
     runReferencePython(py('schedules_reference.py'), [out], { timeoutMs: 300_000 });
-    const cases = JSON.parse(readFileSync(out, 'utf8')) as { type: 'linear' | 'cosine' | 'constant_with_warmup'; warmup: number; total: number; lrs: number[] }[];
+    const cases = JSON.parse(readFileSync(out, 'utf8')) as {
+      type: 'linear' | 'cosine' | 'constant_with_warmup';
+      warmup: number;
+      total: number;
+      lrs: number[];
+    }[];
     expect(cases.length).toBe(15);
     for (const c of cases) {
       const s = createLrSchedule({ type: c.type, warmupSteps: c.warmup, totalSteps: c.total });

@@ -30,7 +30,10 @@ describe('LoRA dropout', () => {
   it('is off in evaluation, reproducible per seed, {0, 1/(1-p)} masks near rate p, gradients match central differences', { timeout: 600_000 }, async () => {
     const tiny = createTinyLlava(9, { layers: 1 });
     const lora = new Map<string, LoraInitialWeights>();
-    for (const [proj, out] of [['q_proj', 16], ['v_proj', 8]] as const) {
+    for (const [proj, out] of [
+      ['q_proj', 16],
+      ['v_proj', 8],
+    ] as const) {
       const a = createTensor('float32', [2, 16]);
       const b = createTensor('float32', [out, 2]);
       createRng(`a-${proj}`).fillNormal(a.data, 0.5);
@@ -42,7 +45,11 @@ describe('LoRA dropout', () => {
     expect(withDropout.dropout).toBe(true);
     expect(without.dropout).toBe(false);
     const samples = [makeSample('a', [5, 6, 7], [9, 10]), makeSample('b', [5], [11]), makeSample('c', [5, 6, 7, 8], [12]), makeSample('d', [6, 7], [13, 14])];
-    const { feeds } = prepareTrainingFeeds(withDropout, samples, samples.map((_, i) => [randomFeatures(`x${i}`)]));
+    const { feeds } = prepareTrainingFeeds(
+      withDropout,
+      samples,
+      samples.map((_, i) => [randomFeatures(`x${i}`)]),
+    );
     const values = new Map(withDropout.parameters.map((p) => [p.name, Float32Array.from(p.initial.data)]));
     const runtime = createNodeRuntime({ session: { intraOpThreads: 1 } });
     const s1 = await createTrainingSession(runtime.backend, withDropout);
@@ -58,7 +65,9 @@ describe('LoRA dropout', () => {
     const b = await s1.step(feeds, values, { dropoutSeed: 777 });
     const n = await s0.step(feeds, values);
     expect(a2.loss).toBe(a.loss);
-    expect(Array.from(a2.gradients.get(withDropout.parameters[0].name) as Float32Array)).toEqual(Array.from(a.gradients.get(withDropout.parameters[0].name) as Float32Array));
+    expect(Array.from(a2.gradients.get(withDropout.parameters[0].name) as Float32Array)).toEqual(
+      Array.from(a.gradients.get(withDropout.parameters[0].name) as Float32Array),
+    );
     expect(a.loss).not.toBe(b.loss);
     expect(a.loss).not.toBe(n.loss);
 

@@ -74,8 +74,22 @@ describe('frozen vision encoder in the training graph', () => {
     const values = new Map(withEncoder.parameters.map((p) => [p.name, Float32Array.from(p.initial.data)]));
     const s1 = await createTrainingSession(runtime.backend, withEncoder);
     const s2 = await createTrainingSession(runtime.backend, fromFeatures);
-    const a = await s1.step(prepareTrainingFeeds(withEncoder, samples, pixels.map((p) => [p])).feeds, values);
-    const b = await s2.step(prepareTrainingFeeds(fromFeatures, samples, features.map((f) => [f])).feeds, values);
+    const a = await s1.step(
+      prepareTrainingFeeds(
+        withEncoder,
+        samples,
+        pixels.map((p) => [p]),
+      ).feeds,
+      values,
+    );
+    const b = await s2.step(
+      prepareTrainingFeeds(
+        fromFeatures,
+        samples,
+        features.map((f) => [f]),
+      ).feeds,
+      values,
+    );
     await s1.release();
     await s2.release();
     expect(Math.abs(a.loss - b.loss) / Math.abs(b.loss)).toBeLessThan(1e-5);

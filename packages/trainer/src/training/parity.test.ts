@@ -59,7 +59,10 @@ describe('training graph parity with transformers + peft + torch autograd', () =
     const rng = createRng('lora-init');
     const loraWeights = new Map<string, LoraInitialWeights>();
     for (let layer = 0; layer < tiny.llama.numHiddenLayers; layer++) {
-      for (const [proj, out] of [['q_proj', 16], ['v_proj', 8]] as const) {
+      for (const [proj, out] of [
+        ['q_proj', 16],
+        ['v_proj', 8],
+      ] as const) {
         const a = createTensor('float32', [R, TINY.hidden]);
         const b = createTensor('float32', [out, R]);
         rng.fillNormal(a.data, 0.3);
@@ -74,7 +77,9 @@ describe('training graph parity with transformers + peft + torch autograd', () =
         'model.multi_modal_projector.linear_1.bias',
         'model.multi_modal_projector.linear_2.weight',
         'model.multi_modal_projector.linear_2.bias',
-        ...[0, 1].flatMap((l) => ['q_proj', 'v_proj'].flatMap((p) => ['A', 'B'].map((x) => `model.language_model.layers.${l}.self_attn.${p}.lora_${x}.weight`))),
+        ...[0, 1].flatMap((l) =>
+          ['q_proj', 'v_proj'].flatMap((p) => ['A', 'B'].map((x) => `model.language_model.layers.${l}.self_attn.${p}.lora_${x}.weight`)),
+        ),
       ].sort(),
     );
 

@@ -41,7 +41,13 @@ describe('trained outputs load in transformers + peft', () => {
     const features = samples.map((s, i) => s.imageSpans.map((_, k) => randomFeatures(`rt-${i}-${k}`)));
     const runtime = createNodeRuntime({ session: { intraOpThreads: 1 } });
     const out = path.join(work, 'run');
-    const result = await trainStageInDirectory(stage, { backend: runtime.backend, model: tiny.parts, samples, imageFeatures: (_s, i) => features[i], outDir: out });
+    const result = await trainStageInDirectory(stage, {
+      backend: runtime.backend,
+      model: tiny.parts,
+      samples,
+      imageFeatures: (_s, i) => features[i],
+      outDir: out,
+    });
     expect(result.outputs.adapterDirs).toEqual([path.join(out, 'final', 'adapter')]);
     // B starts at zero (peft's init) and moved: the adapter is not the identity.
     const bMax = Math.max(...result.graph.lora.map((m) => Math.max(...Array.from(result.weights.get(m.bName)?.data ?? [0]).map(Math.abs))));

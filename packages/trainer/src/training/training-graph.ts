@@ -6,16 +6,7 @@
  * initializer), trained (promoted to a fed input) or LoRA (`+ scale * (x A^T) B^T` beside the
  * matched MatMul, A and B fed). Then @vlit/graph's reverse-mode autodiff gives the gradient model.
  */
-import {
-  CompatibilityError,
-  InvalidArgumentError,
-  NotFoundError,
-  UnsupportedError,
-  ValidationError,
-  createRng,
-  createTensor,
-  type Tensor,
-} from '@vlit/core';
+import { CompatibilityError, InvalidArgumentError, NotFoundError, UnsupportedError, ValidationError, createRng, createTensor, type Tensor } from '@vlit/core';
 import {
   addMaskedCrossEntropy,
   buildGradientModel,
@@ -199,7 +190,14 @@ function node(opType: string, inputs: string[], outputs: string[], name: string,
 }
 
 function int64Proto(name: string, values: number[]): TensorProto {
-  return tensorToProto(name, createTensor('int64', [values.length], values.map((v) => BigInt(v))));
+  return tensorToProto(
+    name,
+    createTensor(
+      'int64',
+      [values.length],
+      values.map((v) => BigInt(v)),
+    ),
+  );
 }
 
 function graphOf(model: OnnxModel, part: TrainingPart): GraphProto {
@@ -341,7 +339,12 @@ export function buildTrainingGraph(parts: TrainingModelParts, options: BuildTrai
 
   const embed = renamePart(parts.embedTokens, 'embedTokens', naming, new Map([[names.embedInput, TRAINING_IO.inputIds]]));
   const encoder = parts.encoder ? renamePart(parts.encoder, 'encoder', naming, new Map([[names.encoderInput, TRAINING_IO.pixelValues]])) : undefined;
-  const connector = renamePart(parts.connector, 'connector', naming, new Map([[names.connectorInput, encoder ? 'train/image_features' : TRAINING_IO.imageFeatures]]));
+  const connector = renamePart(
+    parts.connector,
+    'connector',
+    naming,
+    new Map([[names.connectorInput, encoder ? 'train/image_features' : TRAINING_IO.imageFeatures]]),
+  );
   const decoderInputs = new Map<string, string>([
     [names.decoderEmbeds, 'train/inputs_embeds'],
     [names.decoderAttentionMask, TRAINING_IO.attentionMask],
@@ -375,9 +378,12 @@ export function buildTrainingGraph(parts: TrainingModelParts, options: BuildTrai
   need(embed, 'embedTokens', 'output', names.embedOutput);
   const hidden = embedsIn.dims?.[2];
   if (embedsIn.dims?.length !== 3 || typeof hidden !== 'number') {
-    throw new UnsupportedError(`the decoder input '${names.decoderEmbeds}' must be [batch, seq, hidden] with a known hidden size, got ${dimsText(embedsIn.dims)}`, {
-      details: { field: `decoder.${names.decoderEmbeds}` },
-    });
+    throw new UnsupportedError(
+      `the decoder input '${names.decoderEmbeds}' must be [batch, seq, hidden] with a known hidden size, got ${dimsText(embedsIn.dims)}`,
+      {
+        details: { field: `decoder.${names.decoderEmbeds}` },
+      },
+    );
   }
   const pDims = projectedOut.dims as Dim[];
   if (pDims.length !== 3 || pDims[2] !== hidden) {
@@ -389,7 +395,9 @@ export function buildTrainingGraph(parts: TrainingModelParts, options: BuildTrai
   const extraInitsEarly: TensorProto[] = [];
   const featureDim = fDims[2];
   if (fDims.length !== 3 || typeof featureDim !== 'number') {
-    throw new UnsupportedError(`the connector input must be [images, tokens, dim] with a known dim, got ${dimsText(fDims)}`, { details: { field: 'connector.input' } });
+    throw new UnsupportedError(`the connector input must be [images, tokens, dim] with a known dim, got ${dimsText(fDims)}`, {
+      details: { field: 'connector.input' },
+    });
   }
   let tokensIn = fDims[1];
   // The encoder in front: its chosen output (first token dropped if asked) becomes the connector's input.
@@ -442,7 +450,8 @@ export function buildTrainingGraph(parts: TrainingModelParts, options: BuildTrai
         details: { field: `decoder.${name}` },
       });
     }
-    if (pastCount === 0) extraNodes.push(node('Shape', [TRAINING_IO.inputIds], ['train/batch_dim'], 'train/batch_dim', [attrInt('start', 0), attrInt('end', 1)]));
+    if (pastCount === 0)
+      extraNodes.push(node('Shape', [TRAINING_IO.inputIds], ['train/batch_dim'], 'train/batch_dim', [attrInt('start', 0), attrInt('end', 1)]));
     const k = pastCount++;
     extraInits.push(int64Proto(`train/past_dims_${k}`, [d[1], 0, d[3]]));
     extraNodes.push(node('Concat', ['train/batch_dim', `train/past_dims_${k}`], [`train/past_shape_${k}`], `train/past_shape_${k}`, [attrInt('axis', 0)]));
@@ -483,7 +492,9 @@ export function buildTrainingGraph(parts: TrainingModelParts, options: BuildTrai
   const head = findHeadChain(decoderGraph, logitsName, renamedTypes);
   const hType = renamedTypes.get(head.hidden);
   if (!hType?.dims || hType.dims.length !== 3 || hType.dims[2] !== hidden) {
-    throw new UnsupportedError(`the LM head's input '${head.hidden}' must be [batch, seq, ${hidden}], got ${dimsText(hType?.dims)}`, { details: { field: 'decoder.logits' } });
+    throw new UnsupportedError(`the LM head's input '${head.hidden}' must be [batch, seq, ${hidden}], got ${dimsText(hType?.dims)}`, {
+      details: { field: 'decoder.logits' },
+    });
   }
   const firstHead = head.first;
   firstHead.input = firstHead.input.map((x) => (x === head.hidden ? 'train/trained_hidden' : x));
@@ -506,9 +517,12 @@ export function buildTrainingGraph(parts: TrainingModelParts, options: BuildTrai
         const a = (prev.dims ?? []).map(Number);
         const b = (t.dims ?? []).map(Number);
         if (a.length !== b.length || a.some((v, i) => v !== b[i]) || prev.dataType !== t.dataType) {
-          throw new CompatibilityError(`tensor '${t.name}' is [${a.join(', ')}] in the ${partOf.get(t.name)} graph but [${b.join(', ')}] in the ${part} graph`, {
-            details: { field: t.name, left: `${partOf.get(t.name)} [${a.join(', ')}]`, right: `${part} [${b.join(', ')}]` },
-          });
+          throw new CompatibilityError(
+            `tensor '${t.name}' is [${a.join(', ')}] in the ${partOf.get(t.name)} graph but [${b.join(', ')}] in the ${part} graph`,
+            {
+              details: { field: t.name, left: `${partOf.get(t.name)} [${a.join(', ')}]`, right: `${part} [${b.join(', ')}]` },
+            },
+          );
         }
         continue;
       }
@@ -663,7 +677,11 @@ function insertLora(
       node('BitwiseAnd', [v('h0s'), c('mask31')], [v('h0')], v('h0')),
     ];
     let h = v('h0');
-    for (const [r, [mul, shift]] of [['m1', 'shift15'], ['m2', 'shift13'], ['m3', 'shift16']].entries()) {
+    for (const [r, [mul, shift]] of [
+      ['m1', 'shift15'],
+      ['m2', 'shift13'],
+      ['m3', 'shift16'],
+    ].entries()) {
       list.push(
         node('Mul', [h, c(mul)], [v(`h${r}mul`)], v(`h${r}mul`)),
         node('BitwiseAnd', [v(`h${r}mul`), c('mask31')], [v(`h${r}and`)], v(`h${r}and`)),
@@ -692,7 +710,8 @@ function insertLora(
     const w = inits.get(t.weight);
     if (!w) throw new NotFoundError(`LoRA target weight '${t.weight}' is not an initializer of the graph`, { details: { field: t.weight } });
     const dims = (w.dims ?? []).map(Number);
-    if (dims.length !== 2) throw new UnsupportedError(`LoRA target '${t.weight}' is [${dims.join(', ')}]; only 2-D Linear weights are supported`, { details: { field: t.weight } });
+    if (dims.length !== 2)
+      throw new UnsupportedError(`LoRA target '${t.weight}' is [${dims.join(', ')}]; only 2-D Linear weights are supported`, { details: { field: t.weight } });
     const sites: { mm: NodeProto; transposed: boolean }[] = [];
     for (const c of consumers.get(t.weight) ?? []) {
       if (c.opType === 'MatMul' && c.input[1] === t.weight) sites.push({ mm: c, transposed: false });
@@ -703,7 +722,9 @@ function insertLora(
       }
     }
     if (sites.length === 0) {
-      throw new UnsupportedError(`no MatMul multiplies by LoRA target '${t.weight}' (expected MatMul(x, Transpose(W)) or MatMul(x, W))`, { details: { field: t.weight } });
+      throw new UnsupportedError(`no MatMul multiplies by LoRA target '${t.weight}' (expected MatMul(x, Transpose(W)) or MatMul(x, W))`, {
+        details: { field: t.weight },
+      });
     }
     if (sites.some((s) => s.transposed !== sites[0].transposed)) {
       throw new UnsupportedError(`LoRA target '${t.weight}' is used both transposed and not`, { details: { field: t.weight } });

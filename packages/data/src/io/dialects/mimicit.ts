@@ -70,7 +70,8 @@ export function createMimicItDialect(options: ImageIdOptions = {}): RecordDialec
         else dropped.push({ index, message: m });
       });
       // An instruction file entry without an instruction is not MIMIC-IT; the writer sends it to the rejects.
-      if (user === undefined) throw new ValidationError('MIMIC-IT cannot hold a conversation with no user turn (no instruction)', { details: { field: 'messages' } });
+      if (user === undefined)
+        throw new ValidationError('MIMIC-IT cannot hold a conversation with no user turn (no instruction)', { details: { field: 'messages' } });
       const userText = contentToText(record.messages[user].content);
       const out: Record<string, unknown> = {
         instruction: stripImageMarkers(record.messages, userText, record.images.length),

@@ -64,7 +64,9 @@ export const openAiDialect: RecordDialect = {
         const n = m.content.split(IMAGE_PLACEHOLDER).length - 1;
         for (let k = 0; k < n; k++) {
           if (nextTagged >= tagged.length) {
-            throw new ValidationError(`more ${IMAGE_PLACEHOLDER} tags than entries in images (${tagged.length})`, { details: { field: `messages.${i}.content` } });
+            throw new ValidationError(`more ${IMAGE_PLACEHOLDER} tags than entries in images (${tagged.length})`, {
+              details: { field: `messages.${i}.content` },
+            });
           }
           images.push(tagged[nextTagged++]);
         }
@@ -84,7 +86,9 @@ export const openAiDialect: RecordDialect = {
       return msg;
     });
     if (nextTagged !== tagged.length) {
-      throw new ValidationError(`${tagged.length} entries in images but ${nextTagged} ${IMAGE_PLACEHOLDER} tag(s) in messages`, { details: { field: 'images' } });
+      throw new ValidationError(`${tagged.length} entries in images but ${nextTagged} ${IMAGE_PLACEHOLDER} tag(s) in messages`, {
+        details: { field: 'images' },
+      });
     }
     if (Object.keys(messageFields).length) hints.messageFields = messageFields;
     return {

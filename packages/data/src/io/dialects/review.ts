@@ -1,7 +1,18 @@
 import type { ChatMessage } from '@vlit/core';
 import { ValidationError } from '@vlit/core';
 import { z } from 'zod';
-import { buildMetadata, contentToText, extraFields, hintsOf, imagePath, parseNative, writeExtras, type DraftRecord, type EncodedNative, type RecordDialect } from '../codec.js';
+import {
+  buildMetadata,
+  contentToText,
+  extraFields,
+  hintsOf,
+  imagePath,
+  parseNative,
+  writeExtras,
+  type DraftRecord,
+  type EncodedNative,
+  type RecordDialect,
+} from '../codec.js';
 import { defaultImageId, defaultImagePath, insertImageMarkers, stripImageMarkers, type ImageIdOptions } from './image-ids.js';
 import { decodeTurns, encodeTurns, llavaTurnSchema } from './llava.js';
 

@@ -19,7 +19,9 @@ function annotationFilter(
       check(record): QualityVerdict {
         const ann = qr.annotationsFor(record);
         if (!ann) {
-          return options.missingAnnotations === 'reject' ? rejectVerdict('no-annotations', 'no annotations are known for this record\'s image', { field: 'images.0' }) : PASS;
+          return options.missingAnnotations === 'reject'
+            ? rejectVerdict('no-annotations', "no annotations are known for this record's image", { field: 'images.0' })
+            : PASS;
         }
         const issue = run(record, ann, { vocabulary: qr.vocabulary, trustCaptions: options.trustCaptions })[0];
         return issue ? rejectVerdict(issue.reason, issue.message, { ...issue.details, turn: issue.turn, imageId: ann.imageId }) : PASS;

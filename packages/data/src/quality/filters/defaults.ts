@@ -43,7 +43,8 @@ export function defaultQualityFilters(options: DefaultQualityFiltersOptions = {}
   if (options.length !== false) out.push(lengthFilter(options.length || {}));
   if (options.consistency !== false) out.push(consistencyFilter(options.consistency || {}));
   if (options.hallucination !== false) out.push(hallucinationFilter(options.hallucination || {}));
-  if (options.duplicateConversation !== false) out.push(textDuplicateFilter({ target: 'conversation', scope: 'image', ...(options.duplicateConversation || {}) }));
+  if (options.duplicateConversation !== false)
+    out.push(textDuplicateFilter({ target: 'conversation', scope: 'image', ...(options.duplicateConversation || {}) }));
   if (options.duplicateAnswer) out.push(textDuplicateFilter({ target: 'answers', scope: 'global', minWords: 12, ...options.duplicateAnswer }));
   if (options.imageDuplicate !== false) out.push(imageDuplicateFilter(options.imageDuplicate || {}));
   if (options.relevance) out.push(relevanceFilter(options.relevance));

@@ -69,15 +69,22 @@ export function textDuplicateFilter(options: TextDuplicateFilterOptions = {}): Q
           if (ws.length < minWords) return PASS;
           pending = { index, group, norm };
           const first = exact.get(`${group}\u0001${norm}`);
-          if (first !== undefined) return rejectVerdict('duplicate-exact', `same ${target} as kept record ${first}`, { duplicateOf: first, target, similarity: 1 });
+          if (first !== undefined)
+            return rejectVerdict('duplicate-exact', `same ${target} as kept record ${first}`, { duplicateOf: first, target, similarity: 1 });
           const sig = minhashSignature(wordShingles(norm, k), params);
           pending.sig = sig;
           for (const c of indices.get(group)?.candidates(sig) ?? []) {
             const s = estimateJaccard(sig, c.sig);
             if (s >= threshold) {
-              return rejectVerdict('duplicate-near', `${target} is a near-duplicate of kept record ${c.id} (estimated Jaccard ${s.toFixed(3)} >= ${threshold})`, {
-                duplicateOf: c.id, target, similarity: s,
-              });
+              return rejectVerdict(
+                'duplicate-near',
+                `${target} is a near-duplicate of kept record ${c.id} (estimated Jaccard ${s.toFixed(3)} >= ${threshold})`,
+                {
+                  duplicateOf: c.id,
+                  target,
+                  similarity: s,
+                },
+              );
             }
           }
           return PASS;

@@ -1,24 +1,46 @@
 import { describe, expect, it } from 'vitest';
 import { createTensor, isVlitError, type RawImage, type TextEmbedder, type VisionEncoder, type VlitRecordInput } from '@vlit/core';
 import { createSharpCodec } from '@vlit/runtime/node';
-import { createMemoryImageLoader, imagePathFilter, lexicalPathProblem, lengthFilter, qualityControl, relevanceFilter, runQualityControl, structureFilter, textDuplicateFilter } from '../index.js';
+import {
+  createMemoryImageLoader,
+  imagePathFilter,
+  lexicalPathProblem,
+  lengthFilter,
+  qualityControl,
+  relevanceFilter,
+  runQualityControl,
+  structureFilter,
+  textDuplicateFilter,
+} from '../index.js';
 
 const rec = (id: string, q: string, a: string, images: string[] = []): VlitRecordInput => ({
-  id, images, messages: [{ role: 'user', content: `${images.map(() => '<image>').join('')}${q}` }, { role: 'assistant', content: a }],
+  id,
+  images,
+  messages: [
+    { role: 'user', content: `${images.map(() => '<image>').join('')}${q}` },
+    { role: 'assistant', content: a },
+  ],
 });
 
 /** A colour "encoder": one token, the image's mean RGB. A colour "embedder": colour words to RGB. */
 const encoder: VisionEncoder = {
-  id: 'mean-rgb', outputDim: 3, tokensPerImage: () => 1,
+  id: 'mean-rgb',
+  outputDim: 3,
+  tokensPerImage: () => 1,
   async encode(images: readonly RawImage[]) {
     const out = new Float32Array(images.length * 3);
-    images.forEach((im, i) => { for (let p = 0; p < im.width * im.height; p++) for (let c = 0; c < 3; c++) out[i * 3 + c] += im.data[p * 3 + c] / (im.width * im.height); });
+    images.forEach((im, i) => {
+      for (let p = 0; p < im.width * im.height; p++) for (let c = 0; c < 3; c++) out[i * 3 + c] += im.data[p * 3 + c] / (im.width * im.height);
+    });
     return createTensor('float32', [images.length, 1, 3], out);
   },
 };
 const embedder: TextEmbedder = {
-  id: 'colour-words', dim: 3,
-  async embed(texts) { return texts.map((t) => new Float32Array(/red/.test(t) ? [1, 0, 0] : /blue/.test(t) ? [0, 0, 1] : [1, 1, 1])); },
+  id: 'colour-words',
+  dim: 3,
+  async embed(texts) {
+    return texts.map((t) => new Float32Array(/red/.test(t) ? [1, 0, 0] : /blue/.test(t) ? [0, 0, 1] : [1, 1, 1]));
+  },
 };
 
 describe('filters', () => {
@@ -38,7 +60,14 @@ describe('filters', () => {
       rec('b', 'Describe the picture in detail please.', 'A long and careful description of a quiet street with a red car.'),
       rec('c', 'Describe the picture in detail please.', 'A long and careful description of a quiet street with a red car today.'),
       rec('d', '<Image> what is this?', 'A cat.'),
-      { id: 'e', messages: [{ role: 'assistant', content: 'Hi' }, { role: 'user', content: 'Hello' }, { role: 'assistant', content: 'Yes.' }] },
+      {
+        id: 'e',
+        messages: [
+          { role: 'assistant', content: 'Hi' },
+          { role: 'user', content: 'Hello' },
+          { role: 'assistant', content: 'Yes.' },
+        ],
+      },
       rec('f', 'Why?', 'word '.repeat(30)),
       { id: 'g', images: [], messages: [] },
     ];

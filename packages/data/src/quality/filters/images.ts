@@ -28,7 +28,12 @@ export function imageFilter(options: ImageFilterOptions = {}): QualityFilter {
           if (!loaded.ok) return rejectVerdict(loaded.reason, loaded.message, { field, path: loaded.path, code: loaded.code });
           const { width, height } = loaded.image;
           if (width < minWidth || height < minHeight) {
-            return rejectVerdict('image-too-small', `${loaded.path} is ${width}x${height}, below ${minWidth}x${minHeight}`, { field, path: loaded.path, width, height });
+            return rejectVerdict('image-too-small', `${loaded.path} is ${width}x${height}, below ${minWidth}x${minHeight}`, {
+              field,
+              path: loaded.path,
+              width,
+              height,
+            });
           }
           const { mean, std } = pixelStats(loaded.image);
           if (std < minStd) {
@@ -90,9 +95,18 @@ export function imageDuplicateFilter(options: ImageDuplicateFilterOptions = {}):
             for (const c of candidates(h)) {
               const d = hammingDistance(h, kept[c].hash);
               if (d <= maxDistance) {
-                return rejectVerdict('duplicate-image', `${path} looks like ${kept[c].path} (kept with record ${kept[c].record}): ${method} distance ${d} <= ${maxDistance}`, {
-                  field: `images.${i}`, path, duplicateOf: kept[c].path, duplicateRecord: kept[c].record, distance: d, hash: hashToHex(h),
-                });
+                return rejectVerdict(
+                  'duplicate-image',
+                  `${path} looks like ${kept[c].path} (kept with record ${kept[c].record}): ${method} distance ${d} <= ${maxDistance}`,
+                  {
+                    field: `images.${i}`,
+                    path,
+                    duplicateOf: kept[c].path,
+                    duplicateRecord: kept[c].record,
+                    distance: d,
+                    hash: hashToHex(h),
+                  },
+                );
               }
             }
           }

@@ -24,7 +24,11 @@ export function relevanceFilter(options: RelevanceFilterOptions): QualityFilter 
         const text = turns.map((t) => (options.text === 'conversation' ? `${t.instruction}\n${t.answer}` : t.answer)).join('\n');
         const [score] = await imageTextRelevance(options, [loaded.image], [text]);
         return score < options.minScore
-          ? rejectVerdict('low-relevance', `image–text relevance ${score.toFixed(1)} < ${options.minScore} (${options.encoder.id} + ${options.embedder.id})`, { score, encoder: options.encoder.id, embedder: options.embedder.id })
+          ? rejectVerdict('low-relevance', `image–text relevance ${score.toFixed(1)} < ${options.minScore} (${options.encoder.id} + ${options.embedder.id})`, {
+              score,
+              encoder: options.encoder.id,
+              embedder: options.embedder.id,
+            })
           : PASS;
       },
     }),

@@ -39,10 +39,16 @@ export function structureFilter(options: StructureFilterOptions = {}): QualityFi
             if (m.role === 'assistant' && !text) return rejectVerdict('empty-message', `answer ${i} has no text`, { field: `messages.${i}.content` });
             const raw = typeof m.content === 'string' ? m.content : m.content.map((p) => (p.type === 'text' ? p.text : '')).join('');
             const stray = [...raw.matchAll(MALFORMED_PLACEHOLDER)].map((x) => x[0]).filter((x) => x !== IMAGE_PLACEHOLDER);
-            if (stray.length) return rejectVerdict('malformed-placeholder', `message ${i} has ${stray[0]}, which is not the image placeholder ${IMAGE_PLACEHOLDER}`, { field: `messages.${i}.content`, found: stray });
-            if (noImagesInAnswers && m.role === 'assistant' && images > 0) return rejectVerdict('image-in-answer', `answer ${i} holds an image placeholder`, { field: `messages.${i}.content` });
+            if (stray.length)
+              return rejectVerdict('malformed-placeholder', `message ${i} has ${stray[0]}, which is not the image placeholder ${IMAGE_PLACEHOLDER}`, {
+                field: `messages.${i}.content`,
+                found: stray,
+              });
+            if (noImagesInAnswers && m.role === 'assistant' && images > 0)
+              return rejectVerdict('image-in-answer', `answer ${i} holds an image placeholder`, { field: `messages.${i}.content` });
             if (alternation && m.role !== 'system') {
-              if (m.role !== expected) return rejectVerdict('role-order', `message ${i} is from the ${m.role}, expected the ${expected}`, { field: `messages.${i}.role` });
+              if (m.role !== expected)
+                return rejectVerdict('role-order', `message ${i} is from the ${m.role}, expected the ${expected}`, { field: `messages.${i}.role` });
               expected = expected === 'user' ? 'assistant' : 'user';
             }
           }
@@ -60,7 +66,8 @@ export function structureFilter(options: StructureFilterOptions = {}): QualityFi
 /** Why an image path is refused on its face, or undefined when it looks like a path under the root. */
 export function lexicalPathProblem(path: string): { reason: 'path-escape' | 'remote-image'; message: string } | undefined {
   if (path.includes('\0')) return { reason: 'path-escape', message: 'path contains a NUL byte' };
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) || /^data:/i.test(path)) return { reason: 'remote-image', message: `'${path}' is a URL, not a path under the dataset root` };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) || /^data:/i.test(path))
+    return { reason: 'remote-image', message: `'${path}' is a URL, not a path under the dataset root` };
   if (path.startsWith('/') || path.startsWith('\\') || /^[a-z]:/i.test(path)) return { reason: 'path-escape', message: `'${path}' is absolute` };
   let depth = 0;
   for (const seg of path.split(/[\\/]+/)) {

@@ -31,14 +31,20 @@ export function lengthFilter(options: LengthFilterOptions = {}): QualityFilter {
           const na = words(t.answer).length;
           iw += ni;
           aw += na;
-          if (ni < o.minInstructionWords) return rejectVerdict('instruction-too-short', `instruction ${turn} has ${ni} words < ${o.minInstructionWords}`, { turn, words: ni });
-          if (ni > o.maxInstructionWords) return rejectVerdict('instruction-too-long', `instruction ${turn} has ${ni} words > ${o.maxInstructionWords}`, { turn, words: ni });
+          if (ni < o.minInstructionWords)
+            return rejectVerdict('instruction-too-short', `instruction ${turn} has ${ni} words < ${o.minInstructionWords}`, { turn, words: ni });
+          if (ni > o.maxInstructionWords)
+            return rejectVerdict('instruction-too-long', `instruction ${turn} has ${ni} words > ${o.maxInstructionWords}`, { turn, words: ni });
           if (na < o.minAnswerWords) return rejectVerdict('answer-too-short', `answer ${turn} has ${na} words < ${o.minAnswerWords}`, { turn, words: na });
           if (na > o.maxAnswerWords) return rejectVerdict('answer-too-long', `answer ${turn} has ${na} words > ${o.maxAnswerWords}`, { turn, words: na });
         }
         const ratio = aw / Math.max(1, iw);
         if ((o.minAnswerRatio !== undefined && ratio < o.minAnswerRatio) || (o.maxAnswerRatio !== undefined && ratio > o.maxAnswerRatio)) {
-          return rejectVerdict('ratio-out-of-bounds', `answer/instruction word ratio ${ratio.toFixed(2)} is outside [${o.minAnswerRatio ?? 0}, ${o.maxAnswerRatio ?? 'inf'}]`, { ratio, answerWords: aw, instructionWords: iw });
+          return rejectVerdict(
+            'ratio-out-of-bounds',
+            `answer/instruction word ratio ${ratio.toFixed(2)} is outside [${o.minAnswerRatio ?? 0}, ${o.maxAnswerRatio ?? 'inf'}]`,
+            { ratio, answerWords: aw, instructionWords: iw },
+          );
         }
         return PASS;
       },
@@ -63,11 +69,18 @@ export function languageFilter(options: LanguageFilterOptions = {}): QualityFilt
     start: () => ({
       check(record): QualityVerdict {
         for (const [turn, t] of recordTurns(record).entries()) {
-          for (const [part, text] of [['instruction', t.instruction], ['answer', t.answer]] as const) {
+          for (const [part, text] of [
+            ['instruction', t.instruction],
+            ['answer', t.answer],
+          ] as const) {
             if (words(text).length < minWords) continue;
             const guess = detectLanguage(text);
             if (guess.language !== 'und' && !accepted.has(guess.language)) {
-              return rejectVerdict('wrong-language', `${part} ${turn} looks ${guess.language} (${guess.script}), accepted: ${[...accepted].join(', ')}`, { turn, part, ...guess });
+              return rejectVerdict('wrong-language', `${part} ${turn} looks ${guess.language} (${guess.script}), accepted: ${[...accepted].join(', ')}`, {
+                turn,
+                part,
+                ...guess,
+              });
             }
           }
         }

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { createSharpCodec } from '@vlit/runtime/node';
-import { coefficientOfVariation, computeDataQuality, entropyBits, generateCocoFixture, instructionTemplate, renderQualityMarkdown, type CocoFixtureOptions, type DataQualityReport } from '../index.js';
+import {
+  coefficientOfVariation,
+  computeDataQuality,
+  entropyBits,
+  generateCocoFixture,
+  instructionTemplate,
+  renderQualityMarkdown,
+  type CocoFixtureOptions,
+  type DataQualityReport,
+} from '../index.js';
 
 const codec = createSharpCodec();
 

@@ -45,7 +45,14 @@ export interface DataQualityReport {
   lengths: { instructionWords: number; answerWords: number };
   reasoningShare: number;
   balance: { category: number | null; task: number | null; categories: number };
-  similarity: { embedder: string; instructions: number | null; answers: number | null; instructionsMeanMax: number | null; answersMeanMax: number | null; sampled: { instructions: number; answers: number } };
+  similarity: {
+    embedder: string;
+    instructions: number | null;
+    answers: number | null;
+    instructionsMeanMax: number | null;
+    answersMeanMax: number | null;
+    sampled: { instructions: number; answers: number };
+  };
 }
 
 /** Coefficient of variation (population standard deviation / mean) x 100 of counts; null for fewer than two. */
@@ -86,7 +93,15 @@ export function instructionTemplate(instruction: string, vocabulary: CategoryVoc
     }
   }
   return masked
-    .map((w) => (w === 'vlitbox' ? '<box>' : COLOUR_WORDS[w] ? '<col>' : /^\d+$/.test(w) || (numberValue(w) !== undefined && !['no', 'none', 'single', 'pair', 'couple'].includes(w)) ? '<num>' : w))
+    .map((w) =>
+      w === 'vlitbox'
+        ? '<box>'
+        : COLOUR_WORDS[w]
+          ? '<col>'
+          : /^\d+$/.test(w) || (numberValue(w) !== undefined && !['no', 'none', 'single', 'pair', 'couple'].includes(w))
+            ? '<num>'
+            : w,
+    )
     .join(' ');
 }
 
@@ -148,10 +163,7 @@ export function annotationText(a: ImageAnnotations): string {
 }
 
 /** Compute the data-quality report of a record stream (constant memory apart from the seeded samples). */
-export async function computeDataQuality(
-  records: Iterable<unknown> | AsyncIterable<unknown>,
-  options: DataQualityOptions = {},
-): Promise<DataQualityReport> {
+export async function computeDataQuality(records: Iterable<unknown> | AsyncIterable<unknown>, options: DataQualityOptions = {}): Promise<DataQualityReport> {
   const vocabulary = options.vocabulary ?? cocoVocabulary();
   const lookup = createAnnotationLookup(options.annotations);
   const seed = options.seed ?? 'vlit-quality-metrics';
@@ -249,7 +261,12 @@ export async function computeDataQuality(
       if (!options.embedder) embedder = createLexicalEmbedder().fit([...instructions, ...answers, ...pairs.map((p) => annotationText(p.ann!))]);
       const av = await embedder.embed(pairs.map((p) => annotationText(p.ann!)));
       const tv = await embedder.embed(pairs.map((p) => p.text));
-      relevance = { value: mean(av.map((v, i) => 100 * Math.max(0, cosine(v, tv[i])))), method: 'annotation-text', embedder: embedder.id, sampled: pairs.length };
+      relevance = {
+        value: mean(av.map((v, i) => 100 * Math.max(0, cosine(v, tv[i])))),
+        method: 'annotation-text',
+        embedder: embedder.id,
+        sampled: pairs.length,
+      };
     }
   }
 
@@ -260,7 +277,12 @@ export async function computeDataQuality(
     relevance,
     correctness: { rate: checked ? (100 * passed) / checked : null, checked, passed, issues },
     taskTypes: { count: [...tasks.keys()].filter((t) => t !== '(none)').length, distribution: Object.fromEntries([...tasks].sort()) },
-    instructionDiversity: { templates: templates.size, distinctRatio: instrCount ? distinct.size / instrCount : 0, bigramEntropy: entropyBits(bigrams.values()), instructions: instrCount },
+    instructionDiversity: {
+      templates: templates.size,
+      distinctRatio: instrCount ? distinct.size / instrCount : 0,
+      bigramEntropy: entropyBits(bigrams.values()),
+      instructions: instrCount,
+    },
     turns: { mean: n ? turnsSum / n : 0 },
     objectsPerConversation: { mean: n ? objectsSum / n : 0 },
     lengths: { instructionWords: instrCount ? instrWords / instrCount : 0, answerWords: instrCount ? answerWords / instrCount : 0 },

@@ -33,8 +33,15 @@ export function renderQualityMarkdown(reports: readonly DataQualityReport[]): st
     '',
   ];
   for (const r of reports) {
-    const rel = r.relevance.method === 'image-encoder' ? `image encoder ${r.relevance.encoder} + text embedder ${r.relevance.embedder}` : r.relevance.method === 'annotation-text' ? `annotation text vs answers, embedder ${r.relevance.embedder}` : 'not computed';
-    lines.push(`- **${r.name}**: relevance by ${rel}; SM/AM by ${r.similarity.embedder} over ${r.similarity.sampled.instructions} instructions / ${r.similarity.sampled.answers} answers; correctness over ${r.correctness.checked} annotated records.`);
+    const rel =
+      r.relevance.method === 'image-encoder'
+        ? `image encoder ${r.relevance.encoder} + text embedder ${r.relevance.embedder}`
+        : r.relevance.method === 'annotation-text'
+          ? `annotation text vs answers, embedder ${r.relevance.embedder}`
+          : 'not computed';
+    lines.push(
+      `- **${r.name}**: relevance by ${rel}; SM/AM by ${r.similarity.embedder} over ${r.similarity.sampled.instructions} instructions / ${r.similarity.sampled.answers} answers; correctness over ${r.correctness.checked} annotated records.`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -18,7 +18,10 @@ export interface LlamaFactoryMix {
  * probabilities are the plan's realised shares (samples / total), so caps are respected;
  * `interleave_over` (default) oversamples small sources as the plan's epochs > 1 require.
  */
-export function toLlamaFactoryMix(plan: MixPlan, options: { datasetNames?: Readonly<Record<string, string>>; mixStrategy?: 'interleave_under' | 'interleave_over' } = {}): LlamaFactoryMix {
+export function toLlamaFactoryMix(
+  plan: MixPlan,
+  options: { datasetNames?: Readonly<Record<string, string>>; mixStrategy?: 'interleave_under' | 'interleave_over' } = {},
+): LlamaFactoryMix {
   const used = plan.sources.filter((s) => s.samples > 0);
   if (!used.length || plan.total === 0) throw new InvalidArgumentError('the plan draws no samples', { details: { field: 'plan' } });
   const dataset = used.map((s) => options.datasetNames?.[s.name] ?? s.name);

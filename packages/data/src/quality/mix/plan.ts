@@ -57,7 +57,8 @@ export function mixingProbabilities(sources: readonly MixSource[], strategy: Mix
   if (!(temperature > 0)) throw new InvalidArgumentError(`temperature must be > 0, got ${temperature}`, { details: { field: 'temperature' } });
   const raw = sources.map((s) => {
     if (strategy === 'weighted') {
-      if (s.weight === undefined || !(s.weight >= 0)) throw new InvalidArgumentError(`source ${s.name} needs a weight >= 0 for weighted mixing`, { details: { field: `sources.${s.name}.weight` } });
+      if (s.weight === undefined || !(s.weight >= 0))
+        throw new InvalidArgumentError(`source ${s.name} needs a weight >= 0 for weighted mixing`, { details: { field: `sources.${s.name}.weight` } });
       return s.size > 0 ? s.weight : 0;
     }
     return strategy === 'proportional' ? s.size : s.size ** (1 / temperature);
@@ -86,13 +87,15 @@ export function planMixture(options: MixPlanOptions): MixPlan {
   for (const s of sources) {
     if (names.has(s.name)) throw new InvalidArgumentError(`source ${s.name} appears twice`, { details: { field: 'sources' } });
     names.add(s.name);
-    if (!Number.isInteger(s.size) || s.size < 0) throw new InvalidArgumentError(`source ${s.name} has size ${s.size}`, { details: { field: `sources.${s.name}.size` } });
+    if (!Number.isInteger(s.size) || s.size < 0)
+      throw new InvalidArgumentError(`source ${s.name} has size ${s.size}`, { details: { field: `sources.${s.name}.size` } });
   }
   const strategy = options.strategy ?? (sources.every((s) => s.weight !== undefined) ? 'weighted' : 'temperature');
   const temperature = options.temperature ?? 1;
   const p = mixingProbabilities(sources, strategy, temperature);
   const requested = options.total ?? sources.reduce((a, s) => a + s.size, 0);
-  if (!Number.isInteger(requested) || requested < 0) throw new InvalidArgumentError(`total must be a non-negative integer, got ${requested}`, { details: { field: 'total' } });
+  if (!Number.isInteger(requested) || requested < 0)
+    throw new InvalidArgumentError(`total must be a non-negative integer, got ${requested}`, { details: { field: 'total' } });
   const caps = sources.map((s) => {
     const e = s.maxEpochs ?? options.maxEpochs;
     return e === undefined ? Infinity : Math.floor(e * s.size);
@@ -104,7 +107,10 @@ export function planMixture(options: MixPlanOptions): MixPlan {
   for (;;) {
     const free = sources.map((_, i) => i).filter((i) => !fixed.has(i) && p[i] > 0);
     if (!free.length) break;
-    const alloc = largestRemainder(free.map((i) => p[i]), remaining);
+    const alloc = largestRemainder(
+      free.map((i) => p[i]),
+      remaining,
+    );
     const over = free.filter((i, k) => alloc[k] > caps[i]);
     if (!over.length) {
       free.forEach((i, k) => (samples[i] = alloc[k]));
@@ -120,7 +126,11 @@ export function planMixture(options: MixPlanOptions): MixPlan {
   const warnings: VlitWarning[] = [];
   const total = samples.reduce((a, b) => a + b, 0);
   if (total < requested) {
-    warnings.push({ code: 'VLIT_W_MIX_CAPPED', message: `epoch caps allow only ${total} of the ${requested} requested samples`, details: { requested, total } });
+    warnings.push({
+      code: 'VLIT_W_MIX_CAPPED',
+      message: `epoch caps allow only ${total} of the ${requested} requested samples`,
+      details: { requested, total },
+    });
   }
   return {
     strategy,

@@ -21,8 +21,12 @@ export function sampleMixture<T>(sources: Readonly<Record<string, readonly T[]>>
   const keyed: Array<{ key: number; sample: MixSample<T> }> = [];
   for (const entry of plan.sources) {
     const items = sources[entry.name];
-    if (!items) throw new InvalidArgumentError(`plan names source ${entry.name} but no items were given for it`, { details: { field: `sources.${entry.name}` } });
-    if (items.length !== entry.size) throw new InvalidArgumentError(`source ${entry.name} has ${items.length} items but the plan says ${entry.size}`, { details: { field: `sources.${entry.name}` } });
+    if (!items)
+      throw new InvalidArgumentError(`plan names source ${entry.name} but no items were given for it`, { details: { field: `sources.${entry.name}` } });
+    if (items.length !== entry.size)
+      throw new InvalidArgumentError(`source ${entry.name} has ${items.length} items but the plan says ${entry.size}`, {
+        details: { field: `sources.${entry.name}` },
+      });
     const rng = root.fork(`source:${entry.name}`);
     const drawn: MixSample<T>[] = [];
     for (let epoch = 0; drawn.length < entry.samples; epoch++) {

@@ -86,7 +86,15 @@ export function testDecoder(runtime: VlitRuntime, hidden: number, vocabSize: num
   const config =
     hidden === 48
       ? tinyLlamaConfig({ hiddenSize: 48, vocabSize, numAttentionHeads: 4, numKeyValueHeads: 2, intermediateSize: 96, eosTokenId: eos })
-      : tinyLlamaConfig({ hiddenSize: hidden, vocabSize, numAttentionHeads: 4, numKeyValueHeads: 4, intermediateSize: 2 * hidden, tieWordEmbeddings: true, eosTokenId: eos });
+      : tinyLlamaConfig({
+          hiddenSize: hidden,
+          vocabSize,
+          numAttentionHeads: 4,
+          numKeyValueHeads: 4,
+          intermediateSize: 2 * hidden,
+          tieWordEmbeddings: true,
+          eosTokenId: eos,
+        });
   return createLlamaDecoder({ backend: runtime.backend, config, seed, id: `llama-h${hidden}` });
 }
 

@@ -16,7 +16,15 @@ export const dataUrl = (bytes: Uint8Array): string => `data:image/png;base64,${B
 export function chatBody(url: string, extra: Record<string, unknown> = {}, text = 'What is in the picture?'): Record<string, unknown> {
   return {
     model: 'vlit-tiny',
-    messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text }] }],
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url } },
+          { type: 'text', text },
+        ],
+      },
+    ],
     max_tokens: 4,
     ...extra,
   };
@@ -173,7 +181,10 @@ export async function spawnServer(
   env: Record<string, string> = {},
 ): Promise<ServerProcess> {
   const script = fileURLToPath(new URL('./serve-child.mjs', import.meta.url));
-  const child = spawn(process.execPath, [...nodeArgs, script, imageRoot, apiKey, JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [...nodeArgs, script, imageRoot, apiKey, JSON.stringify(options)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
