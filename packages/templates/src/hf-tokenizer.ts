@@ -1,7 +1,6 @@
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { FormatError, type Encoding, type Tokenizer } from '@vlit/core';
+import { FormatError, sha256Hex, type Encoding, type Tokenizer } from '@vlit/core';
 import { z } from 'zod';
-import { fnv1a64Hex } from './hash.js';
 
 /** A special token in tokenizer_config.json: a plain string or an AddedToken-like object. */
 const specialTokenValueSchema = z.union([z.string(), z.object({ content: z.string() }).loose(), z.null()]);
@@ -173,12 +172,21 @@ export function createHfTokenizer(options: HfTokenizerOptions): Tokenizer {
   };
 
   return {
-    id: `hf:${fnv1a64Hex(JSON.stringify(options.tokenizerJson))}`,
+    id: `hf:${sha256Hex(JSON.stringify(options.tokenizerJson)).slice(0, 16)}`,
     vocabSize,
     specialTokens,
     encode(text: string, encodeOptions?: { addSpecialTokens?: boolean }): Encoding {
       const addSpecialTokens = encodeOptions?.addSpecialTokens ?? false;
-      const ids = hf.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+      const encoded = hf.encode(text, { add_special_tokens: addSpecialTokens });
+      const ids = encoded.ids;
+      const unknown = ids.findIndex((id) => id === undefined || id === null);
+      if (unknown >= 0) {
+        // tokenizers (Rust) refuses this too ("Missing [UNK] token from the vocabulary"); the JS port yields no id.
+        const token = encoded.tokens?.[unknown];
+        throw new FormatError(`'${token ?? '?'}' is not in the vocabulary of ${options.source ?? 'the tokenizer'} and it has no unk_token to stand for it`, {
+          details: { file: options.source, field: 'model.unk_token', token },
+        });
+      }
       if (!decodeMap || addSpecialTokens || text.normalize('NFC') !== text) return { ids };
       // Offsets are exact only when the token bytes tile the input; otherwise leave them out.
       const map = byteToCharIndex(text);

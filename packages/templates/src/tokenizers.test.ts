@@ -76,3 +76,30 @@ describe('word-level tokenizer', () => {
     expect(() => createWordLevelTokenizer({ model: { type: 'BPE' } })).toThrow(/WordLevel/);
   });
 });
+
+describe('a tokenizer.json without an unk_token', () => {
+  it('refuses a word outside its vocabulary with a typed error naming the word and the file (tokenizers refuses it too)', () => {
+    const tokenizerJson = {
+      version: '1.0',
+      truncation: null,
+      padding: null,
+      added_tokens: [],
+      normalizer: null,
+      pre_tokenizer: { type: 'Whitespace' },
+      post_processor: null,
+      decoder: null,
+      model: { type: 'WordLevel', vocab: { hello: 0, world: 1 }, unk_token: null },
+    };
+    const t = createHfTokenizer({ tokenizerJson, source: 'tiny/tokenizer.json' });
+    expect(t.encode('hello world').ids).toEqual([0, 1]);
+    let caught: unknown;
+    try {
+      t.encode('hello there');
+    } catch (err) {
+      caught = err;
+    }
+    expect(isVlitError(caught, 'VLIT_FORMAT')).toBe(true);
+    expect((caught as Error).message).toContain("'there'");
+    expect((caught as { details: Record<string, unknown> }).details).toMatchObject({ file: 'tiny/tokenizer.json', field: 'model.unk_token', token: 'there' });
+  });
+});

@@ -1,6 +1,5 @@
-import { FormatError, InvalidArgumentError, type Encoding, type Tokenizer } from '@vlit/core';
+import { FormatError, InvalidArgumentError, sha256Hex, type Encoding, type Tokenizer } from '@vlit/core';
 import { z } from 'zod';
-import { fnv1a64Hex } from './hash.js';
 
 /**
  * Word-level pieces: runs of letters/digits/underscore, single other symbols, and newlines (kept as
@@ -67,7 +66,7 @@ class WordLevel implements WordLevelTokenizer {
     this.specialRegex = sorted.length ? new RegExp(sorted.map(escapeRegex).join('|'), 'g') : null;
     this.unkId = vocab.get(unk)!;
     this.specialTokens = { ...roles, unk };
-    this.id = `word-level:${fnv1a64Hex(JSON.stringify([this.toToken, specials]))}`;
+    this.id = `word-level:${sha256Hex(JSON.stringify([this.toToken, specials])).slice(0, 16)}`;
   }
 
   encode(text: string): Encoding {

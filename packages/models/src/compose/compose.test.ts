@@ -371,7 +371,7 @@ describe('the splice, checked independently', () => {
 });
 
 describe('node and web runtimes agree on the same composed model', () => {
-  it('same greedy tokens and scores within 1e-4 for two compositions', async () => {
+  it('same greedy tokens and scores within 1e-4 for two compositions', async ({ annotate }) => {
     const w = await parts(web);
     disposers.push(
       () => w.lm48.dispose(),
@@ -400,7 +400,7 @@ describe('node and web runtimes agree on the same composed model', () => {
       expect(diff).toBeLessThan(1e-4);
       report.push({ combo: onNode.id, tokens: a.tokenIds.length, maxScoreDiff: diff });
     }
-    console.info('node vs web:', JSON.stringify(report));
+    await annotate(`node vs web: ${JSON.stringify(report)}`);
   });
 });
 
