@@ -1,6 +1,6 @@
 /** `vlit train`: train a LLaVA checkpoint folder on VLIT records with a recipe (trainer's trainLlavaFolder). */
 import { resolve } from 'node:path';
-import { UnsupportedError, type VlitRecord } from '@vlit/core';
+import type { VlitRecord } from '@vlit/core';
 import { assertRegularFile } from '@vlit/core/node';
 import { readRecordsFile } from '@vlit/data/node';
 import { createNodeRuntime } from '@vlit/runtime/node';
@@ -34,6 +34,12 @@ same --out resumes each stage from its newest checkpoint.`,
     { name: 'out', type: 'string', arg: 'DIR', description: 'run folder (required)' },
     { name: 'engine', type: 'string', arg: ENGINES.join('|'), description: "training engine (default local: Vlit's own on onnxruntime)" },
     { name: 'nproc', type: 'string', arg: 'N', description: 'processes per node with --engine torchrun (default 1)' },
+    {
+      name: 'python',
+      type: 'string',
+      arg: 'PATH',
+      description: 'Python with torch, transformers and peft for --engine torchrun (default: $VLIT_PYTHON, else python3)',
+    },
   ],
   examples: [
     {
@@ -43,6 +49,10 @@ same --out resumes each stage from its newest checkpoint.`,
     {
       command: 'vlit train --model llava-tiny/ --data kept.jsonl --root data/ --recipe recipe.json --out runs/train --json',
       note: 'the same, with per-stage steps, samples, rejects and losses as JSON',
+    },
+    {
+      command: 'vlit train --model llava-tiny/ --data kept.jsonl --root data/ --recipe recipe.json --out runs/ddp --engine torchrun --nproc 2',
+      note: "the same recipe on PyTorch's torchrun (transformers' LLaVA + peft, DDP over 2 processes); the same final-model folder",
     },
   ],
   action: async ({ values, positionals: pos, io, json }) => {
@@ -59,14 +69,6 @@ same --out resumes each stage from its newest checkpoint.`,
     const from = dialect(str(values, 'from') ?? 'vlit', 'from');
     const recipe = await readRecipeFile(recipeFile);
     await assertRegularFile(data, { what: '--data' });
-    if (engine === 'torchrun') {
-      throw new UnsupportedError(
-        `--engine torchrun (nproc ${nproc}) is not wired from the CLI yet; use --engine local, or trainWithTorchrun from @vlit/trainer/node`,
-        {
-          details: { field: '--engine' },
-        },
-      );
-    }
     const records: VlitRecord[] = [];
     for await (const r of readRecordsFile(data, { dialect: from })) records.push(r);
     const runtime = createNodeRuntime();
@@ -78,6 +80,7 @@ same --out resumes each stage from its newest checkpoint.`,
         imageRoot: resolve(root),
         recipe,
         outDir,
+        ...(engine === 'torchrun' ? { torchrun: { nprocPerNode: nproc, ...(str(values, 'python') ? { python: str(values, 'python') } : {}) } } : {}),
         onProgress: (e) => {
           // The bars show `detail` beside the count: the step's loss.
           const event = { stage: e.stage, done: e.done, total: e.total, detail: e.loss !== undefined ? `loss ${e.loss.toFixed(4)}` : '' };

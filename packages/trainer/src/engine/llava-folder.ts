@@ -6,12 +6,16 @@
  * `outDir/final-model`.
  */
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
-import { InvalidArgumentError, createTensor, isVlitError, type Tensor, type VlitRecord, type VlitRuntime } from '@vlit/core';
+import { copyFile, mkdir, readFile, readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { InvalidArgumentError, createTensor, isVlitError, type Tensor, type Tokenizer, type VlitRecord, type VlitRuntime } from '@vlit/core';
 import { resolveUnderRoot } from '@vlit/core/node';
 import { createBuiltinTemplate, encodeBatch, type BuiltinTemplateName, type EncodedSample, type SegmentedChatTemplate } from '@vlit/templates';
 import { buildConnectorModel, type ConnectorWeights, type MlpConnectorConfig } from '@vlit/connectors';
 import { buildEmbedTokensModel, buildLlamaDecoderModel, type LlamaWeights } from '@vlit/models';
+import { preprocessBatch } from '@vlit/encoders';
+import { createTorchrunEngine, type TorchrunEngineOptions } from '../distributed/torchrun.js';
+import type { TorchrunSample } from '../distributed/job.js';
 import { loadCheckpointChat, loadLlavaParts, saveLlavaCheckpoint } from '@vlit/models/node';
 import { readPeftAdapter } from '../lora/adapter-files.js';
 import { mergeLoraAdapter } from '../lora/adapter.js';
@@ -59,6 +63,11 @@ export interface TrainLlavaFolderOptions {
   recipe: Recipe | unknown;
   /** Run folder: `stage-<k>/` per stage and `final-model/`. */
   outDir: string;
+  /**
+   * Run the stages with PyTorch's torchrun (transformers' LLaVA + peft, DDP) instead of the local engine:
+   * the same recipe, records, template and label masks, with pixels instead of cached features.
+   */
+  torchrun?: TorchrunEngineOptions;
   /** Progress: `encode-images` (done/total images) and one event stream per stage. */
   onProgress?: (event: { stage: string; done: number; total?: number; loss?: number }) => void;
 }
@@ -101,6 +110,7 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
 
     // Features of every image, once, with the frozen tower.
     const features = new Map<string, Tensor<'float32'>>();
+    const pixels = new Map<string, Tensor<'float32'>>();
     const missing = new Map<string, string>();
     const wanted = [...new Set(options.records.flatMap(imagePaths))];
     let tokensPerImage = 0;
@@ -108,6 +118,7 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
       try {
         const file = await resolveUnderRoot(options.imageRoot, rel);
         const image = await options.runtime.images.decode(new Uint8Array(await readFile(file)), { source: rel });
+        if (options.torchrun) pixels.set(rel, preprocessBatch([image], parts.tower.settings));
         const encoded = await parts.tower.encode([image]);
         const [, tokens, dim] = encoded.dims;
         tokensPerImage = tokens;
@@ -166,6 +177,13 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
         ? chat.template
         : createBuiltinTemplate(stage.template as BuiltinTemplateName, { imageToken: chat.imageToken, bos: tokenizer.specialTokens.bos ?? '' });
 
+    if (options.torchrun) {
+      return await trainWithTorchrunEngine(
+        { ...options, torchrun: options.torchrun },
+        { recipe, usable, imageRejects, rejects, templateOf, tokenizer, tokensPerImage, padTokenId, pixels },
+      );
+    }
+
     const stages: LlavaFolderStageSummary[] = [];
     for (const [k, stage] of recipe.stages.entries()) {
       for (const r of imageRejects) rejects.push({ id: r.id, stage: k, reason: r.reason, field: 'images' });
@@ -220,4 +238,87 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
   } finally {
     await parts.dispose();
   }
+}
+
+/** Files of a checkpoint folder besides its weights that a trained folder keeps (tokenizer, chat template, processor). */
+const SIDE_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'chat_template.jinja',
+  'chat_template.json',
+  'preprocessor_config.json',
+  'processor_config.json',
+  'generation_config.json',
+];
+
+/** The torchrun path of trainLlavaFolder: every stage's data encoded as the local engine would, pixels per image, one engine run. */
+async function trainWithTorchrunEngine(
+  options: TrainLlavaFolderOptions & { torchrun: TorchrunEngineOptions },
+  prepared: {
+    recipe: Recipe;
+    usable: VlitRecord[];
+    imageRejects: Array<{ id: string; reason: string }>;
+    rejects: LlavaFolderReject[];
+    templateOf: (stage: RecipeStage) => SegmentedChatTemplate;
+    tokenizer: Tokenizer;
+    tokensPerImage: number;
+    padTokenId: number;
+    pixels: ReadonlyMap<string, Tensor<'float32'>>;
+  },
+): Promise<TrainLlavaFolderResult> {
+  const { recipe, usable, imageRejects, rejects } = prepared;
+  const byId = new Map(usable.map((r) => [r.id, r]));
+  const data: Record<string, TorchrunSample[]> = {};
+  const counts: Array<{ samples: number; rejected: number }> = [];
+  for (const [k, stage] of recipe.stages.entries()) {
+    for (const r of imageRejects) rejects.push({ id: r.id, stage: k, reason: r.reason, field: 'images' });
+    const encoded = encodeBatch(usable, {
+      template: prepared.templateOf(stage),
+      tokenizer: prepared.tokenizer,
+      imageTokens: prepared.tokensPerImage,
+      maxLength: stage.maxLength ?? 2048,
+      truncation: 'error',
+    });
+    for (const r of encoded.rejects) rejects.push({ id: r.id, stage: k, reason: r.reason, field: r.field });
+    data[String(k)] = encoded.encoded.map((sample) => ({
+      ...sample,
+      images: imagePaths(byId.get(sample.id) as VlitRecord).map((p) => {
+        const batch = prepared.pixels.get(p) as Tensor<'float32'>;
+        return createTensor('float32', batch.dims.slice(1), batch.data);
+      }),
+    }));
+    counts.push({ samples: encoded.encoded.length, rejected: imageRejects.length + encoded.rejects.length });
+  }
+  const engine = createTorchrunEngine(options.torchrun);
+  const result = await engine.train(recipe, {
+    model: options.modelDir,
+    data,
+    outputDir: join(options.outDir, 'torchrun'),
+    padTokenId: prepared.padTokenId,
+    onProgress: (e) => {
+      if (e.type === 'step') options.onProgress?.({ stage: e.stage, done: e.step, total: e.totalSteps, loss: e.metrics.loss });
+    },
+  });
+  const stages: LlavaFolderStageSummary[] = result.stages.map((st, k) => {
+    const losses = st.metrics.map((m) => m.loss);
+    return {
+      name: st.name,
+      dir: st.runDir,
+      steps: st.metrics.length ? Math.max(...st.metrics.map((m) => m.step)) : 0,
+      samples: counts[st.index]?.samples ?? counts[k]?.samples ?? 0,
+      rejected: counts[st.index]?.rejected ?? 0,
+      finalLoss: losses.length ? (losses[losses.length - 1] as number) : null,
+      firstLoss: losses.length ? (losses[0] as number) : null,
+    };
+  });
+  // The engine's merged folder holds config and weights; the trained folder also keeps the tokenizer,
+  // chat template and processor of the folder it started from, so it loads as a whole model.
+  const savedDir = join(options.outDir, 'final-model');
+  await mkdir(savedDir, { recursive: true });
+  for (const f of await readdir(result.model)) await copyFile(join(result.model, f), join(savedDir, f));
+  for (const f of SIDE_FILES) {
+    if (existsSync(join(options.modelDir, f)) && !existsSync(join(savedDir, f))) await copyFile(join(options.modelDir, f), join(savedDir, f));
+  }
+  return { stages, savedDir, rejects };
 }
