@@ -13,15 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURE_FAULTS, planMixture, type FixtureFault } from '@vlit/data';
 import { generateCocoFixtureToDir, writeWorldDataset, type WrittenFixture } from '@vlit/data/node';
-import { createNodeRuntime, createSharpCodec } from '@vlit/runtime/node';
-import { buildWordLevelTokenizer, createJinjaChatTemplate } from '@vlit/templates';
-import { createHfVisionEncoder, createVitWeights, resolveVitConfig } from '@vlit/encoders';
-import { createMlpConnector } from '@vlit/connectors';
-import { composeVisionLanguageModel, createLlamaDecoder, tinyLlamaConfig } from '@vlit/models';
-import { saveLlavaCheckpoint, vitAsHfVisionTower } from '@vlit/models/node';
+import { createSharpCodec } from '@vlit/runtime/node';
 import { llavaRecipe } from '@vlit/trainer';
 import { loadSeedBenchFile } from '@vlit/eval/node';
-import { COMMANDS, runCli } from './main.js';
+import { COMMANDS } from './main.js';
+import { expectOneLine, vlit as vlitInProcess, writeTinyLlavaFolder, type Run } from './testing/harness.js';
 import { createProgressBars } from './progress.js';
 import { REFERENCE_END, REFERENCE_START, renderCliReference, replaceReferenceSection } from './reference.js';
 import { configSchema } from './define.js';
@@ -29,12 +25,6 @@ import { configSchema } from './define.js';
 const PKG = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ROOT = join(PKG, '..', '..');
 const CLI = join(PKG, 'dist', 'cli.js');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function vlit(...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
@@ -50,22 +40,11 @@ function vlit(...args: string[]): Promise<Run> {
   });
 }
 
-/** A usage or job failure as promised: a non-zero exit and one error line (usage errors add the --help pointer). */
-function expectOneLine(run: Run, code: number, ...needles: string[]): void {
-  expect(run.code, run.stderr).toBe(code);
-  const lines = run.stderr.trim().split('\n');
-  expect(lines.length, run.stderr).toBe(code === 2 ? 2 : 1);
-  for (const n of needles) expect(lines[0]).toContain(n);
-}
-
 const jsonLines = async (file: string): Promise<Record<string, unknown>[]> =>
   (await readFile(file, 'utf8'))
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-
-const CHAT_TEMPLATE =
-  "<s>{% for message in messages %}{% if message['role'] == 'user' %}USER: {{ message['content'] }} {% else %}ASSISTANT: {{ message['content'] }}</s>{% endif %}{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}";
 
 let dir: string;
 let coco: WrittenFixture;
@@ -74,47 +53,6 @@ let benchmarkItems: number;
 let benchmarkDims: string[];
 let worldDir: string;
 let modelDir: string;
-
-/** A tiny LLaVA folder: Vlit's ViT (CLIP layout) + MLP projector + Llama decoder, seeded weights, word-level tokenizer. */
-async function writeTinyModel(out: string, corpus: string[]): Promise<void> {
-  const runtime = createNodeRuntime();
-  const tokenizer = buildWordLevelTokenizer({ corpus, specialTokens: ['<pad>', '<s>', '</s>', '<image>'], roles: { bos: '<s>', eos: '</s>', pad: '<pad>' } });
-  const vit = resolveVitConfig({ imageSize: 32, patchSize: 8, hiddenSize: 32, numLayers: 2, numHeads: 4, intermediateSize: 64, hiddenAct: 'quick_gelu' });
-  const { spec, weights } = vitAsHfVisionTower(vit, createVitWeights(vit, 'cli-vit'));
-  const tower = await createHfVisionEncoder({ backend: runtime.backend, spec, weights, featureLayer: -2, selectStrategy: 'default' });
-  const connector = createMlpConnector({ inputDim: 32, outputDim: 48 }, { backend: runtime.backend, seed: 'cli-mlp' });
-  const languageModel = await createLlamaDecoder({
-    config: tinyLlamaConfig({
-      hiddenSize: 48,
-      vocabSize: tokenizer.vocabSize,
-      intermediateSize: 96,
-      bosTokenId: tokenizer.tokenToId('<s>'),
-      eosTokenId: tokenizer.tokenToId('</s>'),
-      maxPositionEmbeddings: 1024,
-    }),
-    seed: 'cli-llama',
-    backend: runtime.backend,
-  });
-  const template = createJinjaChatTemplate({ source: CHAT_TEMPLATE, name: 'cli-test', imageToken: '<image>', contentFormat: 'string' });
-  const model = composeVisionLanguageModel({ encoder: tower, connector, languageModel, template, tokenizer });
-  const tokenizerConfig = {
-    bos_token: '<s>',
-    eos_token: '</s>',
-    pad_token: '<pad>',
-    unk_token: '<unk>',
-    model_max_length: 1024,
-    tokenizer_class: 'PreTrainedTokenizerFast',
-  };
-  await saveLlavaCheckpoint(out, model, {
-    imageTokenId: tokenizer.tokenToId('<image>') as number,
-    imageToken: '<image>',
-    chatTemplate: CHAT_TEMPLATE,
-    files: { 'tokenizer.json': JSON.stringify(tokenizer.toJson()), 'tokenizer_config.json': JSON.stringify(tokenizerConfig) },
-  });
-  await tower.release();
-  await connector.dispose();
-  await languageModel.dispose();
-}
 
 beforeAll(async () => {
   expect(existsSync(CLI)).toBe(true);
@@ -128,7 +66,13 @@ beforeAll(async () => {
   benchmarkItems = parsed.questions.length;
   benchmarkDims = [...new Set((await loadSeedBenchFile(benchmark)).items.map((i) => String(i.dimension)))].sort();
   modelDir = join(dir, 'model');
-  await writeTinyModel(modelDir, ['USER:', 'ASSISTANT:', 'the image shows', ...parsed.questions.map((q) => Object.values(q).join(' '))]);
+  await writeTinyLlavaFolder(modelDir, ['USER:', 'ASSISTANT:', 'the image shows', ...parsed.questions.map((q) => Object.values(q).join(' '))], {
+    seed: 'cli',
+    imageSize: 32,
+    towerHidden: 32,
+    lmHidden: 48,
+    maxPositions: 1024,
+  });
 }, 300_000);
 
 afterAll(async () => {
@@ -136,20 +80,8 @@ afterAll(async () => {
 });
 
 describe('every command: --help with a worked example, and bad flags', () => {
-  // In process (runCli with buffered streams): a spawn per command costs seconds of module loading on a busy machine.
-  const run = async (...argv: string[]): Promise<Run> => {
-    let stdout = '';
-    let stderr = '';
-    const code = await runCli(argv, {
-      stdout: (t) => {
-        stdout += t;
-      },
-      stderr: (t) => {
-        stderr += t;
-      },
-    });
-    return { code, stdout, stderr };
-  };
+  // In process: a spawn per command costs seconds of module loading on a busy machine.
+  const run = vlitInProcess;
 
   it('each command and group prints help with Usage and an Examples section; an unknown flag is one line, exit 2', async () => {
     for (const c of COMMANDS) {

@@ -12,44 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpointFolder } from '@vlit/core/node';
 import { parseSafetensors, type RawImage } from '@vlit/core';
 import { createNodeRuntime, createSharpCodec } from '@vlit/runtime/node';
-import { buildWordLevelTokenizer, createJinjaChatTemplate } from '@vlit/templates';
-import { createHfVisionEncoder, createVitWeights, resolveVitConfig } from '@vlit/encoders';
-import { createMlpConnector } from '@vlit/connectors';
-import { composeVisionLanguageModel, createLlamaDecoder, tinyLlamaConfig } from '@vlit/models';
-import { loadVisionLanguageModel, saveLlavaCheckpoint, vitAsHfVisionTower } from '@vlit/models/node';
+import { loadVisionLanguageModel } from '@vlit/models/node';
 import { llavaRecipe } from '@vlit/trainer';
-import { runCli } from './main.js';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function vlit(...argv: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-  });
-  return { code, stdout, stderr };
-}
-
-/** A failure as promised: the exit code and one error line (usage errors add the --help pointer). */
-function expectOneLine(run: Run, code: number, ...needles: string[]): void {
-  expect(run.code, run.stderr).toBe(code);
-  const lines = run.stderr.trim().split('\n');
-  expect(lines.length, run.stderr).toBe(code === 2 ? 2 : 1);
-  for (const n of needles) expect(lines[0]).toContain(n);
-}
-
-const CHAT_TEMPLATE =
-  "<s>{% for message in messages %}{% if message['role'] == 'user' %}USER: {{ message['content'] }} {% else %}ASSISTANT: {{ message['content'] }}</s>{% endif %}{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}";
+import { expectOneLine, vlit, writeTinyLlavaFolder } from './testing/harness.js';
 
 const RECORDS = [
   {
@@ -103,52 +68,6 @@ let modelDir: string;
 let root: string;
 let data: string;
 
-/** A tiny LLaVA folder: Vlit's ViT (CLIP layout) + MLP projector + Llama decoder, seeded weights, word-level tokenizer. */
-async function writeTinyModel(out: string, corpus: string[]): Promise<void> {
-  const runtime = createNodeRuntime();
-  const tokenizer = buildWordLevelTokenizer({ corpus, specialTokens: ['<pad>', '<s>', '</s>', '<image>'], roles: { bos: '<s>', eos: '</s>', pad: '<pad>' } });
-  const vit = resolveVitConfig({ imageSize: 16, patchSize: 8, hiddenSize: 16, numLayers: 2, numHeads: 2, intermediateSize: 32, hiddenAct: 'quick_gelu' });
-  const { spec, weights } = vitAsHfVisionTower(vit, createVitWeights(vit, 'train-vit'));
-  const tower = await createHfVisionEncoder({ backend: runtime.backend, spec, weights, featureLayer: -2, selectStrategy: 'default' });
-  const connector = createMlpConnector({ inputDim: 16, outputDim: 32 }, { backend: runtime.backend, seed: 'train-mlp' });
-  const languageModel = await createLlamaDecoder({
-    config: tinyLlamaConfig({
-      hiddenSize: 32,
-      vocabSize: tokenizer.vocabSize,
-      intermediateSize: 64,
-      numHiddenLayers: 1,
-      numAttentionHeads: 2,
-      numKeyValueHeads: 1,
-      bosTokenId: tokenizer.tokenToId('<s>'),
-      eosTokenId: tokenizer.tokenToId('</s>'),
-      maxPositionEmbeddings: 128,
-    }),
-    seed: 'train-llama',
-    backend: runtime.backend,
-  });
-  const template = createJinjaChatTemplate({ source: CHAT_TEMPLATE, name: 'train-test', imageToken: '<image>', contentFormat: 'string' });
-  const model = composeVisionLanguageModel({ encoder: tower, connector, languageModel, template, tokenizer });
-  await saveLlavaCheckpoint(out, model, {
-    imageTokenId: tokenizer.tokenToId('<image>') as number,
-    imageToken: '<image>',
-    chatTemplate: CHAT_TEMPLATE,
-    files: {
-      'tokenizer.json': JSON.stringify(tokenizer.toJson()),
-      'tokenizer_config.json': JSON.stringify({
-        bos_token: '<s>',
-        eos_token: '</s>',
-        pad_token: '<pad>',
-        unk_token: '<unk>',
-        model_max_length: 128,
-        tokenizer_class: 'PreTrainedTokenizerFast',
-      }),
-    },
-  });
-  await tower.release();
-  await connector.dispose();
-  await languageModel.dispose();
-}
-
 function solid(rgb: [number, number, number]): RawImage {
   const data = new Uint8Array(16 * 16 * 3);
   for (let i = 0; i < 16 * 16; i++) data.set([rgb[0] ^ (i & 7), rgb[1], rgb[2] ^ ((i >> 4) & 7)], i * 3);
@@ -199,7 +118,14 @@ async function tensorOf(folder: string, suffix = 'multi_modal_projector.linear_1
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'vlit-train-'));
   modelDir = join(dir, 'model');
-  await writeTinyModel(modelDir, ['USER: ASSISTANT:', ...RECORDS.map((r) => r.messages.map((m) => m.content).join(' '))]);
+  await writeTinyLlavaFolder(modelDir, ['USER: ASSISTANT:', ...RECORDS.map((r) => r.messages.map((m) => m.content).join(' '))], {
+    seed: 'train',
+    imageSize: 16,
+    towerHidden: 16,
+    lmHidden: 32,
+    lmLayers: 1,
+    maxPositions: 128,
+  });
   root = join(dir, 'images');
   await mkdir(join(root, 'img'), { recursive: true });
   const codec = createSharpCodec();

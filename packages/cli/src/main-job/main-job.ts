@@ -21,7 +21,7 @@ import {
   type QualityCounts,
 } from '@vlit/data';
 import { createRootImageLoader, writeQualityReport, writeRecordsFile, writeWorldDataset } from '@vlit/data/node';
-import { composeVisionLanguageModel } from '@vlit/models';
+import type { composeVisionLanguageModel } from '@vlit/models';
 import { loadVisionLanguageModel, saveLlavaCheckpoint } from '@vlit/models/node';
 import type { MultipleChoiceItem } from '@vlit/eval';
 import { createFileImageLoader, loadSeedBenchFile, writeReports } from '@vlit/eval/node';
