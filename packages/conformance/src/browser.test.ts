@@ -10,7 +10,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeRuntime } from '@vlit/runtime/node';
 import { maxAbsDiff } from '@vlit/test-kit';
-import { writePng } from '@vlit/test-kit/node';
+import { CHROMIUM_FLAGS, CHROMIUM_PATH, writePng } from '@vlit/test-kit/node';
 import { conformanceCases, runCase } from './index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -22,16 +22,6 @@ let server: Server;
 let browser: Browser;
 let page: Page;
 
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 
 beforeAll(async () => {
   const bundle = await build({
@@ -67,7 +57,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_FLAGS] });
   page = await browser.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));

@@ -17,23 +17,13 @@ import { composeVisionLanguageModel, createLlamaDecoder, tinyLlamaConfig } from 
 import { loadVisionLanguageModel, saveLlavaCheckpoint, vitAsHfVisionTower } from '@vlit/models/node';
 import { createNodeRuntime } from '@vlit/runtime/node';
 import { buildWordLevelTokenizer, createJinjaChatTemplate } from '@vlit/templates';
-import { writePng } from '@vlit/test-kit/node';
+import { CHROMIUM_FLAGS, CHROMIUM_PATH, writePng } from '@vlit/test-kit/node';
 import { PAIRS, TRAIN_PROMPT } from '../../../examples/web/src/pairs.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '../../..');
 const appDir = join(repo, 'examples/web');
 const artifacts = join(here, '../test-artifacts/web-app');
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 const TEMPLATE =
   "<s>{% for message in messages %}{% if message['role'] == 'user' %}USER: {{ message['content'] }} {% else %}ASSISTANT: {{ message['content'] }}</s>{% endif %}{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}";
 const QUESTION = 'what colour is the shape ?';
@@ -213,7 +203,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   await mkdir(artifacts, { recursive: true });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_FLAGS] });
   page = await browser.newPage({ viewport: { width: 900, height: 1100 } });
   page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('worker', (w) => workers.push(w.url()));

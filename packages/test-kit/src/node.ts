@@ -97,3 +97,18 @@ export function runReferencePython(script: string, args: readonly string[] = [],
   }
   return result.stdout;
 }
+
+/** Debian's Chromium, which the browser tests drive through playwright-core (see ENVIRONMENT.md). */
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+
+/** Flags of headless Chromium in the browser tests: no sandbox (containers), no GPU, no network of its own. */
+export const CHROMIUM_FLAGS: readonly string[] = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
