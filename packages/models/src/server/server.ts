@@ -130,7 +130,7 @@ export interface OpenAIServer {
 /** How much of a refused body is read and dropped, and for how long, before its connection is cut. */
 const LINGER_BYTES = 1024 * 1024;
 const LINGER_MS = 1000;
-/** The longest a refused client may keep sending after its answer (and the FIN after it) before the connection is cut. */
+/** How long after a refusal its connection is cut at the latest (the client has read its answer by then). */
 const LINGER_MAX_MS = 15_000;
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
@@ -555,16 +555,21 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
 
   /**
    * A client still sending a body the server refused gets its answer first (no `connection: close`, which
-   * would reset the connection under unread bytes and lose the answer). The rest of the body is read and
-   * dropped; after LINGER_BYTES or LINGER_MS the server half-closes (FIN after the answer) and goes on
-   * dropping what still arrives, so the client reads the answer whatever its own pace: destroying a socket
-   * with unread bytes sends a reset, and a reset makes the client's kernel discard the answer it has not
-   * read yet. A client that keeps sending past LINGER_MAX_MS is cut. Nothing of the body is kept.
+   * would reset the connection under unread bytes and lose the answer). Up to LINGER_BYTES or LINGER_MS of
+   * the rest is read and dropped; then the server half-closes (a FIN after the answer) and stops reading, so
+   * the client reads the answer at its own pace and nothing more is read, held or turned into garbage. The
+   * connection is cut when the client closes it, or LINGER_MAX_MS after the refusal: cutting a socket that
+   * still has unread bytes sends a reset, and a reset makes the client's kernel discard an answer it has
+   * not read yet, so the cut waits until the client has had time to read it.
    */
   function linger(req: IncomingMessage): void {
     const socket = req.socket;
     let dropped = 0;
     let halfClosed = false;
+    const onData = (chunk: Buffer): void => {
+      dropped += chunk.length;
+      if (dropped > LINGER_BYTES) halfClose();
+    };
     const done = (): void => {
       clearTimeout(soft);
       clearTimeout(hard);
@@ -573,16 +578,15 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
       if (halfClosed) return;
       halfClosed = true;
       clearTimeout(soft);
+      req.off('data', onData);
+      req.pause();
       socket?.end();
     };
     const soft = setTimeout(halfClose, LINGER_MS);
     soft.unref();
     const hard = setTimeout(() => socket?.destroy(), LINGER_MAX_MS);
     hard.unref();
-    req.on('data', (chunk: Buffer) => {
-      dropped += chunk.length;
-      if (dropped > LINGER_BYTES) halfClose();
-    });
+    req.on('data', onData);
     req.once('end', done);
     socket?.once('close', done);
     req.resume();
