@@ -56,7 +56,9 @@ export function llamaFactoryDatasetEntry(fileName: string, options: { system?: b
 }
 
 async function* watchSystem(records: AsyncIterable<VlitRecord> | Iterable<VlitRecord>, seen: { system: boolean }): AsyncGenerator<VlitRecord> {
-  for await (const r of records) {
+  for await (const item of records) {
+    // Typed here: TypeScript widens `for await` over a union of sync and async iterables to any in some programs.
+    const r: VlitRecord = item;
     if (r.messages.some((m) => m.role === 'system')) seen.system = true;
     yield r;
   }
