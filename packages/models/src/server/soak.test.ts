@@ -4,7 +4,7 @@
  * nested JSON, 19 MiB prompts, path escapes, a FIFO and an 800 MB file as images, bad tokens, hang-ups)
  * and the issue's burst of 24 parallel 19 MiB bodies, while ordinary requests run beside them; every
  * ordinary request must succeed. Memory is read from /proc: the peak (VmHWM, and VmRSS sampled every
- * 50 ms) must stay under the baseline + 384 MB and the resident size must come back within the
+ * 50 ms) must stay under the baseline + 512 MB and the resident size must come back within the
  * baseline + 96 MB after a forced GC (the issue measured +2.1 GB peak and +1 GB held).
  * Bounded in count (ROUNDS) and not in time: nothing here asserts how long anything took.
  */
@@ -32,13 +32,13 @@ const TOKEN = 'sk-soak-0b7c41';
 const auth = { authorization: `Bearer ${TOKEN}` };
 const MB = 1024 * 1024;
 /**
- * The stated bounds (also in docs/models.md): the peak may hold the 48 MiB body budget about eight times
- * over (raw bytes, decoded text, parsed strings, and garbage V8 has not collected yet: on a busy machine
- * the collector runs late); after a forced GC the process is within 96 MB of where it started. Measured:
- * peak +149..156 MB idle or beside one other job, +308 MB with two CI runs on 2 cores (before refused
- * bodies stopped being drained), settled +24..64 MB.
+ * The stated bounds (also in docs/models.md): the peak may hold the 48 MiB body budget up to about ten
+ * times over (raw bytes, decoded text, parsed strings, and garbage V8 has not collected yet: the collector
+ * runs late, more so on a busy machine); after a forced GC the process is within 96 MB of where it
+ * started. Measured: peak +149..156 MB on the dev box, +247 MB in a fresh-clone CI run, +308 MB with two
+ * CI runs on 2 cores (before refused bodies stopped being drained); settled +24..64 MB.
  */
-const PEAK_OVER_BASELINE = 384 * MB;
+const PEAK_OVER_BASELINE = 512 * MB;
 const SETTLED_OVER_BASELINE = 96 * MB;
 const ROUNDS = 6;
 const BURST = 24;
