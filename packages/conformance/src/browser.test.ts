@@ -22,7 +22,6 @@ let server: Server;
 let browser: Browser;
 let page: Page;
 
-
 beforeAll(async () => {
   const bundle = await build({
     entryPoints: [join(here, '../browser/entry.ts')],
