@@ -23,34 +23,12 @@ export {
   type VlitErrorOptions,
 } from './errors.js';
 export { WarningCollector, type ProgressCallback, type ProgressEvent, type VlitWarning } from './warnings.js';
-export {
-  DTYPES,
-  assertTensor,
-  bfloat16ToFloat32,
-  createTensor,
-  dtypeByteSize,
-  elementCount,
-  float16ToFloat32,
-  float32ToBfloat16,
-  float32ToFloat16,
-  reshapeTensor,
-  toFloat32,
-  typedArrayFromBytes,
-  typedArrayToBytes,
-  type DType,
-  type DTypeArrayMap,
-  type Tensor,
-  type TensorData,
-} from './tensor.js';
+export * from './tensor.js';
 export {
   SAFETENSORS_DTYPES,
   bf16Tensor,
   coreToSafetensorsDType,
   encodeSafetensorsTensor,
-  float4E2M1ToFloat32,
-  float8E4M3ToFloat32,
-  float8E5M2ToFloat32,
-  float8E8M0ToFloat32,
   parseSafetensors,
   safetensorsDTypeBits,
   safetensorsToCoreDType,
@@ -65,6 +43,7 @@ export {
   type SafetensorsRawTensor,
   type SafetensorsTensorInfo,
 } from './safetensors.js';
+export * from './minifloat.js';
 export { openCheckpointFiles, type CheckpointFolder, type CheckpointTensorInfo, type OpenCheckpointFilesOptions } from './checkpoint-files.js';
 export { createRng, createRngFromState, type Rng, type RngState } from './rng.js';
 export { canonicalJson, fnv1a32, sha256Hex } from './hash.js';

@@ -1,21 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { createTensor, isVlitError } from '@vlit/core';
 import { createGraph, type GraphBuilder, type Value } from './index.js';
+import { thrown } from './testing/helpers.js';
 
 const f32 = (dims: number[]) => createTensor('float32', dims);
 const dimsOf = (v: Value) => [...v.dims];
 
 function graph(opset = 20): GraphBuilder {
   return createGraph({ name: 'g', opset });
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
 }
 
 describe('broadcasting (ONNX multidirectional)', () => {

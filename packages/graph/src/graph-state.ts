@@ -4,7 +4,6 @@
  * together from this and the op families in op-helpers.ts.
  */
 import { InvalidArgumentError, NotFoundError, UnsupportedError, createTensor, float32ToFloat16, type DType, type Tensor } from '@vlit/core';
-import { decodeAttributes, encodeAttribute, type AttributeValue } from './attributes.js';
 import type { Attributes, CreateGraphOptions, GraphBuilder, NodeNaming, Operand, OpOptions, Value, ValueRef } from './builder.js';
 import {
   elementTypeToOnnx,
@@ -18,7 +17,8 @@ import {
   type TensorProto,
   type ValueInfoProto,
 } from './proto.js';
-import { getShapeRule, tensorValue, type TypeInfo } from './shape-rules/index.js';
+import { outputCount, prepareOp } from './prepare-op.js';
+import { tensorValue, type TypeInfo } from './shape-rules/index.js';
 import { makeValueInfo } from './value-info.js';
 
 /** The builder's own members, and the primitives the op helpers share. */
@@ -121,35 +121,14 @@ export function createGraphState(options: CreateGraphOptions): GraphState {
     const domain = opOptions.domain ?? '';
     const nodeName = uniqueNodeName(opType, opOptions.name);
     const inputNames = ins.map((r, i) => (r === null || r === undefined ? '' : resolve(r, nodeName, i)));
-    const count = typeof opOptions.outputs === 'number' ? opOptions.outputs : (opOptions.outputs?.length ?? 1);
+    const count = outputCount(opOptions);
     const outNames = Array.isArray(opOptions.outputs)
       ? opOptions.outputs
       : Array.from({ length: count }, (_, i) => (count === 1 ? `${nodeName}_output` : `${nodeName}_output_${i}`));
     for (const n of outNames) claim(n, `output of ${nodeName}`);
     if (new Set(outNames).size !== outNames.length)
       throw new InvalidArgumentError(`node '${nodeName}' repeats an output name`, { details: { field: nodeName } });
-    const attrs = Object.entries(attributes)
-      .filter((e): e is [string, AttributeValue] => e[1] !== undefined)
-      .map(([k, v]) => encodeAttribute(k, v, nodeName));
-    let outTypes: (TypeInfo | undefined)[];
-    if (opOptions.outputTypes) {
-      outTypes = opOptions.outputTypes.map((t) => ({ dtype: t.dtype, dims: [...t.dims] }));
-    } else {
-      const rule = getShapeRule(opType, domain);
-      if (!rule) {
-        throw new UnsupportedError(`no shape rule for ${domain ? `${domain}.` : ''}${opType} (node '${nodeName}'); pass options.outputTypes`, {
-          details: { field: nodeName, op: opType },
-        });
-      }
-      outTypes = rule({
-        opType,
-        nodeName,
-        opset: domain ? 1 : opset,
-        inputs: inputNames.map((n) => (n ? types.get(n) : undefined)),
-        attrs: decodeAttributes(attrs),
-        outputCount: count,
-      });
-    }
+    const { attrs, outTypes } = prepareOp({ opType, nodeName, inputNames, attributes, options: opOptions }, { opset, types });
     outNames.forEach((n, i) => {
       const t = outTypes[i];
       if (!t || !t.dims || t.dtype === 'undefined') {

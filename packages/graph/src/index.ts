@@ -40,7 +40,7 @@ export {
   type Value,
   type ValueRef,
 } from './builder.js';
-export { encodeModel, decodeModel, validateModel, type DecodeModelOptions } from './model.js';
+export { cloneModel, encodeModel, decodeModel, validateModel, type DecodeModelOptions } from './model.js';
 export {
   listInputs,
   listOutputs,
@@ -54,7 +54,7 @@ export {
   type ExposeOutputOptions,
 } from './inspect.js';
 export { inferShapes, inferGraphTypes, type InferShapesOptions } from './infer.js';
-export { mergeModels, type MergeModelsOptions } from './merge.js';
+export { mergeModels, renameGraph, type MergeModelsOptions, type RenameGraphOptions } from './merge.js';
 export { broadcastShapes, getShapeRule, supportedOps, formatDims, type ShapeRule, type RuleContext, type TypeInfo } from './shape-rules/index.js';
 export { defaultOpset, makeValueInfo, typeInfoFromValueInfo } from './value-info.js';
 export {
@@ -65,7 +65,6 @@ export {
   editModel,
   promoteInitializers,
   pruneModel,
-  cloneModel,
   type GradientModelOptions,
   type GraphLike,
   type MaskedCrossEntropyOptions,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTensor, isVlitError } from '@vlit/core';
 import { createGraph, decodeModel, encodeModel, inferShapes, listInputs, listNodes, listOutputs, mergeModels, type OnnxModel } from './index.js';
+import { thrown } from './testing/helpers.js';
 
 function encoder(): OnnxModel {
   const g = createGraph({ name: 'enc' });
@@ -19,15 +20,6 @@ function projector(dim = 8): OnnxModel {
   const w = g.initializer('w', createTensor('float32', [dim, 4]));
   g.output(g.mul(g.matMul(f, w), m), 'embeds');
   return g.toModel();
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
 }
 
 describe('mergeModels', () => {

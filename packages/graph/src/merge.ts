@@ -4,6 +4,7 @@
  */
 import { CompatibilityError, InvalidArgumentError, NotFoundError } from '@vlit/core';
 import { onnx, toNumber, type GraphProto, type LongLike, type NodeProto, type OnnxModel, type TensorProto, type ValueInfoProto } from './proto.js';
+import { cloneModel } from './model.js';
 import { formatDims } from './shape-rules/index.js';
 import { typeInfoFromValueInfo } from './value-info.js';
 
@@ -17,12 +18,14 @@ export interface MergeModelsOptions {
   connect: [string, string][];
 }
 
-function cloneModel(model: OnnxModel): OnnxModel {
-  // Deep copy through the wire format so renaming never touches the caller's models.
-  return onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish()) as unknown as OnnxModel;
+/** Options for renameGraph. */
+export interface RenameGraphOptions {
+  /** New names for the graph's named nodes, subgraphs' included (default: node names stay). */
+  nodes?: (name: string) => string;
 }
 
-function renameGraph(graph: GraphProto, rename: (name: string) => string): void {
+/** Rename a graph's values in place (inputs, outputs, value_info, initializers, node inputs and outputs), subgraphs included. */
+export function renameGraph(graph: GraphProto, rename: (name: string) => string, options: RenameGraphOptions = {}): void {
   const vi = (v: ValueInfoProto) => {
     v.name = rename(v.name);
   };
@@ -33,13 +36,13 @@ function renameGraph(graph: GraphProto, rename: (name: string) => string): void 
     t.name = rename(t.name);
   });
   graph.node.forEach((n: NodeProto) => {
-    if (n.name) n.name = rename(n.name);
+    if (n.name && options.nodes) n.name = options.nodes(n.name);
     n.input = n.input.map((x) => (x ? rename(x) : x));
     n.output = n.output.map((x) => (x ? rename(x) : x));
     for (const a of n.attribute) {
       // Subgraphs may read outer names, so they get the same renaming to stay consistent.
-      if (a.g) renameGraph(a.g as GraphProto, rename);
-      for (const g of a.graphs ?? []) renameGraph(g as GraphProto, rename);
+      if (a.g) renameGraph(a.g as GraphProto, rename, options);
+      for (const g of a.graphs ?? []) renameGraph(g as GraphProto, rename, options);
     }
   });
 }
@@ -92,8 +95,10 @@ export function mergeModels(a: OnnxModel, b: OnnxModel, options: MergeModelsOpti
   }
   const ma = cloneModel(a);
   const mb = cloneModel(b);
-  renameGraph(ma.graph as GraphProto, (n) => prefixA + n);
-  renameGraph(mb.graph as GraphProto, (n) => (feeds.has(n) ? prefixA + feeds.get(n)! : prefixB + n));
+  const renameA = (n: string) => prefixA + n;
+  const renameB = (n: string) => (feeds.has(n) ? prefixA + feeds.get(n)! : prefixB + n);
+  renameGraph(ma.graph as GraphProto, renameA, { nodes: renameA });
+  renameGraph(mb.graph as GraphProto, renameB, { nodes: renameB });
   const A = ma.graph as GraphProto;
   const B = mb.graph as GraphProto;
   const fed = new Set([...feeds.values()].map((n) => prefixA + n));

@@ -1,30 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { createTensor, float32ToFloat16, isVlitError, type Tensor } from '@vlit/core';
 import { createGraph, decodeModel, encodeModel, getInitializer, listInitializers, listInputs, listNodes, listOutputs, onnx, type OnnxModel } from './index.js';
+import { rampTensor, thrown } from './testing/helpers.js';
 
 function smallModel(): OnnxModel {
   const g = createGraph({ name: 'mlp' });
   const x = g.input('x', 'float32', ['batch', 4]);
-  const w = g.initializer(
-    'w',
-    createTensor(
-      'float32',
-      [4, 3],
-      Array.from({ length: 12 }, (_, i) => i / 4),
-    ),
-  );
+  const w = g.initializer('w', rampTensor([4, 3], 4));
   const b = g.initializer('b', createTensor('float32', [3], [0.5, -1, 2]));
   g.output(g.gelu(g.add(g.matMul(x, w), b)), 'y');
   return g.toModel();
-}
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a throw');
 }
 
 describe('encode/decode', () => {

@@ -15,6 +15,11 @@ import {
   type TensorProto,
 } from './proto.js';
 
+/** Deep copy through the wire format, so edits never reach the caller's model. */
+export function cloneModel(model: OnnxModel): OnnxModel {
+  return onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish()) as unknown as OnnxModel;
+}
+
 /** Options for decoding model bytes. */
 export interface DecodeModelOptions {
   /** File name used in error messages. */

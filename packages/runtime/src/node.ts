@@ -4,19 +4,9 @@
  * @packageDocumentation
  */
 import { readFile, stat } from 'node:fs/promises';
-import {
-  ImageDecodeError,
-  NotFoundError,
-  type DecodeOptions,
-  type ImageCodec,
-  type ImageFormat,
-  type InferenceBackend,
-  type RawImage,
-  type SessionOptions,
-  type VlitRuntime,
-} from '@vlit/core';
+import { NotFoundError, type DecodeOptions, type ImageCodec, type InferenceBackend, type RawImage, type SessionOptions, type VlitRuntime } from '@vlit/core';
 import { createOrtBackend, type OrtModuleLike } from './shared/ort-adapter.js';
-import { checkRawImage } from './shared/image.js';
+import { checkRawImage, imageDecodeError } from './shared/image.js';
 import { renderSvgToPng } from './svg-node.js';
 import { requireOnnxNode, requireSharp } from './node-deps.js';
 
@@ -48,9 +38,8 @@ export function createSharpCodec(): ImageCodec {
   const sharp = requireSharp();
   return {
     name: 'sharp',
-    async decode(bytes: Uint8Array, options: DecodeOptions = {}): Promise<RawImage> {
+    async decode(bytes, options = {}) {
       const channels = options.channels ?? 3;
-      const source = options.source ?? '<bytes>';
       try {
         let pipeline = sharp(bytes, { failOn: 'error' }).toColourspace('srgb');
         pipeline = channels === 4 ? pipeline.ensureAlpha() : pipeline.removeAlpha();
@@ -62,13 +51,10 @@ export function createSharpCodec(): ImageCodec {
           data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
         };
       } catch (err) {
-        throw new ImageDecodeError(`cannot decode image: ${err instanceof Error ? err.message : String(err)}`, {
-          cause: err,
-          details: { file: source },
-        });
+        throw imageDecodeError(err, options.source);
       }
     },
-    async encode(image: RawImage, format: ImageFormat, options: { quality?: number } = {}): Promise<Uint8Array> {
+    async encode(image, format, options = {}) {
       checkRawImage(image, 'encode');
       const pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels: image.channels } });
       const out =

@@ -4,20 +4,9 @@
  * @packageDocumentation
  */
 import * as ort from 'onnxruntime-web';
-import {
-  BackendError,
-  ImageDecodeError,
-  UnsupportedError,
-  type DecodeOptions,
-  type ImageCodec,
-  type ImageFormat,
-  type InferenceBackend,
-  type RawImage,
-  type SessionOptions,
-  type VlitRuntime,
-} from '@vlit/core';
+import { BackendError, UnsupportedError, type ImageCodec, type InferenceBackend, type SessionOptions, type VlitRuntime } from '@vlit/core';
 import { createOrtBackend, type OrtModuleLike } from './shared/ort-adapter.js';
-import { checkRawImage } from './shared/image.js';
+import { checkRawImage, imageDecodeError } from './shared/image.js';
 
 /** WebAssembly settings. They are process-wide in onnxruntime-web and fixed by the first session created. */
 export interface WasmOptions {
@@ -101,7 +90,7 @@ function browserApis(): {
 export function createBrowserImageCodec(): ImageCodec {
   return {
     name: 'browser',
-    async decode(bytes: Uint8Array, options: DecodeOptions = {}): Promise<RawImage> {
+    async decode(bytes, options = {}) {
       const api = browserApis();
       const channels = options.channels ?? 3;
       let bitmap: { width: number; height: number; close(): void };
@@ -112,10 +101,7 @@ export function createBrowserImageCodec(): ImageCodec {
           colorSpaceConversion: 'none',
         });
       } catch (err) {
-        throw new ImageDecodeError(`cannot decode image: ${err instanceof Error ? err.message : String(err)}`, {
-          cause: err,
-          details: { file: options.source ?? '<bytes>' },
-        });
+        throw imageDecodeError(err, options.source);
       }
       const { width, height } = bitmap;
       const canvas = new api.OffscreenCanvas(width, height);
@@ -133,7 +119,7 @@ export function createBrowserImageCodec(): ImageCodec {
       }
       return { width, height, channels: 3, data: rgb };
     },
-    async encode(image: RawImage, format: ImageFormat, options: { quality?: number } = {}): Promise<Uint8Array> {
+    async encode(image, format, options = {}) {
       checkRawImage(image, 'encode');
       const api = browserApis();
       const { width, height, channels, data } = image;

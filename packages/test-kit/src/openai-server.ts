@@ -137,6 +137,15 @@ export const fakeStep = {
 const defaultFallback: FakeOpenAIStep = (res, req) =>
   sendJson(res, 200, chatCompletionBody(`echo ${JSON.stringify(req.body.messages)}`, { id: `chatcmpl-${req.n}` }));
 
+/** A port on 127.0.0.1 that nothing listens on (bound by the system, read, and closed again), for testing refused connections. */
+export async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
 /** Start the fake OpenAI-compatible server on 127.0.0.1 (a free port). */
 export async function startFakeOpenAIServer(options: FakeOpenAIServerOptions = {}): Promise<FakeOpenAIServer> {
   const path = options.path ?? '/v1/chat/completions';

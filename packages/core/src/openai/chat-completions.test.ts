@@ -5,6 +5,7 @@
 // depends on core, so this file keeps its own small server.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { text as readText } from 'node:stream/consumers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isVlitError } from '../errors.js';
 import { createChatCompletionsClient, parseRetryAfter, type ChatCompletionsClientOptions, type ChatCompletionsRetryEvent } from './chat-completions.js';
@@ -69,29 +70,30 @@ const sse =
   };
 const data = (chunk: unknown, sep = '\n\n') => `data: ${JSON.stringify(chunk)}${sep}`;
 
+/** Log the request, check its route and key, then answer with the step scripted for it. */
+async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const text = await readText(req);
+  const s: Seen = { headers: req.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  const n = seen.push(s) - 1;
+  if (req.url !== '/v1/chat/completions') return json(res, 404, { error: { message: `no route ${req.url}` } });
+  if (req.headers.authorization !== `Bearer ${KEY}`) {
+    // Echo the presented key, as some servers do, so redaction can be tested.
+    return json(res, 401, { error: { message: `Incorrect API key provided: ${String(req.headers.authorization)}` } });
+  }
+  await (script[n] ?? fallback)(res, s);
+}
+
 beforeAll(async () => {
   server = createServer(async (req, res) => {
+    // A request counts as in flight while its step runs: every step here has ended its reply (or seen
+    // the client hang up) when it returns, before the client can read the reply and send another.
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
-    // Out of flight once the reply is sent ('finish', before the client can read it) or the connection drops.
-    let counted = true;
-    const done = (): void => {
-      if (counted) inFlight--;
-      counted = false;
-    };
-    res.once('finish', done);
-    res.once('close', done);
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
-    const s: Seen = { headers: req.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-    const n = seen.push(s) - 1;
-    if (req.url !== '/v1/chat/completions') return json(res, 404, { error: { message: `no route ${req.url}` } });
-    if (req.headers.authorization !== `Bearer ${KEY}`) {
-      // Echo the presented key, as some servers do, so redaction can be tested.
-      return json(res, 401, { error: { message: `Incorrect API key provided: ${String(req.headers.authorization)}` } });
+    try {
+      await answer(req, res);
+    } finally {
+      inFlight--;
     }
-    await (script[n] ?? fallback)(res, s);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
@@ -106,15 +108,6 @@ beforeEach(() => {
   seen = [];
   maxInFlight = 0;
 });
-
-/** A port on 127.0.0.1 that nothing listens on: bound by the system, read, and closed again. */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 function recordingSleep() {
   const delays: number[] = [];
@@ -218,15 +211,11 @@ describe('chat-completions client: retries, backoff and Retry-After', () => {
   });
 
   it('retries network errors, then fails with a typed error', async () => {
+    // The server hangs up without a reply, as a crashed server or a dropping proxy does.
+    fallback = (res) => void res.socket?.destroy();
     const reasons: string[] = [];
-    const closed = createChatCompletionsClient({
-      baseURL: `http://127.0.0.1:${await closedPort()}/v1`,
-      apiKey: KEY,
-      maxRetries: 1,
-      backoff: { initialMs: 1 },
-      onRetry: (e) => reasons.push(e.reason),
-    });
-    const err = (await closed.complete({ model: 'm', messages }).catch((e: unknown) => e)) as Error & { details: Record<string, unknown> };
+    const dropped = client({ maxRetries: 1, backoff: { initialMs: 1 }, onRetry: (e) => reasons.push(e.reason) });
+    const err = (await dropped.complete({ model: 'm', messages }).catch((e: unknown) => e)) as Error & { details: Record<string, unknown> };
     expect(isVlitError(err, 'VLIT_BACKEND')).toBe(true);
     expect(err.message).toMatch(/network error/);
     expect(err.details).toMatchObject({ reason: 'network', attempts: 2 });

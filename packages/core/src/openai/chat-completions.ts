@@ -7,6 +7,7 @@
  */
 import { BackendError, InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { createConcurrencyLimiter, type ConcurrencyLimiter } from './limiter.js';
+import { isRetryableStatus, nonNegativeOption, parseRetryAfter, resolveRetryPolicy, retryDelay } from './retry-policy.js';
 import { parseServerSentEvents } from './sse.js';
 import {
   chatCompletionsChunkSchema,
@@ -16,6 +17,9 @@ import {
   type ChatCompletionsRequest,
   type ChatCompletionsResponse,
 } from './wire.js';
+
+// The Retry-After and status rules belong to the retry policy; they stay importable from the client.
+export { isRetryableStatus, parseRetryAfter } from './retry-policy.js';
 
 /** A retry about to happen, reported to `onRetry`. Never carries the API key. */
 export interface ChatCompletionsRetryEvent {
@@ -94,21 +98,6 @@ export interface ChatCompletionsClient {
   stream(body: ChatCompletionsRequest, options?: ChatCompletionsCallOptions): Promise<ChatCompletionsStream>;
 }
 
-/** Milliseconds a Retry-After header asks for (delta-seconds or an HTTP date), or undefined. */
-export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
-  if (value === null || value === undefined || value.trim() === '') return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  // An HTTP date always names its weekday and month; anything else (`-3`, `soon`) is ignored.
-  const date = /[a-z]/i.test(trimmed) ? Date.parse(trimmed) : Number.NaN;
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-/** Whether an HTTP status is worth retrying: 408, 409, 425, 429 and every 5xx. */
-export function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 409 || status === 425 || status === 429 || status >= 500;
-}
-
 class AttemptFailure {
   constructor(
     readonly reason: string,
@@ -151,14 +140,6 @@ function explain(error: unknown): string {
   return `${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ''}`;
 }
 
-function nonNegative(value: number | undefined, fallback: number, field: string): number {
-  if (value === undefined) return fallback;
-  if (!(typeof value === 'number' && value >= 0 && !Number.isNaN(value))) {
-    throw new InvalidArgumentError(`${field} must be a non-negative number, got ${String(value)}`, { details: { field } });
-  }
-  return value;
-}
-
 /** Create a client of an OpenAI-compatible chat-completions endpoint with retries, backoff, timeouts and a concurrency limit. */
 export function createChatCompletionsClient(options: ChatCompletionsClientOptions): ChatCompletionsClient {
   if (!options || typeof options.baseURL !== 'string' || !/^https?:\/\//i.test(options.baseURL)) {
@@ -174,12 +155,8 @@ export function createChatCompletionsClient(options: ChatCompletionsClientOption
   }
   const endpoint = `${url.origin}${url.pathname}`;
   const apiKey = options.apiKey;
-  const timeoutMs = nonNegative(options.timeoutMs, 60_000, 'timeoutMs');
-  const maxRetries = nonNegative(options.maxRetries, 5, 'maxRetries');
-  const initialMs = nonNegative(options.backoff?.initialMs, 500, 'backoff.initialMs');
-  const maxMs = nonNegative(options.backoff?.maxMs, 30_000, 'backoff.maxMs');
-  const jitter = Math.min(1, nonNegative(options.backoff?.jitter, 0.5, 'backoff.jitter'));
-  const maxRetryAfterMs = nonNegative(options.maxRetryAfterMs, 120_000, 'maxRetryAfterMs');
+  const timeoutMs = nonNegativeOption(options.timeoutMs, 60_000, 'timeoutMs');
+  const policy = resolveRetryPolicy(options);
   const f = options.fetch ?? globalThis.fetch;
   if (typeof f !== 'function') throw new UnsupportedError('no fetch implementation available; pass options.fetch', { details: { field: 'fetch' } });
   const doFetch: typeof fetch = options.fetch ? f : (input, init) => f.call(globalThis, input, init);
@@ -314,14 +291,10 @@ export function createChatCompletionsClient(options: ChatCompletionsClientOption
         throw error;
       }
       if (!(result instanceof AttemptFailure)) return { value: result, attempts: n };
-      if (!result.retryable || n > maxRetries) {
-        throw fail(body.model, result.reason, result.problem, { status: result.status, attempts: n, retryable: result.retryable });
-      }
-      const d = Math.min(maxMs, initialMs * 2 ** (n - 1));
-      const fromServer = result.retryAfterMs !== undefined;
-      const delayMs = fromServer ? Math.min(result.retryAfterMs as number, maxRetryAfterMs) : d * (1 - jitter) + random() * d * jitter;
-      options.onRetry?.({ attempt: n, reason: result.reason, status: result.status, message: redact(result.problem), delayMs, retryAfter: fromServer });
-      await sleep(delayMs, signal);
+      const wait = retryDelay(policy, { attempt: n, retryable: result.retryable, retryAfterMs: result.retryAfterMs }, random);
+      if (!wait) throw fail(body.model, result.reason, result.problem, { status: result.status, attempts: n, retryable: result.retryable });
+      options.onRetry?.({ attempt: n, reason: result.reason, status: result.status, message: redact(result.problem), ...wait });
+      await sleep(wait.delayMs, signal);
       if (signal?.aborted) throw aborted(n);
     }
   }

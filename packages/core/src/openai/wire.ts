@@ -56,41 +56,32 @@ export const chatCompletionsUsageSchema = z.looseObject({
 });
 export type ChatCompletionsUsage = z.infer<typeof chatCompletionsUsageSchema>;
 
-/** A non-streamed reply: at least one choice with a message. */
-export const chatCompletionsResponseSchema = z.looseObject({
+// What a reply and a streamed chunk have in common; they differ only in what a choice carries
+// (`message` or `delta`) and whether the choices may be empty.
+const replyEnvelopeFields = {
   id: z.string().optional(),
   object: z.string().optional(),
   created: z.number().optional(),
   model: z.string().optional(),
-  choices: z
-    .array(
-      z.looseObject({
-        index: z.number().optional(),
-        message: z.looseObject({ role: z.string().optional(), content: z.string().nullable().optional() }),
-        finish_reason: z.string().nullable().optional(),
-      }),
-    )
-    .min(1),
-  usage: chatCompletionsUsageSchema.nullable().optional(),
+};
+const choiceIndex = z.number().optional();
+const choiceFinishReason = z.string().nullable().optional();
+const replyMessageFields = { role: z.string().optional(), content: z.string().nullable().optional() };
+const replyUsage = chatCompletionsUsageSchema.nullable().optional();
+
+/** A non-streamed reply: at least one choice with a message. */
+export const chatCompletionsResponseSchema = z.looseObject({
+  ...replyEnvelopeFields,
+  choices: z.array(z.looseObject({ index: choiceIndex, message: z.looseObject(replyMessageFields), finish_reason: choiceFinishReason })).min(1),
+  usage: replyUsage,
 });
 export type ChatCompletionsResponse = z.infer<typeof chatCompletionsResponseSchema>;
 
 /** One streamed chunk (`data:` payload of a server-sent event); the last may carry only `usage`. */
 export const chatCompletionsChunkSchema = z.looseObject({
-  id: z.string().optional(),
-  object: z.string().optional(),
-  created: z.number().optional(),
-  model: z.string().optional(),
-  choices: z
-    .array(
-      z.looseObject({
-        index: z.number().optional(),
-        delta: z.looseObject({ role: z.string().optional(), content: z.string().nullable().optional() }).optional(),
-        finish_reason: z.string().nullable().optional(),
-      }),
-    )
-    .default([]),
-  usage: chatCompletionsUsageSchema.nullable().optional(),
+  ...replyEnvelopeFields,
+  choices: z.array(z.looseObject({ index: choiceIndex, delta: z.looseObject(replyMessageFields).optional(), finish_reason: choiceFinishReason })).default([]),
+  usage: replyUsage,
 });
 export type ChatCompletionsChunk = z.infer<typeof chatCompletionsChunkSchema>;
 

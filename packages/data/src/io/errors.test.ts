@@ -33,6 +33,12 @@ const conv = (q: string) => [
   { from: 'gpt', value: 'yes' },
 ];
 
+/** A user turn and the answer `a`, as OpenAI-style and canonical records both write a conversation. */
+const chat = (user: unknown, answer: Record<string, unknown> = {}) => [
+  { role: 'user', content: user },
+  { role: 'assistant', content: 'a', ...answer },
+];
+
 const cases: Case[] = [
   {
     dialect: 'llava',
@@ -66,64 +72,19 @@ const cases: Case[] = [
     dialect: 'openai',
     good: (i) => ({
       id: `r${i}`,
-      messages: [
-        {
-          role: 'user',
-          content: [
-            { type: 'image_url', image_url: { url: `img/${i}.jpg` } },
-            { type: 'text', text: 'q' },
-          ],
-        },
-        { role: 'assistant', content: 'a' },
-      ],
+      messages: chat([
+        { type: 'image_url', image_url: { url: `img/${i}.jpg` } },
+        { type: 'text', text: 'q' },
+      ]),
     }),
-    wrongType: [
-      {
-        id: 'bad',
-        messages: [
-          { role: 'user', content: 'q' },
-          { role: 'assistant', content: 'a', loss: 'yes' },
-        ],
-      },
-      'messages.1.loss',
-    ],
-    escape: {
-      id: 'esc',
-      messages: [
-        { role: 'user', content: [{ type: 'image_url', image_url: { url: 'file:///etc/passwd' } }] },
-        { role: 'assistant', content: 'a' },
-      ],
-    },
+    wrongType: [{ id: 'bad', messages: chat('q', { loss: 'yes' }) }, 'messages.1.loss'],
+    escape: { id: 'esc', messages: chat([{ type: 'image_url', image_url: { url: 'file:///etc/passwd' } }]) },
   },
   {
     dialect: 'vlit',
-    good: (i) => ({
-      id: `r${i}`,
-      images: [`img/${i}.jpg`],
-      messages: [
-        { role: 'user', content: '<image>\nq' },
-        { role: 'assistant', content: 'a' },
-      ],
-    }),
-    wrongType: [
-      {
-        id: 'bad',
-        images: [],
-        messages: [
-          { role: 'user', content: 'q' },
-          { role: 'assistant', content: 'a', train: 'yes' },
-        ],
-      },
-      'messages.1.train',
-    ],
-    escape: {
-      id: 'esc',
-      images: ['..\\..\\windows\\x.jpg'],
-      messages: [
-        { role: 'user', content: '<image>' },
-        { role: 'assistant', content: 'a' },
-      ],
-    },
+    good: (i) => ({ id: `r${i}`, images: [`img/${i}.jpg`], messages: chat('<image>\nq') }),
+    wrongType: [{ id: 'bad', images: [], messages: chat('q', { train: 'yes' }) }, 'messages.1.train'],
+    escape: { id: 'esc', images: ['..\\..\\windows\\x.jpg'], messages: chat('<image>') },
   },
 ];
 

@@ -137,6 +137,22 @@ interface RawItem {
  */
 const SCAN_SLICE = 64 * 1024;
 
+/** Push `bytes` through a scanner one SCAN_SLICE at a time, yielding each non-empty batch of converted items (the end's too). */
+async function* scanInSlices<T>(
+  bytes: ByteSource,
+  scanner: { push(chunk: Uint8Array): T[]; end(): T[] },
+  toItems: (items: T[]) => RawItem[],
+): AsyncGenerator<RawItem[]> {
+  for await (const chunk of byteChunks(bytes)) {
+    for (let at = 0; at < chunk.length; at += SCAN_SLICE) {
+      const batch = toItems(scanner.push(chunk.subarray(at, at + SCAN_SLICE)));
+      if (batch.length) yield batch;
+    }
+  }
+  const last = toItems(scanner.end());
+  if (last.length) yield last;
+}
+
 /**
  * The values of a file, one batch per slice of a chunk read: the per-record work downstream runs synchronously
  * over a batch (no promise per record), and a value's text is decoded only if it is read.
@@ -157,14 +173,7 @@ async function* rawItemBatches(source: ByteSource, dialect: RecordDialect, optio
           ? { kind: 'value', value: item.value, source: item, line: item.line, offset: item.offset, index: index++ }
           : { kind: 'error', source: item, line: item.line, offset: item.offset, truncated: item.truncated, index: index++, error: item.error },
       );
-    for await (const chunk of byteChunks(bytes)) {
-      for (let at = 0; at < chunk.length; at += SCAN_SLICE) {
-        const batch = toItems(lines.push(chunk.subarray(at, at + SCAN_SLICE)));
-        if (batch.length) yield batch;
-      }
-    }
-    const last = toItems(lines.end());
-    if (last.length) yield last;
+    yield* scanInSlices(bytes, lines, toItems);
     return;
   }
   const expected = layout.kind === 'array' ? 0x5b : 0x7b;
@@ -189,20 +198,40 @@ async function* rawItemBatches(source: ByteSource, dialect: RecordDialect, optio
     }
     return out;
   };
-  for await (const chunk of byteChunks(bytes)) {
-    for (let at = 0; at < chunk.length; at += SCAN_SLICE) {
-      const batch = toItems(scanner.push(chunk.subarray(at, at + SCAN_SLICE)));
-      if (batch.length) yield batch;
-    }
-  }
-  const last = toItems(scanner.end());
-  if (last.length) yield last;
+  yield* scanInSlices(bytes, scanner, toItems);
 }
 
 /** A header item: handed to `onHeader`, or its error thrown (a broken header is no record to reject). */
 function takeHeader(item: RawItem, onHeader: ((key: string, value: unknown) => void) | undefined): void {
   if (item.error) throw item.error;
   onHeader?.(item.key!, item.value);
+}
+
+/** What reading reports as it goes: header items to `onHeader`, and record items counted to `onProgress`. */
+interface ReadReports {
+  onHeader?: (key: string, value: unknown) => void;
+  onProgress?: ProgressCallback;
+  progressEvery?: number;
+}
+
+/** A counter of the record items read: `take` says whether an item is a record (a header is handed on), `end` reports the total. */
+function readCounter(options: ReadReports): { take(item: RawItem): boolean; end(): void } {
+  const every = options.progressEvery ?? 10000;
+  let done = 0;
+  return {
+    take(item) {
+      if (item.kind === 'header') {
+        takeHeader(item, options.onHeader);
+        return false;
+      }
+      done++;
+      if (options.onProgress && done % every === 0) options.onProgress({ stage: 'read', done });
+      return true;
+    },
+    end() {
+      options.onProgress?.({ stage: 'read', done, total: done });
+    },
+  };
 }
 
 /** A record item decoded into a canonical record, or its reject. */
@@ -236,22 +265,16 @@ export type RecordItem =
  */
 export async function* readRecordItems(source: ByteSource, options: ReadRecordsOptions): AsyncGenerator<RecordItem> {
   const dialect = resolveDialect(options.dialect);
-  const every = options.progressEvery ?? 10000;
-  let done = 0;
+  const counter = readCounter(options);
   for await (const batch of rawItemBatches(source, dialect, options)) {
     for (const item of batch) {
-      if (item.kind === 'header') {
-        takeHeader(item, options.onHeader);
-        continue;
-      }
-      done++;
-      if (options.onProgress && done % every === 0) options.onProgress({ stage: 'read', done });
+      if (!counter.take(item)) continue;
       const decoded = decodeItem(dialect, item, options);
       if (decoded.kind === 'reject') yield decoded;
       else yield { kind: 'record', record: decoded.record, index: item.index, line: item.line, text: item.source.text };
     }
   }
-  options.onProgress?.({ stage: 'read', done, total: done });
+  counter.end();
 }
 
 /**
@@ -514,17 +537,11 @@ export async function* convertRecordBatches(
     writeStats,
     true,
   );
-  const every = options.progressEvery ?? 10000;
-  let done = 0;
+  const counter = readCounter(options);
   for await (const batch of rawItemBatches(source, from, readOptions)) {
     const parts: string[] = [];
     for (const item of batch) {
-      if (item.kind === 'header') {
-        takeHeader(item, options.onHeader);
-        continue;
-      }
-      done++;
-      if (options.onProgress && done % every === 0) options.onProgress({ stage: 'read', done });
+      if (!counter.take(item)) continue;
       stats.read++;
       const decoded = decodeItem(from, item, readOptions);
       if (decoded.kind === 'reject') {
@@ -552,7 +569,7 @@ export async function* convertRecordBatches(
     stats.warnings = writeStats.warnings;
     if (parts.length) yield parts;
   }
-  options.onProgress?.({ stage: 'read', done, total: done });
+  counter.end();
   const closing = writer.finish();
   if (closing.length) yield closing;
   stats.written = writeStats.written;

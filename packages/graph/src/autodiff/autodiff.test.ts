@@ -1,7 +1,7 @@
 // Runtime-free checks of the autodiff API: typed errors, graph surgery, the shape of the emitted model.
 // The numerical checks (finite differences, torch parity) run on onnxruntime in packages/conformance.
 import { describe, expect, it } from 'vitest';
-import { createTensor, isVlitError, type VlitError } from '@vlit/core';
+import { createTensor } from '@vlit/core';
 import {
   addMaskedCrossEntropy,
   buildGradientModel,
@@ -20,29 +20,13 @@ import {
   validateModel,
   type OnnxModel,
 } from '../index.js';
-
-function thrown(fn: () => unknown): VlitError {
-  try {
-    fn();
-  } catch (err) {
-    if (isVlitError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected a throw');
-}
+import { rampTensor, thrownVlitError } from '../testing/helpers.js';
 
 /** x [n, 4] -> tanh(x W + b) -> loss = ReduceSum; also an unrelated output and an unused initializer. */
 function small(): OnnxModel {
   const g = createGraph({ name: 'small', opset: 20 });
   const x = g.input('x', 'float32', ['n', 4]);
-  const w = g.initializer(
-    'w',
-    createTensor(
-      'float32',
-      [4, 3],
-      Float32Array.from({ length: 12 }, (_, i) => i / 10),
-    ),
-  );
+  const w = g.initializer('w', rampTensor([4, 3], 10));
   const b = g.initializer('b', createTensor('float32', [3], [1, 2, 3]));
   g.initializer('unused', createTensor('float32', [2], [0, 0]));
   const h = g.tanh(g.add(g.matMul(x, w), b), { output: 'h' });
@@ -97,7 +81,7 @@ describe('buildGradientModel', () => {
     const w = g.initializer('w', createTensor('float32', [3], [1, 2, 3]));
     const y = g.mul(g.op('Floor', [x], {}, { name: 'my_floor' }), w);
     g.output(g.op('ReduceSum', [y], { keepdims: 0 }), 'loss');
-    const err = thrown(() => buildGradientModel(g.toModel(), { loss: 'loss', wrt: ['x'] }));
+    const err = thrownVlitError(() => buildGradientModel(g.toModel(), { loss: 'loss', wrt: ['x'] }));
     expect(err.code).toBe('VLIT_UNSUPPORTED');
     expect(err.message).toContain('Floor');
     expect(err.message).toContain("'my_floor'");
@@ -111,7 +95,7 @@ describe('buildGradientModel', () => {
     const x = g.input('x', 'float32', [1, 3, 8, 8]);
     const w = g.initializer('w', createTensor('float32', [4, 3, 3, 3]));
     g.output(g.op('ReduceSum', [g.conv(x, w, null, { strides: [1, 1], pads: [1, 1, 1, 1], name: 'conv3x3' })], { keepdims: 0 }), 'loss');
-    const err = thrown(() => buildGradientModel(g.toModel(), { loss: 'loss', wrt: ['w'] }));
+    const err = thrownVlitError(() => buildGradientModel(g.toModel(), { loss: 'loss', wrt: ['w'] }));
     expect(err.code).toBe('VLIT_UNSUPPORTED');
     expect(err.message).toContain("Conv node 'conv3x3'");
     expect(err.message).toContain('patch-embedding');
@@ -120,15 +104,15 @@ describe('buildGradientModel', () => {
 
   it('rejects a non-scalar loss, a missing name, a non-float wrt and an empty wrt with typed errors', () => {
     const m = small();
-    expect(thrown(() => buildGradientModel(m, { loss: 'h', wrt: ['w'] })).code).toBe('VLIT_INVALID_ARGUMENT');
-    expect(thrown(() => buildGradientModel(m, { loss: 'nope', wrt: ['w'] })).code).toBe('VLIT_NOT_FOUND');
-    expect(thrown(() => buildGradientModel(m, { loss: 'loss', wrt: ['nope'] })).code).toBe('VLIT_NOT_FOUND');
-    expect(thrown(() => buildGradientModel(m, { loss: 'loss', wrt: [] })).code).toBe('VLIT_INVALID_ARGUMENT');
+    expect(thrownVlitError(() => buildGradientModel(m, { loss: 'h', wrt: ['w'] })).code).toBe('VLIT_INVALID_ARGUMENT');
+    expect(thrownVlitError(() => buildGradientModel(m, { loss: 'nope', wrt: ['w'] })).code).toBe('VLIT_NOT_FOUND');
+    expect(thrownVlitError(() => buildGradientModel(m, { loss: 'loss', wrt: ['nope'] })).code).toBe('VLIT_NOT_FOUND');
+    expect(thrownVlitError(() => buildGradientModel(m, { loss: 'loss', wrt: [] })).code).toBe('VLIT_INVALID_ARGUMENT');
     const g = createGraph({ name: 'ids', opset: 20 });
     const ids = g.input('ids', 'int64', [3]);
     const table = g.initializer('table', createTensor('float32', [5, 2]));
     g.output(g.op('ReduceSum', [g.gather(table, ids)], { keepdims: 0 }), 'loss');
-    const err = thrown(() => buildGradientModel(g.toModel(), { loss: 'loss', wrt: ['ids'] }));
+    const err = thrownVlitError(() => buildGradientModel(g.toModel(), { loss: 'loss', wrt: ['ids'] }));
     expect(err.code).toBe('VLIT_INVALID_ARGUMENT');
     expect(err.details.name).toBe('ids');
   });
@@ -182,7 +166,7 @@ describe('graph surgery', () => {
     ]);
     expect(listInitializers(model).map((t) => t.name)).toEqual(['b', 'unused']);
     expect(Array.from(values.w.data as Float32Array)).toEqual(Array.from(Float32Array.from({ length: 12 }, (_, i) => i / 10)));
-    expect(thrown(() => promoteInitializers(small(), ['nope'])).code).toBe('VLIT_NOT_FOUND');
+    expect(thrownVlitError(() => promoteInitializers(small(), ['nope'])).code).toBe('VLIT_NOT_FOUND');
   });
 
   it('pruneModel keeps only what the chosen outputs need', () => {
@@ -193,7 +177,7 @@ describe('graph surgery', () => {
     expect(listInputs(m).map((v) => v.name)).toEqual(['x']);
     const p = pruneModel(promoteInitializers(small(), ['w']).model, { outputs: ['side'], dropUnusedInputs: true });
     expect(listInputs(p).map((v) => v.name)).toEqual(['x']);
-    expect(thrown(() => pruneModel(small(), { outputs: ['h'] })).code).toBe('VLIT_NOT_FOUND');
+    expect(thrownVlitError(() => pruneModel(small(), { outputs: ['h'] })).code).toBe('VLIT_NOT_FOUND');
   });
 
   it('editModel extends a copy with typed nodes and outputs, leaving the original alone', () => {
@@ -210,7 +194,7 @@ describe('graph surgery', () => {
     ]);
     expect(Array.from(getInitializer(m, 'two').data as Float32Array)).toEqual([2]);
     expect(listOutputs(f).map((o) => o.name)).toEqual(['loss', 'side']);
-    expect(thrown(() => e.op('Add', ['nope', 'h'])).code).toBe('VLIT_NOT_FOUND');
+    expect(thrownVlitError(() => e.op('Add', ['nope', 'h'])).code).toBe('VLIT_NOT_FOUND');
   });
 });
 
@@ -230,6 +214,6 @@ describe('addMaskedCrossEntropy', () => {
     const e = editModel(small());
     const ce = addMaskedCrossEntropy(e, 'h', e.op('Cast', [e.op('Shape', ['h'])], { to: 7 }), { shift: false });
     expect(ce.dims).toEqual([]);
-    expect(thrown(() => addMaskedCrossEntropy(g, logits, logits)).code).toBe('VLIT_INVALID_ARGUMENT');
+    expect(thrownVlitError(() => addMaskedCrossEntropy(g, logits, logits)).code).toBe('VLIT_INVALID_ARGUMENT');
   });
 });

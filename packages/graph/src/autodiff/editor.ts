@@ -3,18 +3,14 @@
  * to graph inputs (so trained weights are fed), and prune everything the chosen outputs do not need.
  * The gradient builder and the trainer build on these; all work on a copy, never the caller's model.
  */
-import { InvalidArgumentError, NotFoundError, UnsupportedError, type Tensor } from '@vlit/core';
-import { decodeAttributes, encodeAttribute, type AttributeValue } from '../attributes.js';
+import { InvalidArgumentError, NotFoundError, type Tensor } from '@vlit/core';
 import type { Attributes, OpOptions, Value, ValueRef } from '../builder.js';
 import { inferGraphTypes } from '../infer.js';
 import { onnx, protoToTensor, tensorToProto, type GraphProto, type NodeProto, type OnnxModel, type TensorProto } from '../proto.js';
-import { getShapeRule, tensorValue, type TypeInfo } from '../shape-rules/index.js';
+import { cloneModel } from '../model.js';
+import { outputCount, prepareOp } from '../prepare-op.js';
+import { tensorValue, type TypeInfo } from '../shape-rules/index.js';
 import { defaultOpset, makeValueInfo, typeInfoFromValueInfo } from '../value-info.js';
-
-/** Deep copy through the wire format, so edits never reach the caller's model. */
-export function cloneModel(model: OnnxModel): OnnxModel {
-  return onnx.ModelProto.decode(onnx.ModelProto.encode(model).finish()) as unknown as OnnxModel;
-}
 
 function graphOf(model: OnnxModel): GraphProto {
   if (!model.graph) throw new InvalidArgumentError('the model has no graph', { details: { field: 'graph' } });
@@ -90,30 +86,12 @@ export function editModel(model: OnnxModel): ModelEditor {
       throw new InvalidArgumentError(`a node named '${options.name}' already exists`, { details: { field: 'name' } });
     const nodeName = options.name ?? freshName(opType);
     const inputNames = ins.map((r, i) => (r === null || r === undefined ? '' : resolve(r, nodeName, i)));
-    const count = typeof options.outputs === 'number' ? options.outputs : (options.outputs?.length ?? 1);
+    const count = outputCount(options);
     const outNames = Array.isArray(options.outputs) ? options.outputs : Array.from({ length: count }, () => freshName(`${nodeName}_out`));
     for (const n of outNames) {
       if (names.has(n)) throw new InvalidArgumentError(`a value named '${n}' already exists`, { details: { field: n } });
     }
-    const attrs = Object.entries(attributes)
-      .filter((e): e is [string, AttributeValue] => e[1] !== undefined)
-      .map(([k, v]) => encodeAttribute(k, v, nodeName));
-    let outTypes: (TypeInfo | undefined)[];
-    if (options.outputTypes) outTypes = options.outputTypes.map((t) => ({ dtype: t.dtype, dims: [...t.dims] }));
-    else {
-      const rule = getShapeRule(opType, domain);
-      if (!rule) {
-        throw new UnsupportedError(`no shape rule for ${opType} (node '${nodeName}'); pass options.outputTypes`, { details: { field: nodeName, op: opType } });
-      }
-      outTypes = rule({
-        opType,
-        nodeName,
-        opset: domain ? 1 : opset,
-        inputs: inputNames.map((n) => (n ? types.get(n) : undefined)),
-        attrs: decodeAttributes(attrs),
-        outputCount: count,
-      });
-    }
+    const { attrs, outTypes } = prepareOp({ opType, nodeName, inputNames, attributes, options }, { opset, types });
     if (domain && !copy.opsetImport.some((o) => o.domain === domain)) copy.opsetImport.push(onnx.OperatorSetIdProto.create({ domain, version: 1 }));
     graph.node.push(
       onnx.NodeProto.create({ name: nodeName, opType, domain, input: inputNames, output: outNames, attribute: attrs as never }) as unknown as NodeProto,

@@ -4,4 +4,4 @@
 export { buildGradientModel, gradientName, type GradientModelOptions } from './gradient.js';
 export { differentiableOps } from './rules.js';
 export { addMaskedCrossEntropy, type GraphLike, type MaskedCrossEntropyOptions } from './loss.js';
-export { editModel, promoteInitializers, pruneModel, cloneModel, type ModelEditor, type PromotedInitializers, type PruneModelOptions } from './editor.js';
+export { editModel, promoteInitializers, pruneModel, type ModelEditor, type PromotedInitializers, type PruneModelOptions } from './editor.js';

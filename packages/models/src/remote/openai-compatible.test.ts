@@ -1,9 +1,8 @@
-import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isVlitError, type RawImage } from '@vlit/core';
 import { createNodeRuntime } from '@vlit/runtime/node';
-import { fakeStep, sendJson, startFakeOpenAIServer, type FakeOpenAIRequest, type FakeOpenAIServer } from '@vlit/test-kit/node';
+import { closedPort, fakeStep, sendJson, startFakeOpenAIServer, type FakeOpenAIRequest, type FakeOpenAIServer } from '@vlit/test-kit/node';
 import { createOpenAICompatibleModel } from '../index.js';
 
 const KEY = 'sk-test-SECRET-1234567890';
@@ -29,15 +28,6 @@ afterAll(async () => {
 beforeEach(() => {
   server.reset();
 });
-
-/** A port on 127.0.0.1 that nothing listens on: bound by the system, read, and closed again. */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 const json = sendJson;
 

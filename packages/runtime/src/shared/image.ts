@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type RawImage } from '@vlit/core';
+import { ImageDecodeError, InvalidArgumentError, type RawImage } from '@vlit/core';
 
 /** Check that a RawImage's data length matches width × height × channels. */
 export function checkRawImage(image: RawImage, where: string): void {
@@ -16,4 +16,12 @@ export function checkRawImage(image: RawImage, where: string): void {
       details: { field: 'data' },
     });
   }
+}
+
+/** The ImageDecodeError of bytes a codec could not decode, naming their source (`<bytes>` when unnamed). */
+export function imageDecodeError(err: unknown, source: string | undefined): ImageDecodeError {
+  return new ImageDecodeError(`cannot decode image: ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err,
+    details: { file: source ?? '<bytes>' },
+  });
 }

@@ -8,34 +8,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { llavaRecipe } from '../recipe.js';
 import { exportLlamaFactory, exportLlava, exportMsSwift, msSwiftDialect } from './index.js';
 
+/** A one-image record whose turns alternate user and assistant, after an optional system prompt. */
+function chat(id: string, image: string, turns: string[], system?: string): VlitRecord {
+  const said = turns.map((content, i) => ({ role: i % 2 === 0 ? ('user' as const) : ('assistant' as const), content }));
+  return { id, images: [image], messages: system === undefined ? said : [{ role: 'system', content: system }, ...said] };
+}
+
 const records: VlitRecord[] = [
-  {
-    id: 'coco-1',
-    images: ['coco/000000000001.jpg'],
-    messages: [
-      { role: 'user', content: '<image>\nWhat is on the table?' },
-      { role: 'assistant', content: 'Two cups and a "red" plate.' },
-      { role: 'user', content: 'How many cups?' },
-      { role: 'assistant', content: 'Two.' },
-    ],
-  },
-  {
-    id: 'coco-2',
-    images: ['coco/000000000002.jpg'],
-    messages: [
-      { role: 'system', content: 'You are a careful assistant.' },
-      { role: 'user', content: 'Describe the image.\n<image>' },
-      { role: 'assistant', content: 'A dog runs on the beach; the sea is calm.' },
-    ],
-  },
-  {
-    id: 'neg-3',
-    images: ['coco/000000000003.jpg'],
-    messages: [
-      { role: 'user', content: '<image>\nIs there a giraffe?' },
-      { role: 'assistant', content: 'No, there is no giraffe in the image.' },
-    ],
-  },
+  chat('coco-1', 'coco/000000000001.jpg', ['<image>\nWhat is on the table?', 'Two cups and a "red" plate.', 'How many cups?', 'Two.']),
+  chat('coco-2', 'coco/000000000002.jpg', ['Describe the image.\n<image>', 'A dog runs on the beach; the sea is calm.'], 'You are a careful assistant.'),
+  chat('neg-3', 'coco/000000000003.jpg', ['<image>\nIs there a giraffe?', 'No, there is no giraffe in the image.']),
 ];
 
 const recipe = llavaRecipe({

@@ -13,6 +13,7 @@ import { createShareGptDialect, type DatasetInfoEntry, type WriteStats } from '@
 import { readDatasetInfoFile, writeDatasetInfoFile, writeRecordsFile } from '@vlit/data/node';
 import type { Recipe, RecipeInput } from '../recipe.js';
 import { stageTraining, warmupSetting, writeTextAtomic, yamlScalar, type ExportOptionsBase } from './common.js';
+import { globalBatchNote } from './launch.js';
 
 /** Options of exportLlamaFactory. */
 export interface LlamaFactoryExportOptions extends ExportOptionsBase {
@@ -139,7 +140,7 @@ export async function exportLlamaFactory(recipe: Recipe | RecipeInput, options: 
   ];
   const titles = ['model', 'method', 'dataset', 'output', 'train'];
   const text = yaml.map((section, i) => [`### ${titles[i]}`, ...section.map(([k, v]) => `${k}: ${yamlScalar(v)}`)].join('\n')).join('\n\n');
-  const header = `# LLaMA-Factory training config for stage '${stage.name}' of recipe '${parsed}', written by Vlit.\n# Global batch = per_device_train_batch_size x gradient_accumulation_steps x GPUs (recipe: ${stage.batchSize * stage.gradientAccumulation}).\n`;
+  const header = `# LLaMA-Factory training config for stage '${stage.name}' of recipe '${parsed}', written by Vlit.\n${globalBatchNote(stage)}\n`;
   const yamlFile = path.join(options.outDir, `${name}.yaml`);
   await writeTextAtomic(yamlFile, `${header}${text}\n`);
   return { dataFile, datasetInfoFile, yamlFile, entry, stats, command: `llamafactory-cli train ${yamlFile}` };

@@ -3,12 +3,10 @@
  * (`{"messages": [{"role", "content"}], "images": [...]}`, `<image>` marking each image), written by
  * @vlit/data's ShareGPT dialect with role/content tags, and the `swift sft` command line.
  */
-import { mkdir } from 'node:fs/promises';
-import * as path from 'node:path';
 import { createShareGptDialect, type RecordDialect, type WriteStats } from '@vlit/data';
-import { writeRecordsFile } from '@vlit/data/node';
 import type { Recipe, RecipeInput } from '../recipe.js';
-import { formatCommand, stageTraining, warmupSetting, writeTextAtomic, type ExportOptionsBase } from './common.js';
+import { warmupSetting, type ExportOptionsBase } from './common.js';
+import { cliFlags, writeLaunchScript, writeStageData } from './launch.js';
 
 /** Options of exportMsSwift. */
 export interface MsSwiftExportOptions extends ExportOptionsBase {
@@ -41,80 +39,48 @@ export function msSwiftDialect(): RecordDialect {
 
 /** Write a stage's data as ms-swift messages JSONL and the `swift sft` command for it. */
 export async function exportMsSwift(recipe: Recipe | RecipeInput, options: MsSwiftExportOptions): Promise<MsSwiftExport> {
-  const t = stageTraining(recipe, options);
+  const { t, dataFile, stats } = await writeStageData(recipe, options, { dialect: msSwiftDialect(), container: 'jsonl' });
   const { stage } = t;
-  await mkdir(options.outDir, { recursive: true });
-  const dataFile = path.join(options.outDir, options.fileName ?? `${stage.name}.jsonl`);
-  const stats = await writeRecordsFile(dataFile, options.records, { dialect: msSwiftDialect(), container: 'jsonl' });
   const [warmKey, warmValue] = warmupSetting(stage);
   const argv = [
     'swift',
     'sft',
-    '--model',
-    options.model,
-    '--train_type',
-    t.lora ? 'lora' : 'full',
-    '--dataset',
-    dataFile,
-    '--split_dataset_ratio',
-    '0',
-    '--freeze_vit',
-    String(!t.visionTower),
-    '--freeze_aligner',
-    String(!t.projector),
-    '--freeze_llm',
-    String(!t.languageModel && !t.lora),
-    ...(t.lora
-      ? [
-          '--lora_rank',
-          String(t.lora.r),
-          '--lora_alpha',
-          String(t.lora.alpha),
-          '--lora_dropout',
-          String(t.lora.dropout),
-          '--target_modules',
-          ...t.lora.targetModules,
-          ...(t.lora.useRslora ? ['--use_rslora', 'true'] : []),
-        ]
-      : []),
-    ...(stage.maxLength !== undefined ? ['--max_length', String(stage.maxLength)] : []),
-    '--per_device_train_batch_size',
-    String(stage.batchSize),
-    '--gradient_accumulation_steps',
-    String(t.accumulationPerDevice),
-    '--learning_rate',
-    String(stage.optimizer.lr),
-    '--num_train_epochs',
-    String(stage.epochs ?? 1),
-    ...(stage.maxSteps !== undefined ? ['--max_steps', String(stage.maxSteps)] : []),
-    '--lr_scheduler_type',
-    stage.schedule.type,
-    `--${warmKey}`,
-    String(warmValue),
-    '--weight_decay',
-    String(stage.optimizer.weightDecay),
-    '--adam_beta1',
-    String(stage.optimizer.betas[0]),
-    '--adam_beta2',
-    String(stage.optimizer.betas[1]),
-    '--adam_epsilon',
-    String(stage.optimizer.eps),
-    '--max_grad_norm',
-    String(stage.clipGradNorm ?? 0),
-    '--seed',
-    String(t.seed),
-    '--logging_steps',
-    '1',
-    '--save_steps',
-    String(stage.checkpointEvery ?? 500),
-    '--output_dir',
-    options.outputDir ?? `output/${t.recipe.name}-${stage.name}`,
+    ...cliFlags({
+      model: options.model,
+      train_type: t.lora ? 'lora' : 'full',
+      dataset: dataFile,
+      split_dataset_ratio: 0,
+      freeze_vit: String(!t.visionTower),
+      freeze_aligner: String(!t.projector),
+      freeze_llm: String(!t.languageModel && !t.lora),
+      ...(t.lora
+        ? {
+            lora_rank: t.lora.r,
+            lora_alpha: t.lora.alpha,
+            lora_dropout: t.lora.dropout,
+            target_modules: t.lora.targetModules,
+            use_rslora: t.lora.useRslora ? 'true' : undefined,
+          }
+        : {}),
+      max_length: stage.maxLength,
+      per_device_train_batch_size: stage.batchSize,
+      gradient_accumulation_steps: t.accumulationPerDevice,
+      learning_rate: stage.optimizer.lr,
+      num_train_epochs: stage.epochs ?? 1,
+      max_steps: stage.maxSteps,
+      lr_scheduler_type: stage.schedule.type,
+      [warmKey]: warmValue,
+      weight_decay: stage.optimizer.weightDecay,
+      adam_beta1: stage.optimizer.betas[0],
+      adam_beta2: stage.optimizer.betas[1],
+      adam_epsilon: stage.optimizer.eps,
+      max_grad_norm: stage.clipGradNorm ?? 0,
+      seed: t.seed,
+      logging_steps: 1,
+      save_steps: stage.checkpointEvery ?? 500,
+      output_dir: options.outputDir ?? `output/${t.recipe.name}-${stage.name}`,
+    }),
   ];
-  const command = formatCommand(argv);
-  const scriptFile = path.join(options.outDir, `${stage.name}.swift-sft.sh`);
-  await writeTextAtomic(
-    scriptFile,
-    `#!/bin/sh\n# ms-swift run of stage '${stage.name}' of recipe '${t.recipe.name}', written by Vlit.\n# Global batch = per_device_train_batch_size x gradient_accumulation_steps x GPUs (recipe: ${stage.batchSize * stage.gradientAccumulation}).\n${command}\n`,
-  );
+  const { scriptFile, command } = await writeLaunchScript(t, options.outDir, { what: 'ms-swift run', suffix: 'swift-sft.sh', argv });
   return { dataFile, scriptFile, stats, argv, command };
 }

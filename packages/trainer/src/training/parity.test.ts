@@ -3,19 +3,17 @@
  * attention, LoRA on q_proj / v_proj) against transformers + peft + torch autograd: loss and every
  * trained gradient on one right-padded batch, then 20 AdamW steps against torch.optim.AdamW.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { createRng, createTensor, parseSafetensors, serializeSafetensors, type SafetensorsInput, type Tensor } from '@vlit/core';
+import { createRng, createTensor, type Tensor } from '@vlit/core';
 import { createNodeRuntime } from '@vlit/runtime/node';
-import { runReferencePython } from '@vlit/test-kit/node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { collateBatch } from '../data/collate.js';
 import { createTrainingSession } from '../engine/session.js';
 import { trainStage } from '../engine/train-stage.js';
 import type { RecipeStageInput } from '../recipe.js';
 import { prepareTrainingFeeds } from './feeds.js';
-import { createTinyLlava, makeSample, randomFeatures, TINY } from './tiny-llava.fixture.js';
+import { createTinyLlava, makeSample, randomFeatures, referenceTensors, relativeError, runTorchReference, TINY } from './tiny-llava.fixture.js';
 import { buildTrainingGraph, type LoraInitialWeights } from './training-graph.js';
 
 const SLOW = { timeout: 600_000 };
@@ -40,17 +38,6 @@ const stage: RecipeStageInput = {
   batchSize: 3,
   maxSteps: STEPS,
 };
-
-/** max |a - b| / max |b|: the error relative to the reference tensor's scale. */
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
 
 describe('training graph parity with transformers + peft + torch autograd', () => {
   it('loss, projector and LoRA gradients within 1e-4 relative; weights after 20 AdamW steps within 1e-4', SLOW, async () => {
@@ -96,50 +83,17 @@ describe('training graph parity with transformers + peft + torch autograd', () =
     await session.release();
 
     // The same batch for torch: HF names, LoRA A/B under module paths, the padded batch and image mask.
-    const c = collateBatch(samples, { padTokenId: 0 });
-    const [B, S] = c.inputIds.dims;
-    const imageMask = new Uint8Array(B * S);
-    c.imageSpans.forEach((spans, b) => spans.forEach((sp) => imageMask.fill(1, b * S + sp.start, b * S + sp.end)));
-    const tensors = new Map<string, SafetensorsInput>();
-    for (const [k, v] of Object.entries(tiny.weights)) tensors.set(`weight.${k}`, v);
+    const tensors = referenceTensors(tiny, samples, features);
     for (const [module, w] of loraWeights) {
       tensors.set(`lora.${module}.lora_A.weight`, w.a);
       tensors.set(`lora.${module}.lora_B.weight`, w.b);
     }
-    tensors.set('batch.input_ids', c.inputIds);
-    tensors.set('batch.attention_mask', c.attentionMask);
-    tensors.set('batch.labels', c.labels);
-    tensors.set('batch.image_mask', createTensor('uint8', [B, S], imageMask));
-    const flat = features.flat();
-    const feat = createTensor('float32', [flat.length, TINY.imageTokens, TINY.featureDim]);
-    flat.forEach((f, i) => feat.data.set(f.data, i * f.data.length));
-    tensors.set('batch.features', feat);
-    const inFile = path.join(work, 'in.safetensors');
-    const outFile = path.join(work, 'out.safetensors');
-    const cfgFile = path.join(work, 'config.json');
-    writeFileSync(inFile, serializeSafetensors(tensors));
-    writeFileSync(
-      cfgFile,
-      JSON.stringify({
-        text_config: tiny.hfTextConfig,
-        feature_dim: TINY.featureDim,
-        image_token_id: TINY.imageTokenId,
-        r: R,
-        alpha: ALPHA,
-        lr: OPT.lr,
-        betas: OPT.betas,
-        eps: OPT.eps,
-        weight_decay: OPT.weightDecay,
-        steps: STEPS,
-      }),
-    );
-    runReferencePython(new URL('./py/llava_parity.py', import.meta.url).pathname, [cfgFile, inFile, outFile]);
-    const ref = parseSafetensors(new Uint8Array(readFileSync(outFile)));
-    const get = (k: string): Float32Array => {
-      const e = ref.tensors.get(k);
-      if (!e) throw new Error(`reference output lacks ${k}`);
-      return Float32Array.from(e.toFloat32());
-    };
+    const get = runTorchReference('llava_parity.py', {
+      dir: work,
+      tiny,
+      tensors,
+      config: { r: R, alpha: ALPHA, lr: OPT.lr, betas: OPT.betas, eps: OPT.eps, weight_decay: OPT.weightDecay, steps: STEPS },
+    });
 
     const torchLoss = get('loss')[0];
     expect(Math.abs(vlit.loss - torchLoss) / Math.abs(torchLoss)).toBeLessThan(1e-4);

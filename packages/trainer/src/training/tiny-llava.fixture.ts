@@ -1,11 +1,16 @@
 /**
  * Test fixture: a tiny LLaVA-architecture model (MLP projector with GELU, Llama decoder with
  * grouped-query attention) with deterministic weights, built by @vlit/connectors and @vlit/models, and
- * hand-made encoded samples whose image spans hold the connector's tokens.
+ * hand-made encoded samples whose image spans hold the connector's tokens; and the batch and runner the
+ * torch references in py/ share.
  */
-import { createRng, createTensor, type Tensor } from '@vlit/core';
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { createRng, createTensor, parseSafetensors, serializeSafetensors, type SafetensorsInput, type Tensor } from '@vlit/core';
 import { buildConnectorModel, initConnectorWeights, type ConnectorConfig } from '@vlit/connectors';
 import { buildEmbedTokensModel, buildLlamaDecoderModel, initLlamaWeights, tinyLlamaConfig, toHfLlamaConfig, type LlamaConfig } from '@vlit/models';
+import { runReferencePython } from '@vlit/test-kit/node';
+import { collateBatch } from '../data/collate.js';
 import type { TrainingSample } from '../data/order.js';
 import { llavaTensorNaming } from './naming.js';
 import type { TrainingModelParts } from './training-graph.js';
@@ -86,4 +91,60 @@ export function randomFeatures(seed: string | number): Tensor<'float32'> {
   const t = createTensor('float32', [TINY.imageTokens, TINY.featureDim]);
   createRng(seed).fillNormal(t.data, 1);
   return t;
+}
+
+/**
+ * What the torch references in py/ read: every weight as `weight.<HF name>` and the right-padded batch
+ * as `batch.*` (input ids, attention mask, labels, image-token mask, the image features stacked).
+ */
+export function referenceTensors(tiny: TinyLlava, samples: TrainingSample[], features: Tensor<'float32'>[][]): Map<string, SafetensorsInput> {
+  const c = collateBatch(samples, { padTokenId: 0 });
+  const [B, S] = c.inputIds.dims;
+  const imageMask = new Uint8Array(B * S);
+  c.imageSpans.forEach((spans, b) => spans.forEach((sp) => imageMask.fill(1, b * S + sp.start, b * S + sp.end)));
+  const tensors = new Map<string, SafetensorsInput>();
+  for (const [k, v] of Object.entries(tiny.weights)) tensors.set(`weight.${k}`, v);
+  tensors.set('batch.input_ids', c.inputIds);
+  tensors.set('batch.attention_mask', c.attentionMask);
+  tensors.set('batch.labels', c.labels);
+  tensors.set('batch.image_mask', createTensor('uint8', [B, S], imageMask));
+  const flat = features.flat();
+  const feat = createTensor('float32', [flat.length, TINY.imageTokens, TINY.featureDim]);
+  flat.forEach((f, i) => feat.data.set(f.data, i * f.data.length));
+  tensors.set('batch.features', feat);
+  return tensors;
+}
+
+/**
+ * Run the torch reference `py/<script>` as `<script> config.json in.safetensors ...args out.safetensors`
+ * (files in `dir`; the config is the tiny model's plus `config`) and return a reader of its outputs.
+ */
+export function runTorchReference(
+  script: string,
+  options: { dir: string; tiny: TinyLlava; tensors: Map<string, SafetensorsInput>; config?: Record<string, unknown>; args?: string[] },
+): (name: string) => Float32Array {
+  const cfgFile = path.join(options.dir, 'config.json');
+  const inFile = path.join(options.dir, 'in.safetensors');
+  const outFile = path.join(options.dir, 'out.safetensors');
+  writeFileSync(inFile, serializeSafetensors(options.tensors));
+  const config = { text_config: options.tiny.hfTextConfig, feature_dim: TINY.featureDim, image_token_id: TINY.imageTokenId, ...options.config };
+  writeFileSync(cfgFile, JSON.stringify(config));
+  runReferencePython(new URL(`./py/${script}`, import.meta.url).pathname, [cfgFile, inFile, ...(options.args ?? []), outFile]);
+  const out = parseSafetensors(new Uint8Array(readFileSync(outFile)));
+  return (name) => {
+    const entry = out.tensors.get(name);
+    if (!entry) throw new Error(`${script} did not write ${name}`);
+    return Float32Array.from(entry.toFloat32());
+  };
+}
+
+/** max |a - b| / max |b|: the error relative to the reference tensor's scale. */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / scale;
 }

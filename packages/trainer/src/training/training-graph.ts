@@ -19,6 +19,7 @@ import {
   promoteInitializers,
   pruneModel,
   protoToTensor,
+  renameGraph,
   tensorToProto,
   typeInfoFromValueInfo,
   type AttributeProto,
@@ -28,7 +29,6 @@ import {
   type OnnxModel,
   type TensorProto,
   type TypeInfo,
-  type ValueInfoProto,
 } from '@vlit/graph';
 import { initLoraModule } from '../lora/adapter.js';
 import { recipeStageSchema, resolveTrainables, type LoraTarget, type RecipeStage, type RecipeStageInput } from '../recipe.js';
@@ -203,25 +203,6 @@ function int64Proto(name: string, values: number[]): TensorProto {
 function graphOf(model: OnnxModel, part: TrainingPart): GraphProto {
   if (!model?.graph) throw new InvalidArgumentError(`the ${part} model has no graph`, { details: { field: part } });
   return cloneModel(model).graph as GraphProto;
-}
-
-function renameGraph(graph: GraphProto, rename: (name: string) => string): void {
-  const vi = (v: ValueInfoProto) => {
-    v.name = rename(v.name);
-  };
-  graph.input.forEach(vi);
-  graph.output.forEach(vi);
-  graph.valueInfo.forEach(vi);
-  for (const t of graph.initializer) t.name = rename(t.name);
-  for (const n of graph.node) {
-    n.input = n.input.map((x) => (x ? rename(x) : x));
-    n.output = n.output.map((x) => (x ? rename(x) : x));
-    for (const a of n.attribute) {
-      // Subgraphs read outer names, so they take the same renaming.
-      if (a.g) renameGraph(a.g, rename);
-      for (const g of a.graphs ?? []) renameGraph(g, rename);
-    }
-  }
 }
 
 interface RenamedPart {

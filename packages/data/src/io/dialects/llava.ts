@@ -1,17 +1,7 @@
 import type { ChatMessage, VlitRecord } from '@vlit/core';
 import { z } from 'zod';
-import {
-  buildMetadata,
-  contentToText,
-  extraFields,
-  hintsOf,
-  imagePath,
-  parseNative,
-  writeExtras,
-  type DraftRecord,
-  type EncodedNative,
-  type RecordDialect,
-} from '../codec.js';
+import { contentToText, extraFields, imagePath, parseNative, type EncodedNative, type RecordDialect } from '../codec.js';
+import { defineDialect, nativeId, type DecodedFields } from './define-dialect.js';
 
 /** One LLaVA turn: `human` asks, `gpt` answers; `<image>` marks where images go. */
 export const llavaTurnSchema = z.looseObject({ from: z.enum(['human', 'gpt']), value: z.string() });
@@ -86,12 +76,12 @@ export function encodeTurns(
 }
 
 /** LLaVA: `{id, image, conversations:[{from, value}]}`; no system prompt, no per-turn train flags. */
-export const llavaDialect: RecordDialect = {
+export const llavaDialect: RecordDialect = defineDialect({
   name: 'llava',
   layout: { kind: 'array' },
-  decode(native, ctx): DraftRecord {
-    const r = plainLlavaRecord(native) ? native : parseNative(llavaRecordSchema, native, 'LLaVA record');
-    const hints: Record<string, unknown> = {};
+  known: KNOWN,
+  parse: (native) => (plainLlavaRecord(native) ? native : parseNative(llavaRecordSchema, native, 'LLaVA record')),
+  decode(r, _ctx, hints): DecodedFields {
     if (typeof r.id === 'number') hints.numericId = true;
     let images: string[] = [];
     if (typeof r.image === 'string') images = [r.image];
@@ -99,25 +89,15 @@ export const llavaDialect: RecordDialect = {
       images = r.image;
       if (images.length <= 1) hints.imageList = true;
     }
-    const messages = decodeTurns(r.conversations, hints);
-    return {
-      id: String(r.id),
-      images,
-      messages,
-      source: { dataset: ctx.dataset ?? 'llava', dialect: 'llava' },
-      metadata: buildMetadata(extraFields(r, KNOWN), 'llava', hints),
-    };
+    return { id: String(r.id), images, messages: decodeTurns(r.conversations, hints) };
   },
-  encode(record): EncodedNative {
-    const hints = hintsOf(record, 'llava');
-    const out: Record<string, unknown> = {};
-    out.id = hints.numericId === true && /^-?\d+$/.test(record.id) ? Number(record.id) : record.id;
+  encode(record, _ctx, hints): EncodedNative {
+    const out: Record<string, unknown> = { id: nativeId(record, hints) };
     const paths = record.images.map(imagePath);
     if (paths.length > 1 || (hints.imageList === true && paths.length <= 1)) out.image = paths;
     else if (paths.length === 1) out.image = paths[0];
     const { turns, dropped } = encodeTurns(record, hints);
     out.conversations = turns;
-    writeExtras(out, record.metadata, KNOWN, 'llava');
     return { native: out, dropped };
   },
-};
+});

@@ -1,18 +1,8 @@
 import type { ChatMessage } from '@vlit/core';
 import { ValidationError } from '@vlit/core';
 import { z } from 'zod';
-import {
-  buildMetadata,
-  contentToText,
-  extraFields,
-  hintsOf,
-  imagePath,
-  parseNative,
-  writeExtras,
-  type DraftRecord,
-  type EncodedNative,
-  type RecordDialect,
-} from '../codec.js';
+import { contentToText, imagePath, parseNative, type EncodedNative, type RecordDialect } from '../codec.js';
+import { defineDialect, type DecodedFields } from './define-dialect.js';
 import { defaultImageId, defaultImagePath, insertImageMarkers, stripImageMarkers, type ImageIdOptions } from './image-ids.js';
 
 /** One MIMIC-IT instruction (a member of the instructions file's `data`, keyed by instruction id). */
@@ -35,13 +25,13 @@ const KNOWN = ['instruction', 'answer', 'image_ids', 'rel_ins_ids'];
 export function createMimicItDialect(options: ImageIdOptions = {}): RecordDialect {
   const toPath = options.imagePath ?? defaultImagePath;
   const toId = options.imageId ?? defaultImageId;
-  return {
+  return defineDialect({
     name: 'mimicit',
     layout: { kind: 'map', path: ['data'], header: ['meta'] },
-    decode(native, ctx): DraftRecord {
-      const r = parseNative(mimicItEntrySchema, native, 'MIMIC-IT instruction');
+    known: KNOWN,
+    parse: (native) => parseNative(mimicItEntrySchema, native, 'MIMIC-IT instruction'),
+    decode(r, ctx, hints): DecodedFields {
       if (!ctx.key) throw new ValidationError('a MIMIC-IT instruction needs its id (the key in data)', { details: { field: '(key)' } });
-      const hints: Record<string, unknown> = {};
       if (r.rel_ins_ids?.length) hints.relInsIds = r.rel_ins_ids;
       const images = r.image_ids.map(toPath);
       const messages: ChatMessage[] = insertImageMarkers(
@@ -51,16 +41,9 @@ export function createMimicItDialect(options: ImageIdOptions = {}): RecordDialec
         ],
         images.length,
       );
-      return {
-        id: ctx.key,
-        images,
-        messages,
-        source: { dataset: ctx.dataset ?? 'mimicit', dialect: 'mimicit' },
-        metadata: buildMetadata(extraFields(r, KNOWN), 'mimicit', hints),
-      };
+      return { id: ctx.key, images, messages };
     },
-    encode(record): EncodedNative {
-      const hints = hintsOf(record, 'mimicit');
+    encode(record, _ctx, hints): EncodedNative {
       const dropped: NonNullable<EncodedNative['dropped']> = [];
       let user: number | undefined;
       let assistant: number | undefined;
@@ -79,10 +62,9 @@ export function createMimicItDialect(options: ImageIdOptions = {}): RecordDialec
         image_ids: record.images.map((ref) => toId(imagePath(ref))),
         rel_ins_ids: Array.isArray(hints.relInsIds) ? hints.relInsIds : [],
       };
-      writeExtras(out, record.metadata, KNOWN, 'mimicit');
       return { native: out, key: record.id, dropped };
     },
-  };
+  });
 }
 
 /** MIMIC-IT with the default image naming (`<image id>.jpg`). */

@@ -1,17 +1,8 @@
 import type { ChatMessage, ContentPart } from '@vlit/core';
 import { IMAGE_PLACEHOLDER, UnsupportedError, ValidationError } from '@vlit/core';
 import { z } from 'zod';
-import {
-  buildMetadata,
-  extraFields,
-  hintsOf,
-  imagePath,
-  parseNative,
-  writeExtras,
-  type DraftRecord,
-  type EncodedNative,
-  type RecordDialect,
-} from '../codec.js';
+import { extraFields, imagePath, parseNative, type EncodedNative, type RecordDialect } from '../codec.js';
+import { decodeId, defineDialect, encodeId, type DecodedFields } from './define-dialect.js';
 
 /** An OpenAI-style content part: text, `image_url` (`{url}` or a string) or ms-swift/Qwen `image`. */
 export const openAiPartSchema = z.discriminatedUnion('type', [
@@ -37,17 +28,13 @@ const KNOWN = ['id', 'messages', 'images'];
 const MESSAGE_KNOWN = ['role', 'content', 'loss'];
 
 /** ms-swift / OpenAI messages: system prompts, train flags (`loss`), content parts and images all expressible. */
-export const openAiDialect: RecordDialect = {
+export const openAiDialect: RecordDialect = defineDialect({
   name: 'openai',
   layout: { kind: 'array' },
-  decode(native, ctx): DraftRecord {
-    const r = parseNative(openAiRecordSchema, native, 'OpenAI-style record');
-    const hints: Record<string, unknown> = {};
-    let id = `openai-${ctx.index}`;
-    if (typeof r.id === 'number') {
-      hints.numericId = true;
-      id = String(r.id);
-    } else if (typeof r.id === 'string') id = r.id;
+  known: KNOWN,
+  parse: (native) => parseNative(openAiRecordSchema, native, 'OpenAI-style record'),
+  decode(r, ctx, hints): DecodedFields {
+    const id = decodeId(r, `openai-${ctx.index}`, hints);
     const tagged = r.images ?? [];
     if (r.images && r.images.length === 0) hints.emptyImages = true;
     let nextTagged = 0;
@@ -91,18 +78,11 @@ export const openAiDialect: RecordDialect = {
       });
     }
     if (Object.keys(messageFields).length) hints.messageFields = messageFields;
-    return {
-      id,
-      images,
-      messages,
-      source: { dataset: ctx.dataset ?? 'openai', dialect: 'openai' },
-      metadata: buildMetadata(extraFields(r, KNOWN), 'openai', hints),
-    };
+    return { id, images, messages };
   },
-  encode(record, ctx): EncodedNative {
-    const hints = hintsOf(record, 'openai');
+  encode(record, ctx, hints): EncodedNative {
     const out: Record<string, unknown> = {};
-    if (record.id !== `openai-${ctx.index}`) out.id = hints.numericId === true && /^-?\d+$/.test(record.id) ? Number(record.id) : record.id;
+    encodeId(out, record, `openai-${ctx.index}`, hints);
     const paths = record.images.map(imagePath);
     let next = 0;
     const tagged: string[] = [];
@@ -125,7 +105,6 @@ export const openAiDialect: RecordDialect = {
       return { ...msg, ...(messageFields[i] ?? {}) };
     });
     if (tagged.length || hints.emptyImages === true) out.images = tagged;
-    writeExtras(out, record.metadata, KNOWN, 'openai');
     return { native: out };
   },
-};
+});

@@ -1,18 +1,8 @@
 import type { ChatMessage } from '@vlit/core';
 import { ValidationError } from '@vlit/core';
 import { z } from 'zod';
-import {
-  buildMetadata,
-  contentToText,
-  extraFields,
-  hintsOf,
-  imagePath,
-  parseNative,
-  writeExtras,
-  type DraftRecord,
-  type EncodedNative,
-  type RecordDialect,
-} from '../codec.js';
+import { contentToText, imagePath, parseNative, type RecordDialect, type EncodedNative } from '../codec.js';
+import { decodeId, defineDialect, encodeId, type DecodedFields } from './define-dialect.js';
 import { defaultImageId, defaultImagePath, insertImageMarkers, stripImageMarkers, type ImageIdOptions } from './image-ids.js';
 import { decodeTurns, encodeTurns, llavaTurnSchema } from './llava.js';
 
@@ -45,17 +35,13 @@ const KNOWN = ['id', 'img_ids', 'instruction_type', 'conversations'];
 export function createReviewDialect(options: ImageIdOptions = {}): RecordDialect {
   const toPath = options.imagePath ?? defaultImagePath;
   const toId = options.imageId ?? defaultImageId;
-  return {
+  return defineDialect({
     name: 'review',
     layout: { kind: 'wrapped', path: ['annotations'], header: ['image_source', 'construction_time'] },
-    decode(native, ctx): DraftRecord {
-      const r = parseNative(reviewAnnotationSchema, native, 'review annotation');
-      const hints: Record<string, unknown> = {};
-      let id = `review-${ctx.index}`;
-      if (typeof r.id === 'number') {
-        hints.numericId = true;
-        id = String(r.id);
-      } else if (typeof r.id === 'string') id = r.id;
+    known: KNOWN,
+    parse: (native) => parseNative(reviewAnnotationSchema, native, 'review annotation'),
+    decode(r, ctx, hints): DecodedFields {
+      const id = decodeId(r, `review-${ctx.index}`, hints);
       let ids: Array<string | number>;
       if (typeof r.img_ids === 'string') ids = [r.img_ids];
       else {
@@ -71,19 +57,11 @@ export function createReviewDialect(options: ImageIdOptions = {}): RecordDialect
       if (task !== r.instruction_type) hints.typeSpelling = r.instruction_type;
       const images = ids.map((x) => toPath(String(x)));
       const messages: ChatMessage[] = insertImageMarkers(decodeTurns(r.conversations, hints), images.length);
-      return {
-        id,
-        images,
-        messages,
-        task,
-        source: { dataset: ctx.dataset ?? 'review', dialect: 'review' },
-        metadata: buildMetadata(extraFields(r, KNOWN), 'review', hints),
-      };
+      return { id, images, messages, task };
     },
-    encode(record, ctx): EncodedNative {
-      const hints = hintsOf(record, 'review');
+    encode(record, ctx, hints): EncodedNative {
       const out: Record<string, unknown> = {};
-      if (record.id !== `review-${ctx.index}`) out.id = hints.numericId === true && /^-?\d+$/.test(record.id) ? Number(record.id) : record.id;
+      encodeId(out, record, `review-${ctx.index}`, hints);
       const ids = record.images.map((ref) => {
         const id = toId(imagePath(ref));
         return hints.numericImageIds === true && /^\d+$/.test(id) ? Number(id) : id;
@@ -98,10 +76,9 @@ export function createReviewDialect(options: ImageIdOptions = {}): RecordDialect
         turns[firstUser] = { ...turns[firstUser], value: stripImageMarkers(original, contentToText(original[firstUser].content), record.images.length) };
       }
       out.conversations = turns;
-      writeExtras(out, record.metadata, KNOWN, 'review');
       return { native: out, dropped };
     },
-  };
+  });
 }
 
 /** The review's format with the default image naming (`<image id>.jpg`). */

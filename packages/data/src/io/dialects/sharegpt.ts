@@ -1,43 +1,21 @@
 import type { ChatMessage, VlitRecord } from '@vlit/core';
 import { UnsupportedError, ValidationError } from '@vlit/core';
 import { z } from 'zod';
-import {
-  buildMetadata,
-  contentToText,
-  extraFields,
-  hintsOf,
-  imagePath,
-  isObject,
-  parseNative,
-  writeExtras,
-  type DraftRecord,
-  type EncodedNative,
-  type RecordDialect,
-} from '../codec.js';
+import { contentToText, extraFields, imagePath, isObject, parseNative, type EncodedNative, type RecordDialect } from '../codec.js';
+import { decodeId, defineDialect, encodeId, type DecodedFields } from './define-dialect.js';
+
+/** A LLaMA-Factory name map (`columns`, `tags`): each key optional, each value a non-empty native name. */
+function nameMapSchema<const K extends string>(keys: readonly K[]) {
+  const shape = Object.fromEntries(keys.map((k) => [k, z.string().min(1).optional()])) as Record<K, z.ZodOptional<z.ZodString>>;
+  return z.looseObject(shape);
+}
 
 /** LLaMA-Factory column names (`dataset_info.json` `columns`). */
-export const shareGptColumnsSchema = z.looseObject({
-  messages: z.string().min(1).optional(),
-  system: z.string().min(1).optional(),
-  tools: z.string().min(1).optional(),
-  images: z.string().min(1).optional(),
-  prompt: z.string().min(1).optional(),
-  query: z.string().min(1).optional(),
-  response: z.string().min(1).optional(),
-  history: z.string().min(1).optional(),
-});
+export const shareGptColumnsSchema = nameMapSchema(['messages', 'system', 'tools', 'images', 'prompt', 'query', 'response', 'history']);
 export type ShareGptColumns = z.infer<typeof shareGptColumnsSchema>;
 
 /** LLaMA-Factory role and content tags (`dataset_info.json` `tags`). */
-export const shareGptTagsSchema = z.looseObject({
-  role_tag: z.string().min(1).optional(),
-  content_tag: z.string().min(1).optional(),
-  user_tag: z.string().min(1).optional(),
-  assistant_tag: z.string().min(1).optional(),
-  observation_tag: z.string().min(1).optional(),
-  function_tag: z.string().min(1).optional(),
-  system_tag: z.string().min(1).optional(),
-});
+export const shareGptTagsSchema = nameMapSchema(['role_tag', 'content_tag', 'user_tag', 'assistant_tag', 'observation_tag', 'function_tag', 'system_tag']);
 export type ShareGptTags = z.infer<typeof shareGptTagsSchema>;
 
 /** One `dataset_info.json` entry. */
@@ -83,22 +61,6 @@ function resolveTags(tags: ShareGptTags = {}): ResolvedTags {
 
 const imagesSchema = z.array(z.string().min(1));
 
-function decodeId(native: Record<string, unknown>, fallback: string, hints: Record<string, unknown>): string {
-  const id = native.id;
-  if (id === undefined) return fallback;
-  if (typeof id === 'number') {
-    hints.numericId = true;
-    return String(id);
-  }
-  if (typeof id !== 'string' || id === '') throw new ValidationError('id must be a non-empty string or a number', { details: { field: 'id' } });
-  return id;
-}
-
-function encodeId(out: Record<string, unknown>, record: VlitRecord, fallback: string, hints: Record<string, unknown>): void {
-  if (record.id === fallback) return;
-  out.id = hints.numericId === true && /^-?\d+$/.test(record.id) ? Number(record.id) : record.id;
-}
-
 function decodeImages(native: Record<string, unknown>, column: string | undefined, hints: Record<string, unknown>): string[] {
   if (!column || native[column] === undefined || native[column] === null) return [];
   const images = parseNative(imagesSchema, native[column], 'image list');
@@ -111,6 +73,57 @@ function encodeImages(out: Record<string, unknown>, record: VlitRecord, column: 
   if (record.images.length || hints.emptyImages === true) out[column] = record.images.map(imagePath);
 }
 
+type Dropped = NonNullable<EncodedNative['dropped']>;
+
+/** What sets one LLaMA-Factory format apart; the `id`, `system` and `images` columns work alike in all of them. */
+interface LlamaFactoryFormat {
+  name: string;
+  /** Column names; `system` and `images` are the shared ones. */
+  col: { system: string; images: string };
+  known: string[];
+  recordSchema: z.ZodType;
+  /** The messages that follow the system prompt. */
+  decode(r: Record<string, unknown>, hints: Record<string, unknown>): ChatMessage[];
+  /** Writes the format's own columns from the messages after the system prompt; returns those it cannot hold. */
+  encode(out: Record<string, unknown>, messages: { m: ChatMessage; index: number }[], hints: Record<string, unknown>): Dropped;
+}
+
+/** A LLaMA-Factory dialect: a leading string system message is the `system` column (an empty one kept as a hint). */
+function llamaFactoryDialect(format: LlamaFactoryFormat): RecordDialect {
+  const { name, col } = format;
+  return defineDialect({
+    name,
+    layout: { kind: 'array' },
+    known: format.known,
+    parse: (native) => parseNative(format.recordSchema, native, `${name} record`) as Record<string, unknown>,
+    decode(r, ctx, hints): DecodedFields {
+      const id = decodeId(r, `${name}-${ctx.index}`, hints);
+      const messages: ChatMessage[] = [];
+      const system = r[col.system] as string | undefined;
+      if (system !== undefined) {
+        if (system === '') hints.emptySystem = true;
+        else messages.push({ role: 'system', content: system });
+      }
+      messages.push(...format.decode(r, hints));
+      return { id, images: decodeImages(r, col.images, hints), messages };
+    },
+    encode(record, ctx, hints): EncodedNative {
+      const out: Record<string, unknown> = {};
+      encodeId(out, record, `${name}-${ctx.index}`, hints);
+      let messages = record.messages.map((m, index) => ({ m, index }));
+      let system: string | undefined = hints.emptySystem === true ? '' : undefined;
+      if (messages[0]?.m.role === 'system' && typeof messages[0].m.content === 'string') {
+        system = messages[0].m.content;
+        messages = messages.slice(1);
+      }
+      const dropped = format.encode(out, messages, hints);
+      if (system !== undefined) out[col.system] = system;
+      encodeImages(out, record, col.images, hints);
+      return { native: out, dropped };
+    },
+  });
+}
+
 /** A ShareGPT-format dialect (LLaMA-Factory `formatting: sharegpt`), with its columns and tags. */
 export function createShareGptDialect(options: ShareGptOptions = {}, name = 'sharegpt'): RecordDialect {
   const tags = resolveTags(options.tags);
@@ -119,25 +132,16 @@ export function createShareGptDialect(options: ShareGptOptions = {}, name = 'sha
     system: options.columns?.system ?? 'system',
     images: options.columns?.images ?? 'images',
   };
-  const known = ['id', col.messages, col.system, col.images];
   const turnKnown = [tags.role, tags.content];
   const turnSchema = z.looseObject({ [tags.role]: z.string(), [tags.content]: z.string() });
-  const recordSchema = z.looseObject({ [col.messages]: z.array(turnSchema).min(1), [col.system]: z.string().optional() });
-  return {
+  return llamaFactoryDialect({
     name,
-    layout: { kind: 'array' },
-    decode(native, ctx): DraftRecord {
-      const r = parseNative(recordSchema, native, `${name} record`) as Record<string, unknown>;
-      const hints: Record<string, unknown> = {};
-      const id = decodeId(r, `${name}-${ctx.index}`, hints);
-      const messages: ChatMessage[] = [];
-      const system = r[col.system] as string | undefined;
-      if (system !== undefined) {
-        if (system === '') hints.emptySystem = true;
-        else messages.push({ role: 'system', content: system });
-      }
+    col,
+    known: ['id', col.messages, col.system, col.images],
+    recordSchema: z.looseObject({ [col.messages]: z.array(turnSchema).min(1), [col.system]: z.string().optional() }),
+    decode(r, hints) {
       const turnFields: Record<string, Record<string, unknown>> = {};
-      (r[col.messages] as Record<string, unknown>[]).forEach((t, i) => {
+      const messages = (r[col.messages] as Record<string, unknown>[]).map((t, i): ChatMessage => {
         const tag = t[tags.role] as string;
         const role = tag === tags.user ? 'user' : tag === tags.assistant ? 'assistant' : tag === tags.system ? 'system' : undefined;
         if (!role) {
@@ -146,41 +150,26 @@ export function createShareGptDialect(options: ShareGptOptions = {}, name = 'sha
         }
         const extra = extraFields(t, turnKnown);
         if (extra) turnFields[i] = extra;
-        messages.push({ role, content: t[tags.content] as string });
+        return { role, content: t[tags.content] as string };
       });
       if (Object.keys(turnFields).length) hints.turnFields = turnFields;
-      return {
-        id,
-        images: decodeImages(r, col.images, hints),
-        messages,
-        source: { dataset: ctx.dataset ?? name, dialect: name },
-        metadata: buildMetadata(extraFields(r, known), name, hints),
-      };
+      return messages;
     },
-    encode(record, ctx): EncodedNative {
-      const hints = hintsOf(record, name);
-      const out: Record<string, unknown> = {};
-      encodeId(out, record, `${name}-${ctx.index}`, hints);
-      const dropped: NonNullable<EncodedNative['dropped']> = [];
+    encode(out, messages, hints) {
+      const dropped: Dropped = [];
       const turns: Record<string, unknown>[] = [];
       const turnFields = (hints.turnFields ?? {}) as Record<string, Record<string, unknown>>;
-      let system: string | undefined = hints.emptySystem === true ? '' : undefined;
-      record.messages.forEach((m, index) => {
-        if (m.role === 'system') {
-          if (index === 0 && typeof m.content === 'string') system = m.content;
-          else dropped.push({ index, message: m });
-          return;
+      for (const { m, index } of messages) {
+        if (m.role === 'system') dropped.push({ index, message: m });
+        else {
+          const tag = m.role === 'user' ? tags.user : tags.assistant;
+          turns.push({ [tags.role]: tag, [tags.content]: contentToText(m.content), ...(turnFields[turns.length] ?? {}) });
         }
-        const tag = m.role === 'user' ? tags.user : tags.assistant;
-        turns.push({ [tags.role]: tag, [tags.content]: contentToText(m.content), ...(turnFields[turns.length] ?? {}) });
-      });
+      }
       out[col.messages] = turns;
-      if (system !== undefined) out[col.system] = system;
-      encodeImages(out, record, col.images, hints);
-      writeExtras(out, record.metadata, known, name);
-      return { native: out, dropped };
+      return dropped;
     },
-  };
+  });
 }
 
 /** ShareGPT with LLaMA-Factory's default tags (`conversations`, `from`/`value`, `human`/`gpt`). */
@@ -196,27 +185,19 @@ export function createAlpacaDialect(options: ShareGptOptions = {}, name = 'alpac
     system: options.columns?.system ?? 'system',
     images: options.columns?.images ?? 'images',
   };
-  const known = ['id', col.prompt, col.query, col.response, col.history, col.system, col.images];
-  const recordSchema = z.looseObject({
-    [col.prompt]: z.string(),
-    [col.query]: z.string().optional(),
-    [col.response]: z.string(),
-    [col.history]: z.array(z.tuple([z.string(), z.string()])).optional(),
-    [col.system]: z.string().optional(),
-  });
-  return {
+  return llamaFactoryDialect({
     name,
-    layout: { kind: 'array' },
-    decode(native, ctx): DraftRecord {
-      const r = parseNative(recordSchema, native, `${name} record`) as Record<string, unknown>;
-      const hints: Record<string, unknown> = {};
-      const id = decodeId(r, `${name}-${ctx.index}`, hints);
+    col,
+    known: ['id', col.prompt, col.query, col.response, col.history, col.system, col.images],
+    recordSchema: z.looseObject({
+      [col.prompt]: z.string(),
+      [col.query]: z.string().optional(),
+      [col.response]: z.string(),
+      [col.history]: z.array(z.tuple([z.string(), z.string()])).optional(),
+      [col.system]: z.string().optional(),
+    }),
+    decode(r, hints) {
       const messages: ChatMessage[] = [];
-      const system = r[col.system] as string | undefined;
-      if (system !== undefined) {
-        if (system === '') hints.emptySystem = true;
-        else messages.push({ role: 'system', content: system });
-      }
       const history = r[col.history] as [string, string][] | undefined;
       if (history !== undefined && history.length === 0) hints.emptyHistory = true;
       for (const [q, a] of history ?? []) messages.push({ role: 'user', content: q }, { role: 'assistant', content: a });
@@ -229,25 +210,10 @@ export function createAlpacaDialect(options: ShareGptOptions = {}, name = 'alpac
         user = `${instruction}\n${input}`;
       }
       messages.push({ role: 'user', content: user }, { role: 'assistant', content: r[col.response] as string });
-      return {
-        id,
-        images: decodeImages(r, col.images, hints),
-        messages,
-        source: { dataset: ctx.dataset ?? name, dialect: name },
-        metadata: buildMetadata(extraFields(r, known), name, hints),
-      };
+      return messages;
     },
-    encode(record, ctx): EncodedNative {
-      const hints = hintsOf(record, name);
-      const out: Record<string, unknown> = {};
-      encodeId(out, record, `${name}-${ctx.index}`, hints);
-      const dropped: NonNullable<EncodedNative['dropped']> = [];
-      let messages = record.messages.map((m, index) => ({ m, index }));
-      let system: string | undefined = hints.emptySystem === true ? '' : undefined;
-      if (messages[0]?.m.role === 'system' && typeof messages[0].m.content === 'string') {
-        system = messages[0].m.content;
-        messages = messages.slice(1);
-      }
+    encode(out, messages, hints) {
+      const dropped: Dropped = [];
       const pairs: [string, string][] = [];
       let pendingUser: string | undefined;
       for (const { m, index } of messages) {
@@ -270,12 +236,9 @@ export function createAlpacaDialect(options: ShareGptOptions = {}, name = 'alpac
       if (input !== '' || hints.noInput !== true) out[col.query] = input;
       out[col.response] = last[1];
       if (pairs.length || hints.emptyHistory === true) out[col.history] = pairs;
-      if (system !== undefined) out[col.system] = system;
-      encodeImages(out, record, col.images, hints);
-      writeExtras(out, record.metadata, known, name);
-      return { native: out, dropped };
+      return dropped;
     },
-  };
+  });
 }
 
 /** Alpaca with LLaMA-Factory's default columns. */

@@ -8,22 +8,14 @@ import sys
 import torch
 from peft import LoraConfig, get_peft_model
 from safetensors.torch import load_file, save_file
-from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+
+from tiny_llava import batch, build_model, splice_image_features
 
 torch.set_num_threads(1)
 torch.manual_seed(0)
 cfg = json.load(open(sys.argv[1]))
 data = load_file(sys.argv[2])
-
-text = LlamaConfig(**cfg["text_config"])
-vision = CLIPVisionConfig(hidden_size=cfg["feature_dim"], intermediate_size=16, num_hidden_layers=1, num_attention_heads=2, image_size=28, patch_size=14)
-config = LlavaConfig(vision_config=vision, text_config=text, image_token_index=cfg["image_token_id"], projector_hidden_act="gelu", multimodal_projector_bias=True)
-config._attn_implementation = "eager"
-model = LlavaForConditionalGeneration(config).float()
-weights = {k[len("weight."):]: v for k, v in data.items() if k.startswith("weight.")}
-missing, unexpected = model.load_state_dict(weights, strict=False)
-assert not unexpected, unexpected
-assert all(k.startswith("model.vision_tower.") for k in missing), [k for k in missing if not k.startswith("model.vision_tower.")]
+model = build_model(cfg, data)
 
 peft_model = get_peft_model(model, LoraConfig(r=cfg["r"], lora_alpha=cfg["alpha"], target_modules=["q_proj", "v_proj"], lora_dropout=0.0))
 lora = {k[len("lora."):]: v for k, v in data.items() if k.startswith("lora.")}
@@ -45,18 +37,12 @@ for n, p in projector.named_parameters():
     named[f"model.multi_modal_projector.{n}"] = p
 peft_model.eval()  # no dropout anywhere; LoRA dropout is 0
 
-ids = data["batch.input_ids"].long()
-mask = data["batch.attention_mask"].long()
+ids, mask, image_mask, features = batch(data)
 labels = data["batch.labels"].long()
-image_mask = data["batch.image_mask"].bool()
-features = data["batch.features"].float()
 
 
 def loss_fn():
-    embeds = peft_model.get_input_embeddings()(ids)
-    projected = projector(features)
-    # LlavaModel.forward splices image features in exactly this way (masked_scatter in row-major order).
-    embeds = embeds.masked_scatter(image_mask.unsqueeze(-1).expand_as(embeds), projected.reshape(-1, projected.shape[-1]).to(embeds.dtype))
+    embeds = splice_image_features(peft_model.get_input_embeddings()(ids), image_mask, projector(features))
     return peft_model(inputs_embeds=embeds, attention_mask=mask, labels=labels).loss
 
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTensor, isVlitError } from '@vlit/core';
 import { createGraph, decodeModel, encodeModel, getInitializer, listInitializers, type OnnxModel } from './index.js';
-import { externalDataEntries, loadModel, saveModel } from './node.js';
+import { externalDataEntries, loadModel, saveModel } from './node-io.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -1,6 +1,7 @@
 /**
- * Node-only model files: load/save with the ONNX external-data layout (large initializers in a side
- * file next to the model), refusing external locations that point outside the model's folder.
+ * The `@vlit/graph/node` entry, Node-only model files: load/save with the ONNX external-data layout
+ * (large initializers in a side file next to the model), refusing external locations that point
+ * outside the model's folder.
  */
 import { open, readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, relative, sep } from 'node:path';
