@@ -2,7 +2,7 @@
 // fixtures generated here (a COCO-style fixture, a world benchmark, a tiny LLaVA checkpoint folder saved
 // by @vlit/models, a real server on 127.0.0.1), bad flags and missing files, --json, --config, the
 // progress bars' TTY and quiet paths, and the generated reference in docs/cli.md. Runs the BUILT binary.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -11,40 +11,35 @@ import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_FAULTS, planMixture, type FixtureFault } from '@vlit/data';
-import { generateCocoFixtureToDir, writeWorldDataset, type WrittenFixture } from '@vlit/data/node';
+import { planMixture } from '@vlit/data';
+import { writeWorldDataset, type WrittenFixture } from '@vlit/data/node';
 import { createSharpCodec } from '@vlit/runtime/node';
 import { llavaRecipe } from '@vlit/trainer';
 import { loadSeedBenchFile } from '@vlit/eval/node';
 import { COMMANDS } from './main.js';
-import { expectOneLine, vlit as vlitInProcess, writeTinyLlavaFolder, type Run } from './testing/harness.js';
+import {
+  BUILT_CLI,
+  expectOneLine,
+  readJsonLines,
+  qaRecords,
+  spawnVlit,
+  toJsonLines,
+  vlit as vlitInProcess,
+  writeCocoFixture,
+  writeTinyLlavaFolder,
+  type Run,
+} from './testing/harness.js';
 import { createProgressBars } from './progress.js';
 import { REFERENCE_END, REFERENCE_START, renderCliReference, replaceReferenceSection } from './reference.js';
 import { configSchema } from './define.js';
 
 const PKG = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ROOT = join(PKG, '..', '..');
-const CLI = join(PKG, 'dist', 'cli.js');
 
+/** The built binary with no API key in its environment, so no test reaches out with a real one. */
 function vlit(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { timeout: 240_000, maxBuffer: 64 << 20, env: { ...process.env, VLIT_DEBUG: '', VLIT_API_KEY: '' } },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  return spawnVlit(args, { env: { VLIT_API_KEY: '' } });
 }
-
-const jsonLines = async (file: string): Promise<Record<string, unknown>[]> =>
-  (await readFile(file, 'utf8'))
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 let dir: string;
 let coco: WrittenFixture;
@@ -55,10 +50,9 @@ let worldDir: string;
 let modelDir: string;
 
 beforeAll(async () => {
-  expect(existsSync(CLI)).toBe(true);
+  expect(existsSync(BUILT_CLI)).toBe(true);
   dir = await mkdtemp(join(tmpdir(), 'vlit-commands-'));
-  const faults = Object.fromEntries(FIXTURE_FAULTS.map((f) => [f, 1])) as Record<FixtureFault, number>;
-  ({ paths: coco } = await generateCocoFixtureToDir(join(dir, 'coco'), { images: 12, seed: 3, codec: createSharpCodec(), faults }));
+  ({ paths: coco } = await writeCocoFixture(dir, { images: 12, seed: 3, faultsEach: 1 }));
   const world = await writeWorldDataset(join(dir, 'world'), { scenes: 2, heldoutScenes: 3, runtime: { images: createSharpCodec() }, seed: 5 });
   benchmark = join(world.dir, world.files.benchmark);
   worldDir = world.dir;
@@ -118,10 +112,10 @@ describe('vlit data adapt / qc / stats / mix / convert on a generated COCO-style
     const run = await vlit('data', 'adapt', coco.annotations, out, '--dataset', 'cli-adapt', '--seed', '3', '--tasks', 'counting=1,caption=1', '--json');
     expect(run.code, run.stderr).toBe(0);
     const summary = JSON.parse(run.stdout) as { images: number; adapted: number; refused: number; records: number; byTask: Record<string, number> };
-    const annotations = await jsonLines(coco.annotations);
+    const annotations = await readJsonLines(coco.annotations);
     expect(summary.images).toBe(annotations.length);
     expect(summary.adapted + summary.refused).toBe(summary.images);
-    const records = await jsonLines(out);
+    const records = await readJsonLines(out);
     expect(records).toHaveLength(summary.records);
     expect(Object.values(summary.byTask).reduce((a, b) => a + b, 0)).toBe(records.length);
     expect(new Set(records.map((r) => r.task))).toEqual(new Set(Object.keys(summary.byTask)));
@@ -161,7 +155,7 @@ describe('vlit data adapt / qc / stats / mix / convert on a generated COCO-style
       ['a', 30],
       ['b', 10],
     ]);
-    const lines = await jsonLines(out);
+    const lines = await readJsonLines(out);
     expect(lines.filter((l) => String(l.id).startsWith('a'))).toHaveLength(30);
     // b has 5 records drawn 10 times: two whole passes, each record exactly twice.
     const bCounts = new Map<string, number>();
@@ -216,27 +210,10 @@ describe('vlit data adapt / qc / stats / mix / convert on a generated COCO-style
 
 describe('vlit data convert with standard streams', () => {
   it('- reads stdin and writes stdout: the records come back converted, the summary on stderr', async () => {
-    const records = [1, 2].map((i) => ({
-      id: `s${i}`,
-      images: ['a.png'],
-      messages: [
-        { role: 'user', content: `<image>\nQ${i}` },
-        { role: 'assistant', content: `A${i}` },
-      ],
-    }));
-    const input = `${records.map((r) => JSON.stringify(r)).join('\n')}\n{"id":"bad","messages":3}\n`;
+    const records = qaRecords('s', 2);
+    const input = `${toJsonLines(records)}{"id":"bad","messages":3}\n`;
     const rejects = join(dir, 'stream-rejects.jsonl');
-    const run = await new Promise<Run>((resolve) => {
-      const child = execFile(
-        process.execPath,
-        [CLI, 'data', 'convert', '--from', 'vlit', '--to', 'llava', '-', '-', '--rejects', rejects],
-        { timeout: 240_000 },
-        (err, stdout, stderr) => {
-          resolve({ code: err ? Number((err as { code?: unknown }).code ?? -1) : 0, stdout, stderr });
-        },
-      );
-      child.stdin?.end(input);
-    });
+    const run = await spawnVlit(['data', 'convert', '--from', 'vlit', '--to', 'llava', '-', '-', '--rejects', rejects], { stdin: input });
     expect(run.code, run.stderr).toBe(0);
     const out = run.stdout
       .split('\n')
@@ -254,7 +231,7 @@ describe('vlit data convert with standard streams', () => {
       ]),
     );
     expect(run.stderr).toContain('read 3 = written 2 + rejected 1');
-    expect((await jsonLines(rejects)).map((r) => JSON.stringify(r)).join()).toContain('bad');
+    expect((await readJsonLines(rejects)).map((r) => JSON.stringify(r)).join()).toContain('bad');
     expectOneLine(await vlit('data', 'convert', '--from', 'vlit', '--to', 'llava', coco.records, '-', '--json'), 2, '--json');
   });
 });
@@ -286,46 +263,19 @@ describe('vlit data generate against a real HTTP teacher on 127.0.0.1', () => {
     const port = (server.address() as { port: number }).port;
     try {
       const out = join(dir, 'generated');
-      const run = await vlit(
-        'data',
-        'generate',
-        coco.annotations,
-        '--out',
-        out,
-        '--endpoint',
-        `http://127.0.0.1:${port}/v1`,
-        '--model',
-        'teacher',
-        '--types',
-        'dialogue=1',
-        '--no-cache',
-        '--json',
-      );
+      const generate = ['data', 'generate', coco.annotations, '--out', out, '--endpoint', `http://127.0.0.1:${port}/v1`, '--model', 'teacher'];
+      const run = await vlit(...generate, '--types', 'dialogue=1', '--no-cache', '--json');
       expect(run.code, run.stderr).toBe(0);
       const s = JSON.parse(run.stdout) as { planned: number; alreadyDone: number; written: number; rejected: number; failed: number };
       expect(s.alreadyDone + s.written + s.rejected + s.failed).toBe(s.planned);
       expect(s.failed).toBe(0);
       expect(requests).toBe(s.written + s.rejected);
-      const records = await jsonLines(join(out, 'records.jsonl'));
+      const records = await readJsonLines(join(out, 'records.jsonl'));
       expect(records).toHaveLength(s.written);
       expect(s.written).toBeGreaterThan(0);
       expect((records[0].messages as { role: string }[]).map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
       // Rerun resumes: nothing new is asked.
-      const again = await vlit(
-        'data',
-        'generate',
-        coco.annotations,
-        '--out',
-        out,
-        '--endpoint',
-        `http://127.0.0.1:${port}/v1`,
-        '--model',
-        'teacher',
-        '--types',
-        'dialogue=1',
-        '--no-cache',
-        '--json',
-      );
+      const again = await vlit(...generate, '--types', 'dialogue=1', '--no-cache', '--json');
       expect(JSON.parse(again.stdout)).toMatchObject({ alreadyDone: s.written + s.rejected, written: 0 });
     } finally {
       server.close();
@@ -350,7 +300,7 @@ describe('vlit eval, serve and export with a tiny LLaVA folder', () => {
 
   it('serve refuses without a token; with --no-auth on port 0 it answers /v1/models and a chat completion, eval --endpoint runs against it, SIGTERM exits 0', async () => {
     expectOneLine(await vlit('serve', modelDir, '--port', '0'), 2, '--no-auth', 'VLIT_API_KEY');
-    const child = spawn(process.execPath, [CLI, 'serve', modelDir, '--token', 'cli-test-token', '--port', '0', '--json'], {
+    const child = spawn(process.execPath, [BUILT_CLI, 'serve', modelDir, '--token', 'cli-test-token', '--port', '0', '--json'], {
       env: { ...process.env, VLIT_API_KEY: '' },
     });
     let stderr = '';
@@ -382,16 +332,10 @@ describe('vlit eval, serve and export with a tiny LLaVA folder', () => {
       expect(reply.choices[0].message.role).toBe('assistant');
       expect(reply.usage.completion_tokens).toBeLessThanOrEqual(4);
       const out = join(dir, 'eval-remote');
-      const remote = await new Promise<Run>((resolve) => {
-        execFile(
-          process.execPath,
-          [CLI, 'eval', benchmark, '--endpoint', info.url, '--model-name', info.model, '--images', worldDir, '--limit', '2', '--out', out, '--json'],
-          { env: { ...process.env, VLIT_API_KEY: 'cli-test-token' }, timeout: 240_000 },
-          (err, stdout, se) => {
-            resolve({ code: err ? Number((err as { code?: unknown }).code ?? -1) : 0, stdout, stderr: se });
-          },
-        );
-      });
+      const remote = await spawnVlit(
+        ['eval', benchmark, '--endpoint', info.url, '--model-name', info.model, '--images', worldDir, '--limit', '2', '--out', out, '--json'],
+        { env: { VLIT_API_KEY: 'cli-test-token' } },
+      );
       expect(remote.code, remote.stderr).toBe(0);
       expect(JSON.parse(remote.stdout)).toMatchObject({ items: 2, method: 'generate' });
     } finally {
@@ -409,15 +353,8 @@ describe('vlit eval, serve and export with a tiny LLaVA folder', () => {
     const recipeFile = join(dir, 'recipe.json');
     await writeFile(recipeFile, JSON.stringify(recipe));
     const data = join(dir, 'export-in.jsonl');
-    const records = [1, 2, 3].map((i) => ({
-      id: `r${i}`,
-      images: ['a.png'],
-      messages: [
-        { role: 'user', content: `<image>\nQ${i}` },
-        { role: 'assistant', content: `A${i}` },
-      ],
-    }));
-    await writeFile(data, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
+    const records = qaRecords('r', 3);
+    await writeFile(data, toJsonLines(records));
     const out = join(dir, 'lf');
     const run = await vlit(
       'export',

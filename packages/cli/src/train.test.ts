@@ -14,34 +14,20 @@ import { parseSafetensors, type RawImage } from '@vlit/core';
 import { createNodeRuntime, createSharpCodec } from '@vlit/runtime/node';
 import { loadVisionLanguageModel } from '@vlit/models/node';
 import { llavaRecipe } from '@vlit/trainer';
-import { expectOneLine, vlit, writeTinyLlavaFolder } from './testing/harness.js';
+import { expectOneLine, toJsonLines, vlit, writeTinyLlavaFolder } from './testing/harness.js';
 
-const RECORDS = [
-  {
-    id: 'red',
-    images: ['img/red.png'],
-    messages: [
-      { role: 'user', content: '<image> what colour is it' },
-      { role: 'assistant', content: 'it is red' },
-    ],
-  },
-  {
-    id: 'blue',
-    images: ['img/blue.png'],
-    messages: [
-      { role: 'user', content: '<image> what colour is it' },
-      { role: 'assistant', content: 'it is blue' },
-    ],
-  },
-  {
-    id: 'gone',
-    images: ['img/missing.png'],
-    messages: [
-      { role: 'user', content: '<image> what colour is it' },
-      { role: 'assistant', content: 'it is green' },
-    ],
-  },
-];
+/** A one-image colour question answered `it is <colour>`; the image file is named by `image`. */
+const colourQuestion = (id: string, image: string, colour: string) => ({
+  id,
+  images: [`img/${image}.png`],
+  messages: [
+    { role: 'user', content: '<image> what colour is it' },
+    { role: 'assistant', content: `it is ${colour}` },
+  ],
+});
+
+// The third record names an image that is never written, so the runs must reject it.
+const RECORDS = [colourQuestion('red', 'red', 'red'), colourQuestion('blue', 'blue', 'blue'), colourQuestion('gone', 'missing', 'green')];
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const PYTHON = process.env.VLIT_PYTHON || join(ROOT, '.venv', 'bin', 'python');
@@ -132,7 +118,7 @@ beforeAll(async () => {
   await writeFile(join(root, 'img', 'red.png'), await codec.encode(solid([230, 20, 20]), 'png'));
   await writeFile(join(root, 'img', 'blue.png'), await codec.encode(solid([20, 20, 230]), 'png'));
   data = join(dir, 'records.jsonl');
-  await writeFile(data, `${RECORDS.map((r) => JSON.stringify(r)).join('\n')}\n`);
+  await writeFile(data, toJsonLines(RECORDS));
 }, 120_000);
 
 afterAll(async () => {

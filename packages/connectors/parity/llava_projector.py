@@ -28,31 +28,24 @@ DECODERS = {
 }
 
 
-def read(path):
-    raw = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + n])
-    body = raw[8 + n :]
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        b, e = info["data_offsets"]
-        out[name] = DECODERS[info["dtype"]](body[b:e]).astype(np.float64).reshape(info["shape"])
-    return out
+def read_tensor(path, name):
+    """One tensor of a safetensors file as float64: seek past the header to its bytes, so a large
+    checkpoint is read only where the projector lives."""
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        info = json.loads(f.read(n))[name]
+        begin, end = info["data_offsets"]
+        f.seek(8 + n + begin)
+        return DECODERS[info["dtype"]](f.read(end - begin)).astype(np.float64).reshape(info["shape"])
 
 
-def write(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        data = np.ascontiguousarray(tensors[name], dtype="<f8").tobytes()
-        header[name] = {"dtype": "F64", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
+def write_tensor(path, name, array):
+    """A safetensors file holding the one float64 tensor `name` (header space-padded to 8 bytes)."""
+    data = np.ascontiguousarray(array, dtype="<f8").tobytes()
+    header = json.dumps({name: {"dtype": "F64", "shape": list(array.shape), "data_offsets": [0, len(data)]}}).encode()
+    header = header.ljust(-(-len(header) // 8) * 8)
     with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+        f.write(struct.pack("<Q", len(header)) + header + data)
 
 
 erf = np.vectorize(math.erf)
@@ -60,13 +53,12 @@ erf = np.vectorize(math.erf)
 
 def main():
     ckpt, feats, out = sys.argv[1:4]
-    w = read(ckpt)
-    x = read(feats)["features"]
+    x = read_tensor(feats, "features")
     p = "multi_modal_projector."
-    h = x @ w[p + "linear_1.weight"].T + w[p + "linear_1.bias"]
+    h = x @ read_tensor(ckpt, p + "linear_1.weight").T + read_tensor(ckpt, p + "linear_1.bias")
     h = 0.5 * h * (1.0 + erf(h / math.sqrt(2.0)))
-    y = h @ w[p + "linear_2.weight"].T + w[p + "linear_2.bias"]
-    write(out, {"projected": y})
+    y = h @ read_tensor(ckpt, p + "linear_2.weight").T + read_tensor(ckpt, p + "linear_2.bias")
+    write_tensor(out, "projected", y)
 
 
 if __name__ == "__main__":

@@ -19,18 +19,7 @@ import {
 } from '@vlit/core';
 import { encodeModel, type OnnxModel } from '@vlit/graph';
 import { buildConnectorModel, CONNECTOR_INPUT, CONNECTOR_OUTPUT } from './build.js';
-import {
-  connectorOutputTokens,
-  connectorWeightShapes,
-  normalizeConnectorConfig,
-  type AvgPoolConnectorConfig,
-  type ConnectorConfig,
-  type ConnectorConfigInput,
-  type LinearConnectorConfig,
-  type MlpConnectorConfig,
-  type PixelShuffleConnectorConfig,
-  type ResamplerConnectorConfig,
-} from './config.js';
+import { connectorOutputTokens, connectorWeightShapes, normalizeConnectorConfig, type ConnectorConfig, type ConnectorConfigInput } from './config.js';
 import { detectNaming, fromCheckpointName, toCheckpointName, type ConnectorNaming } from './naming.js';
 
 /** Metadata key under which a saved connector records its configuration. */
@@ -206,40 +195,6 @@ class GraphConnectorImpl implements GraphConnector {
 /** Create a connector of any kind; fields with defaults may be left out (see ConnectorConfigInput). */
 export function createConnector(config: ConnectorConfigInput, options: ConnectorOptions): GraphConnector {
   return new GraphConnectorImpl(config, options);
-}
-
-type Dims<C> = Omit<C, 'kind'>;
-type WithDefaults<C, K extends keyof C> = Omit<Dims<C>, K> & Partial<Pick<C, K>>;
-
-/** A single linear projection (LLaVA "linear"). */
-export function createLinearConnector(config: Dims<LinearConnectorConfig>, options: ConnectorOptions): GraphConnector {
-  return createConnector({ kind: 'linear', ...config }, options);
-}
-
-/** LLaVA-1.5's two-layer MLP with GELU (`mlp2x_gelu`); hiddenDim defaults to outputDim. */
-export function createMlpConnector(config: WithDefaults<MlpConnectorConfig, 'hiddenDim'>, options: ConnectorOptions): GraphConnector {
-  return createConnector({ kind: 'mlp', hiddenDim: config.outputDim, ...config }, options);
-}
-
-/** Perceiver-style resampler with `numQueries` learned queries (numHeads 1, depth 1, ffnMultiplier 4, epsilon 1e-5 by default). */
-export function createResamplerConnector(
-  config: WithDefaults<ResamplerConnectorConfig, 'numHeads' | 'depth' | 'ffnMultiplier' | 'epsilon'>,
-  options: ConnectorOptions,
-): GraphConnector {
-  return createConnector({ kind: 'resampler', numHeads: 1, depth: 1, ffnMultiplier: 4, epsilon: 1e-5, ...config }, options);
-}
-
-/** factor x factor average pooling over a square patch grid, then a GELU MLP (factor 2 by default). */
-export function createAvgPoolConnector(config: WithDefaults<AvgPoolConnectorConfig, 'hiddenDim' | 'factor'>, options: ConnectorOptions): GraphConnector {
-  return createConnector({ kind: 'avg-pool', hiddenDim: config.outputDim, factor: 2, ...config }, options);
-}
-
-/** Space-to-depth pixel shuffle over a square patch grid, then a GELU MLP (factor 2 by default). */
-export function createPixelShuffleConnector(
-  config: WithDefaults<PixelShuffleConnectorConfig, 'hiddenDim' | 'factor'>,
-  options: ConnectorOptions,
-): GraphConnector {
-  return createConnector({ kind: 'pixel-shuffle', hiddenDim: config.outputDim, factor: 2, ...config }, options);
 }
 
 /** Options of loadConnector. */

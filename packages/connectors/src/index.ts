@@ -23,12 +23,7 @@ export { detectNaming, fromCheckpointName, toCheckpointName, type ConnectorNamin
 export {
   CONNECTOR_METADATA_KEY,
   connectorWeightsFromSafetensors,
-  createAvgPoolConnector,
   createConnector,
-  createLinearConnector,
-  createMlpConnector,
-  createPixelShuffleConnector,
-  createResamplerConnector,
   initConnectorWeights,
   loadConnector,
   type ConnectorOptions,
@@ -36,3 +31,4 @@ export {
   type GraphConnector,
   type LoadConnectorOptions,
 } from './connector.js';
+export { createAvgPoolConnector, createLinearConnector, createMlpConnector, createPixelShuffleConnector, createResamplerConnector } from './kinds.js';

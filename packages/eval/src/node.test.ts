@@ -8,6 +8,7 @@ import { createFileImageLoader, loadMmbenchFile, loadSeedBenchFile, writeReports
 import { parseCocoCaptions, parsePopeJsonl, parseVqaV2, cocoImageName } from './formats.js';
 import { makeImage } from './testing.js';
 import { makeRuns } from './report/fixtures.js';
+import { seedBenchQuestion } from './benchmarks.fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vlit-eval-node-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -32,20 +33,7 @@ describe('@vlit/eval/node', () => {
     writeFileSync(
       seed,
       JSON.stringify({
-        questions: [
-          {
-            answer: 'C',
-            choice_a: 'a',
-            choice_b: 'b',
-            choice_c: 'c',
-            choice_d: 'd',
-            data_id: 'x.jpg',
-            data_type: 'image',
-            question: 'Q?',
-            question_id: '1',
-            question_type_id: 6,
-          },
-        ],
+        questions: [seedBenchQuestion({ answer: 'C', data_id: 'x.jpg', question: 'Q?', question_id: '1', question_type_id: 6 })],
       }),
     );
     const s = await loadSeedBenchFile(seed);

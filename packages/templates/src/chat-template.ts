@@ -174,12 +174,13 @@ export interface BuiltinTemplateOptions {
   bos?: string;
 }
 
-const BUILTIN_FORMATS: Record<BuiltinTemplateName, TurnFormatInput> = {
+// Each format is named by its key; its image token is the Vlit placeholder unless the format says otherwise.
+type BuiltinFormat = Omit<TurnFormatInput, 'name' | 'imageToken'> & { imageToken?: string };
+
+const BUILTIN_FORMATS: Record<BuiltinTemplateName, BuiltinFormat> = {
   // LLaVA stage-1 format (train.py preprocess_plain): the image marker, the caption, "\n"; no roles.
   // The tokenizer's BOS is added by LLaVA's tokenizer_image_token, so it is rendered as text here.
   'llava-plain': {
-    name: 'llava-plain',
-    imageToken: IMAGE_PLACEHOLDER,
     bos: '<s>',
     system: { kind: 'unsupported' },
     user: { prefix: '', suffix: '' },
@@ -188,8 +189,6 @@ const BUILTIN_FORMATS: Record<BuiltinTemplateName, TurnFormatInput> = {
   },
   // conv_vicuna_v1 / conv_llava_v1 (SeparatorStyle.TWO, sep " ", sep2 "</s>"): "SYS USER: q ASSISTANT: a</s>".
   'llava-v1': {
-    name: 'llava-v1',
-    imageToken: IMAGE_PLACEHOLDER,
     bos: '<s>',
     system: { kind: 'turn', prefix: '', suffix: ' ' },
     defaultSystem: VICUNA_SYSTEM_PROMPT,
@@ -199,8 +198,6 @@ const BUILTIN_FORMATS: Record<BuiltinTemplateName, TurnFormatInput> = {
   },
   // meta-llama/Llama-2-*-chat-hf chat_template: BOS + "[INST] " per user turn, system folded as <<SYS>>, strip().
   'llama-2': {
-    name: 'llama-2',
-    imageToken: IMAGE_PLACEHOLDER,
     system: { kind: 'fold', before: '<<SYS>>\n', after: '\n<</SYS>>\n\n', beforeTransform: true },
     user: { prefix: '<s>[INST] ', suffix: ' [/INST]' },
     assistant: { prefix: '', open: ' ', close: ' </s>' },
@@ -209,8 +206,6 @@ const BUILTIN_FORMATS: Record<BuiltinTemplateName, TurnFormatInput> = {
   },
   // meta-llama/Meta-Llama-3-*-Instruct chat_template: header blocks, content | trim, <|eot_id|>.
   'llama-3': {
-    name: 'llama-3',
-    imageToken: IMAGE_PLACEHOLDER,
     bos: '<|begin_of_text|>',
     system: { kind: 'turn', prefix: '<|start_header_id|>system<|end_header_id|>\n\n', suffix: '<|eot_id|>' },
     user: { prefix: '<|start_header_id|>user<|end_header_id|>\n\n', suffix: '<|eot_id|>' },
@@ -220,7 +215,6 @@ const BUILTIN_FORMATS: Record<BuiltinTemplateName, TurnFormatInput> = {
   },
   // ChatML as Qwen uses it; images as Qwen2-VL's <|vision_start|><|image_pad|><|vision_end|>.
   chatml: {
-    name: 'chatml',
     imageToken: '<|image_pad|>',
     imageText: '<|vision_start|><|image_pad|><|vision_end|>',
     system: { kind: 'turn', prefix: '<|im_start|>system\n', suffix: '<|im_end|>\n' },
@@ -231,8 +225,6 @@ const BUILTIN_FORMATS: Record<BuiltinTemplateName, TurnFormatInput> = {
   // google/gemma-*-it chat_template: "model" role, content | trim; a system message is folded into
   // the first user turn the way Gemma 3's template does (Gemma 1/2 refuse it).
   gemma: {
-    name: 'gemma',
-    imageToken: IMAGE_PLACEHOLDER,
     bos: '<bos>',
     system: { kind: 'fold', before: '', after: '\n\n' },
     user: { prefix: '<start_of_turn>user\n', suffix: '<end_of_turn>\n' },
@@ -242,8 +234,6 @@ const BUILTIN_FORMATS: Record<BuiltinTemplateName, TurnFormatInput> = {
   },
   // microsoft/Phi-3-mini-4k-instruct chat_template: <|role|>\n ... <|end|>\n, EOS when no generation prompt.
   'phi-3': {
-    name: 'phi-3',
-    imageToken: IMAGE_PLACEHOLDER,
     system: { kind: 'turn', prefix: '<|system|>\n', suffix: '<|end|>\n' },
     user: { prefix: '<|user|>\n', suffix: '<|end|>\n' },
     assistant: { prefix: '<|assistant|>\n', close: '<|end|>', suffix: '\n' },
@@ -260,10 +250,11 @@ export function createBuiltinTemplate(name: BuiltinTemplateName, options: Builti
       details: { field: 'name' },
     });
   }
-  const imageToken = options.imageToken ?? base.imageToken;
+  const imageToken = options.imageToken ?? base.imageToken ?? IMAGE_PLACEHOLDER;
   const imageText = options.imageText ?? (options.imageToken !== undefined ? options.imageToken : base.imageText);
   return createChatTemplate({
     ...base,
+    name,
     imageToken,
     ...(imageText !== undefined ? { imageText } : {}),
     ...(options.bos !== undefined ? { bos: options.bos } : {}),

@@ -1,14 +1,21 @@
 /**
- * Helpers of the CLI's tests (not exported, not built): `vlit` run in-process with buffered streams, the
- * one-line failure check, and a tiny LLaVA checkpoint folder (Vlit's ViT in CLIP layout + MLP projector +
+ * Helpers of the CLI's tests (not exported, not built): `vlit` run in-process with buffered streams or as
+ * the built binary in a child process, a JSON Lines reader, the one-line failure check, a COCO-style fixture with
+ * planted faults, and a tiny LLaVA checkpoint folder (Vlit's ViT in CLIP layout + MLP projector +
  * Llama decoder with seeded weights, a word-level tokenizer and a USER/ASSISTANT chat template).
  */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { createMlpConnector } from '@vlit/connectors';
 import { createHfVisionEncoder, createVitWeights, resolveVitConfig } from '@vlit/encoders';
 import { composeVisionLanguageModel, createLlamaDecoder, tinyLlamaConfig } from '@vlit/models';
 import { saveLlavaCheckpoint, vitAsHfVisionTower } from '@vlit/models/node';
-import { createNodeRuntime } from '@vlit/runtime/node';
+import { createNodeRuntime, createSharpCodec } from '@vlit/runtime/node';
+import { FIXTURE_FAULTS, type FixtureFault } from '@vlit/data';
+import { generateCocoFixtureToDir } from '@vlit/data/node';
 import { buildWordLevelTokenizer, createJinjaChatTemplate } from '@vlit/templates';
 import { runCli } from '../main.js';
 
@@ -34,12 +41,78 @@ export async function vlit(...argv: string[]): Promise<Run> {
   return { code, stdout, stderr };
 }
 
+/** The BUILT binary, which the spawning tests run as users do. */
+export const BUILT_CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cli.js');
+
+/** Where and with what extra environment `spawnVlit` runs (VLIT_DEBUG is always cleared, so failures stay one line). */
+export interface SpawnOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Written to the child's stdin, which is then closed. */
+  stdin?: string;
+}
+
+/** Run the built `vlit args…` as a child process; it is killed after 4 minutes, so a command that hangs (a FIFO, a lock) fails its test instead of wedging the run. */
+export function spawnVlit(args: readonly string[], options: SpawnOptions = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [BUILT_CLI, ...args],
+      { cwd: options.cwd, timeout: 240_000, maxBuffer: 64 << 20, env: { ...process.env, VLIT_DEBUG: '', ...options.env } },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    if (options.stdin !== undefined) child.stdin?.end(options.stdin);
+  });
+}
+
+/** The objects of a JSON Lines file (blank lines skipped). */
+export async function readJsonLines(file: string): Promise<Record<string, unknown>[]> {
+  return (await readFile(file, 'utf8'))
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** `count` one-image question/answer records with ids `${idPrefix}1`, `${idPrefix}2`, …: the smallest canonical records a command accepts. */
+export function qaRecords(idPrefix: string, count: number) {
+  return Array.from({ length: count }, (_, k) => ({
+    id: `${idPrefix}${k + 1}`,
+    images: ['a.png'],
+    messages: [
+      { role: 'user', content: `<image>\nQ${k + 1}` },
+      { role: 'assistant', content: `A${k + 1}` },
+    ],
+  }));
+}
+
+/** Records as JSON Lines text: one object a line, newline-terminated. */
+export function toJsonLines(records: readonly unknown[]): string {
+  return `${records.map((r) => JSON.stringify(r)).join('\n')}\n`;
+}
+
 /** A failure as promised: the exit code and one error line naming the needles (usage errors, exit 2, add the --help pointer). */
 export function expectOneLine(run: Run, code: number, ...needles: string[]): void {
   expect(run.code, run.stderr).toBe(code);
   const lines = run.stderr.trim().split('\n');
   expect(lines.length, run.stderr).toBe(code === 2 ? 2 : 1);
   for (const n of needles) expect(lines[0]).toContain(n);
+}
+
+/** Sizes of a COCO-style fixture. */
+export interface CocoFixtureOptions {
+  images: number;
+  seed: number;
+  /** How many times each of @vlit/data's planted faults occurs. */
+  faultsEach: number;
+}
+
+/** Write @vlit/data's COCO-style fixture (images through sharp) into `dir/coco`, every planted fault `faultsEach` times. */
+export function writeCocoFixture(dir: string, o: CocoFixtureOptions): ReturnType<typeof generateCocoFixtureToDir> {
+  const faults = Object.fromEntries(FIXTURE_FAULTS.map((f) => [f, o.faultsEach])) as Record<FixtureFault, number>;
+  return generateCocoFixtureToDir(join(dir, 'coco'), { images: o.images, seed: o.seed, codec: createSharpCodec(), faults });
 }
 
 /** The tiny folders' chat template (Vicuna-style USER/ASSISTANT turns). */

@@ -8,6 +8,7 @@
 import {
   InvalidArgumentError,
   TensorShapeError,
+  canonicalJson,
   createTensor,
   toFloat32,
   type EncodeImagesOptions,
@@ -20,8 +21,8 @@ import {
 import { decodeModel, encodeModel, exposeOutput, listOutputs, type OnnxModel } from '@vlit/graph';
 import { convertToRgb, normalizeTable } from '../preprocess/ops.js';
 import { resizeImage, type ResampleFilter } from '../preprocess/resample.js';
-import { canonicalJson } from '@vlit/core';
 import { contentHash } from './hash.js';
+import { throwIfAborted } from './pixel-batches.js';
 
 /** The recogniser's inner feature tensor used by default. */
 export const PPOCR_REC_FEATURES = 'transpose_51.tmp_0';
@@ -116,7 +117,7 @@ export async function createOcrRecognitionEncoder(options: OcrRecognitionEncoder
       const x = createTensor('float32', [images.length, 3, height, width]);
       images.forEach((im, i) => writeInput(im, x.data, i * 3 * height * width));
       if (images.length === 0) return createTensor('float32', [0, tokens, dim]);
-      if (opts?.signal?.aborted) throw new InvalidArgumentError('encode aborted', { cause: opts.signal.reason, details: { field: 'signal' } });
+      throwIfAborted(opts);
       const out = await session.run({ [inputName]: x }, { outputs: [featuresTensor] });
       return createTensor('float32', [images.length, tokens, dim], toFloat32(out[featuresTensor]));
     },

@@ -13,25 +13,24 @@ import {
   NotFoundError,
   TensorShapeError,
   UnsupportedError,
+  canonicalJson,
   createTensor,
-  toFloat32,
   type EncodeImagesOptions,
   type InferenceBackend,
-  type InferenceSession,
+  type ImageSize,
   type RawImage,
   type SessionOptions,
   type Tensor,
   type VisionEncoder,
 } from '@vlit/core';
 import { decodeModel, encodeModel, exposeOutput } from '@vlit/graph';
-import { settingsFromPreprocessorConfig, type ImageProcessorSettings, type PreprocessorConfig } from '../preprocess/config.js';
-import { convertToRgb, type Rgb, writeImageTensor } from '../preprocess/ops.js';
+import { isProcessorSettings, settingsFromPreprocessorConfig, type ImageProcessorSettings, type PreprocessorConfig } from '../preprocess/config.js';
+import { convertToRgb, type Rgb } from '../preprocess/ops.js';
 import { preprocessPixels, processedSize } from '../preprocess/pipeline.js';
-import type { ImageSize } from '@vlit/core';
-import { canonicalJson } from '@vlit/core';
 import { anyresViews, type HeightWidth } from '../preprocess/tiling.js';
 import { planVisualTokens, type FeatureSelect, type TokenPlan } from '../planner.js';
 import { contentHash } from './hash.js';
+import { pixelBatch, runPixelBatches, throwIfAborted } from './pixel-batches.js';
 
 /** High-resolution tiling applied before the encoder (each view is encoded at the model's input size). */
 export type EncoderTiling = { kind: 'anyres'; gridPinpoints: readonly HeightWidth[] };
@@ -97,18 +96,14 @@ export interface OnnxVisionEncoder extends VisionEncoder {
 
 const HIDDEN = /^hidden_states[._](\d+)$/;
 
-function isSettings(p: PreprocessorConfig | ImageProcessorSettings): p is ImageProcessorSettings {
-  return typeof (p as ImageProcessorSettings).convertRgb === 'boolean' && 'centerCrop' in p;
-}
-
 /** Load an ONNX image encoder as a VisionEncoder; a probe run on a blank image fixes tokens and width exactly. */
 export async function createOnnxVisionEncoder(options: OnnxVisionEncoderOptions): Promise<OnnxVisionEncoder> {
   const { backend } = options;
   const featureSelect = options.featureSelect ?? 'patch';
-  if (isSettings(options.preprocessor) && options.padToSquare !== undefined) {
+  if (isProcessorSettings(options.preprocessor) && options.padToSquare !== undefined) {
     throw new InvalidArgumentError('padToSquare applies to a preprocessor config; set settings.padToSquare instead', { details: { field: 'padToSquare' } });
   }
-  const settings = isSettings(options.preprocessor)
+  const settings = isProcessorSettings(options.preprocessor)
     ? { ...options.preprocessor }
     : settingsFromPreprocessorConfig(options.preprocessor, { padToSquare: options.padToSquare });
   const inputSize = fixedInputSize(settings);
@@ -159,26 +154,17 @@ export async function createOnnxVisionEncoder(options: OnnxVisionEncoderOptions)
     const id = options.id ?? `onnx:${modelTag}:${layerTag}:${featureSelect}${options.tiling ? ':anyres' : ''}`;
     const preprocessingKey = canonicalJson({ settings, featureSelect, tiling: options.tiling ?? null });
 
-    const encodePixels = async (pixels: Tensor<'float32'>): Promise<Tensor<'float32'>> => {
-      const [n, c, h, w] = pixels.dims;
-      if (pixels.dims.length !== 4 || c !== 3 || h !== inputSize.height || w !== inputSize.width) {
-        throw new TensorShapeError(`pixels are [${pixels.dims.join(', ')}]; this encoder takes [N, 3, ${inputSize.height}, ${inputSize.width}]`, {
-          details: { field: 'pixels' },
-        });
-      }
-      const out = createTensor('float32', [n, perView, hiddenSize]);
-      const per = 3 * h * w;
-      for (let start = 0; start < n; start += maxBatch) {
-        const m = Math.min(maxBatch, n - start);
-        const chunk = createTensor('float32', [m, 3, h, w], pixels.data.subarray(start * per, (start + m) * per));
-        const res = await session.run({ [inputName]: chunk }, { outputs: [outputName] });
-        const f = toFloat32(res[outputName]);
-        for (let i = 0; i < m; i++) {
-          out.data.set(f.subarray((i * modelTokens + drop) * hiddenSize, (i + 1) * modelTokens * hiddenSize), (start + i) * perView * hiddenSize);
-        }
-      }
-      return out;
-    };
+    const run = {
+      session,
+      input: inputName,
+      output: outputName,
+      imageDims: [3, inputSize.height, inputSize.width],
+      features: [modelTokens, hiddenSize],
+      dropTokens: drop,
+      maxBatch,
+      what: 'encoder',
+    } as const;
+    const encodePixels = (pixels: Tensor<'float32'>): Promise<Tensor<'float32'>> => runPixelBatches(pixels, run);
 
     const views = (image: RawImage): RawImage[] => {
       if (!options.tiling) return [preprocessPixels(image, settings)];
@@ -212,18 +198,8 @@ export async function createOnnxVisionEncoder(options: OnnxVisionEncoderOptions)
             );
           }
         });
-        const flat = all.flat();
-        const pixels = createTensor('float32', [flat.length, 3, inputSize.height, inputSize.width]);
-        const per = 3 * inputSize.height * inputSize.width;
-        flat.forEach((v, i) => {
-          if (v.width !== inputSize.width || v.height !== inputSize.height) {
-            throw new TensorShapeError(`an image became ${v.width}x${v.height}, the encoder takes ${inputSize.width}x${inputSize.height}`, {
-              details: { field: 'images' },
-            });
-          }
-          writeImageTensor(v, settings, pixels.data, i * per);
-        });
-        if (opts?.signal?.aborted) throw new InvalidArgumentError('encode aborted', { cause: opts.signal.reason, details: { field: 'signal' } });
+        const pixels = pixelBatch(all.flat(), settings, [3, inputSize.height, inputSize.width], 'encoder');
+        throwIfAborted(opts);
         const feats = await encodePixels(pixels);
         // [N·views, perView, D] is already [N, views·perView, D] in memory.
         return createTensor('float32', [images.length, nViews * perView, hiddenSize], feats.data);

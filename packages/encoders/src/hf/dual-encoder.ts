@@ -6,12 +6,10 @@
  */
 import {
   InvalidArgumentError,
-  TensorShapeError,
+  canonicalJson,
   createTensor,
   toFloat32,
-  type EncodeImagesOptions,
   type InferenceBackend,
-  type RawImage,
   type SessionOptions,
   type Tensor,
   type TextEmbedder,
@@ -19,14 +17,12 @@ import {
   type VisionEncoder,
 } from '@vlit/core';
 import { createGraph, encodeModel, type OnnxModel } from '@vlit/graph';
-import { clipProcessorSettings, type ImageProcessorSettings, type PreprocessorConfig } from '../preprocess/config.js';
-import { writeImageTensor } from '../preprocess/ops.js';
-import { preprocessPixels, processedSize } from '../preprocess/pipeline.js';
-import { canonicalJson } from '@vlit/core';
+import type { ImageProcessorSettings, PreprocessorConfig } from '../preprocess/config.js';
 import { contentHash } from '../encoders/hash.js';
+import { encodeFixedSize, runPixelBatches } from '../encoders/pixel-batches.js';
 import type { HfDualEncoderSpec } from './config.js';
 import { addHfImageEmbedding, addHfTextTower, addHfVisionTower, addL2Normalize } from './graph.js';
-import { HF_PIXEL_INPUT, hfProcessorSettings, siglipProcessorSettings } from './vision-encoder.js';
+import { HF_PIXEL_INPUT, towerProcessorSettings } from './vision-encoder.js';
 import { checkHfWeights, dualEncoderWeightShapes, type HfWeights } from './weights.js';
 
 /** Input name of the text graph. */
@@ -113,10 +109,6 @@ export interface HfDualEncoderOptions {
   id?: string;
 }
 
-function isSettings(p: PreprocessorConfig | ImageProcessorSettings): p is ImageProcessorSettings {
-  return typeof (p as ImageProcessorSettings).convertRgb === 'boolean' && 'centerCrop' in p;
-}
-
 function scalar(weights: HfWeights, name: string): number {
   const t = weights.get(name);
   return t ? t.data[0] : 0;
@@ -127,19 +119,7 @@ export async function createHfDualEncoder(options: HfDualEncoderOptions): Promis
   const { spec, weights, backend } = options;
   const v = spec.vision;
   const t = spec.text;
-  const settings = options.preprocessor
-    ? isSettings(options.preprocessor)
-      ? { ...options.preprocessor }
-      : hfProcessorSettings(options.preprocessor)
-    : spec.family === 'clip'
-      ? clipProcessorSettings(v.imageSize)
-      : siglipProcessorSettings(v.imageSize);
-  const size = processedSize({ width: 97, height: 61 }, settings);
-  if (size.width !== v.imageSize || size.height !== v.imageSize) {
-    throw new InvalidArgumentError(`the image processor gives ${size.width}x${size.height} images but the tower takes ${v.imageSize}x${v.imageSize}`, {
-      details: { field: 'preprocessor' },
-    });
-  }
+  const settings = towerProcessorSettings(v, options.preprocessor);
   const imageModel = encodeModel(buildHfImageEmbeddingModel(spec, weights));
   const textModel = encodeModel(buildHfTextEmbeddingModel(spec, weights));
   const base = options.id ?? `hf:${spec.family}:${contentHash(imageModel).slice(0, 8)}${contentHash(textModel).slice(0, 8)}`;
@@ -153,23 +133,16 @@ export async function createHfDualEncoder(options: HfDualEncoderOptions): Promis
   const S = v.imageSize;
   const C = v.numChannels;
 
-  const encodePixels = async (pixels: Tensor<'float32'>): Promise<Tensor<'float32'>> => {
-    const [n, c, h, w] = pixels.dims;
-    if (pixels.dims.length !== 4 || c !== C || h !== S || w !== S) {
-      throw new TensorShapeError(`pixels are [${pixels.dims.join(', ')}]; this tower takes [N, ${C}, ${S}, ${S}]`, { details: { field: 'pixels' } });
-    }
-    const out = createTensor('float32', [n, 1, dim]);
-    const per = C * S * S;
-    for (let start = 0; start < n; start += maxBatch) {
-      const m = Math.min(maxBatch, n - start);
-      const res = await imageSession.run(
-        { [HF_PIXEL_INPUT]: createTensor('float32', [m, C, S, S], pixels.data.subarray(start * per, (start + m) * per)) },
-        { outputs: ['image_embeds'] },
-      );
-      out.data.set(toFloat32(res.image_embeds), start * dim);
-    }
-    return out;
-  };
+  const run = {
+    session: imageSession,
+    input: HF_PIXEL_INPUT,
+    output: 'image_embeds',
+    imageDims: [C, S, S],
+    features: [1, dim],
+    maxBatch,
+    what: 'tower',
+  } as const;
+  const encodePixels = (pixels: Tensor<'float32'>): Promise<Tensor<'float32'>> => runPixelBatches(pixels, run);
 
   const image: HfImageEmbedder = {
     id: `${base}:image`,
@@ -178,12 +151,7 @@ export async function createHfDualEncoder(options: HfDualEncoderOptions): Promis
     preprocessingKey: canonicalJson({ settings, output: 'image_embeds' }),
     tokensPerImage: () => 1,
     encodePixels,
-    async encode(images: readonly RawImage[], opts?: EncodeImagesOptions) {
-      const pixels = createTensor('float32', [images.length, C, S, S]);
-      images.forEach((im, i) => writeImageTensor(preprocessPixels(im, settings), settings, pixels.data, i * C * S * S));
-      if (opts?.signal?.aborted) throw new InvalidArgumentError('encode aborted', { cause: opts.signal.reason, details: { field: 'signal' } });
-      return encodePixels(pixels);
-    },
+    encode: encodeFixedSize(settings, [C, S, S], 'tower', encodePixels),
   };
 
   const checkIds = (seqs: readonly (readonly number[])[]) => {

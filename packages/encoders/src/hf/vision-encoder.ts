@@ -4,24 +4,18 @@
  * processor, and the features are LLaVA's selection (`vision_feature_layer`, `…_select_strategy`).
  * The same tower can be added to a bigger graph (`addToGraph`) or exported whole (`graph`).
  */
-import {
-  InvalidArgumentError,
-  TensorShapeError,
-  createTensor,
-  toFloat32,
-  type EncodeImagesOptions,
-  type InferenceBackend,
-  type RawImage,
-  type SessionOptions,
-  type Tensor,
-  type VisionEncoder,
-} from '@vlit/core';
+import { InvalidArgumentError, canonicalJson, type InferenceBackend, type SessionOptions, type Tensor, type VisionEncoder } from '@vlit/core';
 import { createGraph, encodeModel, type GraphBuilder, type OnnxModel, type Value } from '@vlit/graph';
-import { clipProcessorSettings, settingsFromPreprocessorConfig, type ImageProcessorSettings, type PreprocessorConfig } from '../preprocess/config.js';
-import { writeImageTensor } from '../preprocess/ops.js';
-import { preprocessPixels, processedSize } from '../preprocess/pipeline.js';
-import { canonicalJson } from '@vlit/core';
+import {
+  clipProcessorSettings,
+  isProcessorSettings,
+  settingsFromPreprocessorConfig,
+  type ImageProcessorSettings,
+  type PreprocessorConfig,
+} from '../preprocess/config.js';
+import { processedSize } from '../preprocess/pipeline.js';
 import { contentHash } from '../encoders/hash.js';
+import { encodeFixedSize, runPixelBatches } from '../encoders/pixel-batches.js';
 import type { HfVisionTowerSpec } from './config.js';
 import { addFeatureSelection, addHfVisionTower, resolveFeatureLayers, selectedFeatureShape, type HfFragmentOptions, type HfSelectStrategy } from './graph.js';
 import { checkHfWeights, visionTowerWeightShapes, type HfWeights } from './weights.js';
@@ -91,8 +85,26 @@ export function hfProcessorSettings(config: PreprocessorConfig): ImageProcessorS
   return settingsFromPreprocessorConfig(siglip && config.do_center_crop === undefined ? { ...config, do_center_crop: false } : config);
 }
 
-function isSettings(p: PreprocessorConfig | ImageProcessorSettings): p is ImageProcessorSettings {
-  return typeof (p as ImageProcessorSettings).convertRgb === 'boolean' && 'centerCrop' in p;
+/**
+ * The settings a tower's images go through: the caller's settings or config, else the family's
+ * processor at the tower's size; refused unless they give the tower's square input.
+ */
+export function towerProcessorSettings(spec: HfVisionTowerSpec, preprocessor?: PreprocessorConfig | ImageProcessorSettings): ImageProcessorSettings {
+  const settings = preprocessor
+    ? isProcessorSettings(preprocessor)
+      ? { ...preprocessor }
+      : hfProcessorSettings(preprocessor)
+    : spec.family === 'clip'
+      ? clipProcessorSettings(spec.imageSize)
+      : siglipProcessorSettings(spec.imageSize);
+  // Any input size will do: a tower's processor must end at its fixed square size.
+  const out = processedSize({ width: 97, height: 61 }, settings);
+  if (out.width !== spec.imageSize || out.height !== spec.imageSize) {
+    throw new InvalidArgumentError(`the image processor gives ${out.width}x${out.height} images but the tower takes ${spec.imageSize}x${spec.imageSize}`, {
+      details: { field: 'preprocessor', expected: spec.imageSize, actual: [out.width, out.height] },
+    });
+  }
+  return settings;
 }
 
 /** Options of createHfVisionEncoder. */
@@ -144,19 +156,7 @@ export async function createHfVisionEncoder(options: HfVisionEncoderOptions): Pr
   }
   const featureLayer = options.featureLayer ?? def.featureLayer;
   const featureLayers = resolveFeatureLayers(spec, featureLayer);
-  const settings = options.preprocessor
-    ? isSettings(options.preprocessor)
-      ? { ...options.preprocessor }
-      : hfProcessorSettings(options.preprocessor)
-    : spec.family === 'clip'
-      ? clipProcessorSettings(spec.imageSize)
-      : siglipProcessorSettings(spec.imageSize);
-  const out = processedSize({ width: 97, height: 61 }, settings);
-  if (out.width !== spec.imageSize || out.height !== spec.imageSize) {
-    throw new InvalidArgumentError(`the image processor gives ${out.width}x${out.height} images but the tower takes ${spec.imageSize}x${spec.imageSize}`, {
-      details: { field: 'preprocessor', expected: spec.imageSize, actual: [out.width, out.height] },
-    });
-  }
+  const settings = towerProcessorSettings(spec, options.preprocessor);
   const model = encodeModel(buildHfVisionModel(spec, weights, { featureLayer: featureLayers, selectStrategy }));
   const { tokens, width } = selectedFeatureShape(spec, { featureLayer: featureLayers, selectStrategy });
   const maxBatch = Math.max(1, options.maxBatch ?? 8);
@@ -165,23 +165,8 @@ export async function createHfVisionEncoder(options: HfVisionEncoderOptions): Pr
   const S = spec.imageSize;
   const C = spec.numChannels;
 
-  const encodePixels = async (pixels: Tensor<'float32'>): Promise<Tensor<'float32'>> => {
-    const [n, c, h, w] = pixels.dims;
-    if (pixels.dims.length !== 4 || c !== C || h !== S || w !== S) {
-      throw new TensorShapeError(`pixels are [${pixels.dims.join(', ')}]; this tower takes [N, ${C}, ${S}, ${S}]`, {
-        details: { field: 'pixels', expected: [null, C, S, S], actual: [...pixels.dims] },
-      });
-    }
-    const result = createTensor('float32', [n, tokens, width]);
-    const per = C * S * S;
-    for (let start = 0; start < n; start += maxBatch) {
-      const m = Math.min(maxBatch, n - start);
-      const chunk = createTensor('float32', [m, C, S, S], pixels.data.subarray(start * per, (start + m) * per));
-      const res = await session.run({ [HF_PIXEL_INPUT]: chunk }, { outputs: [HF_FEATURES_OUTPUT] });
-      result.data.set(toFloat32(res[HF_FEATURES_OUTPUT]), start * tokens * width);
-    }
-    return result;
-  };
+  const run = { session, input: HF_PIXEL_INPUT, output: HF_FEATURES_OUTPUT, imageDims: [C, S, S], features: [tokens, width], maxBatch, what: 'tower' } as const;
+  const encodePixels = (pixels: Tensor<'float32'>): Promise<Tensor<'float32'>> => runPixelBatches(pixels, run);
 
   return {
     id,
@@ -194,19 +179,7 @@ export async function createHfVisionEncoder(options: HfVisionEncoderOptions): Pr
     tokens,
     tokensPerImage: () => tokens,
     encodePixels,
-    async encode(images: readonly RawImage[], opts?: EncodeImagesOptions): Promise<Tensor<'float32'>> {
-      const pixels = createTensor('float32', [images.length, C, S, S]);
-      images.forEach((im, i) => {
-        const px = preprocessPixels(im, settings);
-        if (px.channels !== C)
-          throw new TensorShapeError(`image ${i} has ${px.channels} channels after preprocessing; the tower takes ${C}`, {
-            details: { record: i, field: 'images' },
-          });
-        writeImageTensor(px, settings, pixels.data, i * C * S * S);
-      });
-      if (opts?.signal?.aborted) throw new InvalidArgumentError('encode aborted', { cause: opts.signal.reason, details: { field: 'signal' } });
-      return encodePixels(pixels);
-    },
+    encode: encodeFixedSize(settings, [C, S, S], 'tower', encodePixels),
     graph: (o = {}) => buildHfVisionModel(spec, weights, { ...o, featureLayer: featureLayers, selectStrategy }),
     addToGraph(g, pixels, o = {}) {
       const { hiddenStates } = addHfVisionTower(g, pixels, spec, weights, { ...o, upToLayer: Math.max(...featureLayers) });

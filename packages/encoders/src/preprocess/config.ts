@@ -70,6 +70,11 @@ export interface ImageProcessorSettings {
   std: readonly number[] | null;
 }
 
+/** Whether an encoder's `preprocessor` option holds resolved settings rather than a parsed `preprocessor_config.json`. */
+export function isProcessorSettings(p: PreprocessorConfig | ImageProcessorSettings): p is ImageProcessorSettings {
+  return typeof (p as ImageProcessorSettings).convertRgb === 'boolean' && 'centerCrop' in p;
+}
+
 /** The CLIP ViT-L/14-336 processor LLaVA-1.5 uses: shortest edge 336 bicubic, centre crop 336, CLIP mean/std. */
 export function clipProcessorSettings(size = 336): ImageProcessorSettings {
   return {

@@ -6,9 +6,14 @@
  * scratch buffers reused between images, and each 8-bit result turned into its float32 value by a
  * 256-entry table as it is written into the [C, H, W] target.
  *
- * `createFusedKernel` must stay self-contained (no imports, no outer names): the worker pool ships
- * its source text to worker threads, so the same code runs on every thread.
+ * The body of `createFusedKernel` must stay self-contained (it names nothing imported or outer), and
+ * so must the filter-taps.ts functions it is handed: the worker pool ships their source text to worker threads
+ * (`fusedKernelSource`), so the same code runs on every thread. The shared functions come in as an
+ * argument rather than by import because an imported name's text differs between bundles and test
+ * transforms, while a parameter's does not.
  */
+import { type ConvolutionFilter, type FilterTaps, filterTaps, horizontalRgb, pillowFilters } from './filter-taps.js';
+import type { ResampleFilter } from './resample.js';
 
 /** Everything the kernel needs for one RGB image; plain data so it can cross a worker boundary. */
 export interface FusedSpec {
@@ -19,7 +24,7 @@ export interface FusedSpec {
   outW: number;
   outH: number;
   /** A Pillow filter other than nearest. */
-  filter: 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
+  filter: Exclude<ResampleFilter, 'nearest'>;
   /** Crop box inside the resized image. */
   left: number;
   top: number;
@@ -33,89 +38,28 @@ export interface FusedKernel {
   run(spec: FusedSpec, src: Uint8Array, tables: Float32Array, target: Float32Array, offset: number): void;
 }
 
-/** A fresh kernel (see the file comment for why it takes no outer names). */
-export function createFusedKernel(): FusedKernel {
+/** The self-contained resampling functions a kernel is built from (see the file comment). */
+export interface FusedKernelParts {
+  pillowFilters: typeof pillowFilters;
+  filterTaps: typeof filterTaps;
+  horizontalRgb: typeof horizontalRgb;
+}
+
+/** The parts from filter-taps.ts, as every kernel uses them. */
+export const FUSED_KERNEL_PARTS: FusedKernelParts = { pillowFilters, filterTaps, horizontalRgb };
+
+/** A fresh kernel built from `parts` (see the file comment for why it takes no outer names). */
+export function createFusedKernel(parts: FusedKernelParts): FusedKernel {
   const PRECISION_BITS = 22;
   const HALF = 1 << (PRECISION_BITS - 1);
-  const H054 = Math.fround(0.54);
-  const H046 = Math.fround(0.46);
-  const sinc = (x: number): number => {
-    if (x === 0) return 1;
-    const px = x * Math.PI;
-    return Math.sin(px) / px;
-  };
-  const filters: Record<string, { support: number; fn: (x: number) => number }> = {
-    box: { support: 0.5, fn: (x) => (x > -0.5 && x <= 0.5 ? 1 : 0) },
-    bilinear: {
-      support: 1,
-      fn: (x) => {
-        const a = Math.abs(x);
-        return a < 1 ? 1 - a : 0;
-      },
-    },
-    hamming: {
-      support: 1,
-      fn: (x) => {
-        const a = Math.abs(x);
-        if (a === 0) return 1;
-        if (a >= 1) return 0;
-        const px = a * Math.PI;
-        return (Math.sin(px) / px) * (H054 + H046 * Math.cos(px));
-      },
-    },
-    bicubic: {
-      support: 2,
-      fn: (x) => {
-        const a = Math.abs(x);
-        if (a < 1) return (1.5 * a - 2.5) * a * a + 1;
-        if (a < 2) return (((a - 5) * a + 8) * a - 4) * -0.5;
-        return 0;
-      },
-    },
-    lanczos: { support: 3, fn: (x) => (x >= -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0) },
-  };
-
-  interface Coeffs {
-    ksize: number;
-    bounds: Int32Array;
-    weights: Int32Array;
-  }
+  const filters = parts.pillowFilters();
   // Real batches repeat a handful of source sizes, so the coefficients are worth keeping.
-  const cache = new Map<string, Coeffs>();
-  const coefficients = (filterName: string, inSize: number, outSize: number): Coeffs => {
+  const cache = new Map<string, FilterTaps>();
+  const coefficients = (filterName: ConvolutionFilter, inSize: number, outSize: number): FilterTaps => {
     const key = `${filterName}|${inSize}|${outSize}`;
     const hit = cache.get(key);
     if (hit) return hit;
-    const filter = filters[filterName];
-    const scale = inSize / outSize;
-    const filterScale = Math.max(scale, 1);
-    const support = filter.support * filterScale;
-    const ksize = Math.ceil(support) * 2 + 1;
-    const bounds = new Int32Array(outSize * 2);
-    const weights = new Int32Array(outSize * ksize);
-    const k = new Float64Array(ksize);
-    const ss = 1 / filterScale;
-    for (let xx = 0; xx < outSize; xx++) {
-      const center = (xx + 0.5) * scale;
-      let xmin = Math.trunc(center - support + 0.5);
-      if (xmin < 0) xmin = 0;
-      let xmax = Math.trunc(center + support + 0.5);
-      if (xmax > inSize) xmax = inSize;
-      xmax -= xmin;
-      let ww = 0;
-      for (let x = 0; x < xmax; x++) {
-        const w = filter.fn((x + xmin - center + 0.5) * ss);
-        k[x] = w;
-        ww += w;
-      }
-      for (let x = 0; x < xmax; x++) {
-        const v = ww !== 0 ? k[x] / ww : k[x];
-        weights[xx * ksize + x] = v < 0 ? Math.trunc(-0.5 + v * (1 << PRECISION_BITS)) : Math.trunc(0.5 + v * (1 << PRECISION_BITS));
-      }
-      bounds[xx * 2] = xmin;
-      bounds[xx * 2 + 1] = xmax;
-    }
-    const c = { ksize, bounds, weights };
+    const c = parts.filterTaps(inSize, outSize, filters[filterName]);
     if (cache.size >= 256) cache.clear();
     cache.set(key, c);
     return c;
@@ -140,33 +84,7 @@ export function createFusedKernel(): FusedKernel {
       const nRows = rowLast - rowFirst;
       rowStride = cw * 3;
       if (tmp.length < nRows * rowStride) tmp = new Uint8Array(nRows * rowStride);
-      const { ksize, bounds, weights } = hc;
-      const inStride = inW * 3;
-      for (let y = 0; y < nRows; y++) {
-        const rowIn = (y + rowFirst) * inStride;
-        let o = y * rowStride;
-        for (let xx = left; xx < left + cw; xx++) {
-          const n = bounds[xx * 2 + 1];
-          const kOff = xx * ksize;
-          let p = rowIn + bounds[xx * 2] * 3;
-          let s0 = HALF;
-          let s1 = HALF;
-          let s2 = HALF;
-          for (let x = 0; x < n; x++, p += 3) {
-            const wgt = weights[kOff + x];
-            s0 += src[p] * wgt;
-            s1 += src[p + 1] * wgt;
-            s2 += src[p + 2] * wgt;
-          }
-          // The sums fit in int32 (Pillow keeps two bits of headroom), so >> is an exact floor.
-          s0 >>= PRECISION_BITS;
-          s1 >>= PRECISION_BITS;
-          s2 >>= PRECISION_BITS;
-          tmp[o++] = s0 < 0 ? 0 : s0 > 255 ? 255 : s0;
-          tmp[o++] = s1 < 0 ? 0 : s1 > 255 ? 255 : s1;
-          tmp[o++] = s2 < 0 ? 0 : s2 > 255 ? 255 : s2;
-        }
-      }
+      parts.horizontalRgb(src, rowFirst * inW * 3, inW * 3, nRows, hc, left, cw, tmp);
       rows = tmp;
       colOff = 0;
       rowBase = rowFirst;
@@ -226,4 +144,10 @@ export function createFusedKernel(): FusedKernel {
     }
   };
   return { run };
+}
+
+/** JavaScript expression text that evaluates to a fresh kernel, for a worker thread to evaluate. */
+export function fusedKernelSource(): string {
+  const parts = Object.entries(FUSED_KERNEL_PARTS).map(([name, fn]) => `${name}: ${fn.toString()}`);
+  return `(${createFusedKernel.toString()})({ ${parts.join(', ')} })`;
 }

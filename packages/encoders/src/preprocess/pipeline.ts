@@ -7,7 +7,7 @@ import { InvalidArgumentError, canonicalJson, createTensor, type ImageCodec, typ
 import { centerCrop, convertToRgb, normalizeTable, padToSquare, writeImageTensor } from './ops.js';
 import { resizeImage } from './resample.js';
 import type { ImageProcessorSettings, ResizeSpec } from './config.js';
-import { createFusedKernel, type FusedSpec } from './kernel.js';
+import { createFusedKernel, FUSED_KERNEL_PARTS, type FusedSpec } from './kernel.js';
 
 /**
  * The size a resize spec gives an image, as Hugging Face's `get_resize_output_image_size`: the
@@ -93,7 +93,7 @@ function runFused(image: RawImage, spec: FusedSpec, settings: ImageProcessorSett
       },
     );
   }
-  mainKernel ??= createFusedKernel();
+  mainKernel ??= createFusedKernel(FUSED_KERNEL_PARTS);
   mainKernel.run(spec, rgb.data, normalizeTables(settings), target, offset);
 }
 

@@ -1,8 +1,8 @@
 /**
  * Batch preprocessing on every core (Node only): the codec decodes on its own threads, worker
  * threads run the fused resample + crop + normalise kernel, and the main thread only moves bytes.
- * The workers run the very same kernel source as the main thread (createFusedKernel is shipped as
- * text), so the pool's output is identical to preprocessBatch's.
+ * The workers run the very same kernel source as the main thread (the kernel is shipped as text, see
+ * fusedKernelSource), so the pool's output is identical to preprocessBatch's.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -11,7 +11,7 @@ import { readUserFile } from '@vlit/core/node';
 import type { ImageProcessorSettings } from './config.js';
 import { convertToRgb } from './ops.js';
 import { fusedSpec, normalizeTables, preprocessImage } from './pipeline.js';
-import { createFusedKernel, type FusedSpec } from './kernel.js';
+import { type FusedSpec, fusedKernelSource } from './kernel.js';
 
 /** Options of createPreprocessPool. */
 export interface PreprocessPoolOptions {
@@ -42,8 +42,7 @@ interface Job {
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
-const createFusedKernel = ${createFusedKernel.toString()};
-const kernel = createFusedKernel();
+const kernel = ${fusedKernelSource()};
 parentPort.on('message', (m) => {
   try {
     const out = new Float32Array(3 * m.spec.width * m.spec.height);

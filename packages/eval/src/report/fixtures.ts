@@ -4,8 +4,8 @@ import type { DataQualityReportLike } from './html.js';
 import { createOracleModel, createPixelModel, makeImage } from '../testing.js';
 import type { MultipleChoiceItem } from '../mc/datasets.js';
 import { SEED_DIMENSIONS } from '../mc/datasets.js';
-import { buildPopeQuestions } from '../metrics/pope.js';
-import { createCaptionBenchmark, createMultipleChoiceBenchmark, createPopeBenchmark, createVqaBenchmark } from '../run/benchmarks.js';
+import { createMultipleChoiceBenchmark } from '../run/benchmarks.js';
+import { captionBenchmarkFixture, popeBenchmarkFixture, vqaBenchmarkFixture } from '../benchmarks.fixtures.js';
 import { evaluate, type EvalRun } from '../run/evaluate.js';
 
 /** 36 questions: 4 per dimension, answers at positions 0..3. */
@@ -23,47 +23,10 @@ function partialOracle(known: number, id: string) {
   return createOracleModel(key, id);
 }
 
-// References differ per image (a per-image noun), so CIDEr-D's document frequencies are not all
-// equal to the number of images (which would give every n-gram idf 0).
-const NOUNS = ['man', 'dog', 'bus', 'park', 'street', 'cats'];
-const captionRefs = (i: number) => [
-  `a ${NOUNS[i]} on the street`,
-  `The ${NOUNS[i]} near a park.`,
-  `two ${NOUNS[i]} riding`,
-  `a red ${NOUNS[i]}`,
-  `${NOUNS[(i + 1) % 6]} and a man`,
-];
-
 /** Three runs, like the review's rows: model x training data. */
 export async function makeRuns(): Promise<EvalRun[]> {
   const loadImage = async (ref: unknown) => makeImage(String(ref));
-  const others = () => [
-    createVqaBenchmark({
-      id: 'vqav2-mini',
-      items: Array.from({ length: 12 }, (_, i) => ({
-        id: `v${i}`,
-        question: `How many things in image ${i}?`,
-        images: [`vqa-${i}.png`],
-        answers: i % 2 ? Array(10).fill('2') : ['yes', 'yes', 'yes', 'no', 'red', 'red', "it's", 'dog', 'dog', '2'],
-        answerType: i % 2 ? 'number' : 'other',
-      })),
-    }),
-    createCaptionBenchmark({
-      id: 'coco-captions-mini',
-      items: Array.from({ length: 6 }, (_, i) => ({ id: `c${i}`, images: [`cap-${i}.png`], references: captionRefs(i) })),
-    }),
-    createPopeBenchmark({
-      id: 'pope-popular',
-      questions: buildPopeQuestions(
-        [
-          { image: 'p1.png', objects: ['dog', 'car', 'tree'] },
-          { image: 'p2.png', objects: ['cat', 'bus', 'person'] },
-          { image: 'p3.png', objects: ['car', 'person', 'bench'] },
-        ],
-        { strategy: 'popular' },
-      ),
-    }),
-  ];
+  const others = () => [vqaBenchmarkFixture('vqav2-mini', 12), captionBenchmarkFixture('coco-captions-mini'), popeBenchmarkFixture('pope-popular')];
   const runs: EvalRun[] = [];
   for (const [name, known, seed] of [
     ['LLaVA / LLaVA data', 1, 1],

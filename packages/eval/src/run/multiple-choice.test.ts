@@ -7,6 +7,7 @@ import { parseMmbenchTsv, parseSeedBench, type MultipleChoiceItem } from '../mc/
 import { createMultipleChoiceBenchmark, rotation } from './benchmarks.js';
 import { evaluate } from './evaluate.js';
 import { renderResultsTable } from '../report/markdown.js';
+import { seedBenchQuestion } from '../benchmarks.fixtures.js';
 
 const DIMS = ['SU', 'IA', 'IC', 'TR'];
 function items(answerAt: (i: number) => number): MultipleChoiceItem[] {
@@ -123,54 +124,10 @@ describe('benchmark files', () => {
         'Action Recognition': 10,
       },
       questions: [
-        {
-          answer: 'B',
-          choice_a: 'a',
-          choice_b: 'b',
-          choice_c: 'c',
-          choice_d: 'd',
-          data_id: '1454426_2591111986',
-          data_type: 'image',
-          question: 'What?',
-          question_id: '101669',
-          question_type_id: 1,
-        },
-        {
-          answer: 'D',
-          choice_a: 'a',
-          choice_b: 'b',
-          choice_c: 'c',
-          choice_d: 'd',
-          data_id: 'x.jpg',
-          data_type: 'image',
-          question: 'How many?',
-          question_id: 7,
-          question_type_id: 5,
-        },
-        {
-          answer: 'A',
-          choice_a: 'a',
-          choice_b: 'b',
-          choice_c: 'c',
-          choice_d: 'd',
-          data_id: 'v.mp4',
-          data_type: 'video',
-          question: 'Action?',
-          question_id: 8,
-          question_type_id: 10,
-        },
-        {
-          answer: 'Q',
-          choice_a: 'a',
-          choice_b: 'b',
-          choice_c: 'c',
-          choice_d: 'd',
-          data_id: 'y.jpg',
-          data_type: 'image',
-          question: 'Bad?',
-          question_id: 9,
-          question_type_id: 9,
-        },
+        seedBenchQuestion({ answer: 'B', data_id: '1454426_2591111986', question: 'What?', question_id: '101669', question_type_id: 1 }),
+        seedBenchQuestion({ answer: 'D', data_id: 'x.jpg', question: 'How many?', question_id: 7, question_type_id: 5 }),
+        seedBenchQuestion({ answer: 'A', data_id: 'v.mp4', data_type: 'video', question: 'Action?', question_id: 8, question_type_id: 10 }),
+        seedBenchQuestion({ answer: 'Q', data_id: 'y.jpg', question: 'Bad?', question_id: 9, question_type_id: 9 }),
         { question: 'no choices' },
       ],
     };

@@ -10,10 +10,10 @@ import { isVlitError, type ChatMessage, type RawImage, type VisionLanguageModel 
 import { createChatCompletionsClient, type ChatCompletionsRetryEvent } from '@vlit/core/openai';
 import { createOpenAICompatibleModel } from '@vlit/models';
 import { createPixelModel, makeImage } from '../testing.js';
-import { buildPopeQuestions } from '../metrics/pope.js';
 import { createOpenAIJudge } from '../judge.js';
 import { createMemoryCache } from './cache.js';
-import { createCaptionBenchmark, createMultipleChoiceBenchmark, createPopeBenchmark, createVqaBenchmark } from './benchmarks.js';
+import { createMultipleChoiceBenchmark } from './benchmarks.js';
+import { captionBenchmarkFixture, popeBenchmarkFixture, vqaBenchmarkFixture } from '../benchmarks.fixtures.js';
 import { evaluate } from './evaluate.js';
 
 const codec = createSharpCodec();
@@ -91,17 +91,6 @@ afterAll(async () => {
   await server.close();
 });
 
-// References differ per image (a per-image noun), so CIDEr-D's document frequencies are not all
-// equal to the number of images (which would give every n-gram idf 0).
-const NOUNS = ['man', 'dog', 'bus', 'park', 'street', 'cats'];
-const captionRefs = (i: number) => [
-  `a ${NOUNS[i]} on the street`,
-  `The ${NOUNS[i]} near a park.`,
-  `two ${NOUNS[i]} riding`,
-  `a red ${NOUNS[i]}`,
-  `${NOUNS[(i + 1) % 6]} and a man`,
-];
-
 function benchmarks() {
   const mc = createMultipleChoiceBenchmark({
     id: 'mc',
@@ -116,32 +105,7 @@ function benchmarks() {
       images: [`mc-${i}.png`],
     })),
   });
-  const vqa = createVqaBenchmark({
-    id: 'vqa',
-    items: Array.from({ length: 10 }, (_, i) => ({
-      id: `v${i}`,
-      question: `How many things in image ${i}?`,
-      images: [`vqa-${i}.png`],
-      answers: i % 2 ? Array(10).fill('2') : ['yes', 'yes', 'yes', 'no', 'red', 'red', "it's", 'dog', 'dog', '2'],
-      answerType: i % 2 ? 'number' : 'other',
-    })),
-  });
-  const caption = createCaptionBenchmark({
-    id: 'captions',
-    items: Array.from({ length: 6 }, (_, i) => ({ id: `c${i}`, images: [`cap-${i}.png`], references: captionRefs(i) })),
-  });
-  const pope = createPopeBenchmark({
-    id: 'pope',
-    questions: buildPopeQuestions(
-      [
-        { image: 'p1.png', objects: ['dog', 'car', 'tree'] },
-        { image: 'p2.png', objects: ['cat', 'bus', 'person'] },
-        { image: 'p3.png', objects: ['car', 'person', 'bench'] },
-      ],
-      { strategy: 'popular' },
-    ),
-  });
-  return [mc, vqa, caption, pope];
+  return [mc, vqaBenchmarkFixture('vqa', 10), captionBenchmarkFixture('captions'), popeBenchmarkFixture('pope')];
 }
 
 describe('remote evaluation through an OpenAI-compatible server', () => {

@@ -1,25 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatMessage, GenerationResult, VisionLanguageRequest } from '@vlit/core';
 import { createNodeRuntime } from '@vlit/runtime/node';
-import { composeVisionLanguageModel, type ComposedVisionLanguageModel } from './index.js';
+import type { ComposedVisionLanguageModel } from './index.js';
 import type { LlamaDecoder } from '../decoder/llama.js';
-import { question, testConnector, testDecoder, testImage, testTemplate, testTokenizer, testVit } from './testing/fixtures.js';
+import { question, testComposedModel, testImage } from './testing/fixtures.js';
 
 const node = createNodeRuntime({ session: { intraOpThreads: 1 } });
-const tokenizer = testTokenizer();
-const EOT = tokenizer.tokenToId('<|im_end|>')!;
 let lm: LlamaDecoder;
 let model: ComposedVisionLanguageModel;
 
 beforeAll(async () => {
-  lm = await testDecoder(node, 48, tokenizer.vocabSize, EOT);
-  model = composeVisionLanguageModel({
-    encoder: await testVit(node, 32),
-    connector: await testConnector(node, { kind: 'mlp', inputDim: 32, hiddenDim: 48, outputDim: 48 }),
-    languageModel: lm,
-    template: testTemplate(),
-    tokenizer,
-  });
+  ({ model, languageModel: lm } = await testComposedModel(node));
 });
 afterAll(async () => {
   await lm.dispose();

@@ -17,6 +17,7 @@ import {
 } from '@vlit/core';
 import type { GenerateInput, GenerateOptions, GenerateResult } from './generate.js';
 import { checkSamplingOptions, selectNextToken } from './sampling.js';
+import { StopText } from './stop-text.js';
 
 /** One row of a batch: a prompt and its own settings (`useCache` is ignored: batches always use the cache). */
 export interface BatchRow {
@@ -34,20 +35,6 @@ export interface GenerateBatchOptions {
   onStep?: (event: { step: number; active: number; batch: number }) => void;
 }
 
-/** Longest suffix of `text` that is a proper prefix of some stop string (text held back while streaming). */
-function heldBack(text: string, stops: readonly string[]): number {
-  let hold = 0;
-  for (const s of stops) {
-    for (let k = Math.min(s.length - 1, text.length); k > hold; k--) {
-      if (text.endsWith(s.slice(0, k))) {
-        hold = k;
-        break;
-      }
-    }
-  }
-  return hold;
-}
-
 /** The per-row state machine: the same token, stop and streaming rules as `generate`. */
 class RowState {
   readonly promptIds: number[];
@@ -58,10 +45,8 @@ class RowState {
   completionTokens = 0;
   finishReason: GenerateResult['finishReason'] = 'length';
   stoppedBy: GenerateResult['stoppedBy'];
-  text = '';
-  emitted = 0;
   done = false;
-  private readonly stops: string[];
+  private readonly stopText: StopText | undefined;
   private readonly stopIds: Set<number>;
   private readonly rng: Rng;
 
@@ -77,8 +62,8 @@ class RowState {
     if (!Number.isInteger(this.maxNewTokens) || this.maxNewTokens < 0) {
       throw new InvalidArgumentError(`maxNewTokens must be a non-negative integer, got ${this.maxNewTokens}`, { details: { field: `${field}.maxNewTokens` } });
     }
-    this.stops = (o.stop ?? []).filter((s) => s.length > 0);
-    if ((this.stops.length || o.onToken) && !o.tokenizer) {
+    const stops = (o.stop ?? []).filter((s) => s.length > 0);
+    if ((stops.length || o.onToken) && !o.tokenizer) {
       throw new InvalidArgumentError('stop strings and onToken need a tokenizer (options.tokenizer)', { details: { field: `${field}.tokenizer` } });
     }
     this.promptIds = row.input?.inputIds ? [...row.input.inputIds] : [];
@@ -101,6 +86,7 @@ class RowState {
     this.rng = createRng(o.seed ?? 0);
     this.promptTokens = e ? e.dims[1] : this.promptIds.length;
     this.options = o;
+    this.stopText = o.tokenizer ? new StopText(o.tokenizer, stops, (t) => o.onToken?.(t)) : undefined;
     if (this.maxNewTokens === 0) this.done = true;
   }
 
@@ -120,28 +106,10 @@ class RowState {
       return this.finish('stop');
     }
     this.generated.push(next);
-    const tokenizer = o.tokenizer;
-    if (tokenizer) {
-      const full = tokenizer.decode(this.generated, { skipSpecialTokens: true });
-      const hit = this.stops
-        .map((s) => [s, full.indexOf(s)] as const)
-        .filter(([, i]) => i >= 0)
-        .sort((a, b) => a[1] - b[1])[0];
-      if (hit) {
-        this.text = full.slice(0, hit[1]);
-        if (this.text.length > this.emitted) o.onToken?.(this.text.slice(this.emitted));
-        this.emitted = this.text.length;
-        this.stoppedBy = { text: hit[0] };
-        return this.finish('stop');
-      }
-      this.text = full;
-      // Hold back an incomplete UTF-8 sequence and anything that may yet become a stop string.
-      let safe = full.length - heldBack(full, this.stops);
-      while (safe > this.emitted && full.charCodeAt(safe - 1) === 0xfffd) safe--;
-      if (safe > this.emitted) {
-        o.onToken?.(full.slice(this.emitted, safe));
-        this.emitted = safe;
-      }
+    const stop = this.stopText?.update(this.generated);
+    if (stop !== undefined) {
+      this.stoppedBy = { text: stop };
+      return this.finish('stop');
     }
     if (this.generated.length >= this.maxNewTokens) return this.finish('length');
     return true;
@@ -154,14 +122,9 @@ class RowState {
   }
 
   result(): GenerateResult {
-    const o = this.options;
-    // Flush text held back for stop strings or incomplete characters (a stop string already flushed its part).
-    if (o.tokenizer && !(this.stoppedBy && 'text' in this.stoppedBy) && this.text.length > this.emitted) {
-      o.onToken?.(this.text.slice(this.emitted));
-      this.emitted = this.text.length;
-    }
+    this.stopText?.flush();
     return {
-      text: this.text,
+      text: this.stopText?.text ?? '',
       tokenIds: this.generated,
       finishReason: this.finishReason,
       usage: { promptTokens: this.promptTokens, completionTokens: this.completionTokens },

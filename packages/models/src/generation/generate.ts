@@ -17,6 +17,7 @@ import {
   type Tokenizer,
 } from '@vlit/core';
 import { checkSamplingOptions, logSoftmax, selectNextToken, type SamplingOptions } from './sampling.js';
+import { StopText } from './stop-text.js';
 
 /** A prompt: token ids, or embeddings [1, seq, hidden] (e.g. text with image features spliced in). */
 export interface GenerateInput {
@@ -82,20 +83,6 @@ function concatSeq(a: Tensor<'float32'>, b: Tensor<'float32'>): Tensor<'float32'
   return out;
 }
 
-/** Longest suffix of `text` that is a proper prefix of some stop string (text held back while streaming). */
-function heldBack(text: string, stops: readonly string[]): number {
-  let hold = 0;
-  for (const s of stops) {
-    for (let k = Math.min(s.length - 1, text.length); k > hold; k--) {
-      if (text.endsWith(s.slice(0, k))) {
-        hold = k;
-        break;
-      }
-    }
-  }
-  return hold;
-}
-
 /**
  * Generate a continuation of one prompt. Greedy unless `temperature` > 0; sampling is seeded
  * (`seed`, default 0), so the same options give the same tokens. Stop ids end generation without
@@ -130,8 +117,7 @@ export async function generate(model: LanguageModel, input: GenerateInput, optio
   let completionTokens = 0;
   let finishReason: GenerationResult['finishReason'] = 'length';
   let stoppedBy: GenerateResult['stoppedBy'];
-  let text = '';
-  let emitted = 0;
+  const stopText = tokenizer ? new StopText(tokenizer, stops, (t) => options.onToken?.(t)) : undefined;
   let cache: KvCache | undefined;
 
   const runFull = async (): Promise<Float32Array> => {
@@ -169,28 +155,11 @@ export async function generate(model: LanguageModel, input: GenerateInput, optio
         break;
       }
       generated.push(next);
-      if (tokenizer) {
-        const full = tokenizer.decode(generated, { skipSpecialTokens: true });
-        const hit = stops
-          .map((s) => [s, full.indexOf(s)] as const)
-          .filter(([, i]) => i >= 0)
-          .sort((a, b) => a[1] - b[1])[0];
-        if (hit) {
-          text = full.slice(0, hit[1]);
-          if (text.length > emitted) options.onToken?.(text.slice(emitted));
-          emitted = text.length;
-          finishReason = 'stop';
-          stoppedBy = { text: hit[0] };
-          break;
-        }
-        text = full;
-        // Hold back an incomplete UTF-8 sequence and anything that may yet become a stop string.
-        let safe = full.length - heldBack(full, stops);
-        while (safe > emitted && full.charCodeAt(safe - 1) === 0xfffd) safe--;
-        if (safe > emitted) {
-          options.onToken?.(full.slice(emitted, safe));
-          emitted = safe;
-        }
+      const stop = stopText?.update(generated);
+      if (stop !== undefined) {
+        finishReason = 'stop';
+        stoppedBy = { text: stop };
+        break;
       }
       if (generated.length >= maxNewTokens) break;
       if (useCache) {
@@ -205,9 +174,8 @@ export async function generate(model: LanguageModel, input: GenerateInput, optio
   } finally {
     cache?.dispose();
   }
-  // Flush text held back for stop strings or incomplete characters (a stop string already flushed its part).
-  if (tokenizer && !(stoppedBy && 'text' in stoppedBy) && text.length > emitted) options.onToken?.(text.slice(emitted));
-  return { text, tokenIds: generated, finishReason, usage: { promptTokens, completionTokens }, ...(stoppedBy ? { stoppedBy } : {}) };
+  stopText?.flush();
+  return { text: stopText?.text ?? '', tokenIds: generated, finishReason, usage: { promptTokens, completionTokens }, ...(stoppedBy ? { stoppedBy } : {}) };
 }
 
 /** Options of scoreContinuations. */

@@ -16,7 +16,7 @@ import { LLAMA_DECODER_FILE } from '../decoder/llama.js';
 import { checkLlamaWeights, llamaWeightShapes, type LlamaWeights } from '../decoder/llama-weights.js';
 import { loadOptimumDecoder, type OnnxLanguageModel } from '../language-model/optimum-decoder.js';
 import { OPTIMUM_FILES } from '../language-model/optimum-layout.js';
-import type { ModelFileSource } from '../language-model/sources.js';
+import { createBuiltDecoderSource } from '../language-model/sources.js';
 
 /** Progress of a load: weights read so far, out of all. */
 export interface HfLoadProgress {
@@ -125,22 +125,12 @@ export async function loadHfLanguageModel(dir: string, options: LoadHfLanguageMo
     ...(config.bosTokenId !== undefined ? { bos_token_id: config.bosTokenId } : {}),
     ...(config.eosTokenId !== undefined ? { eos_token_id: config.eosTokenId } : {}),
   };
-  const text: Record<string, string> = {
-    [OPTIMUM_FILES.config]: JSON.stringify(folder.config),
-    [OPTIMUM_FILES.generationConfig]: JSON.stringify(generationConfig),
-  };
-  const source: ModelFileSource = {
-    name: folder.dir,
-    async read(file) {
-      return file in text ? new TextEncoder().encode(text[file]) : undefined;
-    },
-    async sessionInput(file) {
-      // Handed over once, so the encoded bytes (web) are not kept alive by this source.
-      const input = inputs[file];
-      delete inputs[file];
-      return input;
-    },
-  };
+  const source = createBuiltDecoderSource(folder.dir, { config: folder.config, generationConfig }, async (file) => {
+    // Handed over once, so the encoded bytes (web) are not kept alive by this source.
+    const input = inputs[file];
+    delete inputs[file];
+    return input;
+  });
   let model: OnnxLanguageModel;
   try {
     model = await loadOptimumDecoder(source, {

@@ -27,7 +27,7 @@ import { LLAMA_DECODER_FILE } from '../decoder/llama.js';
 import { llamaWeightShapes, type LlamaWeights } from '../decoder/llama-weights.js';
 import { loadOptimumDecoder, type OnnxLanguageModel } from '../language-model/optimum-decoder.js';
 import { OPTIMUM_FILES } from '../language-model/optimum-layout.js';
-import type { ModelFileSource } from '../language-model/sources.js';
+import { createBuiltDecoderSource } from '../language-model/sources.js';
 import { detectLlavaLayout, llavaDecoderTensorName, llavaSpecFromConfig, type LlavaLayout, type LlavaSpec } from './llava-config.js';
 
 /** Options of the LLaVA part loaders. */
@@ -122,27 +122,17 @@ async function loadDecoder(
     [OPTIMUM_FILES.embedTokens]: buildEmbedTokensModel(config, weights['model.embed_tokens.weight']),
   };
   const generation = (await folder.readJson(OPTIMUM_FILES.generationConfig)) ?? {};
-  const text: Record<string, string> = {
-    [OPTIMUM_FILES.config]: JSON.stringify(toHfLlamaConfig(config)),
-    [OPTIMUM_FILES.generationConfig]: JSON.stringify(generation),
-  };
   // Native sessions load from a scratch folder with the weights as ONNX external data; web sessions take bytes.
   const scratch = backend.platform === 'node' ? await mkdtemp(join(tmpdir(), 'vlit-llava-decoder-')) : undefined;
-  const source: ModelFileSource = {
-    name: folder.dir,
-    async read(file) {
-      return file in text ? new TextEncoder().encode(text[file]) : undefined;
-    },
-    async sessionInput(file) {
-      const model = models[file];
-      if (!model) return undefined;
-      models[file] = undefined;
-      if (!scratch) return encodeModel(model);
-      const path = join(scratch, file);
-      await saveModel(model, path, { externalData: { location: `${file}.data` } });
-      return path;
-    },
-  };
+  const source = createBuiltDecoderSource(folder.dir, { config: toHfLlamaConfig(config), generationConfig: generation }, async (file) => {
+    const model = models[file];
+    if (!model) return undefined;
+    models[file] = undefined;
+    if (!scratch) return encodeModel(model);
+    const path = join(scratch, file);
+    await saveModel(model, path, { externalData: { location: `${file}.data` } });
+    return path;
+  });
   try {
     const model = await loadOptimumDecoder(source, {
       backend,

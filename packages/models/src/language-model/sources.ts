@@ -2,6 +2,7 @@
  * Where model files come from: memory, HTTP (fetch) or, at `@vlit/models/node`, a directory.
  */
 import { BackendError } from '@vlit/core';
+import { OPTIMUM_FILES } from './optimum-layout.js';
 
 /** A folder of model files, abstracted over where it lives. */
 export interface ModelFileSource {
@@ -23,6 +24,28 @@ export function createMemorySource(files: Readonly<Record<string, Uint8Array | s
     return typeof f === 'string' ? new TextEncoder().encode(f) : f;
   };
   return { name, read, sessionInput: read };
+}
+
+/**
+ * The source of a decoder built from a checkpoint folder: the Optimum layout's config.json and
+ * generation_config.json from the given JSON, the ONNX files from `sessionInput`.
+ */
+export function createBuiltDecoderSource(
+  name: string,
+  json: { config: unknown; generationConfig: unknown },
+  sessionInput: ModelFileSource['sessionInput'],
+): ModelFileSource {
+  const text: Record<string, string> = {
+    [OPTIMUM_FILES.config]: JSON.stringify(json.config),
+    [OPTIMUM_FILES.generationConfig]: JSON.stringify(json.generationConfig),
+  };
+  return {
+    name,
+    async read(file) {
+      return file in text ? new TextEncoder().encode(text[file]) : undefined;
+    },
+    sessionInput,
+  };
 }
 
 /** A source over HTTP(S): files are fetched from `baseUrl` + name; a 404 means absent. External data is not fetched. */

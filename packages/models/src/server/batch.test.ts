@@ -1,14 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchGenerationItem, ChatMessage, GenerationOptions, VisionLanguageModel, VisionLanguageRequest } from '@vlit/core';
 import { createNodeRuntime } from '@vlit/runtime/node';
-import { composeVisionLanguageModel, type ComposedVisionLanguageModel } from '../compose/index.js';
-import { testConnector, testDecoder, testImage, testTemplate, testTokenizer, testVit } from '../compose/testing/fixtures.js';
+import type { ComposedVisionLanguageModel } from '../compose/index.js';
+import { testComposedModel, testImage } from '../compose/testing/fixtures.js';
 import type { LlamaDecoder } from '../decoder/llama.js';
 import { startOpenAIServer, type OpenAIServer, type ServerLogEntry } from './index.js';
+import { dataUrl, post, waitUntil } from './testing/harness.js';
 
 const node = createNodeRuntime({ session: { intraOpThreads: 1 } });
-const tokenizer = testTokenizer();
-const EOT = tokenizer.tokenToId('<|im_end|>')!;
 let model: ComposedVisionLanguageModel;
 let lm: LlamaDecoder;
 const servers: OpenAIServer[] = [];
@@ -16,15 +15,7 @@ const images = [testImage(40, 32, 7), testImage(40, 32, 99), testImage(32, 40, 5
 let pngs: Uint8Array[];
 
 beforeAll(async () => {
-  lm = await testDecoder(node, 48, tokenizer.vocabSize, EOT);
-  model = composeVisionLanguageModel({
-    encoder: await testVit(node, 32),
-    connector: await testConnector(node, { kind: 'mlp', inputDim: 32, hiddenDim: 48, outputDim: 48 }),
-    languageModel: lm,
-    template: testTemplate(),
-    tokenizer,
-    id: 'vlit-tiny',
-  });
+  ({ model, languageModel: lm } = await testComposedModel(node, { id: 'vlit-tiny' }));
   pngs = await Promise.all(images.map((i) => node.images.encode(i, 'png')));
 });
 afterAll(async () => {
@@ -32,7 +23,6 @@ afterAll(async () => {
   await lm.dispose();
 });
 
-const dataUrl = (bytes: Uint8Array): string => `data:image/png;base64,${Buffer.from(bytes).toString('base64')}`;
 const TEXTS = ['What is in the picture?', 'Describe the image.', 'How many shapes are there?', 'What does the text say?'];
 
 /** Request i of the test: text i % 4, image i % 3 (none for every fourth), max_tokens 4..11. */
@@ -53,15 +43,6 @@ function requestFor(i: number): { body: Record<string, unknown>; request: Vision
   };
 }
 
-async function post(base: string, body: unknown, signal?: AbortSignal): Promise<Response> {
-  return fetch(`${base}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    ...(signal ? { signal } : {}),
-  });
-}
-
 async function contentOf(res: Response, stream: boolean): Promise<{ text: string; finish: string; completion?: number }> {
   if (!stream) {
     const body = (await res.json()) as { choices: Array<{ message: { content: string }; finish_reason: string }>; usage: { completion_tokens: number } };
@@ -77,9 +58,8 @@ async function contentOf(res: Response, stream: boolean): Promise<{ text: string
   return { text: withChoices.map((c) => c.choices[0].delta.content ?? '').join(''), finish: withChoices.at(-1)!.choices[0].finish_reason! };
 }
 
-async function waitFor(condition: () => boolean, timeoutMs = 60_000): Promise<void> {
-  for (let i = 0; i < timeoutMs / 10 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(condition()).toBe(true);
+async function waitFor(condition: () => boolean): Promise<void> {
+  expect(await waitUntil(condition)).toBe(true);
 }
 
 /** The model behind a gate: the first request (alone, via generate) waits until the test opens it. */
@@ -154,7 +134,7 @@ describe('the server batches concurrent requests', () => {
     const first = post(s.url, cases[0].body);
     await waitFor(() => gated.entered() === 1);
     const leaving = new AbortController();
-    const hangUp = post(s.url, { ...cases[1].body, max_tokens: 64, stream: true }, leaving.signal).then(
+    const hangUp = post(s.url, { ...cases[1].body, max_tokens: 64, stream: true }, {}, leaving.signal).then(
       async (res) => {
         // Read the first event, then hang up while the batch is still generating.
         const reader = res.body!.getReader();

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isVlitError, type GenerationOptions, type Tokenizer, type VisionLanguageModel, type VisionLanguageRequest } from '@vlit/core';
 import { createNodeRuntime } from '@vlit/runtime/node';
-import { composeVisionLanguageModel, type ComposedVisionLanguageModel } from '../compose/index.js';
-import { SPECIALS, CORPUS, testConnector, testDecoder, testImage, testTemplate, testTokenizer, testVit } from '../compose/testing/fixtures.js';
+import type { ComposedVisionLanguageModel } from '../compose/index.js';
+import { SPECIALS, CORPUS, testComposedModel, testImage, testTokenizer } from '../compose/testing/fixtures.js';
 import type { LlamaDecoder } from '../decoder/llama.js';
 import { createOpenAIServer, startOpenAIServer, type OpenAIServer, type OpenAIServerOptions } from './index.js';
 import { maxCharsPerToken, promptLimitsFor } from './prompt-limits.js';
@@ -20,7 +20,6 @@ import { chatBody, chunkedUpload, dataUrl, post, postHead, rawExchange, spawnSer
 
 const node = createNodeRuntime({ session: { intraOpThreads: 1 } });
 const base = testTokenizer();
-const EOT = base.tokenToId('<|im_end|>')!;
 const TOKEN = 'sk-reliability-5d1e';
 const auth = { authorization: `Bearer ${TOKEN}` };
 
@@ -49,15 +48,7 @@ let png: Uint8Array;
 const servers: OpenAIServer[] = [];
 
 beforeAll(async () => {
-  lm = await testDecoder(node, 48, base.vocabSize, EOT);
-  model = composeVisionLanguageModel({
-    encoder: await testVit(node, 32),
-    connector: await testConnector(node, { kind: 'mlp', inputDim: 32, hiddenDim: 48, outputDim: 48 }),
-    languageModel: lm,
-    template: testTemplate(),
-    tokenizer: counting,
-    id: 'vlit-tiny',
-  });
+  ({ model, languageModel: lm } = await testComposedModel(node, { tokenizer: counting, id: 'vlit-tiny' }));
   png = await node.images.encode(testImage(40, 32, 7), 'png');
   dir = mkdtempSync(join(tmpdir(), 'vlit-serve-rel-'));
   root = join(dir, 'root');

@@ -7,17 +7,16 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatMessage, GenerationOptions, VisionLanguageModel, VisionLanguageRequest } from '@vlit/core';
 import { createNodeRuntime } from '@vlit/runtime/node';
-import { composeVisionLanguageModel, type ComposedVisionLanguageModel } from '../compose/index.js';
-import { testConnector, testDecoder, testImage, testTemplate, testTokenizer, testVit } from '../compose/testing/fixtures.js';
+import type { ComposedVisionLanguageModel } from '../compose/index.js';
+import { testComposedModel, testImage } from '../compose/testing/fixtures.js';
 import type { LlamaDecoder } from '../decoder/llama.js';
 import { startOpenAIServer, type OpenAIServer, type ServerLogEntry } from './index.js';
+import { chatBody as harnessChatBody, dataUrl, post } from './testing/harness.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: replies are checked field by field against the OpenAI format
 type Reply = Record<string, any>;
 
 const node = createNodeRuntime({ session: { intraOpThreads: 1 } });
-const tokenizer = testTokenizer();
-const EOT = tokenizer.tokenToId('<|im_end|>')!;
 const TOKEN = 'sk-test-7f3a9c-never-logged';
 
 let model: ComposedVisionLanguageModel;
@@ -30,15 +29,7 @@ const imageA = testImage(40, 32, 7);
 const imageB = testImage(40, 32, 99);
 
 beforeAll(async () => {
-  lm = await testDecoder(node, 48, tokenizer.vocabSize, EOT);
-  model = composeVisionLanguageModel({
-    encoder: await testVit(node, 32),
-    connector: await testConnector(node, { kind: 'mlp', inputDim: 32, hiddenDim: 48, outputDim: 48 }),
-    languageModel: lm,
-    template: testTemplate(),
-    tokenizer,
-    id: 'vlit-tiny',
-  });
+  ({ model, languageModel: lm } = await testComposedModel(node, { id: 'vlit-tiny' }));
   pngA = await node.images.encode(imageA, 'png');
   pngB = await node.images.encode(imageB, 'png');
   dir = mkdtempSync(join(tmpdir(), 'vlit-serve-'));
@@ -61,32 +52,9 @@ async function start(options: Partial<Parameters<typeof startOpenAIServer>[0]> =
   return s;
 }
 
-const dataUrl = (bytes: Uint8Array): string => `data:image/png;base64,${Buffer.from(bytes).toString('base64')}`;
-
-function chatBody(url: string, extra: Record<string, unknown> = {}, text = 'What is in the picture?'): Record<string, unknown> {
-  return {
-    model: 'vlit-tiny',
-    messages: [
-      {
-        role: 'user',
-        content: [
-          { type: 'image_url', image_url: { url } },
-          { type: 'text', text },
-        ],
-      },
-    ],
-    max_tokens: 6,
-    ...extra,
-  };
-}
-
-async function post(base: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(`${base}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-}
+/** The requests of this file ask for 6 new tokens. */
+const chatBody = (url: string, extra: Record<string, unknown> = {}, text?: string): Record<string, unknown> =>
+  harnessChatBody(url, { max_tokens: 6, ...extra }, text);
 
 /** Parse an SSE body into its `data:` payloads. */
 function sse(text: string): string[] {

@@ -4,37 +4,32 @@
  * Binds 127.0.0.1 unless told otherwise; a bearer token unless auth is switched off explicitly;
  * bounded queue (429); bodies streamed under a size limit (413), a deadline (408) and a shared byte
  * budget (503); prompts checked against the context before tokenising; a deadline per request (504);
- * close() that ends within a grace period whatever is in flight.
+ * close() that ends within a grace period whatever is in flight. This module admits requests (auth, body,
+ * queue, deadline, images); parse.ts reads the body, complete.ts and stream.ts write the two forms of reply.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   InvalidArgumentError,
-  type ChatMessage,
-  type ContentPart,
+  type BatchGenerationItem,
   type GenerationOptions,
   type GenerationResult,
   type ImageCodec,
   type RawImage,
   type VisionLanguageModel,
   type VisionLanguageRequest,
-  type BatchGenerationItem,
 } from '@vlit/core';
 import { BodyBudget, CLIENT_CLOSED, readBody } from './body.js';
+import { sendCompletion } from './complete.js';
 import { HttpError, toHttpError } from './errors.js';
 import { DEFAULT_MAX_IMAGE_BYTES, loadImage } from './images.js';
-import { checkPromptLength, promptLimitsFor, type PromptLimits } from './prompt-limits.js';
+import { parseChatRequest, type PreparedRequest, type RequestLimits } from './parse.js';
+import { promptLimitsFor, type PromptLimits } from './prompt-limits.js';
 import { BoundedQueue, type QueueStats, type Release, type Ticket } from './queue.js';
-import {
-  chatCompletionRequestSchema,
-  type ChatCompletionResponse,
-  type ChatCompletionChunk,
-  type ChatCompletionRequest,
-  type ChatCompletionUsage,
-  type FinishReason,
-  type ModelListResponse,
-} from './schema.js';
+import { sendJson, untilAborted, type CompletionRun } from './reply.js';
+import type { ModelListResponse } from './schema.js';
+import { streamCompletion } from './stream.js';
 
 /** One finished request, for access logs. Holds no headers, bodies or credentials. */
 export interface ServerLogEntry {
@@ -133,8 +128,6 @@ const LINGER_MS = 1000;
 /** How long after a refusal its connection is cut at the latest (the client has read its answer by then). */
 const LINGER_MAX_MS = 15_000;
 
-const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
-
 function positive(value: number | undefined, fallback: number, name: string, allowZero = false): number {
   const v = value ?? fallback;
   if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) {
@@ -149,85 +142,51 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (res.headersSent) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, { ...JSON_HEADERS, 'content-length': String(Buffer.byteLength(text)), ...headers });
-  res.end(text);
-}
-
 function sendError(res: ServerResponse, err: HttpError): void {
   sendJson(res, err.status, err.body(), err.headers);
 }
 
-interface PreparedRequest {
-  model: VisionLanguageModel;
-  messages: ChatMessage[];
-  imageUrls: Array<{ url: string; param: string }>;
-  generation: GenerationOptions;
-  stream: boolean;
-  includeUsage: boolean;
+/**
+ * A client still sending a body the server refused gets its answer first (no `connection: close`, which
+ * would reset the connection under unread bytes and lose the answer). Up to LINGER_BYTES or LINGER_MS of
+ * the rest is read and dropped; then the server half-closes (a FIN after the answer) and stops reading, so
+ * the client reads the answer at its own pace and nothing more is read, held or turned into garbage. The
+ * connection is cut when the client closes it, or LINGER_MAX_MS after the refusal: cutting a socket that
+ * still has unread bytes sends a reset, and a reset makes the client's kernel discard an answer it has
+ * not read yet, so the cut waits until the client has had time to read it.
+ */
+function linger(req: IncomingMessage): void {
+  const socket = req.socket;
+  let dropped = 0;
+  let halfClosed = false;
+  const onData = (chunk: Buffer): void => {
+    dropped += chunk.length;
+    if (dropped > LINGER_BYTES) halfClose();
+  };
+  const done = (): void => {
+    clearTimeout(soft);
+    clearTimeout(hard);
+  };
+  const halfClose = (): void => {
+    if (halfClosed) return;
+    halfClosed = true;
+    clearTimeout(soft);
+    req.off('data', onData);
+    req.pause();
+    socket?.end();
+  };
+  const soft = setTimeout(halfClose, LINGER_MS);
+  soft.unref();
+  const hard = setTimeout(() => socket?.destroy(), LINGER_MAX_MS);
+  hard.unref();
+  req.on('data', onData);
+  req.once('end', done);
+  socket?.once('close', done);
+  req.resume();
 }
 
-/** Settle with `work`, or reject with the signal's reason as soon as it aborts (the work is left to finish alone). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => undefined);
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      // A model that ignores `signal` may still settle later; nobody is listening then.
-      work.catch(() => undefined);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
-function convertMessages(request: ChatCompletionRequest): { messages: ChatMessage[]; imageUrls: PreparedRequest['imageUrls'] } {
-  const imageUrls: PreparedRequest['imageUrls'] = [];
-  const messages = request.messages.map((m, i): ChatMessage => {
-    const role = m.role === 'developer' ? 'system' : m.role;
-    // Text always goes in parts, so an `<image>` typed by a user is text, never an image placeholder.
-    if (typeof m.content === 'string') return { role, content: [{ type: 'text', text: m.content }] };
-    const parts: ContentPart[] = m.content.map((p, j) => {
-      if (p.type === 'text') return { type: 'text', text: p.text };
-      const url = typeof p.image_url === 'string' ? p.image_url : p.image_url.url;
-      imageUrls.push({ url, param: `messages[${i}].content[${j}].image_url` });
-      return { type: 'image' };
-    });
-    if (role !== 'user' && parts.some((p) => p.type === 'image')) {
-      throw new HttpError(
-        400,
-        'invalid_request_error',
-        'invalid_request',
-        `images are accepted in user messages only (message ${i} is '${m.role}')`,
-        `messages[${i}].content`,
-      );
-    }
-    return { role, content: parts };
-  });
-  return { messages, imageUrls };
-}
-
-/** Create the server (not yet listening). */
-export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
-  const models = Array.isArray(options.models) ? [...(options.models as readonly VisionLanguageModel[])] : [options.models as VisionLanguageModel];
-  if (models.length === 0) throw new InvalidArgumentError('no model to serve', { details: { field: 'models' } });
-  if (new Set(models.map((m) => m.id)).size !== models.length) {
-    throw new InvalidArgumentError('served models must have distinct ids', { details: { field: 'models' } });
-  }
+/** The bearer token to require, or undefined where serving without one was asked for explicitly. */
+function checkApiKey(options: OpenAIServerOptions): string | undefined {
   const apiKey = options.apiKey;
   if (apiKey !== undefined && typeof apiKey !== 'string') {
     throw new InvalidArgumentError('server option apiKey must be a string', { details: { field: 'apiKey' } });
@@ -246,6 +205,17 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
       { details: { field: 'apiKey' } },
     );
   }
+  return apiKey;
+}
+
+/** Create the server (not yet listening). */
+export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
+  const models = Array.isArray(options.models) ? [...(options.models as readonly VisionLanguageModel[])] : [options.models as VisionLanguageModel];
+  if (models.length === 0) throw new InvalidArgumentError('no model to serve', { details: { field: 'models' } });
+  if (new Set(models.map((m) => m.id)).size !== models.length) {
+    throw new InvalidArgumentError('served models must have distinct ids', { details: { field: 'models' } });
+  }
+  const apiKey = checkApiKey(options);
   const maxBodyBytes = positive(options.maxBodyBytes, 20 * 1024 * 1024, 'maxBodyBytes');
   const maxBufferedBytes = positive(options.maxBufferedBytes, Math.max(48 * 1024 * 1024, maxBodyBytes), 'maxBufferedBytes');
   if (maxBufferedBytes < maxBodyBytes) {
@@ -266,8 +236,13 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
   const maxImages = positive(options.maxImages, 8, 'maxImages', true);
   const maxBatchSize = positive(options.maxBatchSize, 8, 'maxBatchSize');
   const queue = new BoundedQueue(positive(options.concurrency, 1, 'concurrency'), positive(options.maxQueue, 8, 'maxQueue', true), maxBatchSize);
-  const defaultMaxTokens = positive(options.defaultMaxTokens, 256, 'defaultMaxTokens');
-  const maxTokensLimit = positive(options.maxTokensLimit, 4096, 'maxTokensLimit');
+  const limits: RequestLimits = {
+    models,
+    promptLimits,
+    maxImages,
+    defaultMaxTokens: positive(options.defaultMaxTokens, 256, 'defaultMaxTokens'),
+    maxTokensLimit: positive(options.maxTokensLimit, 4096, 'maxTokensLimit'),
+  };
   const keyDigest = apiKey !== undefined ? digest(apiKey) : null;
   const created = Math.floor(Date.now() / 1000);
   // Every request being read, queued or generating, so close() can stop them all.
@@ -284,65 +259,6 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
     }
   }
 
-  function prepare(body: string): PreparedRequest {
-    let json: unknown;
-    try {
-      json = JSON.parse(body);
-    } catch {
-      throw new HttpError(400, 'invalid_request_error', 'invalid_json', 'the request body is not valid JSON');
-    }
-    const parsed = chatCompletionRequestSchema.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const param = issue.path
-        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
-        .join('')
-        .replace(/^\./, '');
-      throw new HttpError(400, 'invalid_request_error', 'invalid_request', `invalid request: ${issue.message}${param ? ` at ${param}` : ''}`, param || null);
-    }
-    const request = parsed.data;
-    if (request.n != null && request.n !== 1) {
-      throw new HttpError(400, 'invalid_request_error', 'unsupported', 'only n = 1 is supported', 'n');
-    }
-    const model = request.model === undefined ? models[0] : models.find((m) => m.id === request.model);
-    if (!model) {
-      throw new HttpError(404, 'not_found_error', 'model_not_found', `the model '${request.model}' is not served here; see /v1/models`, 'model');
-    }
-    const { messages, imageUrls } = convertMessages(request);
-    checkPromptLength(messages, promptLimits.get(model)!);
-    if (imageUrls.length > maxImages) {
-      throw new HttpError(400, 'invalid_request_error', 'too_many_images', `at most ${maxImages} images per request, got ${imageUrls.length}`, 'messages');
-    }
-    const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? defaultMaxTokens;
-    if (maxTokens > maxTokensLimit) {
-      throw new HttpError(
-        400,
-        'invalid_request_error',
-        'invalid_argument',
-        `max_tokens ${maxTokens} exceeds this server's limit of ${maxTokensLimit}`,
-        'max_tokens',
-      );
-    }
-    const stop = request.stop == null ? undefined : typeof request.stop === 'string' ? [request.stop] : request.stop;
-    const generation: GenerationOptions = {
-      maxNewTokens: maxTokens,
-      ...(request.temperature != null ? { temperature: request.temperature } : {}),
-      ...(request.top_p != null ? { topP: request.top_p } : {}),
-      ...(request.top_k != null ? { topK: request.top_k } : {}),
-      ...(request.repetition_penalty != null ? { repetitionPenalty: request.repetition_penalty } : {}),
-      ...(request.seed != null ? { seed: request.seed } : {}),
-      ...(stop ? { stop } : {}),
-    };
-    return {
-      model,
-      messages,
-      imageUrls,
-      generation,
-      stream: request.stream === true,
-      includeUsage: request.stream_options?.include_usage === true,
-    };
-  }
-
   const shuttingDown = (): HttpError =>
     new HttpError(503, 'server_error', 'server_shutting_down', 'the server is shutting down', null, { connection: 'close' });
   const timedOut = (): HttpError => new HttpError(504, 'server_error', 'request_timeout', `the request did not complete within ${requestTimeoutMs} ms`);
@@ -351,7 +267,7 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
   async function receive(req: IncomingMessage, signal: AbortSignal): Promise<{ prepared: PreparedRequest; release: () => void }> {
     const read = await readBody(req, { limit: maxBodyBytes, budget: bodyBudget, timeoutMs: bodyTimeoutMs, signal });
     try {
-      return { prepared: prepare(read.text), release: read.release };
+      return { prepared: parseChatRequest(read.text, limits), release: read.release };
     } catch (err) {
       read.release();
       throw err;
@@ -409,86 +325,24 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
       for (const { url, param } of p.imageUrls) {
         images.push(await untilAborted(loadImage(url, { images: options.images, imageRoot: options.imageRoot, maxImageBytes }, param), controller.signal));
       }
-      const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
-      const now = Math.floor(Date.now() / 1000);
-      const usageOf = (r: GenerationResult): ChatCompletionUsage => ({
-        prompt_tokens: r.usage.promptTokens,
-        completion_tokens: r.usage.completionTokens,
-        total_tokens: r.usage.promptTokens + r.usage.completionTokens,
-      });
-      const finish = (r: GenerationResult): FinishReason => (r.finishReason === 'length' ? 'length' : 'stop');
-      const request = { messages: p.messages, images };
-
-      if (!p.stream) {
-        const result = await untilAborted(generate(request, { ...p.generation, signal: controller.signal }), controller.signal);
-        if (controller.signal.aborted) throw controller.signal.reason;
-        const reply: ChatCompletionResponse = {
-          id,
-          object: 'chat.completion',
-          created: now,
-          model: p.model.id,
-          choices: [{ index: 0, message: { role: 'assistant', content: result.text }, finish_reason: finish(result), logprobs: null }],
-          usage: usageOf(result),
-        };
-        sendJson(res, 200, reply);
-        return;
-      }
-
-      const chunk = (
-        delta: ChatCompletionChunk['choices'][0]['delta'],
-        finishReason: FinishReason | null,
-        extra: Partial<ChatCompletionChunk> = {},
-      ): string => {
-        const c: ChatCompletionChunk = {
-          id,
-          object: 'chat.completion.chunk',
-          created: now,
-          model: p.model.id,
-          choices: [{ index: 0, delta, finish_reason: finishReason, logprobs: null }],
-          ...extra,
-        };
-        return `data: ${JSON.stringify(c)}\n\n`;
+      const run: CompletionRun = {
+        prepared: p,
+        request: { messages: p.messages, images },
+        generate,
+        signal: controller.signal,
+        id: `chatcmpl-${randomBytes(12).toString('hex')}`,
+        created: Math.floor(Date.now() / 1000),
       };
-      // Headers wait for the first token, so errors found while preparing the prompt still get a proper status.
-      const open = (): void => {
-        if (res.headersSent) return;
-        res.writeHead(200, {
-          'content-type': 'text/event-stream; charset=utf-8',
-          'cache-control': 'no-cache',
-          connection: 'keep-alive',
-          'x-accel-buffering': 'no',
+      if (p.stream) {
+        await streamCompletion(res, run, {
+          clientGone: () => clientGone,
+          failed: (code) => {
+            log.code = code;
+          },
         });
-        res.write(chunk({ role: 'assistant', content: '' }, null, p.includeUsage ? { usage: null } : {}));
-      };
-      let result: GenerationResult;
-      try {
-        result = await untilAborted(
-          generate(request, {
-            ...p.generation,
-            signal: controller.signal,
-            onToken: (text) => {
-              if (controller.signal.aborted || text === '') return;
-              open();
-              res.write(chunk({ content: text }, null, p.includeUsage ? { usage: null } : {}));
-            },
-          }),
-          controller.signal,
-        );
-        if (controller.signal.aborted) throw controller.signal.reason;
-      } catch (err) {
-        if (!res.headersSent) throw err;
-        const e = toHttpError(err);
-        log.code = e.code;
-        if (!clientGone) res.end(`data: ${JSON.stringify(e.body())}\n\ndata: [DONE]\n\n`);
-        return;
+      } else {
+        await sendCompletion(res, run);
       }
-      open();
-      res.write(chunk({}, finish(result), p.includeUsage ? { usage: null } : {}));
-      if (p.includeUsage) {
-        const c: ChatCompletionChunk = { id, object: 'chat.completion.chunk', created: now, model: p.model.id, choices: [], usage: usageOf(result) };
-        res.write(`data: ${JSON.stringify(c)}\n\n`);
-      }
-      res.end('data: [DONE]\n\n');
     } catch (err) {
       if (clientGone) {
         log.code = CLIENT_CLOSED;
@@ -551,45 +405,6 @@ export function createOpenAIServer(options: OpenAIServerOptions): OpenAIServer {
     } catch (err) {
       fail(err);
     }
-  }
-
-  /**
-   * A client still sending a body the server refused gets its answer first (no `connection: close`, which
-   * would reset the connection under unread bytes and lose the answer). Up to LINGER_BYTES or LINGER_MS of
-   * the rest is read and dropped; then the server half-closes (a FIN after the answer) and stops reading, so
-   * the client reads the answer at its own pace and nothing more is read, held or turned into garbage. The
-   * connection is cut when the client closes it, or LINGER_MAX_MS after the refusal: cutting a socket that
-   * still has unread bytes sends a reset, and a reset makes the client's kernel discard an answer it has
-   * not read yet, so the cut waits until the client has had time to read it.
-   */
-  function linger(req: IncomingMessage): void {
-    const socket = req.socket;
-    let dropped = 0;
-    let halfClosed = false;
-    const onData = (chunk: Buffer): void => {
-      dropped += chunk.length;
-      if (dropped > LINGER_BYTES) halfClose();
-    };
-    const done = (): void => {
-      clearTimeout(soft);
-      clearTimeout(hard);
-    };
-    const halfClose = (): void => {
-      if (halfClosed) return;
-      halfClosed = true;
-      clearTimeout(soft);
-      req.off('data', onData);
-      req.pause();
-      socket?.end();
-    };
-    const soft = setTimeout(halfClose, LINGER_MS);
-    soft.unref();
-    const hard = setTimeout(() => socket?.destroy(), LINGER_MAX_MS);
-    hard.unref();
-    req.on('data', onData);
-    req.once('end', done);
-    socket?.once('close', done);
-    req.resume();
   }
 
   const server = createServer(handle);

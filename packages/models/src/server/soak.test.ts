@@ -97,7 +97,7 @@ function codeOf(o: RawOutcome): string | undefined {
 describe('server soak on loopback', () => {
   it('keeps serving every ordinary request through rounds of hostile ones, with peak and settled RSS within the stated bounds', {
     timeout: 600_000,
-  }, async () => {
+  }, async ({ annotate }) => {
     server = await spawnServer(
       root,
       TOKEN,
@@ -196,7 +196,7 @@ describe('server soak on loopback', () => {
       tally[kind] = { ...tally[kind], [key]: (tally[kind]?.[key] ?? 0) + 1 };
     }
     const stats = (await server.command('stats')) as { stats: { running: number; waiting: number } };
-    console.log(
+    await annotate(
       `soak: ${ordinary.length} ordinary requests (all 200), ${hostile.length} hostile ${JSON.stringify(tally)}; ` +
         `RSS baseline ${(baseline / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB (+${((peak - baseline) / MB).toFixed(0)}), ` +
         `settled ${(settled / MB).toFixed(0)} MB (+${((settled - baseline) / MB).toFixed(0)})`,

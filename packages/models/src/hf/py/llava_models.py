@@ -26,6 +26,8 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from greedy_decode import greedy_with_cache
+
 torch.set_num_threads(1)
 STEPS = 32
 CHAT_TEMPLATE = (
@@ -135,14 +137,7 @@ def reference(model, inputs):
     ids = inputs["input_ids"]
     out = model(input_ids=ids, use_cache=True, **kwargs)
     logits = out.logits.float().clone()
-    past = out.past_key_values
-    nxt = out.logits[0, -1].argmax()
-    tokens = [int(nxt)]
-    for _ in range(STEPS - 1):
-        out = model(input_ids=nxt.view(1, 1), past_key_values=past, use_cache=True)
-        past = out.past_key_values
-        nxt = out.logits[0, -1].argmax()
-        tokens.append(int(nxt))
+    tokens = greedy_with_cache(model, out, STEPS)
     ref = {
         "input_ids": ids.long().contiguous(),
         "pixel_values": inputs["pixel_values"].float().contiguous(),
