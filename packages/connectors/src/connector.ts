@@ -2,12 +2,12 @@
  * A connector as an ONNX graph with named weights, run on an injected InferenceBackend.
  */
 import {
-  CompatibilityError,
   InvalidArgumentError,
   NotFoundError,
   TensorShapeError,
-  createRng,
-  createTensor,
+  seededTensors,
+  float32TensorOfShape,
+  assertFloat32Weight,
   parseSafetensors,
   serializeSafetensors,
   type Connector,
@@ -72,20 +72,12 @@ function describe(config: ConnectorConfig): string {
 /** Deterministic initial weights: Linear ~ N(0, 1/fan_in), biases ~ N(0, 0.02²), LayerNorm (1, 0), queries ~ N(0, 1). */
 export function initConnectorWeights(config: ConnectorConfig, seed: number | string = 0): ConnectorWeights {
   const c = normalizeConnectorConfig(config);
-  const rng = createRng(seed);
-  const out: ConnectorWeights = {};
-  for (const [name, dims] of Object.entries(connectorWeightShapes(c))) {
-    // One child stream per tensor, so adding a tensor never changes the others.
-    const r = rng.fork(name);
-    const t = createTensor('float32', dims);
-    const isNorm = /(^|\.)norm_[a-z]+\.(weight|bias)$/.test(name);
-    if (isNorm) t.data.fill(name.endsWith('.weight') ? 1 : 0);
-    else if (name === 'queries') r.fillNormal(t.data, 1);
-    else if (name.endsWith('.bias')) r.fillNormal(t.data, 0.02);
-    else r.fillNormal(t.data, 1 / Math.sqrt(dims[dims.length - 1]));
-    out[name] = t;
-  }
-  return out;
+  return seededTensors(connectorWeightShapes(c), seed, (name, dims) => {
+    if (/(^|\.)norm_[a-z]+\.(weight|bias)$/.test(name)) return { constant: name.endsWith('.weight') ? 1 : 0 };
+    if (name === 'queries') return { std: 1 };
+    if (name.endsWith('.bias')) return { std: 0.02 };
+    return { std: 1 / Math.sqrt(dims[dims.length - 1]) };
+  });
 }
 
 function checkWeights(config: ConnectorConfig, weights: ConnectorWeights, id: string): void {
@@ -95,15 +87,7 @@ function checkWeights(config: ConnectorConfig, weights: ConnectorWeights, id: st
     if (!dims) {
       throw new InvalidArgumentError(`connector ${id} has no weight named '${name}'`, { details: { field: name, known: Object.keys(shapes) } });
     }
-    if (t.dtype !== 'float32') throw new TensorShapeError(`connector weight '${name}' must be float32, got ${t.dtype}`, { details: { field: name } });
-    if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
-      throw new CompatibilityError(
-        `connector weight '${name}' has shape [${t.dims.join(', ')}], the ${config.kind} connector ${id} needs [${dims.join(', ')}]`,
-        {
-          details: { field: name, left: `weight ${name} [${t.dims.join(', ')}]`, right: `${id} [${dims.join(', ')}]` },
-        },
-      );
-    }
+    assertFloat32Weight(t, dims, { label: `connector weight '${name}'`, neededBy: `the ${config.kind} connector ${id}`, field: name });
   }
 }
 
@@ -226,14 +210,7 @@ export function connectorWeightsFromSafetensors(file: SafetensorsFile, config: C
         details: { file: fileName, field: name, naming: scheme },
       });
     }
-    const entry = file.get(source);
-    if (entry.shape.length !== dims.length || entry.shape.some((d, i) => d !== dims[i])) {
-      throw new CompatibilityError(`tensor '${source}' has shape [${entry.shape.join(', ')}], the ${config.kind} connector needs [${dims.join(', ')}]`, {
-        details: { file: fileName, field: source, left: `${source} [${entry.shape.join(', ')}]`, right: `${config.kind} connector [${dims.join(', ')}]` },
-      });
-    }
-    // Copy: the entry may view the file's memory, and bf16/f16 checkpoints widen here.
-    out[name] = createTensor('float32', dims, new Float32Array(entry.toFloat32()));
+    out[name] = float32TensorOfShape(file.get(source), dims, { neededBy: `the ${config.kind} connector`, file: fileName, field: source });
   }
   return out;
 }

@@ -29,6 +29,7 @@ export {
   bf16Tensor,
   coreToSafetensorsDType,
   encodeSafetensorsTensor,
+  float32TensorOfShape,
   parseSafetensors,
   safetensorsDTypeBits,
   safetensorsToCoreDType,
@@ -46,6 +47,7 @@ export {
 export * from './minifloat.js';
 export { openCheckpointFiles, type CheckpointFolder, type CheckpointTensorInfo, type OpenCheckpointFilesOptions } from './checkpoint-files.js';
 export { createRng, createRngFromState, type Rng, type RngState } from './rng.js';
+export { seededTensors, type SeededInit } from './seeded-tensors.js';
 export { canonicalJson, fnv1a32, sha256Hex } from './hash.js';
 export {
   IMAGE_PLACEHOLDER,

@@ -10,7 +10,7 @@
  * Reading is zero-copy where it can be: entries expose a `bytes` view into the file, and typed
  * arrays share the file's memory when the view is aligned for them (they are copied otherwise).
  */
-import { FormatError, InvalidArgumentError, NotFoundError, TensorShapeError, UnsupportedError } from './errors.js';
+import { CompatibilityError, FormatError, InvalidArgumentError, NotFoundError, TensorShapeError, UnsupportedError } from './errors.js';
 import {
   assertTensor,
   createTensor,
@@ -18,6 +18,7 @@ import {
   float16ToFloat32,
   float32ToBfloat16,
   float32ToFloat16,
+  sameDims,
   typedArrayFromBytes,
   typedArrayToBytes,
   type DType,
@@ -215,6 +216,26 @@ export interface SafetensorsFile {
 export interface ParseSafetensorsOptions {
   /** File name used in error details and messages. */
   file?: string;
+}
+
+/**
+ * A checkpoint tensor as a float32 copy with the shape a component needs (F16, BF16 and F8 widen; a copy because
+ * the entry may view the file's memory). Another shape is a CompatibilityError naming the tensor, both shapes
+ * and who needs it (`neededBy`: "the configuration", "the mlp connector").
+ */
+export function float32TensorOfShape(
+  entry: SafetensorsEntry,
+  dims: readonly number[],
+  context: { neededBy: string; file?: string; field?: string },
+): Tensor<'float32'> {
+  if (!sameDims(entry.shape, dims)) {
+    const has = `[${entry.shape.join(', ')}]`;
+    const needs = `[${dims.join(', ')}]`;
+    throw new CompatibilityError(`tensor '${entry.name}' has shape ${has}, ${context.neededBy} needs ${needs}`, {
+      details: { file: context.file, field: context.field ?? entry.name, left: `${entry.name} ${has}`, right: `${context.neededBy} ${needs}` },
+    });
+  }
+  return createTensor('float32', [...dims], new Float32Array(entry.toFloat32()));
 }
 
 /**

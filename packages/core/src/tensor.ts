@@ -1,4 +1,4 @@
-import { InvalidArgumentError, TensorShapeError } from './errors.js';
+import { CompatibilityError, InvalidArgumentError, TensorShapeError } from './errors.js';
 
 /** Element types a Vlit tensor can hold. float16 data is stored as raw IEEE half bits in a Uint16Array. */
 export type DType = 'float32' | 'float64' | 'float16' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'bool';
@@ -241,4 +241,29 @@ export function toFloat32(tensor: Tensor): Float32Array {
     for (let i = 0; i < data.length; i++) out[i] = Number((data as ArrayLike<number | bigint>)[i]);
   }
   return out;
+}
+
+/** True when two shapes have the same rank and the same size on every axis. */
+export function sameDims(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/**
+ * Check that a weight is float32 with the shape a component needs: TensorShapeError for another dtype,
+ * CompatibilityError naming both shapes and who needs them for another shape.
+ */
+export function assertFloat32Weight(
+  t: Tensor,
+  dims: readonly number[],
+  context: { label: string; neededBy: string; field: string; file?: string },
+): asserts t is Tensor<'float32'> {
+  const { label, neededBy, field, file } = context;
+  if (t.dtype !== 'float32') throw new TensorShapeError(`${label} must be float32, got ${t.dtype}`, { details: { file, field } });
+  if (!sameDims(t.dims, dims)) {
+    const has = `[${t.dims.join(', ')}]`;
+    const needs = `[${dims.join(', ')}]`;
+    throw new CompatibilityError(`${label} has shape ${has}, ${neededBy} needs ${needs}`, {
+      details: { file, field, left: `${field} ${has}`, right: `${neededBy} ${needs}` },
+    });
+  }
 }

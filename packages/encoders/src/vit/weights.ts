@@ -2,7 +2,7 @@
  * ViT weights under Hugging Face CLIPVisionModel tensor names, so a real `model.safetensors`
  * loads as is. Linear weights keep PyTorch's [out, in] layout.
  */
-import { NotFoundError, TensorShapeError, createRng, createTensor, type SafetensorsFile, type Tensor } from '@vlit/core';
+import { NotFoundError, TensorShapeError, createTensor, sameDims, seededTensors, type SafetensorsFile, type Tensor } from '@vlit/core';
 import { vitTokenCounts, type VitConfig } from './config.js';
 
 /** Weights by Hugging Face name. */
@@ -38,24 +38,15 @@ export function vitWeightShapes(config: VitConfig): [string, number[]][] {
  * biases ~ N(0, 0.02²), LayerNorm scales 1 + N(0, 0.05²), embeddings ~ N(0, 0.5²).
  */
 export function createVitWeights(config: VitConfig, seed: number | string = 0): VitWeights {
-  const root = createRng(seed);
-  const weights: VitWeights = new Map();
-  for (const [name, shape] of vitWeightShapes(config)) {
-    const t = createTensor('float32', shape);
-    const rng = root.fork(name);
+  const tensors = seededTensors(Object.fromEntries(vitWeightShapes(config)), seed, (name, shape) => {
     if (name.endsWith('norm1.weight') || name.endsWith('norm2.weight') || name.endsWith('layrnorm.weight') || name.endsWith('layernorm.weight')) {
-      rng.fillNormal(t.data, 0.05, 1);
-    } else if (name.endsWith('.bias')) {
-      rng.fillNormal(t.data, 0.02);
-    } else if (name.includes('embedding') && !name.includes('patch_embedding')) {
-      rng.fillNormal(t.data, 0.5);
-    } else {
-      const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);
-      rng.fillNormal(t.data, 1 / Math.sqrt(fanIn));
+      return { std: 0.05, mean: 1 };
     }
-    weights.set(name, t);
-  }
-  return weights;
+    if (name.endsWith('.bias')) return { std: 0.02 };
+    if (name.includes('embedding') && !name.includes('patch_embedding')) return { std: 0.5 };
+    return { std: 1 / Math.sqrt(shape.slice(1).reduce((a, b) => a * b, 1)) };
+  });
+  return new Map(Object.entries(tensors));
 }
 
 /** Check that weights hold every tensor of the config with the right shape; errors name the tensor (and file). */
@@ -63,7 +54,7 @@ export function checkVitWeights(config: VitConfig, weights: ReadonlyMap<string, 
   for (const [name, shape] of vitWeightShapes(config)) {
     const t = weights.get(name);
     if (!t) throw new NotFoundError(`ViT weight ${name} is missing`, { details: { file: options.file, field: name } });
-    if (t.dims.length !== shape.length || t.dims.some((d, i) => d !== shape[i])) {
+    if (!sameDims(t.dims, shape)) {
       throw new TensorShapeError(`ViT weight ${name} is [${t.dims.join(', ')}], expected [${shape.join(', ')}]`, {
         details: { file: options.file, field: name },
       });
@@ -79,7 +70,7 @@ export function vitWeightsFromSafetensors(config: VitConfig, file: SafetensorsFi
     if (!entry) {
       throw new NotFoundError(`safetensors has no tensor ${name}`, { details: { file: options.file, field: name } });
     }
-    if (entry.shape.length !== shape.length || entry.shape.some((d, i) => d !== shape[i])) {
+    if (!sameDims(entry.shape, shape)) {
       throw new TensorShapeError(`tensor ${name} is [${entry.shape.join(', ')}], the config needs [${shape.join(', ')}]`, {
         details: { file: options.file, field: name },
       });

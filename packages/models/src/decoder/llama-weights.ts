@@ -3,11 +3,10 @@
  * weights are [out, in]), from a seed or from safetensors.
  */
 import {
-  CompatibilityError,
   NotFoundError,
-  TensorShapeError,
-  createRng,
-  createTensor,
+  seededTensors,
+  float32TensorOfShape,
+  assertFloat32Weight,
   parseSafetensors,
   serializeSafetensors,
   type SafetensorsFile,
@@ -60,20 +59,13 @@ export function llamaWeightShapes(config: LlamaConfig): Record<string, number[]>
  */
 export function initLlamaWeights(config: LlamaConfigInput, seed: number | string = 0): LlamaWeights {
   const c = normalizeLlamaConfig(config);
-  const rng = createRng(seed);
-  const out: LlamaWeights = {};
-  for (const [name, dims] of Object.entries(llamaWeightShapes(c))) {
-    const r = rng.fork(name);
-    const t = createTensor('float32', dims);
-    if (name.endsWith('.bias')) r.fillNormal(t.data, 0.1);
-    else if (dims.length === 1) {
-      r.fillNormal(t.data, 0.1);
-      for (let i = 0; i < t.data.length; i++) t.data[i] += 1;
-    } else if (name === 'model.embed_tokens.weight') r.fillNormal(t.data, 1);
-    else r.fillNormal(t.data, 1 / Math.sqrt(dims[1]));
-    out[name] = t;
-  }
-  return out;
+  return seededTensors(llamaWeightShapes(c), seed, (name, dims) => {
+    if (name.endsWith('.bias')) return { std: 0.1 };
+    // 1 + N(0, 0.1²), the offset added after the float32 draw.
+    if (dims.length === 1) return { std: 0.1, offset: 1 };
+    if (name === 'model.embed_tokens.weight') return { std: 1 };
+    return { std: 1 / Math.sqrt(dims[1]) };
+  });
 }
 
 /** Check every weight is present with its shape; CompatibilityError names the tensor and both shapes. */
@@ -81,12 +73,7 @@ export function checkLlamaWeights(config: LlamaConfig, weights: Readonly<Record<
   for (const [name, dims] of Object.entries(llamaWeightShapes(config))) {
     const t = weights[name];
     if (!t) throw new NotFoundError(`decoder weight '${name}' is missing`, { details: { file, field: name } });
-    if (t.dtype !== 'float32') throw new TensorShapeError(`decoder weight '${name}' must be float32, got ${t.dtype}`, { details: { file, field: name } });
-    if (t.dims.length !== dims.length || t.dims.some((d, i) => d !== dims[i])) {
-      throw new CompatibilityError(`decoder weight '${name}' has shape [${t.dims.join(', ')}], the configuration needs [${dims.join(', ')}]`, {
-        details: { file, field: name, left: `${name} [${t.dims.join(', ')}]`, right: `config [${dims.join(', ')}]` },
-      });
-    }
+    assertFloat32Weight(t, dims, { label: `decoder weight '${name}'`, neededBy: 'the configuration', field: name, file });
   }
 }
 
@@ -108,12 +95,7 @@ export function llamaWeightsFromSafetensors(source: Uint8Array | SafetensorsFile
   for (const [name, dims] of Object.entries(llamaWeightShapes(config))) {
     const entry = file.tensors.get(name) ?? file.tensors.get(`language_model.${name}`);
     if (!entry) throw new NotFoundError(`decoder weight '${name}' is missing from the checkpoint`, { details: { file: fileName, field: name } });
-    if (entry.shape.length !== dims.length || entry.shape.some((d, i) => d !== dims[i])) {
-      throw new CompatibilityError(`tensor '${name}' has shape [${entry.shape.join(', ')}], the configuration needs [${dims.join(', ')}]`, {
-        details: { file: fileName, field: name, left: `${name} [${entry.shape.join(', ')}]`, right: `config [${dims.join(', ')}]` },
-      });
-    }
-    out[name] = createTensor('float32', dims, new Float32Array(entry.toFloat32()));
+    out[name] = float32TensorOfShape(entry, dims, { neededBy: 'the configuration', file: fileName, field: name });
   }
   return out;
 }
