@@ -72,12 +72,11 @@ async function writeTinyLlava(dir: string): Promise<void> {
   });
   const template = createJinjaChatTemplate({ source: TEMPLATE, name: 'web-app', imageToken: '<image>', contentFormat: 'string' });
   const vlm = composeVisionLanguageModel({ encoder: tower, connector, languageModel, template, tokenizer });
-  const tokenizerConfig = { bos_token: '<s>', eos_token: '</s>', pad_token: '<pad>', unk_token: '<unk>', tokenizer_class: 'PreTrainedTokenizerFast' };
   await saveLlavaCheckpoint(dir, vlm, {
     imageTokenId: tokenizer.tokenToId('<image>') as number,
     imageToken: '<image>',
     chatTemplate: TEMPLATE,
-    files: { 'tokenizer.json': JSON.stringify(tokenizer.toJson()), 'tokenizer_config.json': JSON.stringify(tokenizerConfig) },
+    files: tokenizer.hfTokenizerFiles(),
   });
   await tower.release();
   await connector.dispose();

@@ -75,6 +75,27 @@ describe('word-level tokenizer', () => {
     expect(hf.encode(text, { add_special_tokens: false }).ids).toEqual(tok.encode(text).ids);
     expect(() => createWordLevelTokenizer({ model: { type: 'BPE' } })).toThrow(/WordLevel/);
   });
+
+  it('writes the tokenizer files of a checkpoint folder: tokenizer.json that tokenizers reads to the same ids, and its special tokens', () => {
+    const withRoles = buildWordLevelTokenizer({
+      corpus: ['the cat sat'],
+      specialTokens: ['<s>', '</s>', '<pad>'],
+      roles: { bos: '<s>', eos: '</s>', pad: '<pad>' },
+    });
+    const files = withRoles.hfTokenizerFiles({ modelMaxLength: 128 });
+    const hf = new HfTokenizer(JSON.parse(files['tokenizer.json']), {});
+    expect(hf.encode('the cat</s>', { add_special_tokens: false }).ids).toEqual(withRoles.encode('the cat</s>').ids);
+    expect(JSON.parse(files['tokenizer_config.json'])).toEqual({
+      bos_token: '<s>',
+      eos_token: '</s>',
+      pad_token: '<pad>',
+      unk_token: '<unk>',
+      model_max_length: 128,
+      tokenizer_class: 'PreTrainedTokenizerFast',
+    });
+    // Roles the tokenizer lacks are left out, not written as null.
+    expect(Object.keys(JSON.parse(tok.hfTokenizerFiles()['tokenizer_config.json']))).toEqual(['unk_token', 'tokenizer_class']);
+  });
 });
 
 describe('a tokenizer.json without an unk_token', () => {

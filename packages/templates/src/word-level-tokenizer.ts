@@ -39,6 +39,11 @@ export type WordLevelTokenizerJson = z.infer<typeof wordLevelTokenizerJsonSchema
 export interface WordLevelTokenizer extends Tokenizer {
   /** The vocabulary as a standard Hugging Face tokenizer.json object (WordLevel model). */
   toJson(): WordLevelTokenizerJson;
+  /**
+   * The tokenizer files of a Hugging Face checkpoint folder: `tokenizer.json` and a `tokenizer_config.json`
+   * (PreTrainedTokenizerFast with this tokenizer's special tokens), so transformers' AutoTokenizer loads it.
+   */
+  hfTokenizerFiles(options?: { modelMaxLength?: number }): { 'tokenizer.json': string; 'tokenizer_config.json': string };
 }
 
 function escapeRegex(text: string): string {
@@ -142,6 +147,19 @@ class WordLevel implements WordLevelTokenizer {
       decoder: null,
       model: { type: 'WordLevel', vocab, unk_token: this.specialTokens.unk! },
     };
+  }
+
+  hfTokenizerFiles(options: { modelMaxLength?: number } = {}): { 'tokenizer.json': string; 'tokenizer_config.json': string } {
+    const { bos, eos, pad, unk } = this.specialTokens;
+    const config = {
+      ...(bos !== undefined ? { bos_token: bos } : {}),
+      ...(eos !== undefined ? { eos_token: eos } : {}),
+      ...(pad !== undefined ? { pad_token: pad } : {}),
+      unk_token: unk,
+      ...(options.modelMaxLength !== undefined ? { model_max_length: options.modelMaxLength } : {}),
+      tokenizer_class: 'PreTrainedTokenizerFast',
+    };
+    return { 'tokenizer.json': JSON.stringify(this.toJson()), 'tokenizer_config.json': JSON.stringify(config, null, 2) };
   }
 }
 

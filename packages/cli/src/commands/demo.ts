@@ -44,7 +44,7 @@ tenth of a stage is printed.`,
     },
   ],
   examples: [
-    { command: 'vlit demo runs/demo --quick', note: 'about 2-3 minutes on a 2-core laptop; the full job about 10' },
+    { command: 'vlit demo runs/demo --quick', note: 'about 75 s on a 2-core laptop; the full job about 3.5 minutes' },
     { command: 'vlit demo runs/data --data-only --json', note: 'the data half only, its counts and file paths as JSON' },
   ],
   action: async ({ values, positionals: pos, io, json }) => {

@@ -66,7 +66,7 @@ export interface MainJobProgress {
 export interface TrainedMainJobOptions {
   /** Output folder: new, empty, or one an earlier run made (emptied first); other folders need `force`. */
   out: string;
-  /** Small enough for a CI test (about 2-3 minutes on 2 cores); otherwise the full job (under 15). */
+  /** Small enough for a CI test (about 75 s on 2 cores); otherwise the full job (about 3.5 minutes). */
   quick?: boolean;
   /** Seed of everything (world, adaption, faults, weights, data order). Default 7. */
   seed?: number;
@@ -293,19 +293,11 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
   // 10. Save as a LLaVA checkpoint folder, reload it with the folder loader, and compare answers.
   report({ stage: 'save', done: 0, total: 1 });
   const modelDir = join(out, 'model');
-  const tokenizerConfig = {
-    bos_token: '<s>',
-    eos_token: '</s>',
-    pad_token: '<pad>',
-    unk_token: '<unk>',
-    model_max_length: 256,
-    tokenizer_class: 'PreTrainedTokenizerFast',
-  };
   await saveLlavaCheckpoint(modelDir, model, {
     imageTokenId,
     imageToken: IMAGE_TOKEN,
     chatTemplate: MAIN_JOB_CHAT_TEMPLATE,
-    files: { 'tokenizer.json': JSON.stringify(tokenizer.toJson()), 'tokenizer_config.json': JSON.stringify(tokenizerConfig, null, 2) },
+    files: tokenizer.hfTokenizerFiles({ modelMaxLength: 256 }),
   });
   report({ stage: 'save', done: 1, total: 1 });
   lap('save');

@@ -41,7 +41,7 @@ import {
   type MainJobConnectorKind,
   type SplitScore,
 } from './pipeline.js';
-import { QUICK_SETTINGS, type MainJobSettings } from './settings.js';
+import { sizedSettings, type MainJobSettings } from './settings.js';
 
 /** How one variant builds its data and model. */
 export interface ReproduceVariant {
@@ -128,24 +128,10 @@ export const REPRODUCE_VARIANTS: readonly ReproduceVariant[] = [
 ];
 
 /** Sizes of the full reproduction: the main job's quick world and benchmark, fewer stage-2 steps so that 6 variants x 3 seeds fit 15 minutes on 2 cores. */
-export const REPRODUCE_SETTINGS: MainJobSettings = {
-  ...QUICK_SETTINGS,
-  trainScenes: 200,
-  heldoutScenes: 40,
-  similarityTexts: 200,
-  stage1: { steps: 30, batchSize: 16, lr: 3e-3 },
-  stage2: { steps: 200, batchSize: 16, lr: 3e-3 },
-};
+export const REPRODUCE_SETTINGS: MainJobSettings = sizedSettings({ trainScenes: 200, heldoutScenes: 40, stage1Steps: 30, stage2Steps: 200 });
 
 /** Sizes of `--quick` (a CI test): a small world and benchmark, few steps. */
-export const REPRODUCE_QUICK_SETTINGS: MainJobSettings = {
-  ...QUICK_SETTINGS,
-  trainScenes: 60,
-  heldoutScenes: 12,
-  similarityTexts: 60,
-  stage1: { steps: 10, batchSize: 16, lr: 3e-3 },
-  stage2: { steps: 50, batchSize: 16, lr: 3e-3 },
-};
+export const REPRODUCE_QUICK_SETTINGS: MainJobSettings = sizedSettings({ trainScenes: 60, heldoutScenes: 12, stage1Steps: 10, stage2Steps: 50 });
 
 /** Options of runReproduction. */
 export interface ReproductionOptions {

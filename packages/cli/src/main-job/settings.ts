@@ -41,16 +41,37 @@ export const QUICK_SETTINGS: MainJobSettings = {
   hidden: 64,
   layers: 2,
   stage1: { steps: 40, batchSize: 16, lr: 3e-3 },
-  stage2: { steps: 600, batchSize: 16, lr: 3e-3 },
+  stage2: { steps: 3000, batchSize: 16, lr: 3e-3 },
   maxLength: 96,
 };
 
+/** A size of the job: how many scenes are rendered and how many optimiser steps each stage takes. */
+export interface MainJobSize {
+  trainScenes: number;
+  heldoutScenes: number;
+  stage1Steps: number;
+  stage2Steps: number;
+  /** Texts sampled for the similarity columns (default: one per training scene). */
+  similarityTexts?: number;
+}
+
+/** The quick settings at another size: the same world, tasks, model, batch sizes and learning rates. */
+export function sizedSettings(size: MainJobSize): MainJobSettings {
+  return {
+    ...QUICK_SETTINGS,
+    trainScenes: size.trainScenes,
+    heldoutScenes: size.heldoutScenes,
+    similarityTexts: size.similarityTexts ?? size.trainScenes,
+    stage1: { ...QUICK_SETTINGS.stage1, steps: size.stage1Steps },
+    stage2: { ...QUICK_SETTINGS.stage2, steps: size.stage2Steps },
+  };
+}
+
 /** The full job: more scenes, more steps, a five times larger benchmark. */
-export const FULL_SETTINGS: MainJobSettings = {
-  ...QUICK_SETTINGS,
+export const FULL_SETTINGS: MainJobSettings = sizedSettings({
   trainScenes: 800,
   heldoutScenes: 200,
   similarityTexts: 1000,
-  stage1: { steps: 100, batchSize: 16, lr: 3e-3 },
-  stage2: { steps: 3000, batchSize: 16, lr: 3e-3 },
-};
+  stage1Steps: 100,
+  stage2Steps: 10000,
+});

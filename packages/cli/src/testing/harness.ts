@@ -162,19 +162,11 @@ export async function writeTinyLlavaFolder(out: string, corpus: string[], o: Tin
   });
   const template = createJinjaChatTemplate({ source: TINY_CHAT_TEMPLATE, name: `${o.seed}-test`, imageToken: '<image>', contentFormat: 'string' });
   const model = composeVisionLanguageModel({ encoder: tower, connector, languageModel, template, tokenizer });
-  const tokenizerConfig = {
-    bos_token: '<s>',
-    eos_token: '</s>',
-    pad_token: '<pad>',
-    unk_token: '<unk>',
-    model_max_length: o.maxPositions,
-    tokenizer_class: 'PreTrainedTokenizerFast',
-  };
   await saveLlavaCheckpoint(out, model, {
     imageTokenId: tokenizer.tokenToId('<image>') as number,
     imageToken: '<image>',
     chatTemplate: TINY_CHAT_TEMPLATE,
-    files: { 'tokenizer.json': JSON.stringify(tokenizer.toJson()), 'tokenizer_config.json': JSON.stringify(tokenizerConfig) },
+    files: tokenizer.hfTokenizerFiles({ modelMaxLength: o.maxPositions }),
   });
   await tower.release();
   await connector.dispose();
