@@ -221,37 +221,32 @@ export async function trainSmallLlava(options: {
   });
   const stage1: RecipeStage = { ...recipe.stages[0], maxSteps: settings.stage1.steps };
   const stage2: RecipeStage = { ...recipe.stages[1], template: 'model', maxSteps: settings.stage2.steps };
-  const progressFor =
-    (stage: 'train-stage-1' | 'train-stage-2') =>
-    (e: TrainingProgressEvent): void =>
-      options.onProgress?.(stage, e);
-  const stage1Dir = join(options.outDir, 'stage-1');
-  const t1 = performance.now();
-  const r1 = await trainStageInDirectory(stage1, {
-    backend: runtime.backend,
-    model: partsOf(),
-    samples: stage1Data.encoded,
-    imageFeatures: (s) => featuresOf(s),
-    outDir: stage1Dir,
-    stageIndex: 0,
-    padTokenId: padId,
-    onProgress: progressFor('train-stage-1'),
-  });
-  absorb(r1.weights);
-  const stage2Dir = join(options.outDir, 'stage-2');
-  const t2 = performance.now();
-  const r2 = await trainStageInDirectory(stage2, {
-    backend: runtime.backend,
-    model: partsOf(),
-    samples: stage2Data.encoded,
-    imageFeatures: (s) => featuresOf(s),
-    outDir: stage2Dir,
-    stageIndex: 1,
-    padTokenId: padId,
-    onProgress: progressFor('train-stage-2'),
-  });
-  absorb(r2.weights);
-  const t3 = performance.now();
+  // Each stage trains the current weights and folds what it trained back in before the next one starts.
+  const runStage = async (stage: RecipeStage, stageIndex: 0 | 1, data: ReturnType<typeof encodeBatch>): Promise<TrainedLlava['stage1']> => {
+    const dir = join(options.outDir, `stage-${stageIndex + 1}`);
+    const progressStage = stageIndex === 0 ? 'train-stage-1' : 'train-stage-2';
+    const started = performance.now();
+    const result = await trainStageInDirectory(stage, {
+      backend: runtime.backend,
+      model: partsOf(),
+      samples: data.encoded,
+      imageFeatures: (s) => featuresOf(s),
+      outDir: dir,
+      stageIndex,
+      padTokenId: padId,
+      onProgress: (e: TrainingProgressEvent) => options.onProgress?.(progressStage, e),
+    });
+    absorb(result.weights);
+    return {
+      result,
+      samples: data.encoded.length,
+      rejected: data.rejects.length + result.counts.rejected,
+      dir,
+      seconds: (performance.now() - started) / 1000,
+    };
+  };
+  const trainedStage1 = await runStage(stage1, 0, stage1Data);
+  const trainedStage2 = await runStage(stage2, 1, stage2Data);
   return {
     tokenizer,
     conversation,
@@ -260,20 +255,8 @@ export async function trainSmallLlava(options: {
     llama,
     llamaWeights,
     imageTokenId,
-    stage1: {
-      result: r1,
-      samples: stage1Data.encoded.length,
-      rejected: stage1Data.rejects.length + r1.counts.rejected,
-      dir: stage1Dir,
-      seconds: (t2 - t1) / 1000,
-    },
-    stage2: {
-      result: r2,
-      samples: stage2Data.encoded.length,
-      rejected: stage2Data.rejects.length + r2.counts.rejected,
-      dir: stage2Dir,
-      seconds: (t3 - t2) / 1000,
-    },
+    stage1: trainedStage1,
+    stage2: trainedStage2,
   };
 }
 
