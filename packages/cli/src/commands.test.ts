@@ -97,6 +97,28 @@ describe('every command: --help with a worked example, and bad flags', () => {
     expect((await run('lint-template', '--help')).stdout).toContain('Usage: vlit data lint');
   });
 
+  it('numeric flags: help prints the declared default; a bad value (argv or --config) is one line naming the flag, exit 2', async () => {
+    const help = (await run('serve', '--help')).stdout;
+    expect(help).toMatch(/--concurrency N +requests generating at once \(default 1\)/);
+    expect(help).toMatch(/--port PORT +port \(0 picks a free one\) \(default 8000\)/);
+    for (const [flag, value, says] of [
+      ['--concurrency', '0', 'an integer >= 1'],
+      ['--concurrency', '2.5', 'an integer >= 1'],
+      ['--seed', 'x', 'an integer >= 0'],
+      ['--seed', '', 'an integer >= 0'],
+    ]) {
+      expectOneLine(await run('data', 'generate', 'in.jsonl', '--out', join(dir, 'never'), flag, value), 2, `${flag} must be ${says}`, `'${value}'`);
+    }
+    expectOneLine(
+      await run('data', 'mix', '--source', 'a=x.jsonl', '--out', join(dir, 'never.jsonl'), '--temperature=-1'),
+      2,
+      '--temperature must be a number >= 0',
+    );
+    const config = join(dir, 'numeric.config.json');
+    await writeFile(config, JSON.stringify({ 'max-tokens': 0 }));
+    expectOneLine(await run('data', 'lint', 'in.jsonl', '--tokenizer', dir, '--config', config), 2, '--max-tokens must be an integer >= 1', "'0'");
+  });
+
   it('the built binary: --help, a data subcommand --help and a bad flag through the process (exit codes, stderr)', async () => {
     const top = await vlit('--help');
     expect(top.code).toBe(0);

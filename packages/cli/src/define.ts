@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { ValidationError } from '@vlit/core';
+import { InvalidArgumentError, ValidationError } from '@vlit/core';
 import { readUserFile } from '@vlit/core/node';
 import { EXIT, UsageError, guarded, type CliIo, type Command } from './shared.js';
 
@@ -13,7 +13,8 @@ import { EXIT, UsageError, guarded, type CliIo, type Command } from './shared.js
 export interface FlagSpec {
   /** Long name without the dashes. */
   name: string;
-  type: 'string' | 'boolean';
+  /** `integer` and `number` flags are parsed, checked against `min` and given their `default` before the action runs. */
+  type: 'string' | 'boolean' | 'integer' | 'number';
   /** One-letter alias. */
   short?: string;
   /** Placeholder of the value in help (string flags), e.g. `FILE`. */
@@ -22,6 +23,10 @@ export interface FlagSpec {
   multiple?: boolean;
   /** One-line description; may continue on more lines. */
   description: string;
+  /** Numeric flags: the value when the flag is absent (help prints it). */
+  default?: number;
+  /** Numeric flags: the smallest value accepted (default 0). */
+  min?: number;
 }
 
 /** A worked example: the command line and what it does. */
@@ -30,8 +35,8 @@ export interface ExampleSpec {
   note: string;
 }
 
-/** Flag values as parsed: strings, booleans, or lists for repeatable flags. */
-export type FlagValue = string | boolean | string[] | undefined;
+/** Flag values as parsed: strings, booleans, numbers (numeric flags), or lists for repeatable flags. */
+export type FlagValue = string | boolean | number | string[] | undefined;
 
 /** What a command's action receives. */
 export interface CommandContext {
@@ -101,9 +106,15 @@ export async function readConfigFile(file: string, flags: readonly FlagSpec[]): 
   return parsed.data as Record<string, FlagValue>;
 }
 
-function flagLabel(f: FlagSpec): string {
-  const long = `--${f.name}${f.type === 'string' ? ` ${f.arg ?? 'VALUE'}` : ''}`;
+/** A flag as help shows it: `-s, --name ARG`. */
+export function flagLabel(f: FlagSpec): string {
+  const long = `--${f.name}${f.type === 'boolean' ? '' : ` ${f.arg ?? 'VALUE'}`}`;
   return f.short ? `-${f.short}, ${long}` : long;
+}
+
+/** What help adds after a flag's description: its default and whether it repeats. */
+export function flagNotes(f: FlagSpec): string {
+  return `${f.default !== undefined ? ` (default ${f.default})` : ''}${f.multiple ? ' (repeatable)' : ''}`;
 }
 
 /** The `--help` text of a command, from its declaration. */
@@ -112,7 +123,7 @@ export function renderHelp(spec: CommandSpec): string {
   const width = Math.min(28, Math.max(...flags.map((f) => flagLabel(f).length)) + 2);
   const flagLines = flags.map((f) => {
     const label = flagLabel(f);
-    const [first, ...more] = `${f.description}${f.multiple ? ' (repeatable)' : ''}`.split('\n');
+    const [first, ...more] = `${f.description}${flagNotes(f)}`.split('\n');
     const head = label.length + 2 > width ? `  ${label}\n  ${''.padEnd(width)}${first}` : `  ${label.padEnd(width)}${first}`;
     return [head, ...more.map((m) => `  ${''.padEnd(width)}${m}`)].join('\n');
   });
@@ -141,8 +152,10 @@ export function defineCommand(spec: CommandSpec): DeclaredCommand {
     run: (argv, io) =>
       guarded(spec.name, io, async () => {
         const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
-        for (const f of [...spec.flags, ...COMMON_FLAGS])
-          options[f.name] = { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}) };
+        for (const f of [...spec.flags, ...COMMON_FLAGS]) {
+          const type = f.type === 'boolean' ? 'boolean' : 'string';
+          options[f.name] = { type, ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}) };
+        }
         let parsed: { values: Record<string, FlagValue>; positionals: string[] };
         try {
           parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true }) as typeof parsed;
@@ -155,6 +168,7 @@ export function defineCommand(spec: CommandSpec): DeclaredCommand {
         }
         let values = parsed.values;
         if (typeof values.config === 'string') values = { ...(await readConfigFile(values.config, spec.flags)), ...values };
+        values = withNumbers(values, spec.flags);
         return spec.action({ values, positionals: parsed.positionals, io, json: values.json === true });
       }),
   };
@@ -173,13 +187,37 @@ export function list(values: Record<string, FlagValue>, name: string): string[] 
   return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
 }
 
-/** A number flag: finite, at least `min`; a usage error naming it otherwise. */
-export function num(values: Record<string, FlagValue>, name: string, fallback: number, min = 0, integer = true): number {
-  const v = str(values, name);
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got '${v}'`, { details: { field: `--${name}` } });
+/** Numeric flags as numbers (from argv or `--config`), checked against their `min`, absent ones at their `default`. */
+function withNumbers(values: Record<string, FlagValue>, flags: readonly FlagSpec[]): Record<string, FlagValue> {
+  const out = { ...values };
+  for (const f of flags) {
+    if (f.type !== 'integer' && f.type !== 'number') continue;
+    const v = values[f.name];
+    if (v === undefined) {
+      if (f.default !== undefined) out[f.name] = f.default;
+      continue;
+    }
+    const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
+    const min = f.min ?? 0;
+    if (!Number.isFinite(n) || n < min || (f.type === 'integer' && !Number.isInteger(n))) {
+      throw new UsageError(`--${f.name} must be ${f.type === 'integer' ? 'an integer' : 'a number'} >= ${min}, got '${String(v)}'`, {
+        details: { field: `--${f.name}` },
+      });
+    }
+    out[f.name] = n;
   }
-  return n;
+  return out;
+}
+
+/** A numeric flag's value, or undefined when absent and declared without a default. */
+export function optionalNum(values: Record<string, FlagValue>, name: string): number | undefined {
+  const v = values[name];
+  return typeof v === 'number' ? v : undefined;
+}
+
+/** A numeric flag declared with a default (so it always has a value). */
+export function num(values: Record<string, FlagValue>, name: string): number {
+  const v = values[name];
+  if (typeof v !== 'number') throw new InvalidArgumentError(`--${name} is not a numeric flag with a default`, { details: { field: `--${name}` } });
+  return v;
 }

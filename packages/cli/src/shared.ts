@@ -77,14 +77,6 @@ export function dialect(name: string, flag: string): DialectName {
   return name as DialectName;
 }
 
-/** A positive integer flag. */
-export function positiveInt(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${flag} must be a non-negative integer, got '${value}'`, { details: { field: `--${flag}` } });
-  return n;
-}
-
 /**
  * Open an output file for an atomic write (its folder is created): nothing lands at `file` until
  * `commit`, so a failed run leaves what was there before.

@@ -32,7 +32,7 @@ refused and counted; with --rejects each goes there with its reason. Counts add 
 images = adapted + refused.`,
   flags: [
     { name: 'dataset', type: 'string', arg: 'NAME', description: "dataset name written to each record's source and id prefix (required)" },
-    { name: 'seed', type: 'string', arg: 'N', description: 'seed of every choice (phrasings, objects, negatives); default 0' },
+    { name: 'seed', type: 'integer', arg: 'N', default: 0, description: 'seed of every choice (phrasings, objects, negatives)' },
     { name: 'tasks', type: 'string', arg: 'TASK=N,...', description: `records per image for each task (others off); tasks:\n${ADAPT_TASKS.join(', ')}` },
     { name: 'to', type: 'string', arg: '<dialect>', description: 'dialect of OUT (default vlit: canonical JSON Lines)' },
     { name: 'rejects', type: 'string', arg: 'FILE', description: 'refused images as JSON Lines {line, message, field}' },
@@ -55,7 +55,7 @@ images = adapted + refused.`,
     await assertOutputFiles({ OUT: output, '--rejects': rejectsFile });
     const { values: images, lines, rejects: badLines } = await readJsonLinesFile(input);
     const refused: { line: number; message: string; field?: string }[] = badLines.map((b) => ({ line: b.line, message: `not JSON: ${b.message}` }));
-    const adapter = createAnnotationAdapter({ dataset, seed: num(values, 'seed', 0), ...(tasks ? { tasks } : {}) });
+    const adapter = createAnnotationAdapter({ dataset, seed: num(values, 'seed'), ...(tasks ? { tasks } : {}) });
     const byTask: Record<string, number> = {};
     let warnings = 0;
     const stats = await withProgress(io, (onProgress) =>

@@ -2,7 +2,7 @@
 import { basename, dirname, extname, resolve } from 'node:path';
 import { createMultipleChoiceBenchmark, evaluate, renderResultsTable, type MultipleChoiceMethod } from '@vlit/eval';
 import { createFileImageLoader, loadMmbenchFile, loadSeedBenchFile, writeReports } from '@vlit/eval/node';
-import { defineCommand, num, str } from '../define.js';
+import { defineCommand, num, optionalNum, str } from '../define.js';
 import { openEndpoint, openModelFolder } from '../model-source.js';
 import { withProgress } from '../progress.js';
 import { EXIT, positionals, printJson, required, UsageError } from '../shared.js';
@@ -25,8 +25,8 @@ printed. The endpoint's API key comes from the variable named by --api-key-env (
     { name: 'images', type: 'string', arg: 'DIR', description: "root of the benchmark's image paths (default: the benchmark's folder)" },
     { name: 'out', type: 'string', arg: 'DIR', description: 'report folder (required)' },
     { name: 'method', type: 'string', arg: 'likelihood|generate', description: 'scoring (default likelihood for --model, generate for --endpoint)' },
-    { name: 'max-new-tokens', type: 'string', arg: 'N', description: 'tokens generated per answer with --method generate (default 16)' },
-    { name: 'limit', type: 'string', arg: 'N', description: 'only the first N questions (a smoke run)' },
+    { name: 'max-new-tokens', type: 'integer', arg: 'N', default: 16, min: 1, description: 'tokens generated per answer with --method generate' },
+    { name: 'limit', type: 'integer', arg: 'N', min: 1, description: 'only the first N questions (a smoke run)' },
     { name: 'name', type: 'string', arg: 'NAME', description: "the run's name in the report (default: the model)" },
   ],
   examples: [
@@ -50,7 +50,7 @@ printed. The endpoint's API key comes from the variable named by --api-key-env (
     if (method !== 'likelihood' && method !== 'generate')
       throw new UsageError(`--method must be likelihood or generate, got '${method}'`, { details: { field: '--method' } });
     const modelName = endpoint !== undefined ? required(str(values, 'model-name'), 'model-name') : undefined;
-    const limit = str(values, 'limit') !== undefined ? num(values, 'limit', 0, 1) : undefined;
+    const limit = optionalNum(values, 'limit');
     const bench = extname(file).toLowerCase() === '.tsv' ? await loadMmbenchFile(file) : await loadSeedBenchFile(file);
     const items = limit !== undefined ? bench.items.slice(0, limit) : bench.items;
     const opened =
@@ -70,7 +70,7 @@ printed. The endpoint's API key comes from the variable named by --api-key-env (
           benchmarks: [benchmark],
           name: str(values, 'name') ?? dir ?? `${endpoint} ${modelName}`,
           loadImage: createFileImageLoader({ root: resolve(str(values, 'images') ?? dirname(file)), codec: opened.runtime.images }),
-          decoding: { maxNewTokens: num(values, 'max-new-tokens', 16, 1), temperature: 0 },
+          decoding: { maxNewTokens: num(values, 'max-new-tokens'), temperature: 0 },
           onProgress,
         }),
       );

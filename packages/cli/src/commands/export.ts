@@ -26,7 +26,7 @@ and schedule carry over; the command to run is printed.`,
     { name: 'model', type: 'string', arg: 'PATH', description: 'the model as the framework loads it: a checkpoint folder or hub id (required)' },
     { name: 'out', type: 'string', arg: 'DIR', description: 'folder for the files (required)' },
     { name: 'stage', type: 'string', arg: 'NAME|INDEX', description: 'the stage to export (default 0)' },
-    { name: 'world-size', type: 'string', arg: 'N', description: 'GPUs per run (accumulation is divided to keep the global batch; default 1)' },
+    { name: 'world-size', type: 'integer', arg: 'N', default: 1, min: 1, description: 'GPUs per run (accumulation is divided to keep the global batch)' },
     { name: 'image-folder', type: 'string', arg: 'DIR', description: "LLaVA's --image_folder (with --to llava; required there)" },
   ],
   examples: [
@@ -52,7 +52,7 @@ and schedule carry over; the command to run is printed.`,
     const stage = stageText === undefined ? 0 : /^\d+$/.test(stageText) ? Number(stageText) : stageText;
     const from = dialect(str(values, 'from') ?? 'vlit', 'from');
     await assertRegularFile(data, { what: '--data' });
-    const base = { stage, records: readRecordsFile(data, { dialect: from }), outDir, model, worldSize: num(values, 'world-size', 1, 1) };
+    const base = { stage, records: readRecordsFile(data, { dialect: from }), outDir, model, worldSize: num(values, 'world-size') };
     let result: { dataFile: string; command: string; stats: { written: number; rejected: number } } & Record<string, unknown>;
     if (to === 'llama-factory') result = { ...(await exportLlamaFactory(recipe, base)) };
     else if (to === 'ms-swift') result = { ...(await exportMsSwift(recipe, base)) };

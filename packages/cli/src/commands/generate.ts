@@ -38,8 +38,8 @@ shell history and process lists.`,
     { name: 'api-key-env', type: 'string', arg: 'VAR', description: 'environment variable holding the API key (default VLIT_API_KEY)' },
     { name: 'dataset', type: 'string', arg: 'NAME', description: "dataset name in each record's source (default self-instruct)" },
     { name: 'types', type: 'string', arg: 'TYPE=N,...', description: `conversations per image of each type (${SELF_INSTRUCT_TYPES.join(', ')})` },
-    { name: 'concurrency', type: 'string', arg: 'N', description: 'requests in flight (default 4)' },
-    { name: 'seed', type: 'string', arg: 'N', description: 'seed of prompts and phrasings (default 0)' },
+    { name: 'concurrency', type: 'integer', arg: 'N', default: 4, min: 1, description: 'requests in flight' },
+    { name: 'seed', type: 'integer', arg: 'N', default: 0, description: 'seed of prompts and phrasings' },
     { name: 'no-cache', type: 'boolean', description: 'do not cache replies' },
   ],
   examples: [
@@ -60,7 +60,7 @@ shell history and process lists.`,
     const keyVar = str(values, 'api-key-env') ?? 'VLIT_API_KEY';
     const apiKey = process.env[keyVar] || undefined;
     const types = parseTypes(str(values, 'types'));
-    const concurrency = num(values, 'concurrency', 4, 1);
+    const concurrency = num(values, 'concurrency');
     const { values: images, rejects } = await readJsonLinesFile(input);
     if (rejects.length) io.stderr(`note: ${rejects.length} lines of ${input} are not JSON and were skipped (first: line ${rejects[0].line})\n`);
     const summary = await withProgress(io, (onProgress) =>
@@ -68,7 +68,7 @@ shell history and process lists.`,
         images: images as ImageAnnotationsInput[],
         outDir,
         dataset: str(values, 'dataset') ?? 'self-instruct',
-        seed: num(values, 'seed', 0),
+        seed: num(values, 'seed'),
         ...(types ? { types } : {}),
         model,
         endpoint: { baseURL, ...(apiKey ? { apiKey } : {}) },

@@ -4,8 +4,8 @@ import { assertRegularFile } from '@vlit/core/node';
 import { builtinTemplateNames, createBuiltinTemplate, formatLintReport, lintTemplate, type BuiltinTemplateName } from '@vlit/templates';
 import { loadTokenizerDir } from '@vlit/templates/node';
 import { readJsonLinesFile, readRecordsFile } from '@vlit/data/node';
-import { defineCommand, str } from '../define.js';
-import { EXIT, dialect, positionals, positiveInt, printJson, required, UsageError } from '../shared.js';
+import { defineCommand, num, str } from '../define.js';
+import { EXIT, dialect, positionals, printJson, required, UsageError } from '../shared.js';
 
 const ROUND_TRIPS = ['exact', 'ignore-whitespace', 'off'] as const;
 const TURNS = ['all', 'last', 'flagged'] as const;
@@ -29,11 +29,11 @@ Exits 1 when any sample fails.`,
     },
     { name: 'image-token', type: 'string', arg: 'TEXT', description: 'the single token an image expands from (template option)' },
     { name: 'image-text', type: 'string', arg: 'TEXT', description: 'what an image renders as (template option)' },
-    { name: 'image-tokens', type: 'string', arg: 'N', description: 'tokens per image after expansion (default 1)' },
+    { name: 'image-tokens', type: 'integer', arg: 'N', default: 1, min: 1, description: 'tokens per image after expansion' },
     { name: 'assistant-turns', type: 'string', arg: 'all|last|flagged', description: 'which assistant turns are trained (default all)' },
     { name: 'round-trip', type: 'string', arg: 'exact|ignore-whitespace|off', description: 'decode(encode(x)) strictness (default ignore-whitespace)' },
     { name: 'dialect', type: 'string', arg: 'NAME', description: 'dialect of IN (default vlit)' },
-    { name: 'max-tokens', type: 'string', arg: 'N', description: 'tokens shown per sample (default 400)' },
+    { name: 'max-tokens', type: 'integer', arg: 'N', default: 400, min: 1, description: 'tokens shown per sample' },
     { name: 'no-color', type: 'boolean', description: 'plain output (trained tokens in [brackets]); default when not a terminal' },
   ],
   examples: [
@@ -58,8 +58,8 @@ Exits 1 when any sample fails.`,
     const turns = str(values, 'assistant-turns') ?? 'all';
     if (!(TURNS as readonly string[]).includes(turns))
       throw new UsageError(`--assistant-turns must be one of ${TURNS.join(', ')}, got '${turns}'`, { details: { field: '--assistant-turns' } });
-    const imageTokens = positiveInt(str(values, 'image-tokens'), 'image-tokens', 1);
-    const maxTokens = positiveInt(str(values, 'max-tokens'), 'max-tokens', 400);
+    const imageTokens = num(values, 'image-tokens');
+    const maxTokens = num(values, 'max-tokens');
     const recordsDialect = dialect(str(values, 'dialect') ?? 'vlit', 'dialect');
 
     const templateOptions = {

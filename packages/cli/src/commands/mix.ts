@@ -3,7 +3,7 @@ import { ValidationError } from '@vlit/core';
 import { assertDistinctPaths } from '@vlit/core/node';
 import { planMixture, sampleMixture, type MixSource, type MixStrategy } from '@vlit/data';
 import { readJsonLinesFile } from '@vlit/data/node';
-import { defineCommand, list, num, str } from '../define.js';
+import { defineCommand, list, num, optionalNum, str } from '../define.js';
 import { EXIT, assertOutputFiles, openOutput, positionals, printJson, UsageError } from '../shared.js';
 
 const STRATEGIES: readonly MixStrategy[] = ['proportional', 'temperature', 'weighted'];
@@ -47,10 +47,10 @@ Records are copied line for line (JSON Lines in, JSON Lines out); a line that is
       arg: STRATEGIES.join('|'),
       description: 'how probabilities are chosen (default: weighted when every source has a\nweight, else temperature)',
     },
-    { name: 'temperature', type: 'string', arg: 'T', description: 'T of temperature mixing (default 1 = proportional)' },
-    { name: 'total', type: 'string', arg: 'N', description: 'records in the mixture (default: the sum of the sources)' },
-    { name: 'max-epochs', type: 'string', arg: 'E', description: 'cap on passes over any source' },
-    { name: 'seed', type: 'string', arg: 'N', description: 'seed of the draw (default 0)' },
+    { name: 'temperature', type: 'number', arg: 'T', description: 'T of temperature mixing (default 1 = proportional)' },
+    { name: 'total', type: 'integer', arg: 'N', min: 1, description: 'records in the mixture (default: the sum of the sources)' },
+    { name: 'max-epochs', type: 'number', arg: 'E', description: 'cap on passes over any source' },
+    { name: 'seed', type: 'integer', arg: 'N', default: 0, description: 'seed of the draw' },
   ],
   examples: [
     {
@@ -85,16 +85,17 @@ Records are copied line for line (JSON Lines in, JSON Lines out); a line that is
       items[s.name] = recs.map((r) => JSON.stringify(r));
     }
     const mixSources: MixSource[] = sources.map((s) => ({ name: s.name, size: items[s.name].length, ...(s.weight !== undefined ? { weight: s.weight } : {}) }));
-    const total = str(values, 'total') !== undefined ? num(values, 'total', 0, 1) : undefined;
-    const maxEpochs = str(values, 'max-epochs') !== undefined ? num(values, 'max-epochs', 0, 0, false) : undefined;
+    const total = optionalNum(values, 'total');
+    const maxEpochs = optionalNum(values, 'max-epochs');
+    const temperature = optionalNum(values, 'temperature');
     const plan = planMixture({
       sources: mixSources,
       ...(strategy ? { strategy: strategy as MixStrategy } : {}),
-      ...(str(values, 'temperature') !== undefined ? { temperature: num(values, 'temperature', 1, 0, false) } : {}),
+      ...(temperature !== undefined ? { temperature } : {}),
       ...(total !== undefined ? { total } : {}),
       ...(maxEpochs !== undefined ? { maxEpochs } : {}),
     });
-    const drawn = sampleMixture(items, plan, { seed: num(values, 'seed', 0) });
+    const drawn = sampleMixture(items, plan, { seed: num(values, 'seed') });
     const file = await openOutput(out, '--out');
     for (const d of drawn) void file.write(`${d.item}\n`);
     await file.commit();

@@ -19,10 +19,10 @@ explicitly. It binds 127.0.0.1 (this machine only) unless --host says otherwise,
     { name: 'token', type: 'string', arg: 'TOKEN', description: 'bearer token clients must send (default: $VLIT_API_KEY)' },
     { name: 'no-auth', type: 'boolean', description: 'serve without authentication (explicit opt-out)' },
     { name: 'host', type: 'string', arg: 'HOST', description: 'interface to bind (default 127.0.0.1)' },
-    { name: 'port', type: 'string', arg: 'PORT', description: 'port (default 8000; 0 picks a free one)' },
+    { name: 'port', type: 'integer', arg: 'PORT', default: 8000, description: 'port (0 picks a free one)' },
     { name: 'image-root', type: 'string', arg: 'DIR', description: 'folder request image paths may name (default: data URLs only)' },
-    { name: 'concurrency', type: 'string', arg: 'N', description: 'requests generating at once (default 1)' },
-    { name: 'max-queue', type: 'string', arg: 'N', description: 'requests waiting for a slot before 429 (default 8)' },
+    { name: 'concurrency', type: 'integer', arg: 'N', default: 1, min: 1, description: 'requests generating at once' },
+    { name: 'max-queue', type: 'integer', arg: 'N', default: 8, description: 'requests waiting for a slot before 429' },
   ],
   examples: [
     { command: 'VLIT_API_KEY=s3cret vlit serve runs/demo/model --port 8000', note: 'the demo model on http://127.0.0.1:8000/v1, token from the environment' },
@@ -37,7 +37,7 @@ explicitly. It binds 127.0.0.1 (this machine only) unless --host says otherwise,
         details: { field: '--token' },
       });
     }
-    const port = num(values, 'port', 8000, 0);
+    const port = num(values, 'port');
     if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`, { details: { field: '--port' } });
     const opened = await openModelFolder(dir);
     const imageRoot = str(values, 'image-root');
@@ -48,8 +48,8 @@ explicitly. It binds 127.0.0.1 (this machine only) unless --host says otherwise,
       port,
       ...(token !== undefined ? { apiKey: token } : { allowUnauthenticated: true }),
       ...(imageRoot !== undefined ? { imageRoot: resolve(imageRoot) } : {}),
-      concurrency: num(values, 'concurrency', 1, 1),
-      maxQueue: num(values, 'max-queue', 8, 0),
+      concurrency: num(values, 'concurrency'),
+      maxQueue: num(values, 'max-queue'),
       onLog: (e) => io.stderr(`${e.method} ${e.path} ${e.status} ${Math.round(e.durationMs)} ms${e.code ? ` ${e.code}` : ''}\n`),
     });
     const info = { url: `${server.url.replace(/\/$/, '')}/v1`, host: server.host, port: server.port, model: opened.model.id, auth: token !== undefined };

@@ -33,7 +33,7 @@ same --out resumes each stage from its newest checkpoint.`,
     { name: 'recipe', type: 'string', arg: 'FILE', description: 'recipe JSON (required)' },
     { name: 'out', type: 'string', arg: 'DIR', description: 'run folder (required)' },
     { name: 'engine', type: 'string', arg: ENGINES.join('|'), description: "training engine (default local: Vlit's own on onnxruntime)" },
-    { name: 'nproc', type: 'string', arg: 'N', description: 'processes per node with --engine torchrun (default 1)' },
+    { name: 'nproc', type: 'integer', arg: 'N', default: 1, min: 1, description: 'processes per node with --engine torchrun' },
     {
       name: 'python',
       type: 'string',
@@ -65,7 +65,7 @@ same --out resumes each stage from its newest checkpoint.`,
     const engine = str(values, 'engine') ?? 'local';
     if (!(ENGINES as readonly string[]).includes(engine))
       throw new UsageError(`--engine must be one of ${ENGINES.join(', ')}, got '${engine}'`, { details: { field: '--engine' } });
-    const nproc = num(values, 'nproc', 1, 1);
+    const nproc = num(values, 'nproc');
     const from = dialect(str(values, 'from') ?? 'vlit', 'from');
     const recipe = await readRecipeFile(recipeFile);
     await assertRegularFile(data, { what: '--data' });

@@ -1,5 +1,6 @@
 // Four-option questions about world scenes, one kind per thing the world can say, grouped by SEED-Bench dimension.
 import { InvalidArgumentError, type Rng } from '@vlit/core';
+import { z } from 'zod';
 import { inverseRelation, type SpatialRelation } from '../adapt/geometry.js';
 import { worldObjectName, type WorldObject, type WorldScene } from './scene.js';
 import {
@@ -12,6 +13,7 @@ import {
   WORLD_WORDS,
   type WorldShape,
 } from './vocabulary.js';
+import questionKindsJson from './question-kinds.json';
 
 /** SEED-Bench-1 image dimension codes the world asks about. */
 export const WORLD_DIMENSIONS = ['SU', 'II', 'IA', 'IL', 'IC', 'SR', 'IIR', 'VR', 'TR'] as const;
@@ -28,116 +30,23 @@ export interface WorldQuestionKind {
   heldout: readonly string[];
 }
 
-/** Every question kind of the world. Held-out phrasings share no template with the training ones or with @vlit/templates' pools. */
-export const WORLD_QUESTION_KINDS: readonly WorldQuestionKind[] = [
-  {
-    kind: 'scene-count',
-    dimension: 'SU',
-    train: ['How many shapes are in the image?', 'How many shapes can you see?', 'What is the number of shapes in the picture?'],
-    heldout: ['Counting every figure drawn on the canvas, what total do you get?', 'Altogether, how many figures has the artist drawn here?'],
-  },
-  {
-    kind: 'scene-background',
-    dimension: 'SU',
-    train: ['What color is the background?', 'What is the background color of the image?', 'Which color fills the background?'],
-    heldout: ['Behind all the figures, the canvas is painted which hue?', "Name the hue of the picture's backdrop."],
-  },
-  {
-    kind: 'identity-present',
-    dimension: 'II',
-    train: ['Which shape appears in the image?', 'Which of these shapes can be seen in the picture?', 'Which shape is present in the image?'],
-    heldout: ['Exactly one of these figures was drawn on the canvas. Which one?', 'Spot the figure that truly occurs in this drawing.'],
-  },
-  {
-    kind: 'identity-of-color',
-    dimension: 'II',
-    train: ['What shape is the {color} object?', 'Which shape is drawn in {color}?', 'What kind of shape is {color}?'],
-    heldout: ['Identify the form of the figure painted {color}.', 'The figure in {color} has which form?'],
-  },
-  {
-    kind: 'attribute-color',
-    dimension: 'IA',
-    train: ['What color is the {shape}?', 'What is the color of the {shape}?', 'Which color is the {shape}?'],
-    heldout: ['The {shape} is painted in which hue?', 'Tell me the hue used to paint the {shape}.'],
-  },
-  {
-    kind: 'attribute-size',
-    dimension: 'IA',
-    train: ['How big is the {object}?', 'What size is the {object}?', 'What is the size of the {object}?'],
-    heldout: ['Judge the extent of the {object}: how large would you call it?', 'Compared with the canvas, the {object} is of what magnitude?'],
-  },
-  {
-    kind: 'location',
-    dimension: 'IL',
-    train: ['Where is the {object} in the image?', 'In which part of the image is the {object}?', 'Where can the {object} be found?'],
-    heldout: ['Point to the area of the canvas that holds the {object}.', 'The {object} sits in which zone of the drawing?'],
-  },
-  {
-    kind: 'count-shape',
-    dimension: 'IC',
-    train: ['How many {shapes} are in the image?', 'How many {shapes} can you see?', 'What is the number of {shapes} in the picture?'],
-    heldout: ['What is the tally of {shapes} drawn on the canvas?', 'Tally up the {shapes} in this drawing. What do you get?'],
-  },
-  {
-    kind: 'count-color',
-    dimension: 'IC',
-    train: ['How many {color} shapes are in the image?', 'How many {color} shapes can you see?', 'What is the number of {color} shapes in the picture?'],
-    heldout: ['What is the tally of figures painted {color} on the canvas?', 'Tally up the figures painted {color}. What do you get?'],
-  },
-  {
-    kind: 'relation-direction',
-    dimension: 'SR',
-    train: [
-      'Where is the {object_a} relative to the {object_b}?',
-      'Where is the {object_a} compared with the {object_b}?',
-      'How is the {object_a} placed with respect to the {object_b}?',
-    ],
-    heldout: [
-      'Taking the {object_b} as reference, in which direction lies the {object_a}?',
-      'Starting from the {object_b}, which way must one travel to reach the {object_a}?',
-    ],
-  },
-  {
-    kind: 'relation-which',
-    dimension: 'SR',
-    train: ['Which shape is {direction} the {object}?', 'What is {direction} the {object}?', 'Which object lies {direction} the {object}?'],
-    heldout: ['Name the figure placed {direction} the {object}.', 'Glancing {direction} the {object}, which figure do you find?'],
-  },
-  {
-    kind: 'interaction-pair',
-    dimension: 'IIR',
-    train: [
-      'What is the relation between the {object_a} and the {object_b}?',
-      'How do the {object_a} and the {object_b} interact?',
-      'How are the {object_a} and the {object_b} arranged?',
-    ],
-    heldout: ['Characterize the contact, if any, between the {object_a} and the {object_b}.', 'As drawn, how does the {object_a} meet the {object_b}?'],
-  },
-  {
-    kind: 'interaction-which',
-    dimension: 'IIR',
-    train: ['Which shape {verb} the {object}?', 'What {verb} the {object}?', 'Which object {verb} the {object}?'],
-    heldout: ['Name the figure that {verb} the {object}.', 'Find the figure which {verb} the {object}: which is it?'],
-  },
-  {
-    kind: 'reasoning-most-color',
-    dimension: 'VR',
-    train: ['Which color is most common among the shapes?', 'Which color do most shapes have?', 'What is the most frequent shape color?'],
-    heldout: ['If you group the figures by hue, which group is biggest?', 'Most figures on the canvas share which hue?'],
-  },
-  {
-    kind: 'reasoning-largest',
-    dimension: 'VR',
-    train: ['Which shape is the largest?', 'Which is the biggest shape in the image?', 'What is the largest object?'],
-    heldout: ['Among all the figures, which one covers the most area?', 'Point out the figure of greatest extent.'],
-  },
-  {
-    kind: 'text-word',
-    dimension: 'TR',
-    train: ['What word is written in the image?', 'What does the text in the image say?', 'Which word is printed in the picture?'],
-    heldout: ['Spell out the printed label on the canvas.', 'The lettering in this drawing reads what?'],
-  },
-];
+const questionKindsSchema = z
+  .array(
+    z.object({
+      kind: z.string().min(1),
+      dimension: z.enum(WORLD_DIMENSIONS),
+      train: z.array(z.string().min(1)).min(1),
+      heldout: z.array(z.string().min(1)).min(1),
+    }),
+  )
+  .refine((kinds) => new Set(kinds.map((k) => k.kind)).size === kinds.length, 'kind names must be unique');
+
+/**
+ * Every question kind of the world, from `question-kinds.json` (the phrasings are the benchmark's data,
+ * so they live in a data file; checked against the schema when the module loads). Held-out phrasings
+ * share no template with the training ones or with @vlit/templates' pools.
+ */
+export const WORLD_QUESTION_KINDS: readonly WorldQuestionKind[] = questionKindsSchema.parse(questionKindsJson);
 
 /** Every phrasing reserved for evaluation (unfilled templates); training-data builders must not use them. */
 export const WORLD_HELDOUT_PHRASINGS: readonly string[] = WORLD_QUESTION_KINDS.flatMap((k) => k.heldout);

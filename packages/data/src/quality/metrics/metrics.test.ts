@@ -6,6 +6,7 @@ import {
   entropyBits,
   generateCocoFixture,
   instructionTemplate,
+  QUALITY_TABLE_ROWS,
   renderQualityMarkdown,
   type CocoFixtureOptions,
   type DataQualityReport,
@@ -46,6 +47,16 @@ describe('data-quality metrics on fixtures that differ in one property at a time
     const skewed = await report('skewed categories', { phrasingsPerTask: 3, categoryWeights: { dog: 30 } });
     const table = renderQualityMarkdown([base, templates, turns, skewed]);
     expect(table).toContain('| Task types (T) |');
+    // Every row of the data-file table reads a value the report has (a wrong path would print '–').
+    const baseRow = (label: string) =>
+      table
+        .split('\n')
+        .find((l) => l.startsWith(`| ${label} |`))
+        ?.split(' | ')[2];
+    for (const row of QUALITY_TABLE_ROWS) expect(row.value(base), row.key).not.toBe('–');
+    expect(baseRow('Records')).toBe(String(base.records));
+    expect(baseRow('Turns per conversation')).toBe(base.turns.mean.toFixed(2));
+    expect(baseRow('Instruction similarity (SM)')).toBe(base.similarity.instructions!.toFixed(4));
 
     // More templates: more distinct templates, lower instruction similarity (SM).
     expect(templates.instructionDiversity.templates).toBeGreaterThan(2 * base.instructionDiversity.templates);

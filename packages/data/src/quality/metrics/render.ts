@@ -1,28 +1,37 @@
+import { InvalidArgumentError } from '@vlit/core';
+import { z } from 'zod';
 import type { DataQualityReport } from './metrics.js';
+import qualityTableJson from './quality-table.json';
 
 const fmt = (v: number | null | undefined, digits: number): string => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
 
-/** The rows of the side-by-side table: label, direction hint and value getter. */
-export const QUALITY_TABLE_ROWS: ReadonlyArray<{ key: string; label: string; better: 'higher' | 'lower' | ''; value: (r: DataQualityReport) => string }> = [
-  { key: 'records', label: 'Records', better: '', value: (r) => String(r.records) },
-  { key: 'MD', label: 'Image–text relevance (MD)', better: 'higher', value: (r) => fmt(r.relevance.value, 1) },
-  { key: 'C', label: 'Correctness rate % (C)', better: 'higher', value: (r) => fmt(r.correctness.rate, 1) },
-  { key: 'T', label: 'Task types (T)', better: 'higher', value: (r) => String(r.taskTypes.count) },
-  { key: 'templates', label: 'Instruction templates', better: 'higher', value: (r) => String(r.instructionDiversity.templates) },
-  { key: 'distinct', label: 'Distinct-instruction ratio', better: 'higher', value: (r) => fmt(r.instructionDiversity.distinctRatio, 3) },
-  { key: 'entropy', label: 'Instruction bigram entropy (bits)', better: 'higher', value: (r) => fmt(r.instructionDiversity.bigramEntropy, 2) },
-  { key: 'turns', label: 'Turns per conversation', better: 'higher', value: (r) => fmt(r.turns.mean, 2) },
-  { key: 'objects', label: 'Objects per conversation', better: 'higher', value: (r) => fmt(r.objectsPerConversation.mean, 2) },
-  { key: 'instrLen', label: 'Instruction words', better: '', value: (r) => fmt(r.lengths.instructionWords, 1) },
-  { key: 'answerLen', label: 'Answer words', better: '', value: (r) => fmt(r.lengths.answerWords, 1) },
-  { key: 'reasoning', label: 'Reasoning share %', better: 'higher', value: (r) => fmt(r.reasoningShare, 1) },
-  { key: 'Balance', label: 'Category balance spread, CV % (Balance)', better: 'lower', value: (r) => fmt(r.balance.category, 1) },
-  { key: 'taskBalance', label: 'Task balance spread, CV %', better: 'lower', value: (r) => fmt(r.balance.task, 1) },
-  { key: 'SM', label: 'Instruction similarity (SM)', better: 'lower', value: (r) => fmt(r.similarity.instructions, 4) },
-  { key: 'AM', label: 'Answer similarity (AM)', better: 'lower', value: (r) => fmt(r.similarity.answers, 4) },
-  { key: 'SMmax', label: 'Instruction mean max similarity', better: 'lower', value: (r) => fmt(r.similarity.instructionsMeanMax, 4) },
-  { key: 'AMmax', label: 'Answer mean max similarity', better: 'lower', value: (r) => fmt(r.similarity.answersMeanMax, 4) },
-];
+const qualityTableSchema = z.array(
+  z.object({
+    key: z.string().min(1),
+    label: z.string().min(1),
+    better: z.enum(['higher', 'lower', '']),
+    /** Dotted path of the number in a DataQualityReport. */
+    field: z.string().regex(/^[A-Za-z]+(\.[A-Za-z]+)*$/),
+    digits: z.number().int().min(0),
+  }),
+);
+
+/** The number at a dotted path of a report (undefined where a report read from disk lacks it; shown as '–'). */
+function reportField(report: DataQualityReport, field: string): number | null | undefined {
+  let value: unknown = report;
+  for (const part of field.split('.')) value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[part] : undefined;
+  if (value === null || value === undefined || typeof value === 'number') return value;
+  throw new InvalidArgumentError(`quality table field '${field}' is not a number in report '${report.name}'`, { details: { field } });
+}
+
+/**
+ * The rows of the side-by-side table: label, direction hint and value getter. The rows are data
+ * (`quality-table.json`: label, direction, report field, decimals), checked when the module loads.
+ */
+export const QUALITY_TABLE_ROWS: ReadonlyArray<{ key: string; label: string; better: 'higher' | 'lower' | ''; value: (r: DataQualityReport) => string }> =
+  qualityTableSchema
+    .parse(qualityTableJson)
+    .map(({ field, digits, ...row }) => ({ ...row, value: (r: DataQualityReport) => fmt(reportField(r, field), digits) }));
 
 /** A markdown table with one column per dataset, plus the embedders that produced the numbers. */
 export function renderQualityMarkdown(reports: readonly DataQualityReport[]): string {
