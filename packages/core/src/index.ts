@@ -23,7 +23,27 @@ export {
   type VlitErrorOptions,
 } from './errors.js';
 export { WarningCollector, type ProgressCallback, type ProgressEvent, type VlitWarning } from './warnings.js';
-export * from './tensor.js';
+export {
+  DTYPES,
+  assertFloat32Weight,
+  assertTensor,
+  bfloat16ToFloat32,
+  createTensor,
+  dtypeByteSize,
+  elementCount,
+  float16ToFloat32,
+  float32ToBfloat16,
+  float32ToFloat16,
+  reshapeTensor,
+  sameDims,
+  toFloat32,
+  typedArrayFromBytes,
+  typedArrayToBytes,
+  type DType,
+  type DTypeArrayMap,
+  type Tensor,
+  type TensorData,
+} from './tensor.js';
 export {
   SAFETENSORS_DTYPES,
   bf16Tensor,
@@ -44,7 +64,7 @@ export {
   type SafetensorsRawTensor,
   type SafetensorsTensorInfo,
 } from './safetensors.js';
-export * from './minifloat.js';
+export { float4E2M1ToFloat32, float8E4M3ToFloat32, float8E5M2ToFloat32, float8E8M0ToFloat32 } from './minifloat.js';
 export { openCheckpointFiles, type CheckpointFolder, type CheckpointTensorInfo, type OpenCheckpointFilesOptions } from './checkpoint-files.js';
 export { createRng, createRngFromState, type Rng, type RngState } from './rng.js';
 export { seededTensors, type SeededInit } from './seeded-tensors.js';
