@@ -7,7 +7,7 @@
 import { createNodeRuntime } from '@vlit/runtime/node';
 import { describe, expect, it } from 'vitest';
 import type { RecipeStageInput } from '../recipe.js';
-import { createTinyLlava, makeSample, randomFeatures } from '../training/tiny-llava.fixture.js';
+import { createTinyLlava, makeSample, randomFeatures } from '../testing/tiny-llava.js';
 import { buildTrainingGraph } from '../training/training-graph.js';
 import { trainStage } from './train-stage.js';
 

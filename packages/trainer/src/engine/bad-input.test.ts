@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { isNonFiniteLossError } from '../metrics.js';
 import type { RecipeStageInput } from '../recipe.js';
 import { prepareTrainingFeeds } from '../training/feeds.js';
-import { createTinyLlava, makeSample, randomFeatures, TINY } from '../training/tiny-llava.fixture.js';
+import { createTinyLlava, makeSample, randomFeatures, TINY } from '../testing/tiny-llava.js';
 import { buildTrainingGraph } from '../training/training-graph.js';
 import { trainStage } from './train-stage.js';
 

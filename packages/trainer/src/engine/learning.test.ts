@@ -13,7 +13,7 @@ import { writePng } from '@vlit/test-kit/node';
 import { describe, expect, it } from 'vitest';
 import type { TrainingSample } from '../data/order.js';
 import type { RecipeStageInput } from '../recipe.js';
-import { createTinyLlava, makeSample, TINY } from '../training/tiny-llava.fixture.js';
+import { createTinyLlava, makeSample, TINY } from '../testing/tiny-llava.js';
 import { trainStage, type EvaluationContext } from './train-stage.js';
 
 const SIZE = 12;

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { createRng, createTensor, isVlitError, serializeSafetensors, type Tensor } from '@vlit/core';
 import { readSafetensorsFile } from '@vlit/core/node';
 import { runReferencePython } from '@vlit/test-kit/node';
-import { recordFigures } from '../test-figures.js';
+import { recordFigures } from '../testing/figures.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readPeftAdapter, writePeftAdapter } from '../node.js';
 import {

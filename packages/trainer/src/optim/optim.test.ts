@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { createRng, createTensor, isVlitError, parseSafetensors, serializeSafetensors, type Tensor } from '@vlit/core';
 import { runReferencePython } from '@vlit/test-kit/node';
-import { recordFigures } from '../test-figures.js';
+import { recordFigures } from '../testing/figures.js';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_NO_DECAY,

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { createTrainingSession } from '../engine/session.js';
 import type { RecipeStageInput } from '../recipe.js';
 import { prepareTrainingFeeds } from './feeds.js';
-import { createTinyLlava, makeSample, randomFeatures, TINY } from './tiny-llava.fixture.js';
+import { createTinyLlava, makeSample, randomFeatures, TINY } from '../testing/tiny-llava.js';
 import { buildTrainingGraph, TRAINING_IO, type LoraInitialWeights } from './training-graph.js';
 
 const P = 0.5;

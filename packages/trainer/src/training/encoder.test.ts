@@ -13,7 +13,7 @@ import type { TrainingSample } from '../data/order.js';
 import { createTrainingSession } from '../engine/session.js';
 import type { RecipeStageInput } from '../recipe.js';
 import { prepareTrainingFeeds } from './feeds.js';
-import { createTinyLlava, TINY } from './tiny-llava.fixture.js';
+import { createTinyLlava, TINY } from '../testing/tiny-llava.js';
 import { buildTrainingGraph } from './training-graph.js';
 
 const stage: RecipeStageInput = {

@@ -13,7 +13,7 @@ import { createTrainingSession } from '../engine/session.js';
 import { trainStage } from '../engine/train-stage.js';
 import type { RecipeStageInput } from '../recipe.js';
 import { prepareTrainingFeeds } from './feeds.js';
-import { createTinyLlava, makeSample, randomFeatures, referenceTensors, relativeError, runTorchReference, TINY } from './tiny-llava.fixture.js';
+import { createTinyLlava, makeSample, randomFeatures, referenceTensors, relativeError, runTorchReference, TINY } from '../testing/tiny-llava.js';
 import { buildTrainingGraph, type LoraInitialWeights } from './training-graph.js';
 
 const SLOW = { timeout: 600_000 };

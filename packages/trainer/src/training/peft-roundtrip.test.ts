@@ -12,7 +12,7 @@ import { trainStageInDirectory } from '../engine/directory-store.js';
 import { createTrainingSession } from '../engine/session.js';
 import type { RecipeStageInput } from '../recipe.js';
 import { prepareTrainingFeeds } from './feeds.js';
-import { createTinyLlava, makeSample, randomFeatures, referenceTensors, relativeError, runTorchReference, TINY } from './tiny-llava.fixture.js';
+import { createTinyLlava, makeSample, randomFeatures, referenceTensors, relativeError, runTorchReference, TINY } from '../testing/tiny-llava.js';
 import { TRAINING_IO } from './training-graph.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 'vlit-peft-roundtrip-'));

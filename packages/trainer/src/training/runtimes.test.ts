@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createTrainingSession } from '../engine/session.js';
 import type { RecipeStageInput } from '../recipe.js';
 import { prepareTrainingFeeds } from './feeds.js';
-import { createTinyLlava, makeSample, randomFeatures } from './tiny-llava.fixture.js';
+import { createTinyLlava, makeSample, randomFeatures } from '../testing/tiny-llava.js';
 import { buildTrainingGraph } from './training-graph.js';
 
 const stage: RecipeStageInput = {

@@ -12,8 +12,8 @@ import { buildEmbedTokensModel, buildLlamaDecoderModel, initLlamaWeights, tinyLl
 import { runReferencePython } from '@vlit/test-kit/node';
 import { collateBatch } from '../data/collate.js';
 import type { TrainingSample } from '../data/order.js';
-import { llavaTensorNaming } from './naming.js';
-import type { TrainingModelParts } from './training-graph.js';
+import { llavaTensorNaming } from '../training/naming.js';
+import type { TrainingModelParts } from '../training/training-graph.js';
 
 /** The tiny model's widths. */
 export const TINY = { vocab: 48, hidden: 16, featureDim: 8, imageTokens: 3, imageTokenId: 47 } as const;
@@ -129,7 +129,7 @@ export function runTorchReference(
   writeFileSync(inFile, serializeSafetensors(options.tensors));
   const config = { text_config: options.tiny.hfTextConfig, feature_dim: TINY.featureDim, image_token_id: TINY.imageTokenId, ...options.config };
   writeFileSync(cfgFile, JSON.stringify(config));
-  runReferencePython(new URL(`./py/${script}`, import.meta.url).pathname, [cfgFile, inFile, ...(options.args ?? []), outFile]);
+  runReferencePython(new URL(`../training/py/${script}`, import.meta.url).pathname, [cfgFile, inFile, ...(options.args ?? []), outFile]);
   const out = parseSafetensors(new Uint8Array(readFileSync(outFile)));
   return (name) => {
     const entry = out.tensors.get(name);

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'test-artifacts');
+const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'test-artifacts');
 
 /** Write `figures` to test-artifacts/parity-<key>.json (one file per key: test files run in parallel). */
 export function recordFigures(key: string, figures: Record<string, number | string>): void {
