@@ -23,27 +23,10 @@ export {
   type VlitErrorOptions,
 } from './errors.js';
 export { WarningCollector, type ProgressCallback, type ProgressEvent, type VlitWarning } from './warnings.js';
-export {
-  DTYPES,
-  assertFloat32Weight,
-  assertTensor,
-  bfloat16ToFloat32,
-  createTensor,
-  dtypeByteSize,
-  elementCount,
-  float16ToFloat32,
-  float32ToBfloat16,
-  float32ToFloat16,
-  reshapeTensor,
-  sameDims,
-  toFloat32,
-  typedArrayFromBytes,
-  typedArrayToBytes,
-  type DType,
-  type DTypeArrayMap,
-  type Tensor,
-  type TensorData,
-} from './tensor.js';
+// Tensors: the type and its dtypes; making and checking one; converting between dtypes and bytes.
+export { DTYPES, dtypeByteSize, elementCount, type DType, type DTypeArrayMap, type Tensor, type TensorData } from './tensor.js';
+export { assertFloat32Weight, assertTensor, createTensor, reshapeTensor, sameDims } from './tensor.js';
+export { bfloat16ToFloat32, float16ToFloat32, float32ToBfloat16, float32ToFloat16, toFloat32, typedArrayFromBytes, typedArrayToBytes } from './tensor.js';
 export {
   SAFETENSORS_DTYPES,
   bf16Tensor,
