@@ -10,7 +10,7 @@
  * Reading is zero-copy where it can be: entries expose a `bytes` view into the file, and typed
  * arrays share the file's memory when the view is aligned for them (they are copied otherwise).
  */
-import { CompatibilityError, FormatError, InvalidArgumentError, NotFoundError, TensorShapeError, UnsupportedError } from './errors.js';
+import { FormatError, InvalidArgumentError, NotFoundError, TensorShapeError, UnsupportedError } from './errors.js';
 import {
   assertTensor,
   createTensor,
@@ -19,6 +19,7 @@ import {
   float32ToBfloat16,
   float32ToFloat16,
   sameDims,
+  shapeMismatchError,
   typedArrayFromBytes,
   typedArrayToBytes,
   type DType,
@@ -229,10 +230,15 @@ export function float32TensorOfShape(
   context: { neededBy: string; file?: string; field?: string },
 ): Tensor<'float32'> {
   if (!sameDims(entry.shape, dims)) {
-    const has = `[${entry.shape.join(', ')}]`;
-    const needs = `[${dims.join(', ')}]`;
-    throw new CompatibilityError(`tensor '${entry.name}' has shape ${has}, ${context.neededBy} needs ${needs}`, {
-      details: { file: context.file, field: context.field ?? entry.name, left: `${entry.name} ${has}`, right: `${context.neededBy} ${needs}` },
+    const { neededBy, file } = context;
+    throw shapeMismatchError({
+      label: `tensor '${entry.name}'`,
+      name: entry.name,
+      has: entry.shape,
+      neededBy,
+      needs: dims,
+      file,
+      field: context.field ?? entry.name,
     });
   }
   return createTensor('float32', [...dims], new Float32Array(entry.toFloat32()));

@@ -259,11 +259,25 @@ export function assertFloat32Weight(
 ): asserts t is Tensor<'float32'> {
   const { label, neededBy, field, file } = context;
   if (t.dtype !== 'float32') throw new TensorShapeError(`${label} must be float32, got ${t.dtype}`, { details: { file, field } });
-  if (!sameDims(t.dims, dims)) {
-    const has = `[${t.dims.join(', ')}]`;
-    const needs = `[${dims.join(', ')}]`;
-    throw new CompatibilityError(`${label} has shape ${has}, ${neededBy} needs ${needs}`, {
-      details: { file, field, left: `${field} ${has}`, right: `${neededBy} ${needs}` },
-    });
-  }
+  if (!sameDims(t.dims, dims)) throw shapeMismatchError({ label, name: field, has: t.dims, neededBy, needs: dims, file, field });
+}
+
+/**
+ * The CompatibilityError of a weight whose shape is not the one a component needs: the message names both
+ * shapes and who needs it; `left`/`right` carry the two sides. Shared by the weight and checkpoint checks.
+ */
+export function shapeMismatchError(m: {
+  label: string;
+  name: string;
+  has: readonly number[];
+  neededBy: string;
+  needs: readonly number[];
+  file?: string;
+  field: string;
+}): CompatibilityError {
+  const has = `[${m.has.join(', ')}]`;
+  const needs = `[${m.needs.join(', ')}]`;
+  return new CompatibilityError(`${m.label} has shape ${has}, ${m.neededBy} needs ${needs}`, {
+    details: { file: m.file, field: m.field, left: `${m.name} ${has}`, right: `${m.neededBy} ${needs}` },
+  });
 }
