@@ -5,7 +5,7 @@
  */
 import { createTensor, type Tensor } from '@vlit/core';
 import { createGraph, type GraphBuilder, type OnnxModel, type Value } from '@vlit/graph';
-import { gridSide, type ConnectorConfig, type ResamplerConnectorConfig } from './config.js';
+import { gridSide, normalizeConnectorConfig, type ConnectorConfig, type ConnectorConfigInput, type ResamplerConnectorConfig } from './config.js';
 
 /** Name of the graph input, [images, tokens, inputDim]. */
 export const CONNECTOR_INPUT = 'features';
@@ -76,7 +76,9 @@ function resampler(g: GraphBuilder, x: Value, w: Weights, c: ResamplerConnectorC
  * Build the connector's ONNX model. Token-count-independent connectors get a symbolic token dim;
  * pooling connectors are built for a fixed token count (their grid reshapes need it).
  */
-export function buildConnectorModel(config: ConnectorConfig, weights: Weights, tokens?: number, name = `connector-${config.kind}`): OnnxModel {
+export function buildConnectorModel(input: ConnectorConfigInput, weights: Weights, tokens?: number, name = `connector-${input.kind}`): OnnxModel {
+  // Defaults filled here too, so a config as users write it builds the connector createConnector would.
+  const config: ConnectorConfig = normalizeConnectorConfig(input);
   const g = createGraph({ name, opset: 20 });
   const fixed = config.kind === 'avg-pool' || config.kind === 'pixel-shuffle';
   const x = g.input(CONNECTOR_INPUT, 'float32', ['images', fixed ? (tokens as number) : (tokens ?? 'tokens'), config.inputDim]);

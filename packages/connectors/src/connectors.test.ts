@@ -8,12 +8,14 @@ import { listInitializers } from '@vlit/graph';
 import { maxAbsDiff } from '@vlit/test-kit';
 import { RUNTIME_PLATFORMS, createRuntimePair } from '@vlit/test-kit/node';
 import {
+  buildConnectorModel,
   connectorWeightShapes,
   createAvgPoolConnector,
   createConnector,
   createMlpConnector,
   createPixelShuffleConnector,
   createResamplerConnector,
+  initConnectorWeights,
   loadConnector,
   normalizeConnectorConfig,
   type ConnectorConfig,
@@ -250,6 +252,15 @@ describe('weights: seeds, safetensors, Hugging Face LLaVA names', () => {
     const inits = new Map(listInitializers(c.toModel()).map((i) => [i.name, i]));
     expect(inits.get('linear_1.weight')?.dims).toEqual([5, 8]);
     expect(inits.get('linear_2.bias')?.dims).toEqual([6]);
+  });
+
+  it('buildConnectorModel fills defaults as createConnector does: a resampler written without depth keeps its one layer', () => {
+    const written = { kind: 'resampler', inputDim: 8, outputDim: 6, numQueries: 3 } as const;
+    const weights = initConnectorWeights(normalizeConnectorConfig(written), 2);
+    const names = listInitializers(buildConnectorModel(written, weights)).map((i) => i.name);
+    // Every weight initConnectorWeights made for the default depth of 1 is in the graph; none is dropped.
+    expect(names).toEqual(expect.arrayContaining(Object.keys(weights)));
+    expect(names).toContain('layers.0.attn.q_proj.weight');
   });
 
   it('hf-llava names: the four tensor names, [out, in] layout, and numpy (torch semantics) agrees', async () => {

@@ -1,8 +1,10 @@
 /**
- * The frozen vision encoder inside the training graph: a tiny CLIP-style ViT (@vlit/encoders) in front
- * of the connector, reading its penultimate hidden state with the CLS token dropped (LLaVA's default
- * feature select). Fed pixels must give the loss and gradients of the same graph fed the features that
- * the ViT alone computes on the runtime (the encoder-cache path), and the ViT's tensors stay frozen.
+ * The vision encoder inside the training graph: a tiny CLIP-style ViT (@vlit/encoders) in front of the
+ * connector, reading its penultimate hidden state with the CLS token dropped (LLaVA's default feature
+ * select). Frozen, fed pixels must give the loss and gradients of the same graph fed the features that
+ * the ViT alone computes on the runtime (the encoder-cache path). Unfrozen with one glob, exactly the
+ * ViT's weights train (none of the graph builder's shape vectors or scalar constants), with gradients
+ * that match central differences of the loss.
  */
 import { createRng, createTensor, type Tensor } from '@vlit/core';
 import { buildVitModel, createVitWeights, hiddenStateName, resolveVitConfig } from '@vlit/encoders';
@@ -13,6 +15,7 @@ import type { TrainingSample } from '../data/order.js';
 import { createTrainingSession } from '../engine/session.js';
 import type { RecipeStageInput } from '../recipe.js';
 import { prepareTrainingFeeds } from './feeds.js';
+import { expectCentralDifferences } from '../testing/gradients.js';
 import { createTinyLlava, TINY } from '../testing/tiny-llava.js';
 import { buildTrainingGraph } from './training-graph.js';
 
@@ -36,7 +39,7 @@ function sample(id: string, tokens: number, prompt: number[], answer: number[]):
   return { id, inputIds, labels, imageSpans: [{ imageIndex: 0, start: 1, end: 1 + tokens }] };
 }
 
-describe('frozen vision encoder in the training graph', () => {
+describe('vision encoder in the training graph', () => {
   it('pixels through the in-graph ViT give the loss and gradients of features from the ViT run alone', { timeout: 600_000 }, async () => {
     const vit = resolveVitConfig({ imageSize: 12, patchSize: 4, hiddenSize: TINY.featureDim, numLayers: 2, numHeads: 2, intermediateSize: 16 });
     const vitModel = buildVitModel(vit, createVitWeights(vit, 5));
@@ -104,5 +107,44 @@ describe('frozen vision encoder in the training graph', () => {
       }
       expect(diff, p.name).toBeLessThanOrEqual(1e-5 * scale + 1e-12);
     }
+  });
+
+  it('unfrozen by one glob, exactly the ViT weights train (no builder constant); their gradients match central differences', { timeout: 600_000 }, async () => {
+    const vit = resolveVitConfig({ imageSize: 8, patchSize: 4, hiddenSize: TINY.featureDim, numLayers: 2, numHeads: 2, intermediateSize: 16 });
+    const vitWeights = createVitWeights(vit, 7);
+    const tiny = createTinyLlava(8, { layers: 1 });
+    const unfrozen: RecipeStageInput = { ...stage, trainables: [{ mode: 'trained', match: ['model.vision_tower.*', 'model.multi_modal_projector.*'] }] };
+    const graph = buildTrainingGraph(
+      { ...tiny.parts, encoder: buildVitModel(vit, vitWeights), dropFirstEncoderToken: true, names: { encoderOutput: hiddenStateName(1) } },
+      { stage: unfrozen, seed: 1 },
+    );
+    // The independent list: the weights the ViT was built from, under transformers' LLaVA prefix.
+    const tower = graph.parameters.filter((p) => p.name.startsWith('model.vision_tower.')).map((p) => p.name);
+    expect(tower.sort()).toEqual([...vitWeights.keys()].map((n) => `model.vision_tower.${n}`).sort());
+    expect(graph.parameters.every((p) => p.initial.dtype === 'float32')).toBe(true);
+
+    const rng = createRng('unfrozen');
+    const pixels = [0, 1].map(() => {
+      const t = createTensor('float32', [3, 8, 8]);
+      rng.fillNormal(t.data, 1);
+      return t;
+    });
+    const samples = [sample('a', 4, [5, 6], [9, 10]), sample('b', 4, [7], [11])];
+    const runtime = createNodeRuntime({ session: { intraOpThreads: 1 } });
+    const session = await createTrainingSession(runtime.backend, graph);
+    const feeds = prepareTrainingFeeds(
+      graph,
+      samples,
+      pixels.map((p) => [p]),
+    ).feeds;
+    const values = new Map(graph.parameters.map((p) => [p.name, Float32Array.from(p.initial.data)]));
+    const tensors = ['embeddings.patch_embedding.weight', 'encoder.layers.0.self_attn.q_proj.weight', 'encoder.layers.0.mlp.fc1.weight', 'pre_layrnorm.weight'];
+    await expectCentralDifferences(
+      session,
+      feeds,
+      values,
+      tensors.map((n) => `model.vision_tower.vision_model.${n}`),
+    );
+    await session.release();
   });
 });

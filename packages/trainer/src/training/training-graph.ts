@@ -216,6 +216,11 @@ interface RenamedPart {
 }
 
 /** Clone a part and rename its values into the training graph's name space. */
+/** ONNX element types a trained tensor can have (float, float16, double, bfloat16). */
+const FLOAT_TYPES = new Set([1, 10, 11, 16]);
+/** Names @vlit/graph's builder gives its constants (`<hint>_const_<n>`, e.g. a shape vector or an attention scale). */
+const BUILDER_CONSTANT = /(^|_)const_\d+$/;
+
 function renamePart(model: OnnxModel, part: TrainingPart, naming: TensorNaming, inputMap: ReadonlyMap<string, string>): RenamedPart {
   const graph = graphOf(model, part);
   const types = inferGraphTypes(graph, defaultOpset(model));
@@ -223,7 +228,8 @@ function renamePart(model: OnnxModel, part: TrainingPart, naming: TensorNaming, 
   const map = new Map<string, string>();
   const weights = new Map<string, string>();
   for (const t of graph.initializer) {
-    const mapped = naming(part, t.name);
+    // Shape vectors, indices and graph-builder constants are never model tensors, whatever the naming says.
+    const mapped = FLOAT_TYPES.has(t.dataType ?? 0) && !BUILDER_CONSTANT.test(t.name) ? naming(part, t.name) : null;
     map.set(t.name, mapped ?? `${part}/${t.name}`);
     if (mapped !== null) weights.set(mapped, t.name);
   }
