@@ -215,12 +215,12 @@ interface RenamedPart {
   opset: number;
 }
 
-/** Clone a part and rename its values into the training graph's name space. */
 /** ONNX element types a trained tensor can have (float, float16, double, bfloat16). */
 const FLOAT_TYPES = new Set([1, 10, 11, 16]);
 /** Names @vlit/graph's builder gives its constants (`<hint>_const_<n>`, e.g. a shape vector or an attention scale). */
 const BUILDER_CONSTANT = /(^|_)const_\d+$/;
 
+/** Clone a part and rename its values into the training graph's name space. */
 function renamePart(model: OnnxModel, part: TrainingPart, naming: TensorNaming, inputMap: ReadonlyMap<string, string>): RenamedPart {
   const graph = graphOf(model, part);
   const types = inferGraphTypes(graph, defaultOpset(model));
