@@ -6,9 +6,15 @@
  * ViT's weights train (none of the graph builder's shape vectors or scalar constants), with gradients
  * that match central differences of the loss.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { createRng, createTensor, type Tensor } from '@vlit/core';
-import { buildVitModel, createVitWeights, hiddenStateName, resolveVitConfig } from '@vlit/encoders';
+import { buildConnectorModel, initConnectorWeights } from '@vlit/connectors';
+import { buildHfVisionModel, buildVitModel, createVitWeights, hiddenStateName, resolveVitConfig } from '@vlit/encoders';
 import { encodeModel } from '@vlit/graph';
+import { vitAsHfVisionTower } from '@vlit/models/node';
+import { runReferencePython } from '@vlit/test-kit/node';
 import { createNodeRuntime } from '@vlit/runtime/node';
 import { describe, expect, it } from 'vitest';
 import type { TrainingSample } from '../data/order.js';
@@ -52,8 +58,8 @@ describe('vision encoder in the training graph', () => {
     expect(withEncoder.imageInput).toBe('pixel_values');
     expect(withEncoder.imageDims).toEqual([3, 12, 12]);
     expect(withEncoder.projectedTokens(3)).toBe(9); // 3 x 3 patches, CLS dropped
-    const vision = withEncoder.tensorNames.filter((n) => n.startsWith('model.vision_tower.vision_model.'));
-    expect(vision).toContain('model.vision_tower.vision_model.embeddings.patch_embedding.weight');
+    const vision = withEncoder.tensorNames.filter((n) => n.startsWith('model.vision_tower.'));
+    expect(vision).toContain('model.vision_tower.embeddings.patch_embedding.weight');
     expect(withEncoder.frozen).toEqual(expect.arrayContaining(vision));
     expect(withEncoder.parameters.map((p) => p.name)).toEqual(fromFeatures.parameters.map((p) => p.name));
 
@@ -120,7 +126,7 @@ describe('vision encoder in the training graph', () => {
     );
     // The independent list: the weights the ViT was built from, under transformers' LLaVA prefix.
     const tower = graph.parameters.filter((p) => p.name.startsWith('model.vision_tower.')).map((p) => p.name);
-    expect(tower.sort()).toEqual([...vitWeights.keys()].map((n) => `model.vision_tower.${n}`).sort());
+    expect(tower.sort()).toEqual([...vitWeights.keys()].map((n) => `model.vision_tower.${n.slice('vision_model.'.length)}`).sort());
     expect(graph.parameters.every((p) => p.initial.dtype === 'float32')).toBe(true);
 
     const rng = createRng('unfrozen');
@@ -143,8 +149,37 @@ describe('vision encoder in the training graph', () => {
       session,
       feeds,
       values,
-      tensors.map((n) => `model.vision_tower.vision_model.${n}`),
+      tensors.map((n) => `model.vision_tower.${n}`),
     );
     await session.release();
+  });
+
+  it("a Hugging Face tower's weights (names relative to its root) train under transformers' LLaVA names and shapes", { timeout: 600_000 }, async () => {
+    // transformers' own state dict of a tiny LlavaForConditionalGeneration (CLIP tower: width 16, 2 layers, 28 px, patch 14).
+    const dir = mkdtempSync(path.join(tmpdir(), 'vlit-llava-names-'));
+    const out = path.join(dir, 'names.json');
+    runReferencePython(new URL('../py/llava_tensor_names.py', import.meta.url).pathname, [out], { timeoutMs: 300_000 });
+    const reference = new Map(Object.entries(JSON.parse(readFileSync(out, 'utf8')) as Record<string, number[]>));
+    rmSync(dir, { recursive: true, force: true });
+    const vit = resolveVitConfig({ imageSize: 28, patchSize: 14, hiddenSize: 16, numLayers: 2, numHeads: 2, intermediateSize: 32, hiddenAct: 'quick_gelu' });
+    const tower = vitAsHfVisionTower(vit, createVitWeights(vit, 3));
+    expect([...tower.weights.keys()]).toContain('embeddings.patch_embedding.weight'); // relative to the tower's root
+    const encoder = buildHfVisionModel(tower.spec, tower.weights, { featureLayer: -1, selectStrategy: 'full' });
+    const projector = { kind: 'mlp', inputDim: 16, hiddenDim: TINY.hidden, outputDim: TINY.hidden } as const;
+    const graph = buildTrainingGraph(
+      {
+        ...createTinyLlava(2, { layers: 1 }).parts,
+        connector: buildConnectorModel(projector, initConnectorWeights(projector, 2)),
+        encoder,
+        names: { encoderOutput: 'image_features' },
+      },
+      { stage: { ...stage, trainables: [{ mode: 'trained', match: ['model.vision_tower.*'] }] }, seed: 1 },
+    );
+    const trained = graph.parameters.filter((p) => p.name.startsWith('model.vision_tower.'));
+    // Every tower tensor of transformers' model but post_layernorm (LLaVA reads hidden states, never the pooled output).
+    const expected = [...reference.keys()].filter((n) => n.startsWith('model.vision_tower.') && !n.includes('.post_layernorm.'));
+    expect(trained.map((p) => p.name).sort()).toEqual(expected.sort());
+    for (const p of trained) expect(reference.get(p.name), p.name).toEqual([...p.initial.dims]);
+    expect(trained.map((p) => p.name)).toContain('model.vision_tower.encoder.layers.1.mlp.fc2.weight');
   });
 });

@@ -18,7 +18,9 @@ function looksLikeParameter(name: string): boolean {
 }
 
 /**
- * transformers 5 LlavaForConditionalGeneration names: the vision encoder under `model.vision_tower.`,
+ * transformers 5 LlavaForConditionalGeneration names: the vision encoder under `model.vision_tower.`
+ * with the names relative to the tower's root (`model.vision_tower.embeddings.patch_embedding.weight`:
+ * a CLIPVisionModel's `vision_model.` level, as Vlit's ViT and transformers 4 files write it, is dropped),
  * the projector under `model.multi_modal_projector.`,
  * the decoder's `model.*` under `model.language_model.*`, `lm_head.*` as it is. Decoder initializers
  * that are not `model.*` / `lm_head.*` parameters (e.g. `rotary.inv_freq`) are constants.
@@ -26,9 +28,8 @@ function looksLikeParameter(name: string): boolean {
 export const llavaTensorNaming: TensorNaming = (part, name) => {
   if (!looksLikeParameter(name)) return null;
   if (part === 'encoder') {
-    if (name.startsWith('model.vision_tower.')) return name;
-    if (name.startsWith('vision_tower.')) return `model.${name}`;
-    return `model.vision_tower.${name}`;
+    const root = name.replace(/^(model\.)?(vision_tower\.)?(vision_model\.)?/, '');
+    return `model.vision_tower.${root}`;
   }
   if (part === 'connector') {
     if (name.startsWith('model.multi_modal_projector.')) return name;
