@@ -63,7 +63,7 @@ function solid(rgb: [number, number, number]): RawImage {
 /** A recipe file from trainer's LLaVA recipe with tiny stages (constant lr, a few steps). */
 async function writeRecipe(
   file: string,
-  stages: Array<{ template: string; steps: number; lr: number; trainLanguageModel: boolean }>,
+  stages: Array<{ template: string; steps: number; lr: number; trainLanguageModel: boolean; trainables?: unknown[] }>,
   lora = false,
 ): Promise<void> {
   const base = llavaRecipe({
@@ -84,6 +84,7 @@ async function writeRecipe(
       gradientAccumulation: 1,
       schedule: { type: 'constant' },
       optimizer: { ...base.stages[0].optimizer, lr: s.lr },
+      ...(s.trainables ? { trainables: s.trainables } : {}),
     })),
   };
   await writeFile(file, JSON.stringify(recipe));
@@ -322,6 +323,46 @@ describe('vlit train', () => {
     } finally {
       await model.dispose();
     }
+  }, 300_000);
+
+  it('a stage that trains the vision tower, then a frozen-tower stage: the local engine follows transformers under torchrun step for step', async () => {
+    // Stage 1 trains tower + projector (pixels through the tower in the graph); stage 2 the projector alone on
+    // features the trained tower computes again. transformers runs the same recipe on pixels throughout.
+    const one = join(dir, 'one-tower.jsonl');
+    await writeFile(one, `${JSON.stringify(RECORDS[0])}\n`);
+    const recipe = join(dir, 'tower.json');
+    await writeRecipe(recipe, [
+      {
+        template: 'llava-plain',
+        steps: 2,
+        lr: 1e-2,
+        trainLanguageModel: false,
+        trainables: [{ mode: 'trained', match: ['model.vision_tower.*', 'model.multi_modal_projector.*'] }],
+      },
+      { template: 'llava-plain', steps: 2, lr: 1e-2, trainLanguageModel: false },
+    ]);
+    const args = ['train', '--model', modelDir, '--data', one, '--root', root, '--recipe', recipe, '--json'];
+    const local = await vlit(...args, '--out', join(dir, 'tower-local'));
+    expect(local.code, local.stderr).toBe(0);
+    const run = await vlit(...args, '--out', join(dir, 'tower-torchrun'), '--engine', 'torchrun', '--nproc', '1', '--python', PYTHON);
+    expect(run.code, run.stderr).toBe(0);
+    type Summary = { savedDir: string; stages: Array<{ steps: number; firstLoss: number; finalLoss: number }> };
+    const a = JSON.parse(local.stdout) as Summary;
+    const b = JSON.parse(run.stdout) as Summary;
+    expect(a.stages.map((s) => s.steps)).toEqual([2, 2]);
+    expect(b.stages.map((s) => s.steps)).toEqual([2, 2]);
+    for (const [k, s] of a.stages.entries()) {
+      expect(Math.abs(b.stages[k].firstLoss - s.firstLoss) / s.firstLoss, `stage ${k + 1} first loss`).toBeLessThan(1e-4);
+      expect(Math.abs(b.stages[k].finalLoss - s.finalLoss) / s.finalLoss, `stage ${k + 1} final loss`).toBeLessThan(1e-3);
+    }
+    // Stage 2 starts where stage 1 left the model: its first loss is below stage 1's first.
+    expect(a.stages[1].firstLoss).toBeLessThan(a.stages[0].firstLoss);
+    // The saved towers moved off the input's, by the same steps in both engines.
+    const before = await tensorOf(modelDir, 'patch_embedding.weight');
+    const local1 = await tensorOf(a.savedDir, 'patch_embedding.weight');
+    const torch1 = await tensorOf(b.savedDir, 'patch_embedding.weight');
+    expect(Math.max(...local1.map((v, i) => Math.abs(v - before[i])))).toBeGreaterThan(1e-3);
+    expect(Math.max(...local1.map((v, i) => Math.abs(v - torch1[i])))).toBeLessThan(1e-4);
   }, 300_000);
 
   it('bad flags and missing files: one line, non-zero exit', async () => {

@@ -18,9 +18,10 @@ export const trainCommand = defineCommand({
   usage: 'train --model DIR --data FILE --root DIR --recipe FILE --out DIR [options]',
   description: `Train a LLaVA checkpoint folder (LlavaForConditionalGeneration layout: config.json, safetensors,
 tokenizer.json and a chat template) on the records of --data (VLIT JSON Lines, or another dialect with
---from), every stage of the recipe (the trainer's recipe JSON) in order on the same records. The vision
-tower stays frozen and encodes each image (under --root, never outside it) once; each stage's template
-is a built-in name or 'model' (the folder's chat template). DIR receives stage-<k>/ per stage
+--from), every stage of the recipe (the trainer's recipe JSON) in order on the same records. Images
+are read under --root, never outside it; the vision tower encodes each once, unless a stage's
+trainables match it ('model.vision_tower.*'): that stage takes pixels through the tower and trains it.
+Each stage's template is a built-in name or 'model' (the folder's chat template). DIR receives stage-<k>/ per stage
 (checkpoints, metrics.jsonl, final/trained.safetensors, PEFT adapters of LoRA stages) and final-model/,
 a LLaVA folder with the trained weights (LoRA merged) that 'vlit eval --model' and transformers load.
 Records whose image is missing or that do not encode are left out and counted. Running again with the

@@ -390,7 +390,12 @@ def run(job: dict[str, Any], log: RankLog) -> None:
     else:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        wrapped = DDP(model, device_ids=[local_rank] if device.type == "cuda" else None)
+        # A trained tower has layers past LLaVA's feature layer that get no gradient: DDP must look for them.
+        wrapped = DDP(
+            model,
+            device_ids=[local_rank] if device.type == "cuda" else None,
+            find_unused_parameters=bool(job.get("findUnusedParameters", False)),
+        )
     optimizer, scheduler, order = make_optimizer(job, trained)
     start = 0
     if job.get("resumeFrom"):

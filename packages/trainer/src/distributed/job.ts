@@ -59,6 +59,12 @@ export const torchrunJobSchema = z.object({
   outputDir: z.string(),
   backend: z.enum(['gloo', 'nccl']),
   strategy: z.enum(['ddp', 'fsdp']),
+  /**
+   * DDP's `find_unused_parameters`: true when a trained tensor may not reach the loss, as when the vision
+   * tower trains (LLaVA reads the hidden state of `vision_feature_layer`, so later layers and the
+   * post-LayerNorm get no gradient; DDP otherwise stops with "Expected to have finished reduction").
+   */
+  findUnusedParameters: z.boolean().default(false),
 });
 /** A torchrun job. */
 export type TorchrunJob = z.infer<typeof torchrunJobSchema>;
@@ -121,7 +127,11 @@ export function planStage(stage: RecipeStage, samples: readonly TrainingSample[]
 }
 
 /** Trainables and optimiser settings of a stage, resolved against the model's in-memory parameter names. */
-export function resolveStageForWorker(stage: RecipeStage, stageIndex: number, tensorNames: readonly string[]): Pick<TorchrunJob, 'trainables' | 'optimizer'> {
+export function resolveStageForWorker(
+  stage: RecipeStage,
+  stageIndex: number,
+  tensorNames: readonly string[],
+): Pick<TorchrunJob, 'trainables' | 'optimizer' | 'findUnusedParameters'> {
   const resolved = resolveTrainables(stage, tensorNames, { stageIndex });
   const loraNames = resolved.lora.flatMap((t) => [`${t.module}.lora_A.weight`, `${t.module}.lora_B.weight`]);
   const names = [...resolved.trained, ...loraNames];
@@ -130,6 +140,7 @@ export function resolveStageForWorker(stage: RecipeStage, stageIndex: number, te
   }
   const settings = resolveAdamWSettings(names, stage.optimizer);
   return {
+    findUnusedParameters: names.some((n) => n.startsWith('model.vision_tower.')),
     trainables: {
       trained: resolved.trained,
       lora: resolved.lora.map((t) => ({ module: t.module, r: t.r, alpha: t.alpha, dropout: t.dropout, useRslora: t.useRslora })),

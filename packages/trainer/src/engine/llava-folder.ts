@@ -1,8 +1,10 @@
 /**
  * Node-only: train a LLaVA checkpoint folder (Hugging Face LlavaForConditionalGeneration layout) on VLIT
- * records with a recipe: the tower stays frozen and encodes every image once, each stage runs with
- * trainStageInDirectory (checkpoints, metrics, final outputs in `outDir/stage-<k>`), trained weights carry
- * from stage to stage (LoRA adapters merged in), and the result is saved as a LLaVA folder at
+ * records with a recipe: a stage that keeps the tower frozen reads features the tower computed once per
+ * image; a stage whose trainables match the tower (`model.vision_tower.*`) takes pixels through the tower
+ * inside the training graph. Each stage runs with trainStageInDirectory (checkpoints, metrics, final
+ * outputs in `outDir/stage-<k>`), trained weights carry from stage to stage (LoRA adapters merged in;
+ * features are computed again after the tower changed), and the result is saved as a LLaVA folder at
  * `outDir/final-model`.
  */
 import { join } from 'node:path';
@@ -13,13 +15,14 @@ import { resolveUnderRoot } from '@vlit/core/node';
 import { createBuiltinTemplate, encodeBatch, type BuiltinTemplateName, type EncodedSample, type SegmentedChatTemplate } from '@vlit/templates';
 import { buildConnectorModel, type ConnectorWeights, type MlpConnectorConfig } from '@vlit/connectors';
 import { buildEmbedTokensModel, buildLlamaDecoderModel, type LlamaWeights } from '@vlit/models';
-import { preprocessBatch } from '@vlit/encoders';
+import { buildHfVisionModel, createHfVisionEncoder, preprocessBatch } from '@vlit/encoders';
 import { createTorchrunEngine, type TorchrunEngineOptions } from '../distributed/torchrun.js';
 import type { TorchrunSample } from '../distributed/job.js';
 import { loadCheckpointChat, loadLlavaParts, saveLlavaCheckpoint } from '@vlit/models/node';
 import { readPeftAdapter } from '../lora/adapter-files.js';
 import { mergeLoraAdapter } from '../lora/adapter.js';
-import { parseRecipe, type Recipe, type RecipeStage } from '../recipe.js';
+import { parseRecipe, resolveTrainables, type Recipe, type RecipeStage } from '../recipe.js';
+import { llavaTensorNaming } from '../training/naming.js';
 import { trainStageInDirectory } from './directory-store.js';
 import type { TrainingModelParts } from '../training/training-graph.js';
 import type { TrainingProgressEvent } from './train-stage.js';
@@ -83,6 +86,7 @@ export interface TrainLlavaFolderResult {
 
 const PROJECTOR = 'model.multi_modal_projector.';
 const LANGUAGE = 'model.language_model.';
+const TOWER = 'model.vision_tower.';
 
 function imagePaths(record: VlitRecord): string[] {
   return record.images.map((ref) => (typeof ref === 'string' ? ref : ref.path));
@@ -107,8 +111,19 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
       });
     }
     const rejects: LlavaFolderReject[] = [];
+    // Stages that train the tower (a trained or LoRA rule matches one of its tensors) run it in the graph.
+    const modelNames = [
+      ...[...parts.tower.weights.keys()].map((n) => llavaTensorNaming('encoder', n) as string),
+      ...Object.keys(parts.projector.weights).map((n) => llavaTensorNaming('connector', n) as string),
+      ...Object.keys(parts.languageModel.weights ?? {}).flatMap((n) => llavaTensorNaming('decoder', n) ?? []),
+    ];
+    const trainsTower = recipe.stages.map((stage, k) => {
+      const t = resolveTrainables(stage, modelNames, { stageIndex: k });
+      return [...t.trained, ...t.lora.map((l) => l.weight)].some((n) => n.startsWith(TOWER));
+    });
+    const keepPixels = options.torchrun !== undefined || trainsTower.some(Boolean);
 
-    // Features of every image, once, with the frozen tower.
+    // Features of every image, once, with the tower as the folder holds it.
     const features = new Map<string, Tensor<'float32'>>();
     const pixels = new Map<string, Tensor<'float32'>>();
     const missing = new Map<string, string>();
@@ -118,7 +133,7 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
       try {
         const file = await resolveUnderRoot(options.imageRoot, rel);
         const image = await options.runtime.images.decode(new Uint8Array(await readFile(file)), { source: rel });
-        if (options.torchrun) pixels.set(rel, preprocessBatch([image], parts.tower.settings));
+        if (keepPixels) pixels.set(rel, preprocessBatch([image], parts.tower.settings));
         const encoded = await parts.tower.encode([image]);
         const [, tokens, dim] = encoded.dims;
         tokensPerImage = tokens;
@@ -144,33 +159,75 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
     const byId = new Map(usable.map((r) => [r.id, r]));
     const featuresOf = (sample: EncodedSample): Tensor<'float32'>[] =>
       imagePaths(byId.get(sample.id) as VlitRecord).map((p) => features.get(p) as Tensor<'float32'>);
+    // One image's pixels [C, S, S] (the cache holds batches of one).
+    const pixelsOf = (sample: EncodedSample): Tensor<'float32'>[] =>
+      imagePaths(byId.get(sample.id) as VlitRecord).map((p) => {
+        const batch = pixels.get(p) as Tensor<'float32'>;
+        return createTensor('float32', batch.dims.slice(1), batch.data);
+      });
 
     // The weights that train, under the training graph's names.
     const connectorConfig = parts.projector.config as MlpConnectorConfig;
     let connectorWeights: ConnectorWeights = { ...(parts.projector.weights as ConnectorWeights) };
     const llama = parts.languageModel.llamaConfig;
     let llamaWeights: LlamaWeights = { ...(parts.languageModel.weights as LlamaWeights) };
-    const partsOf = (): TrainingModelParts => ({
+    let towerWeights = new Map(parts.tower.weights);
+    let towerTrained = false;
+    const { selection, spec: towerSpec } = parts.tower;
+    const partsOf = (withTower: boolean): TrainingModelParts => ({
+      ...(withTower
+        ? towerPart(buildHfVisionModel(towerSpec, towerWeights, { featureLayer: selection.featureLayers, selectStrategy: selection.selectStrategy }))
+        : {}),
       connector: buildConnectorModel(connectorConfig, connectorWeights),
       embedTokens: buildEmbedTokensModel(llama, llamaWeights['model.embed_tokens.weight']),
       decoder: buildLlamaDecoderModel(llama, llamaWeights),
     });
+    // The tower's weights are under names relative to its root, which is how the training graph names them after `model.vision_tower.`.
     const lookup = (name: string): Tensor<'float32'> | undefined =>
       name.startsWith(PROJECTOR)
         ? connectorWeights[name.slice(PROJECTOR.length)]
         : name.startsWith(LANGUAGE)
           ? llamaWeights[`model.${name.slice(LANGUAGE.length)}`]
-          : llamaWeights[name];
+          : name.startsWith(TOWER)
+            ? towerWeights.get(name.slice(TOWER.length))
+            : llamaWeights[name];
     const absorb = (weights: ReadonlyMap<string, Tensor<'float32'>>): void => {
       const c: ConnectorWeights = { ...connectorWeights };
       const l: LlamaWeights = { ...llamaWeights };
+      const v = new Map(towerWeights);
       for (const [name, t] of weights) {
         if (name.startsWith(PROJECTOR)) c[name.slice(PROJECTOR.length)] = t;
         else if (name.startsWith(LANGUAGE)) l[`model.${name.slice(LANGUAGE.length)}`] = t;
         else if (name.startsWith('lm_head.')) l[name] = t;
+        else if (name.startsWith(TOWER)) {
+          v.set(name.slice(TOWER.length), t);
+          towerTrained = true;
+        }
       }
       connectorWeights = c;
       llamaWeights = l;
+      towerWeights = v;
+    };
+    // After a stage changed the tower, a later frozen-tower stage needs the features of the tower as it is now.
+    let featuresStale = false;
+    const refreshFeatures = async (): Promise<void> => {
+      const tower = await createHfVisionEncoder({
+        backend: options.runtime.backend,
+        spec: towerSpec,
+        weights: towerWeights,
+        featureLayer: selection.featureLayers,
+        selectStrategy: selection.selectStrategy,
+        preprocessor: parts.tower.settings,
+      });
+      try {
+        for (const [rel, p] of pixels) {
+          const encoded = await tower.encodePixels(p);
+          features.set(rel, createTensor('float32', encoded.dims.slice(1), encoded.data));
+        }
+      } finally {
+        await tower.release();
+      }
+      featuresStale = false;
     };
     const templateOf = (stage: RecipeStage): SegmentedChatTemplate =>
       stage.template === 'model'
@@ -200,11 +257,13 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
       const onStep = (e: TrainingProgressEvent): void => {
         if (e.type === 'step') options.onProgress?.({ stage: name, done: e.step, total: e.totalSteps, loss: e.record.loss });
       };
+      const withTower = trainsTower[k] as boolean;
+      if (!withTower && featuresStale) await refreshFeatures();
       const result = await trainStageInDirectory(stage, {
         backend: options.runtime.backend,
-        model: partsOf(),
+        model: partsOf(withTower),
         samples: data.encoded,
-        imageFeatures: (s) => featuresOf(s),
+        imageFeatures: (s) => (withTower ? pixelsOf(s) : featuresOf(s)),
         outDir: dir,
         stageIndex: k,
         padTokenId,
@@ -216,6 +275,7 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
       absorb(trained);
       // LoRA: merge each adapter the stage wrote into the weights the next stage starts from.
       for (const adapterDir of result.outputs.adapterDirs) absorb(mergeLoraAdapter(lookup, await readPeftAdapter(adapterDir)));
+      if (withTower) featuresStale = true;
       const losses = result.metrics.map((m) => m.loss);
       stages.push({
         name,
@@ -231,13 +291,23 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
     const savedDir = join(options.outDir, 'final-model');
     await saveLlavaCheckpoint(
       savedDir,
-      { encoder: parts.tower, connector: { config: connectorConfig, weights: connectorWeights }, languageModel: { llamaConfig: llama, weights: llamaWeights } },
+      {
+        encoder: towerTrained ? { spec: towerSpec, weights: towerWeights, selection, settings: parts.tower.settings } : parts.tower,
+        connector: { config: connectorConfig, weights: connectorWeights },
+        languageModel: { llamaConfig: llama, weights: llamaWeights },
+      },
       { imageTokenId: parts.spec.imageTokenId, imageToken: chat.imageToken, tokenizerDir: options.modelDir, chatTemplate: chat.templateSource },
     );
     return { stages, savedDir, rejects };
   } finally {
     await parts.dispose();
   }
+}
+
+/** The tower as a training-graph part: pixels in, its selected features (`image_features`, the graph's one output) out. */
+function towerPart(encoder: ReturnType<typeof buildHfVisionModel>): Pick<TrainingModelParts, 'encoder' | 'names'> {
+  const output = encoder.graph?.output?.[0]?.name;
+  return { encoder, names: { encoderOutput: output ?? 'image_features' } };
 }
 
 /** Files of a checkpoint folder besides its weights that a trained folder keeps (tokenizer, chat template, processor). */
