@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { VlitRecord } from '@vlit/core';
+import { isVlitError, type VlitRecord } from '@vlit/core';
 import { dialectFromDatasetInfo, type RecordDialect } from '@vlit/data';
 import { readDatasetInfoFile, readRecordsFile } from '@vlit/data/node';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -159,5 +159,23 @@ describe('exports for other frameworks', () => {
       '2048',
     ]);
     expect(result.args).not.toContain('--lora_enable');
+  });
+
+  it("a stage that trains the vision tower: LLaMA-Factory and ms-swift unfreeze it; LLaVA's train_mem.py cannot, so the export is refused before writing", async () => {
+    const towerRecipe = {
+      ...recipe,
+      stages: [{ ...recipe.stages[1], trainables: [{ mode: 'trained' as const, match: ['model.vision_tower.*', 'model.multi_modal_projector.*'] }] }],
+    };
+    const factory = await exportLlamaFactory(towerRecipe, { records, outDir: path.join(dir, 'tower-factory'), model: 'llava-hf/llava-1.5-7b-hf' });
+    expect(readFileSync(factory.yamlFile, 'utf8').split('\n')).toContain('freeze_vision_tower: false');
+    const swift = await exportMsSwift(towerRecipe, { records, outDir: path.join(dir, 'tower-swift'), model: 'llava-hf/llava-1.5-7b-hf' });
+    expect(swift.argv[swift.argv.indexOf('--freeze_vit') + 1]).toBe('false');
+    const out = path.join(dir, 'tower-llava');
+    const refused = await exportLlava(towerRecipe, { records, outDir: out, model: 'lmsys/vicuna-7b-v1.5', imageFolder: './playground/data' }).catch(
+      (e: unknown) => e,
+    );
+    expect(isVlitError(refused, 'VLIT_UNSUPPORTED')).toBe(true);
+    expect((refused as { details: { field: string } }).details.field).toBe('stages.0.trainables');
+    expect(existsSync(out)).toBe(false);
   });
 });

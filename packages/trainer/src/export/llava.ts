@@ -6,7 +6,8 @@
  */
 import type { WriteStats } from '@vlit/data';
 import type { Recipe, RecipeInput } from '../recipe.js';
-import { warmupSetting, type ExportOptionsBase } from './common.js';
+import { UnsupportedError } from '@vlit/core';
+import { stageTraining, warmupSetting, type ExportOptionsBase } from './common.js';
 import { cliFlags, writeLaunchScript, writeStageData } from './launch.js';
 
 /** Options of exportLlava. */
@@ -39,6 +40,14 @@ const VERSIONS: Record<string, string> = { 'llava-plain': 'plain', 'llava-v1': '
 
 /** Write a stage's data as LLaVA JSON and the train_mem.py command for it. */
 export async function exportLlava(recipe: Recipe | RecipeInput, options: LlavaExportOptions): Promise<LlavaExport> {
+  const planned = stageTraining(recipe, options);
+  if (planned.visionTower) {
+    // haotian-liu/LLaVA's ModelArguments have no flag that unfreezes the tower: a script would silently train less than the recipe says.
+    throw new UnsupportedError(
+      `stage ${planned.stage.name} trains the vision tower, which LLaVA's train_mem.py keeps frozen; export it to LLaMA-Factory or ms-swift, or run it with the torchrun engine`,
+      { details: { field: `stages.${planned.index}.trainables` } },
+    );
+  }
   const { t, dataFile, stats } = await writeStageData(recipe, options, { dialect: 'llava', container: 'json' });
   const { stage } = t;
   const projectorOnly = t.projector && !t.languageModel && !t.lora;
