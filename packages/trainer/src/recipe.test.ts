@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { isVlitError } from '@vlit/core';
 import { runReferencePython } from '@vlit/test-kit/node';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { resolveAdamWSettings } from './optim/adamw.js';
 import { createStageSchedule, llavaRecipe, parseRecipe, stageTotalSteps, recipeHash, resolveTrainables, type Recipe, type RecipeInput } from './recipe.js';
 
 let names: string[] = [];
@@ -44,6 +45,20 @@ describe('LLaVA recipe', () => {
     const t2 = resolveTrainables(s2, names, { stageIndex: 1 });
     expect(t2.trained.filter((n) => n.includes('vision_tower'))).toEqual([]);
     expect(t2.trained).toEqual(names.filter((n) => !n.includes('vision_tower')));
+  });
+
+  it('stage2.visionTowerLr unfreezes the whole tower in stage 2 at its own lr (LLaVA-NeXT), the rest at the stage lr', () => {
+    const r = llavaRecipe({ ...data, stage2: { lr: 1e-5, visionTowerLr: 2e-6 } });
+    const t2 = resolveTrainables(r.stages[1], names, { stageIndex: 1 });
+    const tower = names.filter((n) => n.startsWith('model.vision_tower.'));
+    expect(tower.length).toBe(39); // transformers' CLIP tower: embeddings, 2 layers, pre/post LayerNorms
+    expect(t2.trained.sort()).toEqual([...names].sort());
+    const lrs = new Map(resolveAdamWSettings(t2.trained, r.stages[1].optimizer).map((p) => [p.name, p.lr]));
+    for (const n of tower) expect(lrs.get(n), n).toBe(2e-6);
+    for (const n of names.filter((n) => !n.startsWith('model.vision_tower.'))) expect(lrs.get(n), n).toBe(1e-5);
+    // Stage 1 and the default recipe keep it frozen.
+    expect(resolveTrainables(r.stages[0], names).trained.some((n) => n.includes('vision_tower'))).toBe(false);
+    expect(resolveTrainables(llavaRecipe(data).stages[1], names).trained.some((n) => n.includes('vision_tower'))).toBe(false);
   });
 
   it("the LoRA variant puts adapters on every decoder projection of transformers' Llava names", () => {

@@ -319,9 +319,15 @@ export interface LlavaRecipeOptions {
   projector?: readonly string[];
   /** Tensor patterns of the language model. Default `*language_model.*` and `lm_head.*`. */
   languageModel?: readonly string[];
+  /** Tensor patterns of the vision tower. Default `*vision_tower.*`. */
+  visionTower?: readonly string[];
   /** Global batch per stage = batchSize × gradientAccumulation. Defaults: LLaVA-1.5's 256 and 128 as micro-batches of 16. */
   stage1?: { batchSize?: number; gradientAccumulation?: number; lr?: number };
-  stage2?: { batchSize?: number; gradientAccumulation?: number; lr?: number };
+  /**
+   * `visionTowerLr`: train the vision tower in stage 2 too, fully, at this lr (LLaVA-NeXT's
+   * `--unfreeze_mm_vision_tower True --mm_vision_tower_lr`, there 2e-6 against the stage's 1e-5). Default: frozen.
+   */
+  stage2?: { batchSize?: number; gradientAccumulation?: number; lr?: number; visionTowerLr?: number };
   maxLength?: number;
   seed?: number | string;
 }
@@ -334,7 +340,7 @@ export const LLAVA_LORA_TARGETS: readonly string[] = ['q_proj', 'k_proj', 'v_pro
  * template (lr 1e-3, 1 epoch, global batch 256); stage 2 trains projector + language model (full, or
  * LoRA r=128 alpha=256 on the decoder's projections) on instruction data with the conversation
  * template (lr 2e-5, 1 epoch, global batch 128). Both: cosine schedule, 3% warmup, no weight
- * decay, clipping at 1.0; the vision encoder stays frozen.
+ * decay, clipping at 1.0; the vision encoder stays frozen unless `stage2.visionTowerLr` is given.
  */
 export function llavaRecipe(options: LlavaRecipeOptions): Recipe {
   const projector = [...(options.projector ?? ['*multi_modal_projector.*'])];
@@ -357,6 +363,9 @@ export function llavaRecipe(options: LlavaRecipeOptions): Recipe {
         { mode: 'trained', match: projector },
         { mode: 'trained', match: languageModel },
       ];
+  const towerLr = options.stage2?.visionTowerLr;
+  const visionTower = [...(options.visionTower ?? ['*vision_tower.*'])];
+  if (towerLr !== undefined) stage2Trainables.push({ mode: 'trained', match: visionTower });
   return parseRecipe({
     name: lora ? 'llava-1.5-lora' : 'llava-1.5',
     seed: options.seed ?? 0,
@@ -377,7 +386,7 @@ export function llavaRecipe(options: LlavaRecipeOptions): Recipe {
         data: { sources: options.instructionData },
         template: 'llava-v1',
         trainables: stage2Trainables,
-        optimizer: { lr: options.stage2?.lr ?? 2e-5, weightDecay: 0 },
+        optimizer: { lr: options.stage2?.lr ?? 2e-5, weightDecay: 0, ...(towerLr !== undefined ? { groups: [{ match: visionTower, lr: towerLr }] } : {}) },
         batchSize: options.stage2?.batchSize ?? 16,
         gradientAccumulation: options.stage2?.gradientAccumulation ?? 8,
       },

@@ -39,6 +39,8 @@ export interface StageTraining {
   lora: { r: number; alpha: number; dropout: number; useRslora: boolean; targetModules: string[] } | null;
   /** gradient accumulation per device for `worldSize` devices (at least 1). */
   accumulationPerDevice: number;
+  /** The lr of an optimizer group whose patterns all name the vision tower / the projector (frameworks with per-part lrs). */
+  partLr: { vision?: number; projector?: number };
 }
 
 type Part = 'vision' | 'projector' | 'llm';
@@ -87,7 +89,19 @@ export function stageTraining(recipeInput: Recipe | RecipeInput, options: Pick<E
           }
         : null,
     accumulationPerDevice: Math.max(1, Math.round(stage.gradientAccumulation / worldSize)),
+    partLr: groupLrByPart(stage),
   };
+}
+
+/** Per part, the lr of the first optimizer group that covers only that part (first match wins, as in AdamW). */
+function groupLrByPart(stage: RecipeStage): StageTraining['partLr'] {
+  const out: StageTraining['partLr'] = {};
+  for (const g of stage.optimizer.groups) {
+    const parts = new Set(g.match.map(modelPartOf));
+    const [part] = parts;
+    if (parts.size === 1 && g.lr !== undefined && (part === 'vision' || part === 'projector') && out[part] === undefined) out[part] = g.lr;
+  }
+  return out;
 }
 
 /** Quote one shell word (POSIX sh). */

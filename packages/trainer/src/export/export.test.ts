@@ -162,14 +162,19 @@ describe('exports for other frameworks', () => {
   });
 
   it("a stage that trains the vision tower: LLaMA-Factory and ms-swift unfreeze it; LLaVA's train_mem.py cannot, so the export is refused before writing", async () => {
-    const towerRecipe = {
-      ...recipe,
-      stages: [{ ...recipe.stages[1], trainables: [{ mode: 'trained' as const, match: ['model.vision_tower.*', 'model.multi_modal_projector.*'] }] }],
-    };
+    // LLaVA-NeXT's stage 2: the tower at its own lr (the recipe's stage 1 dropped, so stage 0 is that stage).
+    const towerRecipe = llavaRecipe({
+      pretrainData: [{ name: 'lcs', path: 'lcs.json' }],
+      instructionData: [{ name: 'mix', path: 'mix.json' }],
+      stage2: { lr: 1e-5, visionTowerLr: 2e-6 },
+    });
+    towerRecipe.stages.splice(0, 1);
     const factory = await exportLlamaFactory(towerRecipe, { records, outDir: path.join(dir, 'tower-factory'), model: 'llava-hf/llava-1.5-7b-hf' });
     expect(readFileSync(factory.yamlFile, 'utf8').split('\n')).toContain('freeze_vision_tower: false');
     const swift = await exportMsSwift(towerRecipe, { records, outDir: path.join(dir, 'tower-swift'), model: 'llava-hf/llava-1.5-7b-hf' });
-    expect(swift.argv[swift.argv.indexOf('--freeze_vit') + 1]).toBe('false');
+    const swiftFlag = (name: string) => swift.argv[swift.argv.indexOf(name) + 1];
+    expect([swiftFlag('--freeze_vit'), swiftFlag('--vit_lr'), swiftFlag('--learning_rate')]).toEqual(['false', '0.000002', '0.00001']);
+    expect(swift.argv).not.toContain('--aligner_lr');
     const out = path.join(dir, 'tower-llava');
     const refused = await exportLlava(towerRecipe, { records, outDir: out, model: 'lmsys/vicuna-7b-v1.5', imageFolder: './playground/data' }).catch(
       (e: unknown) => e,

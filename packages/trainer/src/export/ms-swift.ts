@@ -66,6 +66,8 @@ export async function exportMsSwift(recipe: Recipe | RecipeInput, options: MsSwi
       per_device_train_batch_size: stage.batchSize,
       gradient_accumulation_steps: t.accumulationPerDevice,
       learning_rate: stage.optimizer.lr,
+      vit_lr: t.visionTower ? t.partLr.vision : undefined,
+      aligner_lr: t.projector ? t.partLr.projector : undefined,
       num_train_epochs: stage.epochs ?? 1,
       max_steps: stage.maxSteps,
       lr_scheduler_type: stage.schedule.type,
