@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { createRng, createTensor, isVlitError, parseSafetensors, serializeSafetensors, type Tensor } from '@vlit/core';
 import { runReferencePython } from '@vlit/test-kit/node';
 import { recordFigures } from '../testing/figures.js';
+import { relativeError } from '../testing/tiny-llava.js';
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_NO_DECAY,
@@ -20,17 +21,6 @@ import {
 } from './index.js';
 
 const py = (name: string) => new URL(`./py/${name}`, import.meta.url).pathname;
-
-/** max |a - b| / max |b|: relative to the tensor's scale, so values near zero do not blow it up. */
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return d / m;
-}
 
 const SHAPES: Record<string, number[]> = { 'layer.weight': [8, 16], 'layer.bias': [16], 'proj.weight': [4, 8] };
 const NAMES = Object.keys(SHAPES);
@@ -113,17 +103,17 @@ describe('AdamW + clip_grad_norm_ + cosine warmup against torch 2.13', () => {
     }
     const state = vlit.opt.getState().params;
     recordFigures('adamw-vs-torch', {
-      paramsMaxRel: Math.max(...vlit.params.map((p) => relDiff(p.data, torchOut.get(`param.${p.name}`).toFloat32()))),
-      expAvgSqMaxRel: Math.max(...vlit.params.map((p) => relDiff(state.get(p.name)!.expAvgSq, torchOut.get(`exp_avg_sq.${p.name}`).toFloat32()))),
+      paramsMaxRel: Math.max(...vlit.params.map((p) => relativeError(p.data, torchOut.get(`param.${p.name}`).toFloat32()))),
+      expAvgSqMaxRel: Math.max(...vlit.params.map((p) => relativeError(state.get(p.name)!.expAvgSq, torchOut.get(`exp_avg_sq.${p.name}`).toFloat32()))),
       normMaxRel: Math.max(...vlit.norms.map((n, s) => Math.abs(n - torchJson.norms[s]) / torchJson.norms[s])),
       clippedSteps: torchJson.norms.filter((n) => n > 1).length,
     });
     for (const p of vlit.params) {
-      const moved = relDiff(p.data, init.get(p.name)!);
+      const moved = relativeError(p.data, init.get(p.name)!);
       expect(moved).toBeGreaterThan(1e-3); // the parameters really changed
-      expect(relDiff(p.data, torchOut.get(`param.${p.name}`).toFloat32())).toBeLessThan(1e-6);
-      expect(relDiff(state.get(p.name)!.expAvg, torchOut.get(`exp_avg.${p.name}`).toFloat32())).toBeLessThan(1e-6);
-      expect(relDiff(state.get(p.name)!.expAvgSq, torchOut.get(`exp_avg_sq.${p.name}`).toFloat32())).toBeLessThan(1e-6);
+      expect(relativeError(p.data, torchOut.get(`param.${p.name}`).toFloat32())).toBeLessThan(1e-6);
+      expect(relativeError(state.get(p.name)!.expAvg, torchOut.get(`exp_avg.${p.name}`).toFloat32())).toBeLessThan(1e-6);
+      expect(relativeError(state.get(p.name)!.expAvgSq, torchOut.get(`exp_avg_sq.${p.name}`).toFloat32())).toBeLessThan(1e-6);
       expect(state.get(p.name)!.step).toBe(torchOut.get(`step.${p.name}`).toFloat32()[0]);
     }
   });

@@ -45,6 +45,16 @@ function sample(id: string, tokens: number, prompt: number[], answer: number[]):
   return { id, inputIds, labels, imageSpans: [{ imageIndex: 0, start: 1, end: 1 + tokens }] };
 }
 
+/** Two seeded standard-normal images [3, side, side]. */
+function randomPixels(seed: string, side: number): Tensor<'float32'>[] {
+  const rng = createRng(seed);
+  return [0, 1].map(() => {
+    const t = createTensor('float32', [3, side, side]);
+    rng.fillNormal(t.data, 1);
+    return t;
+  });
+}
+
 describe('vision encoder in the training graph', () => {
   it('pixels through the in-graph ViT give the loss and gradients of features from the ViT run alone', { timeout: 600_000 }, async () => {
     const vit = resolveVitConfig({ imageSize: 12, patchSize: 4, hiddenSize: TINY.featureDim, numLayers: 2, numHeads: 2, intermediateSize: 16 });
@@ -63,12 +73,7 @@ describe('vision encoder in the training graph', () => {
     expect(withEncoder.frozen).toEqual(expect.arrayContaining(vision));
     expect(withEncoder.parameters.map((p) => p.name)).toEqual(fromFeatures.parameters.map((p) => p.name));
 
-    const rng = createRng('pixels');
-    const pixels = [0, 1].map(() => {
-      const t = createTensor('float32', [3, 12, 12]);
-      rng.fillNormal(t.data, 1);
-      return t;
-    });
+    const pixels = randomPixels('pixels', 12);
     const samples = [sample('a', 9, [5, 6], [9, 10]), sample('b', 9, [7], [11])];
     const runtime = createNodeRuntime({ session: { intraOpThreads: 1 } });
     // The encoder-cache path: the ViT alone, penultimate hidden state, CLS dropped.
@@ -129,12 +134,7 @@ describe('vision encoder in the training graph', () => {
     expect(tower.sort()).toEqual([...vitWeights.keys()].map((n) => `model.vision_tower.${n.slice('vision_model.'.length)}`).sort());
     expect(graph.parameters.every((p) => p.initial.dtype === 'float32')).toBe(true);
 
-    const rng = createRng('unfrozen');
-    const pixels = [0, 1].map(() => {
-      const t = createTensor('float32', [3, 8, 8]);
-      rng.fillNormal(t.data, 1);
-      return t;
-    });
+    const pixels = randomPixels('unfrozen', 8);
     const samples = [sample('a', 4, [5, 6], [9, 10]), sample('b', 4, [7], [11])];
     const runtime = createNodeRuntime({ session: { intraOpThreads: 1 } });
     const session = await createTrainingSession(runtime.backend, graph);
