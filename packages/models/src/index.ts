@@ -43,6 +43,7 @@ export {
   buildLlamaOnnx,
   createLlamaDecoder,
   llamaOnnxFiles,
+  llamaSessionCache,
   type CreateLlamaDecoderOptions,
   type LlamaDecoder,
   type LlamaOnnxExport,

@@ -3,10 +3,12 @@
  * `inputs_embeds`, `attention_mask`, `position_ids` and `past_key_values.{i}.key/value` (zero-length
  * past at the first step) and returns `logits` and `present.{i}.key/value`; and an `embed_tokens`
  * model (`input_ids` -> `inputs_embeds`). Initializers carry Hugging Face names in torch layout.
+ * With `{ cache: 'slots' }` the decoder speaks Vlit's in-place cache protocol instead (see
+ * LlamaGraphOptions.cache): for sessions Vlit runs itself, never for files it writes.
  */
 import { CompatibilityError, createTensor, type Tensor } from '@vlit/core';
 import { createGraph, type GraphBuilder, type OnnxModel, type Value } from '@vlit/graph';
-import { OPTIMUM_NAMES as N } from '../language-model/optimum-layout.js';
+import { OPTIMUM_NAMES as N, SLOT_CACHE_NAMES } from '../language-model/optimum-layout.js';
 import { ropeInverseFrequencies, type LlamaConfig } from './llama-config.js';
 import { llamaWeightShapes, type LlamaWeights } from './llama-weights.js';
 
@@ -26,6 +28,19 @@ export interface LlamaGraphOptions {
    * without holding the weights in memory (see loadHfLanguageModel).
    */
   weights?: 'initializers' | 'inputs';
+  /**
+   * How the KV cache travels. 'returned' (default): Optimum's protocol, `past_key_values.{i}.*` hold the
+   * past and the graph returns the whole cache again as `present.{i}.*`, so every step copies the cache
+   * twice (the Concat, then the runtime's copy of each output) and allocates it afresh.
+   * 'slots': `past_key_values.{i}.*` are caller-owned slot buffers [batch, kv_heads, capacity, head_dim]
+   * whose unused slots hold finite values (zeros); `attention_mask` is [batch, capacity + sequence_length]:
+   * the slots' mask (0 for an unused slot) followed by the new tokens'. The graph returns only this step's
+   * keys and values, `appended_key_values.{i}.key/value` [batch, kv_heads, sequence_length, head_dim], for
+   * the caller to write into the slots; nothing the size of the cache is copied or returned. Attention
+   * over slots and new keys is one softmax over both, so it is the same function as 'returned'. Not
+   * available with sliding-window attention (its window counts absolute cache positions).
+   */
+  cache?: 'returned' | 'slots';
 }
 
 /** Graph of the decoder (everything after the token embedding); `weights` is unused with `{ weights: 'inputs' }`. */
@@ -34,6 +49,12 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
   const groups = nh / kvh;
   const g = createGraph({ name: 'llama-decoder', opset: 20 });
   const asInputs = options.weights === 'inputs';
+  const slots = options.cache === 'slots';
+  if (slots && config.slidingWindow !== undefined) {
+    throw new CompatibilityError("buildLlamaDecoderModel: { cache: 'slots' } does not express sliding-window attention", {
+      details: { field: 'cache', slidingWindow: config.slidingWindow },
+    });
+  }
   const shapes = asInputs ? llamaWeightShapes(config) : {};
   const existing = (name: string): Value | undefined => {
     try {
@@ -71,8 +92,8 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
   const past: [Value, Value][] = [];
   for (let i = 0; i < config.numHiddenLayers; i++) {
     past.push([
-      g.input(N.pastKey(i), 'float32', ['batch_size', kvh, 'past_sequence_length', hd]),
-      g.input(N.pastValue(i), 'float32', ['batch_size', kvh, 'past_sequence_length', hd]),
+      g.input(N.pastKey(i), 'float32', ['batch_size', kvh, slots ? 'cache_capacity' : 'past_sequence_length', hd]),
+      g.input(N.pastValue(i), 'float32', ['batch_size', kvh, slots ? 'cache_capacity' : 'past_sequence_length', hd]),
     ]);
   }
 
@@ -92,27 +113,49 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
     return g.add(g.mul(t, cos), g.mul(rotated, sin), { name });
   };
 
-  // Causal mask combined with the attention mask: query i (absolute position past + i) sees key j
-  // when j <= past + i and attention_mask[j] = 1. Additive bias [batch, 1, 1, seq, total].
   const zero = scalar(g, 'mask/zero', 'int64', 0);
   const one = scalar(g, 'mask/one', 'int64', 1);
-  const total = g.gather(g.shape(mask), 1, { name: 'mask/total' });
   const seq = g.gather(g.shape(x), 1, { name: 'mask/seq' });
-  const pastLen = g.sub(total, seq, { name: 'mask/past' });
-  const keyIdx = g.op('Range', [zero, total, one], {}, { name: 'mask/key_index' });
-  const queryIdx = g.op('Range', [pastLen, total, one], {}, { name: 'mask/query_index' });
-  const causal = g.op('LessOrEqual', [g.unsqueeze(keyIdx, [0]), g.unsqueeze(queryIdx, [1])], {}, { name: 'mask/causal' });
-  const padding = g.unsqueeze(g.cast(mask, 'bool'), [1, 2], { name: 'mask/padding' });
-  const allowed = g.op('And', [causal, padding], {}, { name: 'mask/allowed' });
   const toBias = (ok: Value, name: string): Value =>
     g.unsqueeze(g.where(ok, scalar(g, `${name}/keep`, 'float32', 0), scalar(g, `${name}/drop`, 'float32', MASK_VALUE), { name: `${name}4` }), [1], { name });
-  const bias = toBias(allowed, 'mask/bias');
-  // Sliding window (Mistral, Qwen2): query i also needs key j > i - window, counted in cache slots as transformers counts them.
+  let bias: Value | undefined;
   let slidingBias: Value | undefined;
-  if (config.slidingWindow !== undefined && (config.slidingLayers ? config.slidingLayers.some(Boolean) : true)) {
-    const lowest = g.sub(queryIdx, scalar(g, 'mask/window', 'int64', config.slidingWindow), { name: 'mask/window_start' });
-    const inWindow = g.op('Greater', [g.unsqueeze(keyIdx, [0]), g.unsqueeze(lowest, [1])], {}, { name: 'mask/in_window' });
-    slidingBias = toBias(g.op('And', [allowed, inWindow], {}, { name: 'mask/sliding_allowed' }), 'mask/sliding_bias');
+  let slotBias: { past: Value; fresh: Value; capacity: Value; end: Value } | undefined;
+  if (slots) {
+    // The slots' part of the mask covers the capacity (every slot precedes every new token); the new part is
+    // causal among the new tokens. Biases [batch, 1, 1, 1, capacity] and [batch, 1, 1, seq, seq].
+    const capacity = g.shape(past[0][0], { start: 2, end: 3, name: 'slots/capacity' });
+    const lastAxis = g.initializer('slots/last_axis', createTensor('int64', [1], [-1n]));
+    const start = g.initializer('slots/start', createTensor('int64', [1], [0n]));
+    const end = g.initializer('slots/end', createTensor('int64', [1], [BigInt(Number.MAX_SAFE_INTEGER)]));
+    const pastMask = g.op('Slice', [mask, start, capacity, lastAxis], {}, { name: 'slots/past_mask' });
+    const newMask = g.op('Slice', [mask, capacity, end, lastAxis], {}, { name: 'slots/new_mask' });
+    const newIdx = g.op('Range', [zero, seq, one], {}, { name: 'slots/new_index' });
+    const newCausal = g.op('LessOrEqual', [g.unsqueeze(newIdx, [0]), g.unsqueeze(newIdx, [1])], {}, { name: 'slots/causal' });
+    const newAllowed = g.op('And', [newCausal, g.unsqueeze(g.cast(newMask, 'bool'), [1, 2])], {}, { name: 'slots/new_allowed' });
+    slotBias = {
+      past: toBias(g.unsqueeze(g.cast(pastMask, 'bool'), [1, 2], { name: 'slots/past_allowed' }), 'slots/past_bias'),
+      fresh: toBias(newAllowed, 'slots/new_bias'),
+      capacity,
+      end,
+    };
+  } else {
+    // Causal mask combined with the attention mask: query i (absolute position past + i) sees key j
+    // when j <= past + i and attention_mask[j] = 1. Additive bias [batch, 1, 1, seq, total].
+    const total = g.gather(g.shape(mask), 1, { name: 'mask/total' });
+    const pastLen = g.sub(total, seq, { name: 'mask/past' });
+    const keyIdx = g.op('Range', [zero, total, one], {}, { name: 'mask/key_index' });
+    const queryIdx = g.op('Range', [pastLen, total, one], {}, { name: 'mask/query_index' });
+    const causal = g.op('LessOrEqual', [g.unsqueeze(keyIdx, [0]), g.unsqueeze(queryIdx, [1])], {}, { name: 'mask/causal' });
+    const padding = g.unsqueeze(g.cast(mask, 'bool'), [1, 2], { name: 'mask/padding' });
+    const allowed = g.op('And', [causal, padding], {}, { name: 'mask/allowed' });
+    bias = toBias(allowed, 'mask/bias');
+    // Sliding window (Mistral, Qwen2): query i also needs key j > i - window, counted in cache slots as transformers counts them.
+    if (config.slidingWindow !== undefined && (config.slidingLayers ? config.slidingLayers.some(Boolean) : true)) {
+      const lowest = g.sub(queryIdx, scalar(g, 'mask/window', 'int64', config.slidingWindow), { name: 'mask/window_start' });
+      const inWindow = g.op('Greater', [g.unsqueeze(keyIdx, [0]), g.unsqueeze(lowest, [1])], {}, { name: 'mask/in_window' });
+      slidingBias = toBias(g.op('And', [allowed, inWindow], {}, { name: 'mask/sliding_allowed' }), 'mask/sliding_bias');
+    }
   }
 
   let hidden = x;
@@ -126,17 +169,32 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
     const q = rope(heads(linear(normed, `${p}.self_attn.q_proj.weight`, qkvBias), nh), `${p}/rope_q`);
     const k = rope(heads(linear(normed, `${p}.self_attn.k_proj.weight`, qkvBias), kvh), `${p}/rope_k`);
     const v = heads(linear(normed, `${p}.self_attn.v_proj.weight`, qkvBias), kvh);
-    const keys = g.concat([past[i][0], k], 2, { output: N.presentKey(i) });
-    const values = g.concat([past[i][1], v], 2, { output: N.presentValue(i) });
-    g.output(keys);
-    g.output(values);
     // Grouped-query attention without copying keys: query head kv*groups + j uses key/value head kv.
     const q5 = g.reshape(q, [0, kvh, groups, -1, hd], { name: `${p}/q_groups` });
-    const k5 = g.unsqueeze(keys, [2]);
-    const v5 = g.unsqueeze(values, [2]);
-    const sliding = slidingBias !== undefined && (config.slidingLayers?.[i] ?? true);
-    const scores = g.add(g.mul(g.matMul(q5, g.transpose(k5, [0, 1, 2, 4, 3])), scale), sliding ? (slidingBias as Value) : bias, { name: `${p}/scores` });
-    const ctx = g.matMul(g.softmax(scores, { axis: -1 }), v5, { name: `${p}/context` });
+    const attend = (keys: Value, bias: Value, name: string): Value =>
+      g.add(g.mul(g.matMul(q5, g.transpose(g.unsqueeze(keys, [2]), [0, 1, 2, 4, 3])), scale), bias, { name });
+    let ctx: Value;
+    if (slotBias) {
+      g.output(k, SLOT_CACHE_NAMES.appendedKey(i));
+      g.output(v, SLOT_CACHE_NAMES.appendedValue(i));
+      // One softmax over [slots | new keys]; the weights are split again for the two value sets.
+      const scores = g.concat([attend(past[i][0], slotBias.past, `${p}/slot_scores`), attend(k, slotBias.fresh, `${p}/new_scores`)], -1, {
+        name: `${p}/scores`,
+      });
+      const probs = g.softmax(scores, { axis: -1 });
+      const lastAxis = g.value('slots/last_axis');
+      const slotProbs = g.op('Slice', [probs, g.value('slots/start'), slotBias.capacity, lastAxis], {}, { name: `${p}/slot_probs` });
+      const newProbs = g.op('Slice', [probs, slotBias.capacity, slotBias.end, lastAxis], {}, { name: `${p}/new_probs` });
+      ctx = g.add(g.matMul(slotProbs, g.unsqueeze(past[i][1], [2])), g.matMul(newProbs, g.unsqueeze(v, [2])), { name: `${p}/context` });
+    } else {
+      const keys = g.concat([past[i][0], k], 2, { output: N.presentKey(i) });
+      const values = g.concat([past[i][1], v], 2, { output: N.presentValue(i) });
+      g.output(keys);
+      g.output(values);
+      const sliding = slidingBias !== undefined && (config.slidingLayers?.[i] ?? true);
+      const scores = attend(keys, (sliding ? slidingBias : bias) as Value, `${p}/scores`);
+      ctx = g.matMul(g.softmax(scores, { axis: -1 }), g.unsqueeze(values, [2]), { name: `${p}/context` });
+    }
     const merged = g.reshape(g.transpose(g.reshape(ctx, [0, nh, -1, hd]), [0, 2, 1, 3]), [0, 0, nh * hd], { name: `${p}/merge_heads` });
     hidden = g.add(hidden, linear(merged, `${p}.self_attn.o_proj.weight`, config.oProjBias === true), { name: `${p}/attn_residual` });
     const n2 = rmsNorm(hidden, `${p}.post_attention_layernorm.weight`);

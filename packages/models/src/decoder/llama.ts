@@ -14,6 +14,21 @@ import { checkLlamaWeights, initLlamaWeights, llamaWeightsToSafetensors, type Ll
 /** The decoder file Vlit writes: one model for every step, past_key_values always fed (zero-length at the first step). */
 export const LLAMA_DECODER_FILE = 'decoder_model_merged.onnx';
 
+/**
+ * The cache protocol of a decoder session Vlit builds for itself: the in-place 'slots' protocol (no copy of
+ * the cache per step) unless the model uses sliding-window attention, which only Optimum's protocol expresses.
+ */
+export function llamaSessionCache(config: LlamaConfig): 'slots' | 'returned' {
+  return config.slidingWindow === undefined ? 'slots' : 'returned';
+}
+
+function llamaGenerationConfig(c: LlamaConfig): Record<string, unknown> {
+  const generationConfig: Record<string, unknown> = {};
+  if (c.bosTokenId !== undefined) generationConfig.bos_token_id = c.bosTokenId;
+  if (c.eosTokenId !== undefined) generationConfig.eos_token_id = c.eosTokenId;
+  return generationConfig;
+}
+
 /** The models and JSON files of an export. */
 export interface LlamaOnnxExport {
   config: LlamaConfig;
@@ -29,15 +44,12 @@ export interface LlamaOnnxExport {
 export function buildLlamaOnnx(config: LlamaConfigInput, weights: LlamaWeights): LlamaOnnxExport {
   const c = normalizeLlamaConfig(config);
   checkLlamaWeights(c, weights);
-  const generationConfig: Record<string, unknown> = {};
-  if (c.bosTokenId !== undefined) generationConfig.bos_token_id = c.bosTokenId;
-  if (c.eosTokenId !== undefined) generationConfig.eos_token_id = c.eosTokenId;
   return {
     config: c,
     decoder: buildLlamaDecoderModel(c, weights),
     embedTokens: buildEmbedTokensModel(c, weights['model.embed_tokens.weight']),
     hfConfig: toHfLlamaConfig(c),
-    generationConfig,
+    generationConfig: llamaGenerationConfig(c),
   };
 }
 
@@ -77,15 +89,25 @@ export interface CreateLlamaDecoderOptions extends Omit<LoadOptimumDecoderOption
 export async function createLlamaDecoder(options: CreateLlamaDecoderOptions): Promise<LlamaDecoder> {
   const config = normalizeLlamaConfig(options.config);
   const weights = Object.freeze(options.weights ?? initLlamaWeights(config, options.seed ?? 0));
-  const exported = buildLlamaOnnx(config, weights);
-  const files = llamaOnnxFiles(exported);
+  checkLlamaWeights(config, weights);
+  // The session runs the in-place cache variant of the decoder; toFiles writes the Optimum layout.
+  const sessionFiles: Record<string, Uint8Array | string> = {
+    [OPTIMUM_FILES.config]: JSON.stringify(toHfLlamaConfig(config)),
+    [OPTIMUM_FILES.generationConfig]: JSON.stringify(llamaGenerationConfig(config)),
+    [LLAMA_DECODER_FILE]: encodeModel(buildLlamaDecoderModel(config, weights, { cache: llamaSessionCache(config) })),
+    [OPTIMUM_FILES.embedTokens]: encodeModel(buildEmbedTokensModel(config, weights['model.embed_tokens.weight'])),
+  };
+  let files: Record<string, Uint8Array | string> | undefined;
   const id =
     options.id ?? `llama-h${config.hiddenSize}-l${config.numHiddenLayers}-q${config.numAttentionHeads}-kv${config.numKeyValueHeads}-v${config.vocabSize}`;
-  const model = await loadOptimumDecoder(createMemorySource(files, id), { backend: options.backend, session: options.session, id });
+  const model = await loadOptimumDecoder(createMemorySource(sessionFiles, id), { backend: options.backend, session: options.session, id });
   return Object.assign(model, {
     llamaConfig: config,
     weights,
-    toFiles: () => ({ ...files }),
+    toFiles: () => {
+      files ??= llamaOnnxFiles(buildLlamaOnnx(config, weights));
+      return { ...files };
+    },
     toSafetensors: () => llamaWeightsToSafetensors(config, weights),
   });
 }

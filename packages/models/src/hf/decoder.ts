@@ -12,7 +12,7 @@ import { openCheckpointFolder, writeCheckpointFolder, type CheckpointTensorInfo 
 import { elementTypeToOnnx, encodeModel, onnx, type GraphProto, type OnnxModel, type TensorProto } from '@vlit/graph';
 import { fromHfLlamaConfig, toHfLlamaConfig, type LlamaConfig } from '../decoder/llama-config.js';
 import { buildEmbedTokensModel, buildLlamaDecoderModel } from '../decoder/llama-graph.js';
-import { LLAMA_DECODER_FILE } from '../decoder/llama.js';
+import { LLAMA_DECODER_FILE, llamaSessionCache } from '../decoder/llama.js';
 import { checkLlamaWeights, llamaWeightShapes, type LlamaWeights } from '../decoder/llama-weights.js';
 import { loadOptimumDecoder, type OnnxLanguageModel } from '../language-model/optimum-decoder.js';
 import { OPTIMUM_FILES } from '../language-model/optimum-layout.js';
@@ -87,7 +87,10 @@ export async function loadHfLanguageModel(dir: string, options: LoadHfLanguageMo
       for (const [name, dims] of Object.entries(shapes)) kept[name] = createTensor('float32', dims, folder.readFloat32Sync(name, dims));
     }
     const models: Array<[string, () => OnnxModel]> = [
-      [LLAMA_DECODER_FILE, () => buildLlamaDecoderModel(config, lazyWeights(shapes, read), { weights: scratch ? 'inputs' : 'initializers' })],
+      [
+        LLAMA_DECODER_FILE,
+        () => buildLlamaDecoderModel(config, lazyWeights(shapes, read), { weights: scratch ? 'inputs' : 'initializers', cache: llamaSessionCache(config) }),
+      ],
       [
         OPTIMUM_FILES.embedTokens,
         () =>

@@ -23,7 +23,7 @@ import { encodeModel, type OnnxModel } from '@vlit/graph';
 import { saveModel } from '@vlit/graph/node';
 import { toHfLlamaConfig, type LlamaConfig } from '../decoder/llama-config.js';
 import { buildEmbedTokensModel, buildLlamaDecoderModel } from '../decoder/llama-graph.js';
-import { LLAMA_DECODER_FILE } from '../decoder/llama.js';
+import { LLAMA_DECODER_FILE, llamaSessionCache } from '../decoder/llama.js';
 import { llamaWeightShapes, type LlamaWeights } from '../decoder/llama-weights.js';
 import { loadOptimumDecoder, type OnnxLanguageModel } from '../language-model/optimum-decoder.js';
 import { OPTIMUM_FILES } from '../language-model/optimum-layout.js';
@@ -118,7 +118,7 @@ async function loadDecoder(
     for (const [name, dims] of shapes) Object.defineProperty(weights, name, { enumerable: true, get: () => read(name, dims) });
   }
   const models: Record<string, OnnxModel | undefined> = {
-    [LLAMA_DECODER_FILE]: buildLlamaDecoderModel(config, weights),
+    [LLAMA_DECODER_FILE]: buildLlamaDecoderModel(config, weights, { cache: llamaSessionCache(config) }),
     [OPTIMUM_FILES.embedTokens]: buildEmbedTokensModel(config, weights['model.embed_tokens.weight']),
   };
   const generation = (await folder.readJson(OPTIMUM_FILES.generationConfig)) ?? {};

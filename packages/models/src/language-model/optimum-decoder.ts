@@ -22,7 +22,7 @@ import {
   type SessionOptions,
   type Tensor,
 } from '@vlit/core';
-import { OPTIMUM_FILES, OPTIMUM_NAMES as N } from './optimum-layout.js';
+import { OPTIMUM_FILES, OPTIMUM_NAMES as N, SLOT_CACHE_NAMES } from './optimum-layout.js';
 import type { ModelFileSource } from './sources.js';
 
 /** What the loader reads from config.json (and generation_config.json). */
@@ -91,6 +91,51 @@ class OptimumKvCache implements KvCache {
   dispose(): void {
     this.entries = undefined;
   }
+}
+
+/**
+ * Slot buffers of the in-place cache protocol (LlamaGraphOptions.cache 'slots'): per layer a key and a value
+ * buffer [batch, kvHeads, capacity, headDim]. Caches are views of a store up to their length; a step
+ * appends in place when its cache ends where the store's writes end, so an older cache stays valid (its
+ * slots are never rewritten) and a second step from the same cache copies instead of overwriting.
+ */
+interface SlotStore {
+  readonly batch: number;
+  readonly capacity: number;
+  /** Slots written or reserved by some step, from 0. */
+  end: number;
+  readonly buffers: Float32Array[];
+}
+
+/** A cache of the in-place protocol: the first `length` slots of a store. */
+class SlotKvCache implements KvCache {
+  readonly [CACHE_OWNER]: object;
+  private current: SlotStore | undefined;
+  constructor(
+    owner: object,
+    readonly length: number,
+    store: SlotStore,
+  ) {
+    this[CACHE_OWNER] = owner;
+    this.current = store;
+  }
+  get batch(): number {
+    return this.store.batch;
+  }
+  get store(): SlotStore {
+    if (!this.current) throw new InvalidArgumentError('this KV cache was disposed', { details: { field: 'cache' } });
+    return this.current;
+  }
+  dispose(): void {
+    this.current = undefined;
+  }
+}
+
+/** Smallest capacity of a new slot store: a multiple of 64, at least twice the old one, so growing is amortised. */
+function slotCapacity(needed: number, previous: number, limit: number | undefined): number {
+  const grown = Math.max(needed, 2 * previous, 64);
+  const rounded = Math.ceil(grown / 64) * 64;
+  return limit !== undefined && limit >= needed ? Math.min(rounded, limit) : rounded;
 }
 
 function num(json: Record<string, unknown>, key: string): number | undefined {
@@ -179,6 +224,8 @@ class OptimumDecoder implements OnnxLanguageModel {
   private readonly kvHeads: number;
   private readonly headDim: number;
   private readonly owner = {};
+  /** The decoder speaks the in-place cache protocol (returns appended_key_values.*, not present.*). */
+  private readonly slots: boolean;
 
   constructor(
     readonly facts: DecoderFacts,
@@ -213,6 +260,12 @@ class OptimumDecoder implements OnnxLanguageModel {
         }
       }
     }
+    this.slots = decoder.outputNames.includes(SLOT_CACHE_NAMES.appendedKey(0));
+    if (this.slots && !(inputs.has(N.attentionMask) && inputs.has(N.positionIds))) {
+      throw new FormatError(`decoder ${decoderFile} returns ${SLOT_CACHE_NAMES.appendedKey(0)} but lacks ${N.attentionMask} or ${N.positionIds}`, {
+        details: { file: decoderFile, inputs: decoder.inputNames },
+      });
+    }
     const meta = decoder.inputMetadata.find((m) => m.name === N.pastKey(0));
     this.pastDType = (meta?.dtype === 'float16' ? 'float16' : 'float32') as DType;
     // Trust the model's own fixed dims over config.json where it declares them.
@@ -239,8 +292,8 @@ class OptimumDecoder implements OnnxLanguageModel {
     return out[this.embedder.outputNames[0]] as Tensor<'float32'>;
   }
 
-  private ownCache(cache: KvCache): OptimumKvCache {
-    if (!(cache instanceof OptimumKvCache) || cache[CACHE_OWNER] !== this.owner) {
+  private ownCache(cache: KvCache): OptimumKvCache | SlotKvCache {
+    if (!(cache instanceof OptimumKvCache || cache instanceof SlotKvCache) || cache[CACHE_OWNER] !== this.owner) {
       throw new InvalidArgumentError(`the KV cache was not made by language model ${this.id}`, { details: { field: 'cache' } });
     }
     return cache;
@@ -305,14 +358,15 @@ class OptimumDecoder implements OnnxLanguageModel {
     if (positions.dims.length !== 2 || positions.dims[0] !== batch || positions.dims[1] !== seq) {
       throw new TensorShapeError(`positionIds must be [${batch}, ${seq}], got [${positions.dims.join(', ')}]`, { details: { field: 'positionIds' } });
     }
+    if (this.slots) return this.forwardSlots(feeds, mask, positions, cache as SlotKvCache | undefined, batch, seq);
     const inputs = new Set(this.decoder.inputNames);
     if (inputs.has(N.attentionMask)) feeds[N.attentionMask] = mask;
     if (inputs.has(N.positionIds)) feeds[N.positionIds] = positions;
     if (inputs.has(N.useCacheBranch)) feeds[N.useCacheBranch] = createTensor('bool', [1], new Uint8Array([pastLength > 0 ? 1 : 0]));
     const empty = createTensor(this.pastDType, [batch, this.kvHeads, 0, this.headDim]);
     for (let i = 0; i < this.facts.numHiddenLayers; i++) {
-      feeds[N.pastKey(i)] = cache ? cache.tensors[N.presentKey(i)] : empty;
-      feeds[N.pastValue(i)] = cache ? cache.tensors[N.presentValue(i)] : empty;
+      feeds[N.pastKey(i)] = cache ? (cache as OptimumKvCache).tensors[N.presentKey(i)] : empty;
+      feeds[N.pastValue(i)] = cache ? (cache as OptimumKvCache).tensors[N.presentValue(i)] : empty;
     }
     const out = await this.decoder.run(feeds);
     const logits = out[N.logits];
@@ -328,9 +382,92 @@ class OptimumDecoder implements OnnxLanguageModel {
     return { logits: logits as Tensor<'float32'>, cache: new OptimumKvCache(this.owner, total, batch, present) };
   }
 
+  /**
+   * One step of the in-place protocol: the slots go in as they are (no copy), only this step's keys and
+   * values come back, and they are written into the slots after the cache's length.
+   */
+  private async forwardSlots(
+    feeds: Record<string, Tensor>,
+    mask: Tensor<'int64'>,
+    positions: Tensor<'int64'>,
+    cache: SlotKvCache | undefined,
+    batch: number,
+    seq: number,
+  ): Promise<LanguageModelOutput> {
+    const past = cache?.length ?? 0;
+    const total = past + seq;
+    let store = cache?.store;
+    if (!store || store.end !== past || total > store.capacity) {
+      // A fresh store, or a copy: the cache's store is full, or another step already wrote after this cache.
+      const capacity = slotCapacity(total, store?.capacity ?? 0, this.maxContext);
+      const rows = batch * this.kvHeads;
+      const fresh: SlotStore = { batch, capacity, end: past, buffers: [] };
+      for (let i = 0; i < 2 * this.facts.numHiddenLayers; i++) {
+        const buffer = new Float32Array(rows * capacity * this.headDim);
+        const from = store?.buffers[i];
+        if (from && store) {
+          for (let r = 0; r < rows; r++) {
+            buffer.set(from.subarray(r * store.capacity * this.headDim, (r * store.capacity + past) * this.headDim), r * capacity * this.headDim);
+          }
+        }
+        fresh.buffers.push(buffer);
+      }
+      store = fresh;
+    }
+    // Reserve the slots before awaiting, so a concurrent step from the same cache copies instead.
+    store.end = total;
+    const { capacity, buffers } = store;
+    // The mask as the graph takes it: the slots' columns (the cache's mask, 0 for unused slots), then the new tokens'.
+    const slotMask = createTensor('int64', [batch, capacity + seq]);
+    for (let b = 0; b < batch; b++) {
+      const row = mask.data.subarray(b * total, (b + 1) * total);
+      slotMask.data.set(row.subarray(0, past), b * (capacity + seq));
+      slotMask.data.set(row.subarray(past), b * (capacity + seq) + capacity);
+    }
+    feeds[N.attentionMask] = slotMask;
+    feeds[N.positionIds] = positions;
+    const dims = [batch, this.kvHeads, capacity, this.headDim];
+    for (let i = 0; i < this.facts.numHiddenLayers; i++) {
+      feeds[N.pastKey(i)] = createTensor('float32', dims, buffers[2 * i]);
+      feeds[N.pastValue(i)] = createTensor('float32', dims, buffers[2 * i + 1]);
+    }
+    const out = await this.decoder.run(feeds);
+    const logits = out[N.logits];
+    if (!logits) throw new FormatError(`decoder ${this.decoderFile} returned no ${N.logits}`, { details: { file: this.decoderFile } });
+    const rows = batch * this.kvHeads;
+    const width = seq * this.headDim;
+    for (let i = 0; i < this.facts.numHiddenLayers; i++) {
+      for (const [j, name] of [SLOT_CACHE_NAMES.appendedKey(i), SLOT_CACHE_NAMES.appendedValue(i)].entries()) {
+        const t = out[name];
+        if (!t || t.data.length !== rows * width) {
+          throw new FormatError(`decoder ${this.decoderFile} returned no ${name} [${batch}, ${this.kvHeads}, ${seq}, ${this.headDim}]`, {
+            details: { file: this.decoderFile, field: name },
+          });
+        }
+        const data = t.data as Float32Array;
+        const target = buffers[2 * i + j];
+        for (let r = 0; r < rows; r++) target.set(data.subarray(r * width, (r + 1) * width), (r * capacity + past) * this.headDim);
+      }
+    }
+    return { logits: logits as Tensor<'float32'>, cache: new SlotKvCache(this.owner, total, store) };
+  }
+
   repeatCache(cache: KvCache, times: number): KvCache {
     const own = this.ownCache(cache);
     if (!Number.isInteger(times) || times <= 0) throw new InvalidArgumentError('times must be a positive integer', { details: { field: 'times' } });
+    if (own instanceof SlotKvCache) {
+      const { store } = own;
+      const per = this.kvHeads * store.capacity * this.headDim;
+      const repeated: SlotStore = { batch: store.batch * times, capacity: store.capacity, end: own.length, buffers: [] };
+      for (const from of store.buffers) {
+        const buffer = new Float32Array(from.length * times);
+        for (let b = 0; b < store.batch; b++) {
+          for (let k = 0; k < times; k++) buffer.set(from.subarray(b * per, (b + 1) * per), (b * times + k) * per);
+        }
+        repeated.buffers.push(buffer);
+      }
+      return new SlotKvCache(this.owner, own.length, repeated);
+    }
     const out: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(own.tensors)) {
       const [b, ...rest] = t.dims;

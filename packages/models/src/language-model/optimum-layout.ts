@@ -25,3 +25,12 @@ export const OPTIMUM_NAMES = {
   presentKey: (i: number) => `present.${i}.key`,
   presentValue: (i: number) => `present.${i}.value`,
 } as const;
+
+/**
+ * Outputs of Vlit's in-place cache protocol (LlamaGraphOptions.cache 'slots'): only this step's keys and
+ * values, [batch, kv_heads, sequence_length, head_dim]; `past_key_values.{i}.*` are then slot buffers.
+ */
+export const SLOT_CACHE_NAMES = {
+  appendedKey: (i: number) => `appended_key_values.${i}.key`,
+  appendedValue: (i: number) => `appended_key_values.${i}.value`,
+} as const;

@@ -1,0 +1,174 @@
+// The in-place KV cache protocol (LlamaGraphOptions.cache 'slots'), which createLlamaDecoder and the
+// Hugging Face loaders run: checked against the float64 reference decoder over long decodes that grow the
+// slot buffers, steps taken twice from one cache (in turn and at once), padding and repeated caches, and
+// against the Optimum protocol's graph of the same weights.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTensor, isVlitError, type KvCache, type Tensor } from '@vlit/core';
+import { encodeModel, listInputs, listOutputs } from '@vlit/graph';
+import { maxAbsDiff } from '@vlit/test-kit';
+import { RUNTIME_PLATFORMS, createRuntimePair } from '@vlit/test-kit/node';
+import { CONFIGS } from '../decoder/testing/fixtures.js';
+import { embedReference, llamaReference } from '../decoder/testing/llama-reference.js';
+import {
+  buildEmbedTokensModel,
+  buildLlamaDecoderModel,
+  createLlamaDecoder,
+  createMemorySource,
+  initLlamaWeights,
+  llamaSessionCache,
+  loadOptimumDecoder,
+  tinyLlamaConfig,
+  toHfLlamaConfig,
+  type OnnxLanguageModel,
+} from '../index.js';
+
+const runtimes = createRuntimePair();
+const config = CONFIGS['gqa-h48'];
+const weights = initLlamaWeights(config, 'slot-cache');
+const V = config.vocabSize;
+const models: Partial<Record<keyof typeof runtimes, OnnxLanguageModel>> = {};
+const toRelease: OnnxLanguageModel[] = [];
+afterAll(async () => {
+  for (const m of toRelease) await m.dispose();
+});
+beforeAll(async () => {
+  for (const p of RUNTIME_PLATFORMS) {
+    models[p] = await createLlamaDecoder({ backend: runtimes[p].backend, config, weights });
+    toRelease.push(models[p]!);
+  }
+});
+
+const ids = (values: readonly number[]): Tensor<'int64'> => createTensor('int64', [1, values.length], values.map(BigInt));
+/** A deterministic token stream over the character vocabulary (1..95). */
+const stream = (n: number, salt: number): number[] => Array.from({ length: n }, (_, i) => 1 + ((i * 37 + salt * 11) % (V - 1)));
+/** The float64 reference's logits of the last position of `tokens`. */
+function lastLogits(tokens: readonly number[]): Float64Array {
+  const all = llamaReference(config, weights, embedReference(weights, tokens, config.hiddenSize), tokens.length);
+  return all.subarray((tokens.length - 1) * V);
+}
+
+describe('the in-place cache protocol', () => {
+  it('the session graph takes slot buffers and returns only the step’s keys and values; the files keep Optimum’s protocol', () => {
+    const slots = buildLlamaDecoderModel(config, weights, { cache: 'slots' });
+    expect(listInputs(slots).find((v) => v.name === 'past_key_values.0.key')?.dims).toEqual(['batch_size', 2, 'cache_capacity', 12]);
+    expect(
+      listOutputs(slots)
+        .map((v) => v.name)
+        .sort(),
+    ).toEqual(['appended_key_values.0.key', 'appended_key_values.0.value', 'appended_key_values.1.key', 'appended_key_values.1.value', 'logits']);
+    expect(llamaSessionCache(config)).toBe('slots');
+    const sliding = tinyLlamaConfig({ hiddenSize: 48, vocabSize: V, numAttentionHeads: 4, numKeyValueHeads: 2, slidingWindow: 4 });
+    expect(llamaSessionCache(sliding)).toBe('returned');
+    let err: unknown;
+    try {
+      buildLlamaDecoderModel(sliding, initLlamaWeights(sliding, 1), { cache: 'slots' });
+    } catch (e) {
+      err = e;
+    }
+    expect(isVlitError(err) && err.code).toBe('VLIT_COMPATIBILITY');
+  });
+
+  it.for(RUNTIME_PLATFORMS)(
+    '%s: 150 steps one token at a time (slots grow 64 -> 128 -> 256) match the float64 reference at every step',
+    async (p, { annotate }) => {
+      const m = models[p]!;
+      const tokens = stream(155, 1);
+      let out = await m.forward({ inputIds: ids(tokens.slice(0, 5)) });
+      let worst = maxAbsDiff(out.logits.data.subarray(4 * V), lastLogits(tokens.slice(0, 5)));
+      // The reference at every step would be quadratic in float64: check every 10th step and the last.
+      for (let t = 5; t < tokens.length; t++) {
+        out = await m.forward({ inputIds: ids([tokens[t]]), cache: out.cache });
+        expect(out.cache?.length).toBe(t + 1);
+        if (t % 10 === 0 || t === tokens.length - 1) worst = Math.max(worst, maxAbsDiff(out.logits.data, lastLogits(tokens.slice(0, t + 1))));
+      }
+      await annotate(`max |logit - float64 reference| = ${worst.toExponential(2)}`);
+      expect(worst).toBeLessThanOrEqual(1e-4);
+    },
+  );
+
+  it('a cache stays valid after a step from it: a second step from it, in turn or at the same time, never overwrites the first', async () => {
+    const m = models.node!;
+    const prompt = stream(9, 2);
+    const base = await m.forward({ inputIds: ids(prompt) });
+    const a = await m.forward({ inputIds: ids([7]), cache: base.cache });
+    // The same cache again: its slots after 9 are taken by the step above, so this one must not write there.
+    const b = await m.forward({ inputIds: ids([8]), cache: base.cache });
+    const a2 = await m.forward({ inputIds: ids([9]), cache: a.cache });
+    const b2 = await m.forward({ inputIds: ids([10]), cache: b.cache });
+    expect(maxAbsDiff(a.logits.data, lastLogits([...prompt, 7]))).toBeLessThanOrEqual(1e-4);
+    expect(maxAbsDiff(b.logits.data, lastLogits([...prompt, 8]))).toBeLessThanOrEqual(1e-4);
+    expect(maxAbsDiff(a2.logits.data, lastLogits([...prompt, 7, 9]))).toBeLessThanOrEqual(1e-4);
+    expect(maxAbsDiff(b2.logits.data, lastLogits([...prompt, 8, 10]))).toBeLessThanOrEqual(1e-4);
+    // And two steps at once from one cache, then both continued.
+    const [c, d] = await Promise.all([m.forward({ inputIds: ids([11]), cache: a.cache }), m.forward({ inputIds: ids([12]), cache: a.cache })]);
+    const [c2, d2] = await Promise.all([m.forward({ inputIds: ids([3, 4]), cache: c.cache }), m.forward({ inputIds: ids([5, 6]), cache: d.cache })]);
+    expect(maxAbsDiff(c2.logits.data.subarray(V), lastLogits([...prompt, 7, 11, 3, 4]))).toBeLessThanOrEqual(1e-4);
+    expect(maxAbsDiff(d2.logits.data.subarray(V), lastLogits([...prompt, 7, 12, 5, 6]))).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('left padding, a repeated cache and a disposed cache', async () => {
+    const m = models.node!;
+    const long = stream(12, 3);
+    const short = stream(5, 4);
+    const pad = long.length - short.length;
+    const mask = [...Array(pad).fill(0), ...Array(short.length).fill(1), ...Array(long.length).fill(1)];
+    const out = await m.forward({
+      inputIds: createTensor('int64', [2, long.length], [...Array(pad).fill(0), ...short, ...long].map(BigInt)),
+      attentionMask: createTensor('int64', [2, long.length], mask.map(BigInt)),
+    });
+    // Each row continues with its own token for 70 steps (past the first capacity of 64), padding kept in the mask.
+    let cache = out.cache as KvCache;
+    const rows = [[...short], [...long]];
+    let rowMask = [mask.slice(0, long.length), mask.slice(long.length)];
+    let step = out;
+    for (let t = 0; t < 70; t++) {
+      const next = [1 + ((t * 5) % (V - 1)), 1 + ((t * 13 + 2) % (V - 1))];
+      rowMask = rowMask.map((r) => [...r, 1]);
+      step = await m.forward({
+        inputIds: createTensor('int64', [2, 1], next.map(BigInt)),
+        attentionMask: createTensor('int64', [2, rowMask[0].length], [...rowMask[0], ...rowMask[1]].map(BigInt)),
+        cache,
+      });
+      cache = step.cache as KvCache;
+      rows[0].push(next[0]);
+      rows[1].push(next[1]);
+    }
+    expect(maxAbsDiff(step.logits.data.subarray(0, V), lastLogits(rows[0]))).toBeLessThanOrEqual(1e-4);
+    expect(maxAbsDiff(step.logits.data.subarray(V), lastLogits(rows[1]))).toBeLessThanOrEqual(1e-4);
+
+    const repeater = m as OnnxLanguageModel & { repeatCache(c: KvCache, n: number): KvCache };
+    const single = await m.forward({ inputIds: ids(long) });
+    const three = repeater.repeatCache(single.cache as KvCache, 3);
+    const fanned = await m.forward({ inputIds: createTensor('int64', [3, 1], [20n, 21n, 22n]), cache: three });
+    for (const [i, tok] of [20, 21, 22].entries()) {
+      expect(maxAbsDiff(fanned.logits.data.subarray(i * V, (i + 1) * V), lastLogits([...long, tok]))).toBeLessThanOrEqual(1e-4);
+    }
+    (single.cache as KvCache).dispose();
+    const err = await m.forward({ inputIds: ids([1]), cache: single.cache }).catch((e: unknown) => e);
+    expect(isVlitError(err) && err.code).toBe('VLIT_INVALID_ARGUMENT');
+  });
+
+  it('the same weights through the Optimum protocol give the same logits and tokens over a long decode', async () => {
+    const backend = runtimes.node.backend;
+    const files = {
+      'config.json': JSON.stringify(toHfLlamaConfig(config)),
+      'decoder_model_merged.onnx': encodeModel(buildLlamaDecoderModel(config, weights)),
+      'embed_tokens.onnx': encodeModel(buildEmbedTokensModel(config, weights['model.embed_tokens.weight'])),
+    };
+    const optimum = await loadOptimumDecoder(createMemorySource(files, 'optimum'), { backend });
+    toRelease.push(optimum);
+    const slots = models.node!;
+    let a = await optimum.forward({ inputIds: ids(stream(20, 5)) });
+    let b = await slots.forward({ inputIds: ids(stream(20, 5)) });
+    let worst = maxAbsDiff(a.logits.data, b.logits.data);
+    for (let t = 0; t < 100; t++) {
+      const argmax = (x: Float32Array): number => x.indexOf(Math.max(...x.subarray(x.length - V)), x.length - V) - (x.length - V);
+      const next = argmax(a.logits.data);
+      expect(argmax(b.logits.data)).toBe(next);
+      a = await optimum.forward({ inputIds: ids([next]), cache: a.cache });
+      b = await slots.forward({ inputIds: ids([next]), cache: b.cache });
+      worst = Math.max(worst, maxAbsDiff(a.logits.data, b.logits.data));
+    }
+    expect(worst).toBeLessThanOrEqual(1e-5);
+  });
+});
