@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 // Language models in the Optimum layout.
-export { OPTIMUM_FILES, OPTIMUM_NAMES } from './language-model/optimum-layout.js';
+export { OPTIMUM_FILES, OPTIMUM_NAMES, SLOT_CACHE_NAMES } from './language-model/optimum-layout.js';
 export { createFetchSource, createMemorySource, type ModelFileSource } from './language-model/sources.js';
 export {
   decoderFactsFromConfig,
