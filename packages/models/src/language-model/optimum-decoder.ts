@@ -398,8 +398,9 @@ class OptimumDecoder implements OnnxLanguageModel {
     const total = past + seq;
     let store = cache?.store;
     if (!store || store.end !== past || total > store.capacity) {
-      // A fresh store, or a copy: the cache's store is full, or another step already wrote after this cache.
-      const capacity = slotCapacity(total, store?.capacity ?? 0, this.maxContext);
+      // A fresh store, or a copy: the cache's store is full (grow it), or another step already wrote after
+      // this cache (a branch: the same capacity when it fits).
+      const capacity = store && total <= store.capacity ? store.capacity : slotCapacity(total, store?.capacity ?? 0, this.maxContext);
       const rows = batch * this.kvHeads;
       const fresh: SlotStore = { batch, capacity, end: past, buffers: [] };
       for (let i = 0; i < 2 * this.facts.numHiddenLayers; i++) {
