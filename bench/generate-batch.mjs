@@ -7,18 +7,16 @@
 // returned); `tiny-optimum` loads the same tiny weights with the graph Vlit writes to files (Optimum's
 // protocol: the whole cache returned and copied every pass), for contrast.
 import { loadavg } from 'node:os';
-import { encodeModel } from '@vlit/graph';
 import {
-  buildEmbedTokensModel,
-  buildLlamaDecoderModel,
+  buildLlamaOnnx,
   createLlamaDecoder,
   createMemorySource,
   generate,
   generateBatch,
   initLlamaWeights,
+  llamaOnnxFiles,
   loadOptimumDecoder,
   tinyLlamaConfig,
-  toHfLlamaConfig,
 } from '@vlit/models';
 import { createNodeRuntime } from '@vlit/runtime/node';
 
@@ -53,11 +51,7 @@ const which = (process.env.BENCH_MODELS ?? 'tiny,tiny-optimum,small').split(',')
 async function loadModel(name, config) {
   if (name !== 'tiny-optimum') return createLlamaDecoder({ backend: runtime.backend, config, seed: 'bench-generate-batch' });
   const weights = initLlamaWeights(config, 'bench-generate-batch');
-  const files = {
-    'config.json': JSON.stringify(toHfLlamaConfig(config)),
-    'decoder_model_merged.onnx': encodeModel(buildLlamaDecoderModel(config, weights)),
-    'embed_tokens.onnx': encodeModel(buildEmbedTokensModel(config, weights['model.embed_tokens.weight'])),
-  };
+  const files = llamaOnnxFiles(buildLlamaOnnx(config, weights));
   const model = await loadOptimumDecoder(createMemorySource(files, name), { backend: runtime.backend });
   return Object.assign(model, { weights });
 }

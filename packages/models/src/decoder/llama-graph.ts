@@ -120,7 +120,7 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
     g.unsqueeze(g.where(ok, scalar(g, `${name}/keep`, 'float32', 0), scalar(g, `${name}/drop`, 'float32', MASK_VALUE), { name: `${name}4` }), [1], { name });
   let bias: Value | undefined;
   let slidingBias: Value | undefined;
-  let slotBias: { past: Value; fresh: Value; capacity: Value; end: Value } | undefined;
+  let slotBias: { past: Value; fresh: Value; start: Value; capacity: Value; end: Value; lastAxis: Value } | undefined;
   if (slots) {
     // The slots' part of the mask covers the capacity (every slot precedes every new token); the new part is
     // causal among the new tokens. Biases [batch, 1, 1, 1, capacity] and [batch, 1, 1, seq, seq].
@@ -136,8 +136,10 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
     slotBias = {
       past: toBias(g.unsqueeze(g.cast(pastMask, 'bool'), [1, 2], { name: 'slots/past_allowed' }), 'slots/past_bias'),
       fresh: toBias(newAllowed, 'slots/new_bias'),
+      start,
       capacity,
       end,
+      lastAxis,
     };
   } else {
     // Causal mask combined with the attention mask: query i (absolute position past + i) sees key j
@@ -182,9 +184,9 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
         name: `${p}/scores`,
       });
       const probs = g.softmax(scores, { axis: -1 });
-      const lastAxis = g.value('slots/last_axis');
-      const slotProbs = g.op('Slice', [probs, g.value('slots/start'), slotBias.capacity, lastAxis], {}, { name: `${p}/slot_probs` });
-      const newProbs = g.op('Slice', [probs, slotBias.capacity, slotBias.end, lastAxis], {}, { name: `${p}/new_probs` });
+      const { start, capacity, end, lastAxis } = slotBias;
+      const slotProbs = g.op('Slice', [probs, start, capacity, lastAxis], {}, { name: `${p}/slot_probs` });
+      const newProbs = g.op('Slice', [probs, capacity, end, lastAxis], {}, { name: `${p}/new_probs` });
       ctx = g.add(g.matMul(slotProbs, g.unsqueeze(past[i][1], [2])), g.matMul(newProbs, g.unsqueeze(v, [2])), { name: `${p}/context` });
     } else {
       const keys = g.concat([past[i][0], k], 2, { output: N.presentKey(i) });

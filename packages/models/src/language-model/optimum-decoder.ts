@@ -396,12 +396,12 @@ class OptimumDecoder implements OnnxLanguageModel {
   ): Promise<LanguageModelOutput> {
     const past = cache?.length ?? 0;
     const total = past + seq;
+    const rows = batch * this.kvHeads;
     let store = cache?.store;
     if (!store || store.end !== past || total > store.capacity) {
       // A fresh store, or a copy: the cache's store is full (grow it), or another step already wrote after
       // this cache (a branch: the same capacity when it fits).
       const capacity = store && total <= store.capacity ? store.capacity : slotCapacity(total, store?.capacity ?? 0, this.maxContext);
-      const rows = batch * this.kvHeads;
       const fresh: SlotStore = { batch, capacity, end: past, buffers: [] };
       for (let i = 0; i < 2 * this.facts.numHiddenLayers; i++) {
         const buffer = new Float32Array(rows * capacity * this.headDim);
@@ -435,7 +435,6 @@ class OptimumDecoder implements OnnxLanguageModel {
     const out = await this.decoder.run(feeds);
     const logits = out[N.logits];
     if (!logits) throw new FormatError(`decoder ${this.decoderFile} returned no ${N.logits}`, { details: { file: this.decoderFile } });
-    const rows = batch * this.kvHeads;
     const width = seq * this.headDim;
     for (let i = 0; i < this.facts.numHiddenLayers; i++) {
       for (const [j, name] of [SLOT_CACHE_NAMES.appendedKey(i), SLOT_CACHE_NAMES.appendedValue(i)].entries()) {

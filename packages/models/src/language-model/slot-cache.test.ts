@@ -4,21 +4,21 @@
 // against the Optimum protocol's graph of the same weights.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTensor, isVlitError, type KvCache, type Tensor } from '@vlit/core';
-import { encodeModel, listInputs, listOutputs } from '@vlit/graph';
+import { listInputs, listOutputs } from '@vlit/graph';
 import { maxAbsDiff } from '@vlit/test-kit';
 import { RUNTIME_PLATFORMS, createRuntimePair } from '@vlit/test-kit/node';
 import { CONFIGS } from '../decoder/testing/fixtures.js';
 import { embedReference, llamaReference } from '../decoder/testing/llama-reference.js';
 import {
-  buildEmbedTokensModel,
   buildLlamaDecoderModel,
+  buildLlamaOnnx,
   createLlamaDecoder,
   createMemorySource,
   initLlamaWeights,
+  llamaOnnxFiles,
   llamaSessionCache,
   loadOptimumDecoder,
   tinyLlamaConfig,
-  toHfLlamaConfig,
   type OnnxLanguageModel,
 } from '../index.js';
 
@@ -149,20 +149,16 @@ describe('the in-place cache protocol', () => {
   });
 
   it('the same weights through the Optimum protocol give the same logits and tokens over a long decode', async () => {
-    const backend = runtimes.node.backend;
-    const files = {
-      'config.json': JSON.stringify(toHfLlamaConfig(config)),
-      'decoder_model_merged.onnx': encodeModel(buildLlamaDecoderModel(config, weights)),
-      'embed_tokens.onnx': encodeModel(buildEmbedTokensModel(config, weights['model.embed_tokens.weight'])),
-    };
-    const optimum = await loadOptimumDecoder(createMemorySource(files, 'optimum'), { backend });
+    // The files Vlit writes (Optimum's protocol), loaded as any Optimum export is.
+    const files = llamaOnnxFiles(buildLlamaOnnx(config, weights));
+    const optimum = await loadOptimumDecoder(createMemorySource(files, 'optimum'), { backend: runtimes.node.backend });
     toRelease.push(optimum);
     const slots = models.node!;
     let a = await optimum.forward({ inputIds: ids(stream(20, 5)) });
     let b = await slots.forward({ inputIds: ids(stream(20, 5)) });
     let worst = maxAbsDiff(a.logits.data, b.logits.data);
+    const argmax = (x: Float32Array): number => x.indexOf(Math.max(...x.subarray(x.length - V)), x.length - V) - (x.length - V);
     for (let t = 0; t < 100; t++) {
-      const argmax = (x: Float32Array): number => x.indexOf(Math.max(...x.subarray(x.length - V)), x.length - V) - (x.length - V);
       const next = argmax(a.logits.data);
       expect(argmax(b.logits.data)).toBe(next);
       a = await optimum.forward({ inputIds: ids([next]), cache: a.cache });
