@@ -4,13 +4,15 @@
 // and checks the house rules publint does not know: Apache-2.0 with the root LICENSE text, a README
 // whose TypeScript example type-checks (scripts/docs-check.mjs),
 // every `exports` entry with `types`, `import` and `default`, no tests or test helpers in the tarball,
-// and the hashbang on bin files only.
+// the hashbang on bin files only, and every package a built file imports declared in `dependencies` or
+// `peerDependencies` (none bundled in from a devDependency).
 //
 //   node scripts/check-packages.mjs                 every non-private packages/*
 //   node scripts/check-packages.mjs DIR [DIR...]    only these package folders (e.g. a broken fixture)
 //
 // Needs each package's dist/ built (`npm run build`). Exits 1 on any problem, naming package and rule.
 import { execFileSync } from 'node:child_process';
+import { builtinModules } from 'node:module';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -30,6 +32,17 @@ const dirs =
 
 const problems = [];
 const tmp = mkdtempSync(join(tmpdir(), 'vlit-check-packages-'));
+
+/** Package names a built ESM file imports (static and dynamic), without node builtins or relative paths. */
+function importedPackages(text) {
+  const names = new Set();
+  for (const m of text.matchAll(/(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)|^import\s*["']([^"']+)["']/gm)) {
+    const spec = m[1] ?? m[2] ?? m[3];
+    if (spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('node:') || builtinModules.includes(spec.split('/')[0])) continue;
+    names.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]);
+  }
+  return names;
+}
 
 /** Runs a tool; returns its combined output and whether it exited 0. */
 function run(cmd, argv, cwd) {
@@ -64,6 +77,8 @@ try {
     if (!existsSync(join(dir, 'LICENSE'))) fail('license-file', 'no LICENSE');
     else if (readFileSync(join(dir, 'LICENSE'), 'utf8') !== rootLicense) fail('license-file', 'LICENSE differs from the root LICENSE');
 
+    const declared = new Set([...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {}), name]);
+
     // Pack exactly what npm would publish.
     const packed = run('npm', ['pack', dir, '--json', '--ignore-scripts', '--pack-destination', tmp], root);
     if (!packed.ok) {
@@ -78,6 +93,13 @@ try {
     for (const f of files.filter((p) => p.endsWith('.js'))) {
       const text = readFileSync(join(dir, f), 'utf8');
       if (/^\/\/ src\/(?:.*\/)?testing\//m.test(text)) fail('tarball', `${f} bundles code from src/testing/`);
+      // tsup inlines a package it does not treat as external (a devDependency) and marks its files
+      // with `// ../<package>/...` comments; what users install must import such packages instead.
+      const bundled = text.match(/^\/\/ \.\.\/([^/\n]+)\//m);
+      if (bundled) fail('dependencies', `${f} bundles code of ../${bundled[1]} (declare that package in "dependencies" so it stays an import)`);
+      for (const spec of importedPackages(text)) {
+        if (!declared.has(spec)) fail('dependencies', `${f} imports "${spec}", which is not in "dependencies" or "peerDependencies"`);
+      }
       const isBin = Object.values(typeof pkg.bin === 'string' ? { [name]: pkg.bin } : (pkg.bin ?? {})).some((b) => b.replace(/^\.\//, '') === f);
       if (isBin && !text.startsWith('#!')) fail('bin', `${f} is a bin without a hashbang`);
       if (!isBin && text.startsWith('#!')) fail('bin', `${f} is not a bin but starts with a hashbang`);
