@@ -146,6 +146,34 @@ describe('batch APIs over encoded files match the PIL + numpy reference exactly'
     ).toBe(0);
   });
 
+  it('concurrent calls with different settings on one pool each equal their own step-by-step result', async () => {
+    // The workers keep the normalisation tables between jobs and the pool reuses its shared buffers,
+    // so interleaved calls with other tables and other output sizes must not see each other's state.
+    const other: ImageProcessorSettings = {
+      ...settings,
+      mean: [0.5, 0.25, 0.125],
+      std: [0.2, 0.3, 0.4],
+      resize: { shortestEdge: 96 },
+      centerCrop: { width: 80, height: 96 },
+    };
+    const pool = createPreprocessPool({ codec: runtime.images, workers: 2, readAhead: 2 });
+    try {
+      const paths = images.map((i) => i.path);
+      const [a, b, c] = await Promise.all([pool.preprocess(paths, settings), pool.preprocess([...paths].reverse(), other), pool.preprocess(paths, settings)]);
+      const decoded = await Promise.all(paths.map(async (p) => runtime.images.decode(new Uint8Array(readFileSync(p)))));
+      const expectBatch = (x: { data: Float32Array }, list: RawImage[], s: ImageProcessorSettings) => {
+        const per = x.data.length / list.length;
+        list.forEach((img, i) => expect(sameBits(x.data.subarray(i * per, (i + 1) * per), composed(img, s)), `image ${i}`).toBe(0));
+      };
+      expect(b.dims).toEqual([images.length, 3, 96, 80]);
+      expectBatch(a, decoded, settings);
+      expectBatch(b, [...decoded].reverse(), other);
+      expect(sameBits(a.data, c.data)).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('a bad file is a typed error naming it, and sizes that cannot batch are refused', async () => {
     const bad = join(dir, 'bad.jpg');
     writeFileSync(bad, 'not an image');

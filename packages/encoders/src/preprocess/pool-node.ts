@@ -35,24 +35,40 @@ export interface PreprocessPool {
   close(): Promise<void>;
 }
 
+/**
+ * Shared memory one job uses: the decoded RGB bytes in, the float32 image out. Slots are reused from
+ * job to job (a fresh multi-megabyte buffer per image costs more in page faults than the kernel saves
+ * by running on another core), and shared, so nothing is cloned or transferred per image.
+ */
+interface Slot {
+  input: SharedArrayBuffer;
+  output: SharedArrayBuffer;
+}
+
 interface Job {
-  resolve: (out: Float32Array) => void;
+  slot: Slot;
+  resolve: (slot: Slot) => void;
   reject: (err: Error) => void;
 }
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const kernel = ${fusedKernelSource()};
+let tables;
 parentPort.on('message', (m) => {
   try {
-    const out = new Float32Array(3 * m.spec.width * m.spec.height);
-    kernel.run(m.spec, m.src, m.tables, out, 0);
-    parentPort.postMessage({ id: m.id, out }, [out.buffer]);
+    if (m.tables) tables = m.tables;
+    const n = 3 * m.spec.width * m.spec.height;
+    kernel.run(m.spec, new Uint8Array(m.input, 0, m.length), tables, new Float32Array(m.output, 0, n), 0);
+    parentPort.postMessage({ id: m.id });
   } catch (e) {
     parentPort.postMessage({ id: m.id, error: String((e && e.stack) || e) });
   }
 });
 `;
+
+/** Round a byte size up so that slightly larger images reuse a slot instead of growing it. */
+const slotBytes = (n: number): number => Math.ceil(n / (1 << 20)) * (1 << 20);
 
 /** Start a pool of preprocessing worker threads (close it when done). */
 export function createPreprocessPool(options: PreprocessPoolOptions): PreprocessPool {
@@ -61,21 +77,28 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
   const maxBytes = options.maxFileBytes ?? 256 * 1024 * 1024;
   const jobs = new Map<number, Job>();
   const load = new Array<number>(n).fill(0);
+  // The normalisation tables each worker holds (sent again only when the settings change).
+  const workerTables = new Array<Float32Array | undefined>(n);
+  const freeSlots: Slot[] = [];
   let nextId = 0;
   let closed = false;
   const workers = Array.from({ length: n }, (_, w) => {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref();
-    worker.on('message', (m: { id: number; out?: Float32Array; error?: string }) => {
+    worker.on('message', (m: { id: number; error?: string }) => {
       const job = jobs.get(m.id);
       if (!job) return;
       jobs.delete(m.id);
       load[w]--;
       if (load[w] === 0) worker.unref();
-      if (m.out) job.resolve(m.out);
-      else job.reject(new BackendError(`preprocessing worker failed: ${m.error ?? 'unknown error'}`, { details: { worker: w } }));
+      if (m.error === undefined) job.resolve(job.slot);
+      else {
+        freeSlots.push(job.slot);
+        job.reject(new BackendError(`preprocessing worker failed: ${m.error}`, { details: { worker: w } }));
+      }
     });
     worker.on('error', (err) => {
+      workerTables[w] = undefined;
       for (const [id, job] of jobs) {
         jobs.delete(id);
         job.reject(new BackendError(`preprocessing worker stopped: ${err.message}`, { cause: err, details: { worker: w } }));
@@ -84,14 +107,26 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
     return worker;
   });
 
-  const dispatch = (spec: FusedSpec, src: Uint8Array, tables: Float32Array): Promise<Float32Array> =>
+  const takeSlot = (inputBytes: number, outputBytes: number): Slot => {
+    const slot = freeSlots.pop() ?? { input: new SharedArrayBuffer(0), output: new SharedArrayBuffer(0) };
+    if (slot.input.byteLength < inputBytes) slot.input = new SharedArrayBuffer(slotBytes(inputBytes));
+    if (slot.output.byteLength < outputBytes) slot.output = new SharedArrayBuffer(slotBytes(outputBytes));
+    return slot;
+  };
+
+  /** Run the kernel on a worker; resolves with the slot holding the result (give it back with freeSlots.push). */
+  const dispatch = (spec: FusedSpec, src: Uint8Array, tables: Float32Array): Promise<Slot> =>
     new Promise((resolve, reject) => {
       let w = 0;
       for (let i = 1; i < n; i++) if (load[i] < load[w]) w = i;
+      const slot = takeSlot(src.byteLength, 12 * spec.width * spec.height);
+      new Uint8Array(slot.input, 0, src.byteLength).set(src);
       const id = nextId++;
-      jobs.set(id, { resolve, reject });
+      jobs.set(id, { slot, resolve, reject });
       if (load[w]++ === 0) workers[w].ref();
-      workers[w].postMessage({ id, spec, src, tables });
+      const sendTables = workerTables[w] !== tables;
+      workerTables[w] = tables;
+      workers[w].postMessage({ id, spec, input: slot.input, output: slot.output, length: src.byteLength, tables: sendTables ? tables : undefined });
     });
 
   const decode = async (source: string | Uint8Array, i: number): Promise<RawImage> => {
@@ -105,7 +140,9 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
       if (closed) throw new InvalidArgumentError('preprocess pool is closed', { details: { field: 'pool' } });
       if (sources.length === 0) throw new InvalidArgumentError('preprocess pool: no images', { details: { field: 'sources' } });
       const tables = normalizeTables(settings);
-      const results: Promise<Float32Array>[] = [];
+      const results: Promise<void>[] = [];
+      let out: Tensor<'float32'> | undefined;
+      let per = 0;
       let dims: [number, number, number] | undefined;
       const decodes: Promise<RawImage>[] = [];
       const startDecode = (i: number) => {
@@ -119,18 +156,13 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
           const image = await decodes[i];
           delete decodes[i];
           const spec = fusedSpec(image, settings);
-          let result: Promise<Float32Array>;
           let d: [number, number, number];
-          if (spec) {
-            d = [3, spec.height, spec.width];
-            const rgb = image.channels === 3 ? image : convertToRgb(image);
-            result = dispatch(spec, rgb.data, tables);
-          } else {
-            const x = preprocessImage(image, settings);
+          let x: Tensor<'float32'> | undefined;
+          if (spec) d = [3, spec.height, spec.width];
+          else {
+            x = preprocessImage(image, settings);
             d = [x.dims[0], x.dims[1], x.dims[2]];
-            result = Promise.resolve(x.data);
           }
-          result.catch(() => undefined);
           dims ??= d;
           if (d[0] !== dims[0] || d[1] !== dims[1] || d[2] !== dims[2]) {
             throw new InvalidArgumentError(
@@ -140,17 +172,33 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
               },
             );
           }
+          if (!out) {
+            out = createTensor('float32', [sources.length, ...dims]);
+            per = dims[0] * dims[1] * dims[2];
+          }
+          const target = out;
+          let result: Promise<void>;
+          if (spec) {
+            const rgb = image.channels === 3 ? image : convertToRgb(image);
+            result = dispatch(spec, rgb.data, tables).then((slot) => {
+              target.data.set(new Float32Array(slot.output, 0, per), i * per);
+              freeSlots.push(slot);
+            });
+          } else {
+            target.data.set(x!.data, i * per);
+            result = Promise.resolve();
+          }
+          result.catch(() => undefined);
           results.push(result);
           // Keep the decoders ahead of the workers, but only as far as the results are being collected.
           if (i + readAhead < sources.length) startDecode(i + readAhead);
           if (i >= readAhead) await results[i - readAhead];
         }
-        const out = createTensor('float32', [sources.length, ...dims!]);
-        const per = dims![0] * dims![1] * dims![2];
-        for (let i = 0; i < results.length; i++) out.data.set(await results[i], i * per);
-        return out;
+        await Promise.all(results);
+        return out!;
       } finally {
         for (const p of decodes) if (p) await p.catch(() => undefined);
+        await Promise.allSettled(results);
       }
     },
     async close() {
