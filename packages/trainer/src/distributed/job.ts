@@ -19,6 +19,11 @@ export interface TorchrunSample extends TrainingSample {
   attentionMask?: readonly number[];
   /** One tensor per image, in imageIndex order: pixels `[C, H, W]` as the vision tower takes them (preprocessed by @vlit/encoders). */
   images?: readonly Tensor<'float32'>[];
+  /**
+   * Instead of `images`: reads the sample's pixels when its shard is written, so a large dataset never
+   * holds every image's pixels at once (writeDataShards keeps one shard's worth).
+   */
+  loadImages?: () => Promise<readonly Tensor<'float32'>[]>;
 }
 
 /** The job file a worker reads (`python -m vlit_worker job.json`). */
@@ -160,60 +165,38 @@ const i64 = (values: number[]): Tensor<'int64'> =>
     BigInt64Array.from(values, (v) => BigInt(v)),
   );
 
-/** Write the samples as safetensors shards (ids, labels, attention mask, offsets, image spans, images); returns the shard list of the job. */
-export async function writeDataShards(
-  dir: string,
-  samples: readonly TorchrunSample[],
-  options: { samplesPerShard?: number } = {},
-): Promise<TorchrunJob['shards']> {
+/** Options of writeDataShards. */
+export interface DataShardOptions {
+  /** Most samples in one shard. Default 4096. */
+  samplesPerShard?: number;
+  /** A shard is closed once its pixels reach this many bytes (pixels are what make shards large). Default 256 MiB. */
+  maxShardPixelBytes?: number;
+}
+
+/**
+ * Write the samples as safetensors shards (ids, labels, attention mask, offsets, image spans, images);
+ * returns the shard list of the job. Samples with `loadImages` are read one at a time, so at most one
+ * shard's pixels are in memory.
+ */
+export async function writeDataShards(dir: string, samples: readonly TorchrunSample[], options: DataShardOptions = {}): Promise<TorchrunJob['shards']> {
   const per = options.samplesPerShard ?? 4096;
+  const maxPixelBytes = options.maxShardPixelBytes ?? 256 * 1024 * 1024;
   if (!Number.isInteger(per) || per < 1)
     throw new InvalidArgumentError(`samplesPerShard must be a positive integer, got ${per}`, { details: { field: 'samplesPerShard' } });
+  if (!(maxPixelBytes > 0))
+    throw new InvalidArgumentError(`maxShardPixelBytes must be positive, got ${maxPixelBytes}`, { details: { field: 'maxShardPixelBytes' } });
   await mkdir(dir, { recursive: true });
   const shards: TorchrunJob['shards'] = [];
-  for (let first = 0; first < samples.length; first += per) {
-    const part = samples.slice(first, first + per);
-    const ids: number[] = [];
-    const labels: number[] = [];
-    const mask: number[] = [];
-    const offsets = [0];
-    const spans: number[] = [];
-    const imageOffsets = [0];
-    const images: Tensor<'float32'>[] = [];
-    part.forEach((s, local) => {
-      const at = first + local;
-      if (s.labels.length !== s.inputIds.length) {
-        throw new ValidationError(`sample ${s.id}: labels and inputIds differ in length`, { details: { record: s.id, field: 'labels' } });
-      }
-      ids.push(...s.inputIds);
-      labels.push(...s.labels);
-      mask.push(...(s.attentionMask ?? s.inputIds.map(() => 1)));
-      offsets.push(ids.length);
-      const own = s.images ?? [];
-      for (const sp of s.imageSpans) {
-        if (sp.imageIndex >= own.length) {
-          throw new ValidationError(`sample ${s.id}: image span ${sp.imageIndex} has no image tensor (${own.length} given)`, {
-            details: { record: at, field: 'images' },
-          });
-        }
-        spans.push(local, sp.imageIndex, sp.start, sp.end);
-      }
-      for (const img of own) {
-        if (img.dims.length !== 3) {
-          // Cached features would need the projector called outside the model's forward, which DDP's gradient hooks do not see.
-          throw new UnsupportedError(`sample ${s.id}: images must be pixel tensors [C, H, W]; cached features are not supported by the torchrun worker yet`, {
-            details: { record: at, field: 'images' },
-          });
-        }
-        if (images.length && img.dims.join() !== images[0].dims.join()) {
-          throw new ValidationError(`sample ${s.id}: image dims [${img.dims.join(', ')}] differ from [${images[0].dims.join(', ')}]`, {
-            details: { record: at, field: 'images' },
-          });
-        }
-        images.push(img);
-      }
-      imageOffsets.push(images.length);
-    });
+  let first = 0;
+  let ids: number[] = [];
+  let labels: number[] = [];
+  let mask: number[] = [];
+  let offsets = [0];
+  let spans: number[] = [];
+  let imageOffsets = [0];
+  let images: Tensor<'float32'>[] = [];
+  let imageDims: string | undefined;
+  const flush = async (count: number): Promise<void> => {
     const tensors = new Map<string, SafetensorsInput>([
       ['input_ids', i64(ids)],
       ['labels', i64(labels)],
@@ -240,8 +223,55 @@ export async function writeDataShards(
     const tmp = `${file}.tmp-${process.pid}`;
     await writeFile(tmp, serializeSafetensors(tensors, { format: 'vlit-encoded-shard', version: '1', first: String(first) }));
     await rename(tmp, file);
-    shards.push({ file, first, count: part.length });
+    shards.push({ file, first, count });
+    first += count;
+    ids = [];
+    labels = [];
+    mask = [];
+    offsets = [0];
+    spans = [];
+    imageOffsets = [0];
+    images = [];
+    imageDims = undefined;
+  };
+  for (const [at, s] of samples.entries()) {
+    const local = at - first;
+    if (s.labels.length !== s.inputIds.length) {
+      throw new ValidationError(`sample ${s.id}: labels and inputIds differ in length`, { details: { record: s.id, field: 'labels' } });
+    }
+    ids.push(...s.inputIds);
+    labels.push(...s.labels);
+    mask.push(...(s.attentionMask ?? s.inputIds.map(() => 1)));
+    offsets.push(ids.length);
+    const own = s.images ?? (s.loadImages ? await s.loadImages() : []);
+    for (const sp of s.imageSpans) {
+      if (sp.imageIndex >= own.length) {
+        throw new ValidationError(`sample ${s.id}: image span ${sp.imageIndex} has no image tensor (${own.length} given)`, {
+          details: { record: at, field: 'images' },
+        });
+      }
+      spans.push(local, sp.imageIndex, sp.start, sp.end);
+    }
+    for (const img of own) {
+      if (img.dims.length !== 3) {
+        // Cached features would need the projector called outside the model's forward, which DDP's gradient hooks do not see.
+        throw new UnsupportedError(`sample ${s.id}: images must be pixel tensors [C, H, W]; cached features are not supported by the torchrun worker yet`, {
+          details: { record: at, field: 'images' },
+        });
+      }
+      imageDims ??= img.dims.join();
+      if (img.dims.join() !== imageDims) {
+        throw new ValidationError(`sample ${s.id}: image dims [${img.dims.join(', ')}] differ from [${imageDims.split(',').join(', ')}]`, {
+          details: { record: at, field: 'images' },
+        });
+      }
+      images.push(img);
+    }
+    imageOffsets.push(images.length);
+    const count = local + 1;
+    if (count >= per || images.length * 4 * (images[0]?.data.length ?? 0) >= maxPixelBytes) await flush(count);
   }
+  if (first < samples.length) await flush(samples.length - first);
   return shards;
 }
 

@@ -78,7 +78,10 @@ export interface TorchrunTrainOptions {
   keepLast?: number;
   padTokenId?: number;
   ignoreIndex?: number;
+  /** Most samples per data shard (default 4096). */
   samplesPerShard?: number;
+  /** A data shard closes once its pixels reach this many bytes (default 256 MiB). */
+  maxShardPixelBytes?: number;
   onProgress?: (event: TorchrunEvent) => void;
   signal?: AbortSignal;
 }
@@ -314,7 +317,10 @@ export function createTorchrunEngine(engineOptions: TorchrunEngineOptions = {}):
       const names = info.parameters.map((p) => p.name);
       const resolved = resolveStageForWorker(stage, stageIndex, names);
       const plan = planStage(stage, samples, recipe.seed);
-      const shards = await writeDataShards(path.join(runDir, 'data'), samples, { samplesPerShard: options.samplesPerShard });
+      const shards = await writeDataShards(path.join(runDir, 'data'), samples, {
+        samplesPerShard: options.samplesPerShard,
+        maxShardPixelBytes: options.maxShardPixelBytes,
+      });
       const resumeFrom = options.resume !== false ? await latestCheckpoint(runDir) : null;
       const backend = engineOptions.backend ?? 'gloo';
       const job: TorchrunJob = {

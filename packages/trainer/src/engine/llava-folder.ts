@@ -121,19 +121,21 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
       const t = resolveTrainables(stage, modelNames, { stageIndex: k });
       return [...t.trained, ...t.lora.map((l) => l.weight)].some((n) => n.startsWith(TOWER));
     });
-    const keepPixels = options.torchrun !== undefined || trainsTower.some(Boolean);
+
+    // Pixels are read again each time a batch needs them (decode + the tower's preprocessing), as a
+    // data loader would, so training the tower never holds every image's pixels in memory.
+    const decodeImage = async (rel: string) =>
+      options.runtime.images.decode(new Uint8Array(await readFile(await resolveUnderRoot(options.imageRoot, rel))), { source: rel });
+    const loadPixels = async (rel: string): Promise<Tensor<'float32'>> => preprocessBatch([await decodeImage(rel)], parts.tower.settings);
 
     // Features of every image, once, with the tower as the folder holds it.
     const features = new Map<string, Tensor<'float32'>>();
-    const pixels = new Map<string, Tensor<'float32'>>();
     const missing = new Map<string, string>();
     const wanted = [...new Set(options.records.flatMap(imagePaths))];
     let tokensPerImage = 0;
     for (const [i, rel] of wanted.entries()) {
       try {
-        const file = await resolveUnderRoot(options.imageRoot, rel);
-        const image = await options.runtime.images.decode(new Uint8Array(await readFile(file)), { source: rel });
-        if (keepPixels) pixels.set(rel, preprocessBatch([image], parts.tower.settings));
+        const image = await decodeImage(rel);
         const encoded = await parts.tower.encode([image]);
         const [, tokens, dim] = encoded.dims;
         tokensPerImage = tokens;
@@ -159,12 +161,14 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
     const byId = new Map(usable.map((r) => [r.id, r]));
     const featuresOf = (sample: EncodedSample): Tensor<'float32'>[] =>
       imagePaths(byId.get(sample.id) as VlitRecord).map((p) => features.get(p) as Tensor<'float32'>);
-    // One image's pixels [C, S, S] (the cache holds batches of one).
-    const pixelsOf = (sample: EncodedSample): Tensor<'float32'>[] =>
-      imagePaths(byId.get(sample.id) as VlitRecord).map((p) => {
-        const batch = pixels.get(p) as Tensor<'float32'>;
-        return createTensor('float32', batch.dims.slice(1), batch.data);
-      });
+    // A sample's pixels, one [C, S, S] tensor per image.
+    const pixelsOf = async (sample: EncodedSample): Promise<Tensor<'float32'>[]> =>
+      Promise.all(
+        imagePaths(byId.get(sample.id) as VlitRecord).map(async (p) => {
+          const batch = await loadPixels(p);
+          return createTensor('float32', batch.dims.slice(1), batch.data);
+        }),
+      );
 
     // The weights that train, under the training graph's names.
     const connectorConfig = parts.projector.config as MlpConnectorConfig;
@@ -220,8 +224,8 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
         preprocessor: parts.tower.settings,
       });
       try {
-        for (const [rel, p] of pixels) {
-          const encoded = await tower.encodePixels(p);
+        for (const rel of features.keys()) {
+          const encoded = await tower.encodePixels(await loadPixels(rel));
           features.set(rel, createTensor('float32', encoded.dims.slice(1), encoded.data));
         }
       } finally {
@@ -237,7 +241,7 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
     if (options.torchrun) {
       return await trainWithTorchrunEngine(
         { ...options, torchrun: options.torchrun },
-        { recipe, usable, imageRejects, rejects, templateOf, tokenizer, tokensPerImage, padTokenId, pixels },
+        { recipe, usable, imageRejects, rejects, templateOf, tokenizer, tokensPerImage, padTokenId, pixelsOf },
       );
     }
 
@@ -334,11 +338,10 @@ async function trainWithTorchrunEngine(
     tokenizer: Tokenizer;
     tokensPerImage: number;
     padTokenId: number;
-    pixels: ReadonlyMap<string, Tensor<'float32'>>;
+    pixelsOf: (sample: EncodedSample) => Promise<Tensor<'float32'>[]>;
   },
 ): Promise<TrainLlavaFolderResult> {
   const { recipe, usable, imageRejects, rejects } = prepared;
-  const byId = new Map(usable.map((r) => [r.id, r]));
   const data: Record<string, TorchrunSample[]> = {};
   const counts: Array<{ samples: number; rejected: number }> = [];
   for (const [k, stage] of recipe.stages.entries()) {
@@ -351,13 +354,8 @@ async function trainWithTorchrunEngine(
       truncation: 'error',
     });
     for (const r of encoded.rejects) rejects.push({ id: r.id, stage: k, reason: r.reason, field: r.field });
-    data[String(k)] = encoded.encoded.map((sample) => ({
-      ...sample,
-      images: imagePaths(byId.get(sample.id) as VlitRecord).map((p) => {
-        const batch = prepared.pixels.get(p) as Tensor<'float32'>;
-        return createTensor('float32', batch.dims.slice(1), batch.data);
-      }),
-    }));
+    // Pixels are read as each shard is written (writeDataShards), not all up front.
+    data[String(k)] = encoded.encoded.map((sample) => ({ ...sample, loadImages: () => prepared.pixelsOf(sample) }));
     counts.push({ samples: encoded.encoded.length, rejected: imageRejects.length + encoded.rejects.length });
   }
   const engine = createTorchrunEngine(options.torchrun);
