@@ -3,17 +3,19 @@
 // first step's loss equals the loss of the same sample scored through the input folder's inference model,
 // and the loss falls on a one-sample memorisable set), bad flags and missing files as one line.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpointFolder } from '@vlit/core/node';
-import { parseSafetensors, type RawImage } from '@vlit/core';
+import { parseSafetensors, type RawImage, type VlitRecord } from '@vlit/core';
 import { createNodeRuntime, createSharpCodec } from '@vlit/runtime/node';
 import { loadVisionLanguageModel } from '@vlit/models/node';
 import { llavaRecipe } from '@vlit/trainer';
+import { trainLlavaFolder } from '@vlit/trainer/node';
+import { readRecordsFile } from '@vlit/data/node';
 import { expectOneLine, toJsonLines, vlit, writeTinyLlavaFolder } from './testing/harness.js';
 
 /** A one-image colour question answered `it is <colour>`; the image file is named by `image`. */
@@ -363,6 +365,55 @@ describe('vlit train', () => {
     const torch1 = await tensorOf(b.savedDir, 'patch_embedding.weight');
     expect(Math.max(...local1.map((v, i) => Math.abs(v - before[i])))).toBeGreaterThan(1e-3);
     expect(Math.max(...local1.map((v, i) => Math.abs(v - torch1[i])))).toBeLessThan(1e-4);
+  }, 300_000);
+
+  it('features past featureMemoryBytes go to files and back: the same losses and weights as in memory, tower stage included', async () => {
+    // Tower + projector, then the projector alone on the trained tower's recomputed features, then the
+    // projector again: every frozen-tower stage reads features, which a zero budget puts all on disk.
+    const recipe = join(dir, 'spill.json');
+    await writeRecipe(recipe, [
+      { template: 'llava-plain', steps: 2, lr: 1e-2, trainLanguageModel: false },
+      {
+        template: 'llava-plain',
+        steps: 2,
+        lr: 1e-2,
+        trainLanguageModel: false,
+        trainables: [{ mode: 'trained', match: ['model.vision_tower.*', 'model.multi_modal_projector.*'] }],
+      },
+      { template: 'llava-plain', steps: 3, lr: 1e-2, trainLanguageModel: false },
+    ]);
+    const records: VlitRecord[] = [];
+    for await (const r of readRecordsFile(data, { dialect: 'vlit' })) records.push(r);
+    const run = (outDir: string, featureMemoryBytes?: number) =>
+      trainLlavaFolder({
+        runtime: createNodeRuntime(),
+        modelDir,
+        records,
+        imageRoot: root,
+        recipe: JSON.parse(readFileSync(recipe, 'utf8')),
+        outDir,
+        ...(featureMemoryBytes === undefined ? {} : { featureMemoryBytes }),
+      });
+    const memory = await run(join(dir, 'spill-memory'));
+    const files = await run(join(dir, 'spill-files'), 0);
+    expect(existsSync(join(dir, 'spill-memory', 'features'))).toBe(false);
+    // The two readable images, written once and rewritten after the tower stage (same files).
+    expect(readdirSync(join(dir, 'spill-files', 'features')).sort()).toEqual(['image-0.safetensors', 'image-1.safetensors']);
+    expect(files.stages.map((s) => s.steps)).toEqual([2, 2, 3]);
+    const losses = async (r: typeof memory) =>
+      Promise.all(
+        r.stages.map(async (s) =>
+          (await readFile(join(s.dir, 'metrics.jsonl'), 'utf8'))
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l).loss),
+        ),
+      );
+    expect(await losses(files)).toEqual(await losses(memory));
+    expect(files.rejects).toEqual(memory.rejects);
+    for (const suffix of ['multi_modal_projector.linear_1.weight', 'patch_embedding.weight']) {
+      expect(Array.from(await tensorOf(files.savedDir, suffix)), suffix).toEqual(Array.from(await tensorOf(memory.savedDir, suffix)));
+    }
   }, 300_000);
 
   it('bad flags and missing files: one line, non-zero exit', async () => {

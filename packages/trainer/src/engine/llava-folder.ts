@@ -10,8 +10,18 @@
 import { join } from 'node:path';
 import { copyFile, mkdir, readFile, readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { InvalidArgumentError, createTensor, isVlitError, type Tensor, type Tokenizer, type VlitRecord, type VlitRuntime } from '@vlit/core';
-import { resolveUnderRoot } from '@vlit/core/node';
+import {
+  InvalidArgumentError,
+  createTensor,
+  isVlitError,
+  parseSafetensors,
+  serializeSafetensors,
+  type Tensor,
+  type Tokenizer,
+  type VlitRecord,
+  type VlitRuntime,
+} from '@vlit/core';
+import { resolveUnderRoot, writeFileAtomic } from '@vlit/core/node';
 import { createBuiltinTemplate, encodeBatch, type BuiltinTemplateName, type EncodedSample, type SegmentedChatTemplate } from '@vlit/templates';
 import { buildConnectorModel, type ConnectorWeights, type MlpConnectorConfig } from '@vlit/connectors';
 import { buildEmbedTokensModel, buildLlamaDecoderModel, type LlamaWeights } from '@vlit/models';
@@ -71,6 +81,11 @@ export interface TrainLlavaFolderOptions {
    * the same recipe, records, template and label masks, with pixels instead of cached features.
    */
   torchrun?: TorchrunEngineOptions;
+  /**
+   * Bytes of frozen-tower features kept in memory; the features of images past this budget are written
+   * to `outDir/features/` and read back for each batch that needs them. Default 2 GiB.
+   */
+  featureMemoryBytes?: number;
   /** Progress: `encode-images` (done/total images) and one event stream per stage. */
   onProgress?: (event: { stage: string; done: number; total?: number; loss?: number }) => void;
 }
@@ -128,8 +143,33 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
       options.runtime.images.decode(new Uint8Array(await readFile(await resolveUnderRoot(options.imageRoot, rel))), { source: rel });
     const loadPixels = async (rel: string): Promise<Tensor<'float32'>> => preprocessBatch([await decodeImage(rel)], parts.tower.settings);
 
-    // Features of every image, once, with the tower as the folder holds it.
-    const features = new Map<string, Tensor<'float32'>>();
+    // Features of every image, once, with the tower as the folder holds it: in memory up to the
+    // budget, then in files under outDir/features (one per image, read back when a batch needs it).
+    const features = new Map<string, Tensor<'float32'> | string>();
+    const budget = options.featureMemoryBytes ?? 2 * 1024 ** 3;
+    if (!(budget >= 0)) {
+      throw new InvalidArgumentError(`featureMemoryBytes must be a non-negative number of bytes, got ${budget}`, { details: { field: 'featureMemoryBytes' } });
+    }
+    const featureDir = join(options.outDir, 'features');
+    let inMemory = 0;
+    const storeFeatures = async (rel: string, t: Tensor<'float32'>): Promise<void> => {
+      const held = features.get(rel);
+      if (typeof held !== 'string' && inMemory + (held ? 0 : t.data.byteLength) <= budget) {
+        if (!held) inMemory += t.data.byteLength;
+        features.set(rel, t);
+        return;
+      }
+      const file = typeof held === 'string' ? held : join(featureDir, `image-${features.size}.safetensors`);
+      await mkdir(featureDir, { recursive: true });
+      await writeFileAtomic(file, serializeSafetensors(new Map([['features', t]])));
+      features.set(rel, file);
+    };
+    const readFeatures = async (rel: string): Promise<Tensor<'float32'>> => {
+      const held = features.get(rel) as Tensor<'float32'> | string;
+      if (typeof held !== 'string') return held;
+      const entry = parseSafetensors(new Uint8Array(await readFile(held)), { file: held }).get('features');
+      return createTensor('float32', [...entry.shape], entry.toFloat32());
+    };
     const missing = new Map<string, string>();
     const wanted = [...new Set(options.records.flatMap(imagePaths))];
     let tokensPerImage = 0;
@@ -139,7 +179,7 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
         const encoded = await parts.tower.encode([image]);
         const [, tokens, dim] = encoded.dims;
         tokensPerImage = tokens;
-        features.set(rel, createTensor('float32', [tokens, dim], encoded.data.slice(0, tokens * dim) as Float32Array));
+        await storeFeatures(rel, createTensor('float32', [tokens, dim], encoded.data.slice(0, tokens * dim) as Float32Array));
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (!isVlitError(err) && code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EACCES') throw err;
@@ -159,8 +199,8 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
       else usable.push(r);
     }
     const byId = new Map(usable.map((r) => [r.id, r]));
-    const featuresOf = (sample: EncodedSample): Tensor<'float32'>[] =>
-      imagePaths(byId.get(sample.id) as VlitRecord).map((p) => features.get(p) as Tensor<'float32'>);
+    const featuresOf = async (sample: EncodedSample): Promise<Tensor<'float32'>[]> =>
+      Promise.all(imagePaths(byId.get(sample.id) as VlitRecord).map(readFeatures));
     // A sample's pixels, one [C, S, S] tensor per image.
     const pixelsOf = async (sample: EncodedSample): Promise<Tensor<'float32'>[]> =>
       Promise.all(
@@ -226,7 +266,7 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
       try {
         for (const rel of features.keys()) {
           const encoded = await tower.encodePixels(await loadPixels(rel));
-          features.set(rel, createTensor('float32', encoded.dims.slice(1), encoded.data));
+          await storeFeatures(rel, createTensor('float32', encoded.dims.slice(1), encoded.data));
         }
       } finally {
         await tower.release();
