@@ -83,10 +83,20 @@ describe.each(Object.keys(CONFIGS))('batched generation with decoder %s', (name)
       ];
       const rowsFor = (i: number): number[] => (i === 1 || i === 3 ? PROMPTS[1] : PROMPTS[i]);
       const streamed: string[][] = settings.map(() => []);
+      const steps: Array<{ active: number; batch: number }> = [];
       const batched = await generateBatch(
         m,
         settings.map((o, i) => ({ input: { inputIds: rowsFor(i) }, options: o.tokenizer ? { ...o, onToken: (t) => streamed[i].push(t) } : o })),
+        { onStep: (e) => steps.push(e) },
       );
+      // Finished rows leave the batch once at most half still generate (so the equalities below also
+      // cover generation after the cache was cut down to the live rows).
+      expect(steps[0].batch).toBe(7); // the maxNewTokens 0 row never enters the batch
+      for (let k = 1; k < steps.length; k++) {
+        const before = steps[k - 1];
+        expect(steps[k].batch, `step ${k}`).toBe(before.active <= before.batch / 2 ? before.active : before.batch);
+      }
+      expect(steps[steps.length - 1].batch).toBeLessThan(4);
       for (let i = 0; i < settings.length; i++) {
         const pieces: string[] = [];
         const o = settings[i];

@@ -168,8 +168,26 @@ function contextGroups(rows: RowState[], maxContext: number | undefined): RowSta
   return groups;
 }
 
-async function runGroup(model: LanguageModel, rows: RowState[], options: GenerateBatchOptions): Promise<void> {
-  const n = rows.length;
+/** A model that can copy chosen batch rows of a cache (OnnxLanguageModel). */
+interface CacheRowSelector {
+  selectCacheRows(cache: KvCache, rows: readonly number[]): KvCache;
+}
+
+function canSelectRows(model: LanguageModel): model is LanguageModel & CacheRowSelector {
+  return typeof (model as Partial<CacheRowSelector>).selectCacheRows === 'function';
+}
+
+/** Rows `keep` of a [batch, width] tensor. */
+function selectRows(t: Tensor<'int64'>, keep: readonly number[]): Tensor<'int64'> {
+  const width = t.dims[1];
+  const out = createTensor('int64', [keep.length, width]);
+  keep.forEach((b, k) => out.data.set(t.data.subarray(b * width, (b + 1) * width), k * width));
+  return out;
+}
+
+async function runGroup(model: LanguageModel, group: RowState[], options: GenerateBatchOptions): Promise<void> {
+  let rows = group;
+  let n = rows.length;
   const pad = options.padTokenId ?? 0;
   const width = Math.max(...rows.map((r) => r.promptTokens));
   const useEmbeds = rows.some((r) => r.embeds !== undefined);
@@ -223,6 +241,17 @@ async function runGroup(model: LanguageModel, rows: RowState[], options: Generat
       const active = rows.filter((r) => !r.done).length;
       options.onStep?.({ step, active, batch: n });
       if (active === 0) break;
+      // Once at most half the rows still generate, drop the finished ones from the batch (their cache
+      // rows and mask rows too), so they stop costing compute; results do not change.
+      if (cache && active <= n / 2 && canSelectRows(model)) {
+        const keep = rows.flatMap((r, b) => (r.done ? [] : [b]));
+        const selected = model.selectCacheRows(cache, keep);
+        cache.dispose();
+        cache = selected;
+        mask = selectRows(mask, keep);
+        rows = keep.map((b) => rows[b]);
+        n = rows.length;
+      }
       // Finished rows ride along with a masked pad token; their outputs are ignored.
       const ids = createTensor('int64', [n, 1]);
       const pos = createTensor('int64', [n, 1]);

@@ -53,6 +53,8 @@ export interface OnnxLanguageModel extends LanguageModel {
   readonly decoderFile: string;
   /** A cache holding each batch row of `cache` `times` times in a row (b0, b0, ..., b1, b1, ...), to share a prompt across candidates. */
   repeatCache(cache: KvCache, times: number): KvCache;
+  /** A new cache holding the given batch rows of `cache`, in that order (rows may repeat); `cache` stays valid. */
+  selectCacheRows(cache: KvCache, rows: readonly number[]): KvCache;
   /** Release the sessions. */
   dispose(): Promise<void>;
 }
@@ -455,31 +457,40 @@ class OptimumDecoder implements OnnxLanguageModel {
   repeatCache(cache: KvCache, times: number): KvCache {
     const own = this.ownCache(cache);
     if (!Number.isInteger(times) || times <= 0) throw new InvalidArgumentError('times must be a positive integer', { details: { field: 'times' } });
+    return this.selectCacheRows(
+      own,
+      Array.from({ length: own.batch * times }, (_, k) => Math.floor(k / times)),
+    );
+  }
+
+  selectCacheRows(cache: KvCache, rows: readonly number[]): KvCache {
+    const own = this.ownCache(cache);
+    const bad = rows.findIndex((r) => !Number.isInteger(r) || r < 0 || r >= own.batch);
+    if (rows.length === 0 || bad >= 0) {
+      throw new InvalidArgumentError(
+        rows.length === 0 ? 'selectCacheRows needs at least one row' : `row ${rows[bad]} is not a row of a cache of batch ${own.batch}`,
+        { details: { field: 'rows' } },
+      );
+    }
+    // Copies whole rows: for slots the capacity is kept, so the new cache appends in place as the old one did.
+    const pick = <A extends Float32Array | Uint16Array>(from: A, per: number): A => {
+      // The same array type as the source (a float16 cache stays float16).
+      const out = new (from.constructor as new (n: number) => A)(per * rows.length);
+      rows.forEach((r, k) => out.set(from.subarray(r * per, (r + 1) * per), k * per));
+      return out;
+    };
     if (own instanceof SlotKvCache) {
       const { store } = own;
       const per = this.kvHeads * store.capacity * this.headDim;
-      const repeated: SlotStore = { batch: store.batch * times, capacity: store.capacity, end: own.length, buffers: [] };
-      for (const from of store.buffers) {
-        const buffer = new Float32Array(from.length * times);
-        for (let b = 0; b < store.batch; b++) {
-          for (let k = 0; k < times; k++) buffer.set(from.subarray(b * per, (b + 1) * per), (b * times + k) * per);
-        }
-        repeated.buffers.push(buffer);
-      }
-      return new SlotKvCache(this.owner, own.length, repeated);
+      const selected: SlotStore = { batch: rows.length, capacity: store.capacity, end: own.length, buffers: store.buffers.map((b) => pick(b, per)) };
+      return new SlotKvCache(this.owner, own.length, selected);
     }
     const out: Record<string, Tensor> = {};
     for (const [name, t] of Object.entries(own.tensors)) {
       const [b, ...rest] = t.dims;
-      const per = t.data.length / b;
-      const r = createTensor(t.dtype, [b * times, ...rest]);
-      for (let i = 0; i < b; i++) {
-        const src = (t.data as Float32Array).subarray(i * per, (i + 1) * per);
-        for (let k = 0; k < times; k++) (r.data as Float32Array).set(src, (i * times + k) * per);
-      }
-      out[name] = r;
+      out[name] = createTensor(t.dtype, [rows.length, ...rest], pick(t.data as Float32Array | Uint16Array, t.data.length / b) as never);
     }
-    return new OptimumKvCache(this.owner, own.length, own.batch * times, out);
+    return new OptimumKvCache(this.owner, own.length, rows.length, out);
   }
 
   async dispose(): Promise<void> {

@@ -148,6 +148,51 @@ describe('the in-place cache protocol', () => {
     expect(isVlitError(err) && err.code).toBe('VLIT_INVALID_ARGUMENT');
   });
 
+  it('selectCacheRows keeps chosen rows, in order, on both protocols; the source cache stays usable', async () => {
+    const files = llamaOnnxFiles(buildLlamaOnnx(config, weights));
+    const optimum = await loadOptimumDecoder(createMemorySource(files, 'optimum-select'), { backend: runtimes.node.backend });
+    toRelease.push(optimum);
+    const prompts = [stream(9, 1), stream(9, 2), stream(9, 3)];
+    for (const m of [models.node!, optimum]) {
+      const first = await m.forward({ inputIds: createTensor('int64', [3, 9], prompts.flat().map(BigInt)) });
+      const full = first.cache as KvCache;
+      // Rows 2 and 0 (reordered), and row 1 twice: each continues as that prompt alone would.
+      for (const keep of [
+        [2, 0],
+        [1, 1],
+      ]) {
+        const picked = m.selectCacheRows(full, keep);
+        expect(picked.length).toBe(9);
+        const next = keep.map((r) => 30 + r);
+        let out = await m.forward({ inputIds: createTensor('int64', [keep.length, 1], next.map(BigInt)), cache: picked });
+        // A second step appends to the selected cache.
+        out = await m.forward({
+          inputIds: createTensor(
+            'int64',
+            [keep.length, 1],
+            keep.map(() => 7n),
+          ),
+          cache: out.cache,
+        });
+        keep.forEach((r, k) => {
+          expect(maxAbsDiff(out.logits.data.subarray(k * V, (k + 1) * V), lastLogits([...prompts[r], 30 + r, 7])), `${m.id} rows ${keep}`).toBeLessThanOrEqual(
+            1e-4,
+          );
+        });
+      }
+      const still = await m.forward({ inputIds: createTensor('int64', [3, 1], [40n, 41n, 42n]), cache: full });
+      prompts.forEach((p, r) => expect(maxAbsDiff(still.logits.data.subarray(r * V, (r + 1) * V), lastLogits([...p, 40 + r]))).toBeLessThanOrEqual(1e-4));
+      const err = (() => {
+        try {
+          m.selectCacheRows(full, [3]);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(isVlitError(err) && err.code).toBe('VLIT_INVALID_ARGUMENT');
+    }
+  });
+
   it('the same weights through the Optimum protocol give the same logits and tokens over a long decode', async () => {
     // The files Vlit writes (Optimum's protocol), loaded as any Optimum export is.
     const files = llamaOnnxFiles(buildLlamaOnnx(config, weights));
