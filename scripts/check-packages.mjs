@@ -33,7 +33,11 @@ const dirs =
 const problems = [];
 const tmp = mkdtempSync(join(tmpdir(), 'vlit-check-packages-'));
 
-/** Package names a built ESM file imports (static and dynamic), without node builtins or relative paths. */
+/**
+ * Package names a built ESM file imports (static and dynamic, with quoted specifiers), without node
+ * builtins or relative paths. `createRequire(...)('x')` and template-literal specifiers are not seen;
+ * tsup's output has none today.
+ */
 function importedPackages(text) {
   const names = new Set();
   for (const m of text.matchAll(/(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)|^import\s*["']([^"']+)["']/gm)) {

@@ -384,6 +384,7 @@ describe('vlit train', () => {
     ]);
     const records: VlitRecord[] = [];
     for await (const r of readRecordsFile(data, { dialect: 'vlit' })) records.push(r);
+    let spilledDuringStage3: string[] = [];
     const run = (outDir: string, featureMemoryBytes?: number) =>
       trainLlavaFolder({
         runtime: createNodeRuntime(),
@@ -393,12 +394,18 @@ describe('vlit train', () => {
         recipe: JSON.parse(readFileSync(recipe, 'utf8')),
         outDir,
         ...(featureMemoryBytes === undefined ? {} : { featureMemoryBytes }),
+        onProgress: (e) => {
+          if (featureMemoryBytes === 0 && e.stage === 's3' && existsSync(join(outDir, 'features')))
+            spilledDuringStage3 = readdirSync(join(outDir, 'features')).sort();
+        },
       });
     const memory = await run(join(dir, 'spill-memory'));
     const files = await run(join(dir, 'spill-files'), 0);
+    // The spilled files: the two readable images, written once and rewritten after the tower stage (the
+    // same two files), seen while stage 3 trains; the folder is gone once the model is saved.
+    expect(spilledDuringStage3).toEqual(['image-0.safetensors', 'image-1.safetensors']);
+    expect(existsSync(join(dir, 'spill-files', 'features'))).toBe(false);
     expect(existsSync(join(dir, 'spill-memory', 'features'))).toBe(false);
-    // The two readable images, written once and rewritten after the tower stage (same files).
-    expect(readdirSync(join(dir, 'spill-files', 'features')).sort()).toEqual(['image-0.safetensors', 'image-1.safetensors']);
     expect(files.stages.map((s) => s.steps)).toEqual([2, 2, 3]);
     const losses = async (r: typeof memory) =>
       Promise.all(

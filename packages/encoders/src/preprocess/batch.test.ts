@@ -174,6 +174,25 @@ describe('batch APIs over encoded files match the PIL + numpy reference exactly'
     }
   });
 
+  it('closing the pool during a call fails that call with a typed error instead of leaving it pending', async () => {
+    // The codec closes the pool as it decodes the fourth image: by then the first ones are on the workers.
+    let decoded = 0;
+    let closing: Promise<void> | undefined;
+    const codec = {
+      ...runtime.images,
+      decode: async (bytes: Uint8Array, o?: { source?: string }) => {
+        if (++decoded === 4) closing = pool.close();
+        return runtime.images.decode(bytes, o);
+      },
+    };
+    const pool = createPreprocessPool({ codec, workers: 2, readAhead: 2 });
+    const paths = images.map((i) => i.path);
+    const err = await pool.preprocess(paths, settings).catch((e: unknown) => e);
+    await closing;
+    expect(isVlitError(err, 'VLIT_INVALID_ARGUMENT')).toBe(true);
+    expect(String((err as Error).message)).toMatch(/closed/);
+  });
+
   it('a bad file is a typed error naming it, and sizes that cannot batch are refused', async () => {
     const bad = join(dir, 'bad.jpg');
     writeFileSync(bad, 'not an image');

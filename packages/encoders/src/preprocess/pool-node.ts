@@ -46,6 +46,8 @@ interface Slot {
 }
 
 interface Job {
+  /** The worker running it. */
+  worker: number;
   slot: Slot;
   resolve: (slot: Slot) => void;
   reject: (err: Error) => void;
@@ -79,33 +81,50 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
   const load = new Array<number>(n).fill(0);
   // The normalisation tables each worker holds (sent again only when the settings change).
   const workerTables = new Array<Float32Array | undefined>(n);
+  // Slots not in use, kept for the next jobs (as many as can be in flight at once; more are dropped).
   const freeSlots: Slot[] = [];
+  const giveBack = (slot: Slot): void => {
+    if (freeSlots.length < readAhead + n) freeSlots.push(slot);
+  };
   let nextId = 0;
   let closed = false;
-  const workers = Array.from({ length: n }, (_, w) => {
+  const workers: Worker[] = [];
+  /** Fail the jobs of worker `w` (or of every worker) with `err`; their slots are free again. */
+  const failJobs = (w: number | undefined, err: Error): void => {
+    for (const [id, job] of jobs) {
+      if (w !== undefined && job.worker !== w) continue;
+      jobs.delete(id);
+      giveBack(job.slot);
+      job.reject(err);
+    }
+  };
+  const spawn = (w: number): void => {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref();
+    load[w] = 0;
+    workerTables[w] = undefined;
+    workers[w] = worker;
     worker.on('message', (m: { id: number; error?: string }) => {
       const job = jobs.get(m.id);
       if (!job) return;
       jobs.delete(m.id);
-      load[w]--;
-      if (load[w] === 0) worker.unref();
+      if (--load[w] === 0) worker.unref();
       if (m.error === undefined) job.resolve(job.slot);
       else {
-        freeSlots.push(job.slot);
+        giveBack(job.slot);
         job.reject(new BackendError(`preprocessing worker failed: ${m.error}`, { details: { worker: w } }));
       }
     });
-    worker.on('error', (err) => {
-      workerTables[w] = undefined;
-      for (const [id, job] of jobs) {
-        jobs.delete(id);
-        job.reject(new BackendError(`preprocessing worker stopped: ${err.message}`, { cause: err, details: { worker: w } }));
-      }
-    });
-    return worker;
-  });
+    // A worker that dies fails its own jobs only and is replaced, so later calls still run.
+    const died = (err: Error): void => {
+      if (workers[w] !== worker) return;
+      failJobs(w, new BackendError(`preprocessing worker stopped: ${err.message}`, { cause: err, details: { worker: w } }));
+      if (!closed) spawn(w);
+    };
+    worker.on('error', died);
+    worker.on('exit', (code) => died(new Error(`exit code ${code}`)));
+  };
+  for (let w = 0; w < n; w++) spawn(w);
 
   const takeSlot = (inputBytes: number, outputBytes: number): Slot => {
     const slot = freeSlots.pop() ?? { input: new SharedArrayBuffer(0), output: new SharedArrayBuffer(0) };
@@ -114,15 +133,19 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
     return slot;
   };
 
-  /** Run the kernel on a worker; resolves with the slot holding the result (give it back with freeSlots.push). */
+  /** Run the kernel on a worker; resolves with the slot holding the result (give it back with giveBack). */
   const dispatch = (spec: FusedSpec, src: Uint8Array, tables: Float32Array): Promise<Slot> =>
     new Promise((resolve, reject) => {
+      if (closed) {
+        reject(new InvalidArgumentError('preprocess pool was closed during the call', { details: { field: 'pool' } }));
+        return;
+      }
       let w = 0;
       for (let i = 1; i < n; i++) if (load[i] < load[w]) w = i;
       const slot = takeSlot(src.byteLength, 12 * spec.width * spec.height);
       new Uint8Array(slot.input, 0, src.byteLength).set(src);
       const id = nextId++;
-      jobs.set(id, { slot, resolve, reject });
+      jobs.set(id, { worker: w, slot, resolve, reject });
       if (load[w]++ === 0) workers[w].ref();
       const sendTables = workerTables[w] !== tables;
       workerTables[w] = tables;
@@ -182,7 +205,7 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
             const rgb = image.channels === 3 ? image : convertToRgb(image);
             result = dispatch(spec, rgb.data, tables).then((slot) => {
               target.data.set(new Float32Array(slot.output, 0, per), i * per);
-              freeSlots.push(slot);
+              giveBack(slot);
             });
           } else {
             target.data.set(x!.data, i * per);
@@ -203,6 +226,8 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
     },
     async close() {
       closed = true;
+      failJobs(undefined, new InvalidArgumentError('preprocess pool was closed during the call', { details: { field: 'pool' } }));
+      freeSlots.length = 0;
       await Promise.all(workers.map((w) => w.terminate()));
     },
   };

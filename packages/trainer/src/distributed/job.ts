@@ -232,7 +232,6 @@ export async function writeDataShards(dir: string, samples: readonly TorchrunSam
     spans = [];
     imageOffsets = [0];
     images = [];
-    imageDims = undefined;
   };
   for (const [at, s] of samples.entries()) {
     const local = at - first;

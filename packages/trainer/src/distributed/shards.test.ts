@@ -99,5 +99,12 @@ describe('writeDataShards', () => {
     const err = await writeDataShards(path.join(dir, 'bad'), bad).catch((e: unknown) => e);
     expect(isVlitError(err, 'VLIT_VALIDATION')).toBe(true);
     expect((err as { details: { record: number } }).details.record).toBe(4);
+    // One image size for the whole job (the worker stacks pixels across shards), even when the
+    // odd image lands in a later shard.
+    const odd: TorchrunSample[] = [...eager];
+    odd[5] = { ...eager[5], images: [createTensor('float32', [3, 8, 8]), createTensor('float32', [3, 8, 8])] };
+    const err2 = await writeDataShards(path.join(dir, 'odd'), odd, { samplesPerShard: 3 }).catch((e: unknown) => e);
+    expect(isVlitError(err2, 'VLIT_VALIDATION')).toBe(true);
+    expect((err2 as { details: { record: number } }).details.record).toBe(5);
   });
 });

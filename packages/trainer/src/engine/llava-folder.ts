@@ -8,7 +8,7 @@
  * `outDir/final-model`.
  */
 import { join } from 'node:path';
-import { copyFile, mkdir, readFile, readdir } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import {
   InvalidArgumentError,
@@ -150,7 +150,9 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
     if (!(budget >= 0)) {
       throw new InvalidArgumentError(`featureMemoryBytes must be a non-negative number of bytes, got ${budget}`, { details: { field: 'featureMemoryBytes' } });
     }
+    // Spilled features live only for this call: a rerun computes them again, and the folder goes once the model is saved.
     const featureDir = join(options.outDir, 'features');
+    await rm(featureDir, { recursive: true, force: true });
     let inMemory = 0;
     const storeFeatures = async (rel: string, t: Tensor<'float32'>): Promise<void> => {
       const held = features.get(rel);
@@ -179,7 +181,8 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
         const encoded = await parts.tower.encode([image]);
         const [, tokens, dim] = encoded.dims;
         tokensPerImage = tokens;
-        await storeFeatures(rel, createTensor('float32', [tokens, dim], encoded.data.slice(0, tokens * dim) as Float32Array));
+        // The torchrun engine reads pixels: there the encoding only finds unreadable images and the token count.
+        if (!options.torchrun) await storeFeatures(rel, createTensor('float32', [tokens, dim], encoded.data.slice(0, tokens * dim) as Float32Array));
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (!isVlitError(err) && code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EACCES') throw err;
@@ -345,6 +348,7 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
     return { stages, savedDir, rejects };
   } finally {
     await parts.dispose();
+    await rm(join(options.outDir, 'features'), { recursive: true, force: true });
   }
 }
 
