@@ -88,7 +88,10 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
   };
   let nextId = 0;
   let closed = false;
-  const workers: Worker[] = [];
+  const workers: (Worker | undefined)[] = [];
+  // Deaths of each worker slot since its worker last answered; a slot whose workers keep dying at once is given up.
+  const deaths = new Array<number>(n).fill(0);
+  const MAX_DEATHS = 3;
   /** Fail the jobs of worker `w` (or of every worker) with `err`; their slots are free again. */
   const failJobs = (w: number | undefined, err: Error): void => {
     for (const [id, job] of jobs) {
@@ -99,12 +102,19 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
     }
   };
   const spawn = (w: number): void => {
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
-    worker.unref();
     load[w] = 0;
     workerTables[w] = undefined;
+    let worker: Worker;
+    try {
+      worker = new Worker(WORKER_SOURCE, { eval: true });
+    } catch {
+      workers[w] = undefined;
+      return;
+    }
+    worker.unref();
     workers[w] = worker;
     worker.on('message', (m: { id: number; error?: string }) => {
+      deaths[w] = 0;
       const job = jobs.get(m.id);
       if (!job) return;
       jobs.delete(m.id);
@@ -118,8 +128,9 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
     // A worker that dies fails its own jobs only and is replaced, so later calls still run.
     const died = (err: Error): void => {
       if (workers[w] !== worker) return;
+      workers[w] = undefined;
       failJobs(w, new BackendError(`preprocessing worker stopped: ${err.message}`, { cause: err, details: { worker: w } }));
-      if (!closed) spawn(w);
+      if (!closed && ++deaths[w] < MAX_DEATHS) spawn(w);
     };
     worker.on('error', died);
     worker.on('exit', (code) => died(new Error(`exit code ${code}`)));
@@ -140,16 +151,25 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
         reject(new InvalidArgumentError('preprocess pool was closed during the call', { details: { field: 'pool' } }));
         return;
       }
-      let w = 0;
-      for (let i = 1; i < n; i++) if (load[i] < load[w]) w = i;
+      let w = -1;
+      for (let i = 0; i < n; i++) if (workers[i] && (w < 0 || load[i] < load[w])) w = i;
+      if (w < 0) {
+        reject(
+          new BackendError(`no preprocessing worker is running (each of the ${n} died ${MAX_DEATHS} times without answering)`, {
+            details: { field: 'workers' },
+          }),
+        );
+        return;
+      }
+      const worker = workers[w] as Worker;
       const slot = takeSlot(src.byteLength, 12 * spec.width * spec.height);
       new Uint8Array(slot.input, 0, src.byteLength).set(src);
       const id = nextId++;
       jobs.set(id, { worker: w, slot, resolve, reject });
-      if (load[w]++ === 0) workers[w].ref();
+      if (load[w]++ === 0) worker.ref();
       const sendTables = workerTables[w] !== tables;
       workerTables[w] = tables;
-      workers[w].postMessage({ id, spec, input: slot.input, output: slot.output, length: src.byteLength, tables: sendTables ? tables : undefined });
+      worker.postMessage({ id, spec, input: slot.input, output: slot.output, length: src.byteLength, tables: sendTables ? tables : undefined });
     });
 
   const decode = async (source: string | Uint8Array, i: number): Promise<RawImage> => {
@@ -228,7 +248,7 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
       closed = true;
       failJobs(undefined, new InvalidArgumentError('preprocess pool was closed during the call', { details: { field: 'pool' } }));
       freeSlots.length = 0;
-      await Promise.all(workers.map((w) => w.terminate()));
+      await Promise.all(workers.map((w) => w?.terminate()));
     },
   };
 }

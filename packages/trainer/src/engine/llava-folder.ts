@@ -8,7 +8,7 @@
  * `outDir/final-model`.
  */
 import { join } from 'node:path';
-import { copyFile, mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import {
   InvalidArgumentError,
@@ -115,6 +115,8 @@ function imagePaths(record: VlitRecord): string[] {
 export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promise<TrainLlavaFolderResult> {
   const recipe = parseRecipe(options.recipe);
   const parts = await loadLlavaParts(options.modelDir, { runtime: options.runtime, keepWeights: true });
+  // Where this call spills features: its own fresh folder under outDir, made on first need, removed at the end.
+  let featureDir: string | undefined;
   try {
     const chat = await loadCheckpointChat(options.modelDir);
     const tokenizer = chat.tokenizer;
@@ -150,9 +152,7 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
     if (!(budget >= 0)) {
       throw new InvalidArgumentError(`featureMemoryBytes must be a non-negative number of bytes, got ${budget}`, { details: { field: 'featureMemoryBytes' } });
     }
-    // Spilled features live only for this call: a rerun computes them again, and the folder goes once the model is saved.
-    const featureDir = join(options.outDir, 'features');
-    await rm(featureDir, { recursive: true, force: true });
+    // Spilled features live only for this call (a rerun computes them again) in a folder no other call shares.
     let inMemory = 0;
     const storeFeatures = async (rel: string, t: Tensor<'float32'>): Promise<void> => {
       const held = features.get(rel);
@@ -161,8 +161,11 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
         features.set(rel, t);
         return;
       }
+      if (!featureDir) {
+        await mkdir(options.outDir, { recursive: true });
+        featureDir = await mkdtemp(join(options.outDir, '.features-'));
+      }
       const file = typeof held === 'string' ? held : join(featureDir, `image-${features.size}.safetensors`);
-      await mkdir(featureDir, { recursive: true });
       await writeFileAtomic(file, serializeSafetensors(new Map([['features', t]])));
       features.set(rel, file);
     };
@@ -348,7 +351,8 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
     return { stages, savedDir, rejects };
   } finally {
     await parts.dispose();
-    await rm(join(options.outDir, 'features'), { recursive: true, force: true });
+    // A failure to remove the spill folder must not hide the call's own error.
+    if (featureDir) await rm(featureDir, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
