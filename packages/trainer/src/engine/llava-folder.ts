@@ -83,7 +83,8 @@ export interface TrainLlavaFolderOptions {
   torchrun?: TorchrunEngineOptions;
   /**
    * Bytes of frozen-tower features kept in memory; the features of images past this budget are written
-   * to `outDir/features/` and read back for each batch that needs them. Default 2 GiB.
+   * to a fresh `outDir/.features-*` folder (removed when the call ends) and read back for each batch that
+   * needs them. Default 2 GiB.
    */
   featureMemoryBytes?: number;
   /** Progress: `encode-images` (done/total images) and one event stream per stage. */
@@ -146,7 +147,7 @@ export async function trainLlavaFolder(options: TrainLlavaFolderOptions): Promis
     const loadPixels = async (rel: string): Promise<Tensor<'float32'>> => preprocessBatch([await decodeImage(rel)], parts.tower.settings);
 
     // Features of every image, once, with the tower as the folder holds it: in memory up to the
-    // budget, then in files under outDir/features (one per image, read back when a batch needs it).
+    // budget, then in files of this call's spill folder (one per image, read back when a batch needs it).
     const features = new Map<string, Tensor<'float32'> | string>();
     const budget = options.featureMemoryBytes ?? 2 * 1024 ** 3;
     if (!(budget >= 0)) {
