@@ -19,8 +19,9 @@ export const demoCommand = defineCommand({
   usage: 'demo [OUT] [--quick] [--data-only] [--force] [--json]',
   description: `Render a synthetic visual world (shapes, colours, relations, words); adapt its annotations into
 instruction data; plant realistic faults; quality-control everything; write the data-quality report;
-train a small LLaVA-architecture model (ViT + MLP projector + Llama-style decoder) in LLaVA's two
-stages with Vlit's local engine; evaluate it on a held-out SEED-Bench-format benchmark per dimension,
+train a small LLaVA-architecture model (ViT + MLP projector + Llama-style decoder) with Vlit's local
+engine: the full run first pretrains the ViT's learned channels on rendered scenes (stage 0), then
+both runs train in LLaVA's two stages; evaluate it on a held-out SEED-Bench-format benchmark per dimension,
 on questions phrased as no training template phrases them, and with blank images; save it as a
 Hugging Face checkpoint folder; write report.html and summary.md. See docs/main-job.md.
 OUT (default ./vlit-demo) receives the world, the data, the model folder and the reports.
@@ -30,7 +31,7 @@ then is it emptied first. A non-empty folder Vlit did not make is refused, so 'v
 deletes your files. On a terminal each stage draws a progress bar on stderr; otherwise a line per
 tenth of a stage is printed.`,
   flags: [
-    { name: 'quick', type: 'boolean', description: 'the small run (what CI runs)' },
+    { name: 'quick', type: 'boolean', description: 'the small run (what CI runs; no stage 0)' },
     {
       name: 'data-only',
       type: 'boolean',
@@ -44,7 +45,7 @@ tenth of a stage is printed.`,
     },
   ],
   examples: [
-    { command: 'vlit demo runs/demo --quick', note: 'about 75 s on a 2-core laptop; the full job about 3.5 minutes' },
+    { command: 'vlit demo runs/demo --quick', note: 'about 75 s on a 2-core laptop; the full job about 8 minutes' },
     { command: 'vlit demo runs/data --data-only --json', note: 'the data half only, its counts and file paths as JSON' },
   ],
   action: async ({ values, positionals: pos, io, json }) => {

@@ -8,10 +8,11 @@ export {
   type SplitScore,
   type MainJobRecord,
 } from './main-job.js';
-export { QUICK_SETTINGS, FULL_SETTINGS, type MainJobSettings } from './settings.js';
+export { QUICK_SETTINGS, FULL_SETTINGS, FULL_VISION_PRETRAIN, type MainJobSettings } from './settings.js';
 export { dimensionTable, renderResultsMarkdown, renderMainJobMarkdown, renderMainJobHtml, type DimensionRow } from './report.js';
 export { adaptWorldScenes, plantFaults, captionRecords, contentText, type PlantedFault, type PlantedFaultKind, type AdaptedData } from './data.js';
-export { patchStatisticsVitConfig, patchStatisticsVitWeights } from './vision.js';
+export { patchStatisticsVitConfig, patchStatisticsVitWeights, handSetWidth, pinnedEntries, type LearnedChannels } from './vision.js';
+export { pretrainWorldTower, type VisionPretrainSettings, type PretrainedTower } from './vision-pretrain.js';
 export {
   runReproduction,
   renderReproductionMarkdown,

@@ -37,6 +37,7 @@ import {
   type SplitScore,
 } from './pipeline.js';
 import { FULL_SETTINGS, QUICK_SETTINGS, type MainJobSettings } from './settings.js';
+import { pretrainWorldTower, type PretrainedTower } from './vision-pretrain.js';
 import { dimensionTable, renderMainJobHtml, renderMainJobMarkdown, type DimensionRow } from './report.js';
 
 export { MAIN_JOB_CHAT_TEMPLATE, type SplitScore } from './pipeline.js';
@@ -48,6 +49,7 @@ export interface MainJobProgress {
     | 'adapt'
     | 'quality-control'
     | 'data-quality'
+    | 'pretrain-tower'
     | 'encode-images'
     | 'train-stage-1'
     | 'train-stage-2'
@@ -66,7 +68,7 @@ export interface MainJobProgress {
 export interface TrainedMainJobOptions {
   /** Output folder: new, empty, or one an earlier run made (emptied first); other folders need `force`. */
   out: string;
-  /** Small enough for a CI test (about 75 s on 2 cores); otherwise the full job (about 3.5 minutes). */
+  /** Small enough for a CI test (about 75 s on 2 cores); otherwise the full job with stage 0 (about 8 minutes). */
   quick?: boolean;
   /** Seed of everything (world, adaption, faults, weights, data order). Default 7. */
   seed?: number;
@@ -112,6 +114,16 @@ export interface TrainedMainJobResult {
     parameters: { projector: number; languageModel: number; encoder: number };
   };
   training: {
+    /** Stage 0 (the tower's pretraining), when the settings ask for it: shape accuracy at the labelled patches of held-out scenes. */
+    stage0: {
+      steps: number;
+      scenes: number;
+      firstLoss: number;
+      lastLoss: number;
+      heldoutShapeAccuracy: number;
+      chance: number;
+      heldoutPatches: number;
+    } | null;
     stage1: { steps: number; samples: number; rejected: number; firstLoss: number; lastLoss: number };
     stage2: { steps: number; samples: number; rejected: number; firstLoss: number; lastLoss: number };
   };
@@ -221,7 +233,24 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
   const qualityFiles = await writeQualityReport(join(out, 'quality-report'), dataQuality);
   lap('data-quality');
 
-  // 6. The frozen vision tower (Vlit's tiny ViT in CLIP layout, deterministic weights) and its cached features.
+  // 6. Stage 0 when the settings ask for it: the tower's learned channels pretrained on rendered scenes.
+  let pretrained: PretrainedTower | undefined;
+  if (settings.visionPretrain) {
+    pretrained = await pretrainWorldTower({
+      runtime,
+      imageSize: settings.imageSize,
+      patchSize: settings.patchSize,
+      settings: settings.visionPretrain,
+      worldSeed: seed,
+      seed,
+      onProgress: (e) => {
+        if (e.phase === 'train') report({ stage: 'pretrain-tower', done: e.done, total: e.total, detail: `loss ${e.loss?.toFixed(3)}` });
+      },
+    });
+    lap('pretrain-tower');
+  }
+
+  // The frozen vision tower (Vlit's tiny ViT in CLIP layout) and its cached features.
   const keptImages = new Set(qc.kept.flatMap((r) => r.images.map((i) => (typeof i === 'string' ? i : i.path))));
   const captions = captionRecords(scenes, keptImages);
   const frozen = await createFrozenTower({
@@ -231,6 +260,7 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
     seed,
     worldDir,
     imagePaths: [...keptImages],
+    ...(pretrained ? { pretrained } : {}),
     onProgress: (done, total) => report({ stage: 'encode-images', done, total }),
   });
   const { tower, visualTokens } = frozen;
@@ -350,14 +380,28 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
     qualityControl: qc.counts,
     dataQuality,
     model: {
-      encoder: `Vlit tiny ViT (CLIP layout) ${settings.imageSize}px, patch ${settings.patchSize}, width ${frozen.vit.hiddenSize}, feature layer -2 (hidden state 0), CLS dropped`,
-      encoderNote:
-        "frozen, features cached (LLaVA keeps its tower frozen); its embedding weights are set by hand to patch statistics (mean colour of each 2x2-pixel cell, patch row and column, brightness anchors), the fixed-encoder approach of the trainer's learning test in a form the checkpoint folder carries as a CLIPVisionModel. Seeded random ViT weights were measured too weak: blank images scored as well as real ones",
+      encoder: pretrained
+        ? `Vlit tiny ViT (CLIP layout) ${settings.imageSize}px, patch ${settings.patchSize}, width ${frozen.vit.hiddenSize} (${frozen.vit.hiddenSize - (settings.visionPretrain?.width ?? 0)} hand-set + ${settings.visionPretrain?.width} learned channels), ${frozen.vit.numLayers} layers, feature layer -1, CLS dropped`
+        : `Vlit tiny ViT (CLIP layout) ${settings.imageSize}px, patch ${settings.patchSize}, width ${frozen.vit.hiddenSize}, feature layer -2 (hidden state 0), CLS dropped`,
+      encoderNote: pretrained
+        ? "stage 0 pretrained its learned channels on rendered scenes with the shape of each object at the patch holding its centre (a linear head, masked cross-entropy, AdamW); the hand-set channels (mean colour of each 2x2-pixel cell, patch row and column, brightness anchors) pass through unchanged; then frozen with features cached for LLaVA's stages, as LLaVA keeps its CLIP tower frozen"
+        : "frozen, features cached (LLaVA keeps its tower frozen); its embedding weights are set by hand to patch statistics (mean colour of each 2x2-pixel cell, patch row and column, brightness anchors), the fixed-encoder approach of the trainer's learning test in a form the checkpoint folder carries as a CLIPVisionModel. Seeded random ViT weights were measured too weak: blank images scored as well as real ones",
       visualTokens,
       vocabSize: tokenizer.vocabSize,
       parameters: params,
     },
     training: {
+      stage0: pretrained
+        ? {
+            steps: settings.visionPretrain?.steps ?? 0,
+            scenes: settings.visionPretrain?.scenes ?? 0,
+            firstLoss: pretrained.firstLoss,
+            lastLoss: pretrained.lastLoss,
+            heldoutShapeAccuracy: pretrained.heldoutAccuracy,
+            chance: pretrained.chance,
+            heldoutPatches: pretrained.labelledPatches.heldout,
+          }
+        : null,
       stage1: { steps: r1.steps, samples: trained.stage1.samples, rejected: trained.stage1.rejected, ...firstLast(r1) },
       stage2: { steps: r2.steps, samples: trained.stage2.samples, rejected: trained.stage2.rejected, ...firstLast(r2) },
     },

@@ -35,6 +35,7 @@ import { createMemoryCache, createMultipleChoiceBenchmark, evaluate, type EvalRu
 import { contentText } from './data.js';
 import { patchStatisticsVitConfig, patchStatisticsVitWeights } from './vision.js';
 import type { MainJobSettings } from './settings.js';
+import type { PretrainedTower } from './vision-pretrain.js';
 
 /** The image placeholder token of every main-job model. */
 export const IMAGE_TOKEN = '<image>';
@@ -81,9 +82,14 @@ export interface FrozenTower {
   vit: ReturnType<typeof patchStatisticsVitConfig>;
   visualTokens: number;
   features: Map<string, Tensor<'float32'>>;
+  /** LLaVA's vision_feature_layer: -2 for the hand-set tower (hidden state 0 of one layer), -1 for a pretrained one. */
+  featureLayer: number;
 }
 
-/** Build the patch-statistics ViT (CLIP layout, frozen) and cache its features for `imagePaths` under `worldDir`. */
+/**
+ * Build the patch-statistics ViT (CLIP layout, frozen), or take the one stage 0 pretrained, and cache its
+ * features for `imagePaths` under `worldDir`.
+ */
 export async function createFrozenTower(options: {
   runtime: Runtime;
   codec: Codec;
@@ -91,16 +97,19 @@ export async function createFrozenTower(options: {
   seed: number | string;
   worldDir: string;
   imagePaths: readonly string[];
+  /** Stage 0's tower (`pretrainWorldTower`): its last layer's output are the features. */
+  pretrained?: Pick<PretrainedTower, 'vit' | 'weights'>;
   onProgress?: (done: number, total: number) => void;
 }): Promise<FrozenTower> {
   const { settings, codec } = options;
-  const vit = patchStatisticsVitConfig(settings.imageSize, settings.patchSize);
-  const parts = vitAsHfVisionTower(vit, patchStatisticsVitWeights(vit, `${options.seed}:vit`));
+  const vit = options.pretrained?.vit ?? patchStatisticsVitConfig(settings.imageSize, settings.patchSize);
+  const parts = vitAsHfVisionTower(vit, options.pretrained?.weights ?? patchStatisticsVitWeights(vit, `${options.seed}:vit`));
+  const featureLayer = options.pretrained ? -1 : -2;
   const tower = await createHfVisionEncoder({
     backend: options.runtime.backend,
     spec: parts.spec,
     weights: parts.weights,
-    featureLayer: -2,
+    featureLayer,
     selectStrategy: 'default',
   });
   const features = new Map<string, Tensor<'float32'>>();
@@ -114,7 +123,7 @@ export async function createFrozenTower(options: {
     options.onProgress?.(Math.min(i + 32, paths.length), paths.length);
   }
   const grid = settings.imageSize / settings.patchSize;
-  return { tower, parts, vit, visualTokens: grid * grid, features };
+  return { tower, parts, vit, visualTokens: grid * grid, features, featureLayer };
 }
 
 /** Path of a record's first image ('' when it has none). */

@@ -85,6 +85,14 @@ function facts(result: TrainedMainJobResult): Array<[string, string]> {
       `${result.model.encoder} (${result.model.parameters.encoder} parameters, frozen) + MLP projector (${result.model.parameters.projector}) + Llama-style decoder, hidden ${result.settings.hidden}, ${result.settings.layers} layers (${result.model.parameters.languageModel}); word-level vocabulary ${result.model.vocabSize}; ${result.model.visualTokens} visual tokens per image`,
     ],
     ['encoder', result.model.encoderNote],
+    ...(t.stage0
+      ? [
+          [
+            'stage 0 (tower pretraining, shape labels)',
+            `${t.stage0.steps} steps over ${t.stage0.scenes} rendered scenes; loss ${t.stage0.firstLoss.toFixed(3)} → ${t.stage0.lastLoss.toFixed(3)}; shape accuracy at ${t.stage0.heldoutPatches} patches of held-out scenes ${pct(t.stage0.heldoutShapeAccuracy)} (chance ${pct(t.stage0.chance)})`,
+          ] as [string, string],
+        ]
+      : []),
     [
       'stage 1 (projector, captions, llava-plain)',
       `${t.stage1.steps} steps over ${t.stage1.samples} samples (${t.stage1.rejected} rejected); loss ${t.stage1.firstLoss.toFixed(3)} → ${t.stage1.lastLoss.toFixed(3)}`,

@@ -42,6 +42,7 @@ import {
   type SplitScore,
 } from './pipeline.js';
 import { QUICK_SETTINGS, sizedSettings, type MainJobSettings } from './settings.js';
+import { pretrainWorldTower } from './vision-pretrain.js';
 
 /** How one variant builds its data and model. */
 export interface ReproduceVariant {
@@ -279,6 +280,20 @@ export async function runReproduction(options: ReproductionOptions): Promise<Rep
   const unseenFile = await loadSeedBenchFile(join(worldDir, summary.files.benchmarkUnseen));
   const loadImage = createFileImageLoader({ root: worldDir, codec });
   const blank = blankImage(settings.imageSize);
+  // Stage 0 when the settings ask for it: one pretrained tower, the same for every run (as the world is).
+  const pretrained = settings.visionPretrain
+    ? await pretrainWorldTower({
+        runtime,
+        imageSize: settings.imageSize,
+        patchSize: settings.patchSize,
+        settings: settings.visionPretrain,
+        worldSeed,
+        seed: worldSeed,
+        onProgress: (e) => {
+          if (e.phase === 'train') report({ stage: 'pretrain-tower', done: e.done, total: e.total });
+        },
+      })
+    : undefined;
   const tower = await createFrozenTower({
     runtime,
     codec,
@@ -286,6 +301,7 @@ export async function runReproduction(options: ReproductionOptions): Promise<Rep
     seed: worldSeed,
     worldDir,
     imagePaths: scenes.map((s) => `images/${s.id}.png`),
+    ...(pretrained ? { pretrained } : {}),
     onProgress: (done, total) => report({ stage: 'encode-images', done, total }),
   });
   const dims = ['Overall', ...SEED_DIMENSIONS.map((d) => d.code).filter((c) => seenFile.items.some((it) => it.dimension === c))];
@@ -533,7 +549,11 @@ export function renderReproductionMarkdown(input: {
     `- **run time**: ${input.seconds.toFixed(0)} s (${(input.seconds / 60).toFixed(1)} minutes), ${variants.length} variants × ${input.seeds.length} seeds`,
     `- **seeds**: ${input.seeds.join(', ')} (adaption choices, planted faults, mixture draw, initial weights, data order); the world, its benchmark and the frozen tower are the same for every run (world seed 7)`,
     `- **sizes**: ${settings.trainScenes} training scenes, ${settings.heldoutScenes} held-out scenes (${input.questions.seen} questions per split), ${settings.imageSize} px; stage 1 ${settings.stage1.steps} steps, stage 2 ${settings.stage2.steps} steps of batch ${settings.stage2.batchSize} (the main job's \`--quick\` trains ${QUICK_SETTINGS.stage2.steps} stage-2 steps on ${QUICK_SETTINGS.trainScenes} scenes: the reproduction trains less per run so that ${variants.length * input.seeds.length} runs fit the time limit)`,
-    `- **model**: the main job's (docs/main-job.md): frozen patch-statistics ViT (${(settings.imageSize / settings.patchSize) ** 2} visual tokens), projector, Llama-style decoder (hidden ${settings.hidden}, ${settings.layers} layers), word-level tokenizer from the training data`,
+    `- **model**: ${
+      settings.visionPretrain
+        ? `the main job's model with stage 0 (docs/main-job.md): the ViT's ${settings.visionPretrain.width} learned channels pretrained once (${settings.visionPretrain.steps} steps over ${settings.visionPretrain.scenes} rendered scenes), then frozen (${(settings.imageSize / settings.patchSize) ** 2} visual tokens)`
+        : `the main job's \`--quick\` model (docs/main-job.md): the frozen hand-set patch-statistics ViT (${(settings.imageSize / settings.patchSize) ** 2} visual tokens; no stage 0, so the ${variants.length * input.seeds.length} runs fit the time limit)`
+    }, projector, Llama-style decoder (hidden ${settings.hidden}, ${settings.layers} layers), word-level tokenizer from the training data`,
     '',
     '## Variants',
     '',

@@ -15,19 +15,49 @@ const CELL = 2;
 /** Anchor channels (constant 1) that make the LayerNorm keep absolute brightness. */
 const ANCHORS = 8;
 
-/** The tower's configuration for an image side and patch side: width = colour cells + row + column + anchors. */
-export function patchStatisticsVitConfig(imageSize: number, patchSize: number): VitConfig {
+/** A tower with learned channels beside the hand-set ones (what `pretrainWorldTower` trains). */
+export interface LearnedChannels {
+  /** Channels after the hand-set ones, written only by the learned patch embedding and the layers. */
+  width: number;
+  /** Encoder layers (features are the last layer's output). */
+  layers: number;
+  /** MLP width of each layer. */
+  intermediate: number;
+}
+
+/** Width of the hand-set channels for an image side and patch side: colour cells + row + column + anchors. */
+export function handSetWidth(imageSize: number, patchSize: number): number {
   if (patchSize % CELL !== 0) throw new InvalidArgumentError(`patchSize ${patchSize} must be a multiple of ${CELL}`, { details: { field: 'patchSize' } });
-  const grid = imageSize / patchSize;
   const cells = patchSize / CELL;
-  const hidden = cells * cells * 3 + 2 * grid + ANCHORS;
-  // One layer: feature layer -2 is hidden state 0, so the layer's (seeded) weights never touch the features.
-  return resolveVitConfig({ imageSize, patchSize, hiddenSize: hidden, numLayers: 1, numHeads: hidden % 4 === 0 ? 4 : 1, hiddenAct: 'quick_gelu' });
+  return cells * cells * 3 + 2 * (imageSize / patchSize) + ANCHORS;
+}
+
+/**
+ * The tower's configuration for an image side and patch side. Without `learned`: the hand-set channels
+ * only and one layer whose (seeded) weights never touch the features (feature layer -2 is hidden state 0).
+ * With `learned`: the hand-set channels plus `learned.width` learned ones and `learned.layers` layers.
+ */
+export function patchStatisticsVitConfig(imageSize: number, patchSize: number, learned?: LearnedChannels): VitConfig {
+  const hand = handSetWidth(imageSize, patchSize);
+  const hidden = hand + (learned?.width ?? 0);
+  const numHeads = hidden % 4 === 0 ? 4 : 1;
+  if (!learned) return resolveVitConfig({ imageSize, patchSize, hiddenSize: hidden, numLayers: 1, numHeads, hiddenAct: 'quick_gelu' });
+  return resolveVitConfig({
+    imageSize,
+    patchSize,
+    hiddenSize: hidden,
+    numLayers: learned.layers,
+    numHeads,
+    intermediateSize: learned.intermediate,
+    hiddenAct: 'quick_gelu',
+  });
 }
 
 /** Deterministic weights: hand-set embeddings and pre-LayerNorm, seeded values for the (unused) layer. */
 export function patchStatisticsVitWeights(config: VitConfig, seed: string): VitWeights {
   const weights = createVitWeights(config, seed);
+  const seededConv = weights.get('vision_model.embeddings.patch_embedding.weight')?.data as Float32Array;
+  const seededPosition = weights.get('vision_model.embeddings.position_embedding.weight')?.data as Float32Array;
   const D = config.hiddenSize;
   const P = config.patchSize;
   const C = config.numChannels;
@@ -61,5 +91,47 @@ export function patchStatisticsVitWeights(config: VitConfig, seed: string): VitW
   weights.set('vision_model.embeddings.class_embedding', createTensor('float32', [D]));
   weights.set('vision_model.pre_layrnorm.weight', createTensor('float32', [D], new Float32Array(D).fill(1)));
   weights.set('vision_model.pre_layrnorm.bias', createTensor('float32', [D]));
+  const hand = handSetWidth(config.imageSize, P);
+  if (D > hand) {
+    // Learned channels: the seeded patch-embedding rows stay; their position columns start small; the
+    // layers' output rows (and biases) of the hand-set channels start at zero, so those pass through.
+    const per = C * P * P;
+    conv.data.set(seededConv.subarray(hand * per), hand * per);
+    for (let t = 0; t < tokens; t++) for (let d = hand; d < D; d++) position.data[t * D + d] = 0.1 * seededPosition[t * D + d];
+    for (const [name, mask] of pinnedEntries(config)) {
+      if (!name.includes('.encoder.')) continue;
+      const t = weights.get(name)?.data as Float32Array;
+      for (let i = 0; i < mask.length; i++) if (mask[i]) t[i] = 0;
+    }
+  }
   return weights;
+}
+
+/**
+ * Entries that pretraining keeps at their values so the hand-set channels reach the features unchanged:
+ * the hand-set rows of the patch embedding, their position columns, and the hand-set output rows (and
+ * biases) of every layer's attention output and MLP output. Returns a 0/1 mask per tensor name.
+ */
+export function pinnedEntries(config: VitConfig): Map<string, Uint8Array> {
+  const D = config.hiddenSize;
+  const hand = handSetWidth(config.imageSize, config.patchSize);
+  const out = new Map<string, Uint8Array>();
+  const rows = (name: string, rowsTotal: number, per: number): void => {
+    const m = new Uint8Array(rowsTotal * per);
+    m.fill(1, 0, hand * per);
+    out.set(name, m);
+  };
+  rows('vision_model.embeddings.patch_embedding.weight', D, config.numChannels * config.patchSize * config.patchSize);
+  const tokens = (config.imageSize / config.patchSize) ** 2 + 1;
+  const position = new Uint8Array(tokens * D);
+  for (let t = 0; t < tokens; t++) position.fill(1, t * D, t * D + hand);
+  out.set('vision_model.embeddings.position_embedding.weight', position);
+  for (let l = 0; l < config.numLayers; l++) {
+    const L = `vision_model.encoder.layers.${l}`;
+    rows(`${L}.self_attn.out_proj.weight`, D, D);
+    rows(`${L}.self_attn.out_proj.bias`, D, 1);
+    rows(`${L}.mlp.fc2.weight`, D, config.intermediateSize);
+    rows(`${L}.mlp.fc2.bias`, D, 1);
+  }
+  return out;
 }
