@@ -1,5 +1,5 @@
 // Vlit's main job, offline on a CPU: npm run demo, or node examples/vlit-demo.mjs [out-dir] [--quick] [--force] [--data-only].
-// It renders a synthetic world, builds and checks instruction data, trains a small LLaVA in two stages,
+// It renders a synthetic world, builds and checks instruction data, pretrains the tower (stage 0, full run), trains a small LLaVA in two stages,
 // evaluates it per dimension and saves it as a checkpoint folder (packages/cli/src/main-job, docs/main-job.md).
 // The output folder must be new, empty or made by an earlier run (a .vlit-output marker): a folder of yours is refused, never emptied.
 import { isVlitError } from '@vlit/core';

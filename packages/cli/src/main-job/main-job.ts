@@ -1,8 +1,9 @@
 /**
  * Vlit's main job, trained for real: render the synthetic world, adapt its annotations into instruction
  * data (held-out phrasings excluded), plant faults, run quality control and the data-quality report,
- * train a small LLaVA-architecture model (frozen tiny ViT with cached features + MLP projector + tiny
- * Llama decoder, word-level tokenizer) in LLaVA's two stages with the local engine, evaluate it on the
+ * train a small LLaVA-architecture model (tiny ViT + MLP projector + tiny Llama decoder, word-level
+ * tokenizer) with the local engine: the full run first pretrains the ViT's learned channels on rendered
+ * scenes (stage 0), then, with the ViT frozen and its features cached, LLaVA's two stages; evaluate it on the
  * held-out benchmark (seen and unseen phrasings, and with blank images), save it as a LLaVA checkpoint
  * folder, check that the folder reloads to the same answers, and write an HTML report and a summary.
  */
@@ -384,7 +385,7 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
         ? `Vlit tiny ViT (CLIP layout) ${settings.imageSize}px, patch ${settings.patchSize}, width ${frozen.vit.hiddenSize} (${frozen.vit.hiddenSize - (settings.visionPretrain?.width ?? 0)} hand-set + ${settings.visionPretrain?.width} learned channels), ${frozen.vit.numLayers} layers, feature layer -1, CLS dropped`
         : `Vlit tiny ViT (CLIP layout) ${settings.imageSize}px, patch ${settings.patchSize}, width ${frozen.vit.hiddenSize}, feature layer -2 (hidden state 0), CLS dropped`,
       encoderNote: pretrained
-        ? "stage 0 pretrained its learned channels on rendered scenes with the shape of each object at the patch holding its centre (a linear head, masked cross-entropy, AdamW); the hand-set channels (mean colour of each 2x2-pixel cell, patch row and column, brightness anchors) pass through unchanged; then frozen with features cached for LLaVA's stages, as LLaVA keeps its CLIP tower frozen"
+        ? "stage 0 pretrained its learned channels on rendered scenes with the shape of each object at the patch holding its centre (a linear head, masked cross-entropy, AdamW); the layers never write the hand-set channels (mean colour of each 2x2-pixel cell, patch row and column, brightness anchors), so the features carry them as hidden state 0 does; then frozen with features cached for LLaVA's stages, as LLaVA keeps its CLIP tower frozen"
         : "frozen, features cached (LLaVA keeps its tower frozen); its embedding weights are set by hand to patch statistics (mean colour of each 2x2-pixel cell, patch row and column, brightness anchors), the fixed-encoder approach of the trainer's learning test in a form the checkpoint folder carries as a CLIPVisionModel. Seeded random ViT weights were measured too weak: blank images scored as well as real ones",
       visualTokens,
       vocabSize: tokenizer.vocabSize,

@@ -102,7 +102,14 @@ export async function createFrozenTower(options: {
   onProgress?: (done: number, total: number) => void;
 }): Promise<FrozenTower> {
   const { settings, codec } = options;
-  const vit = options.pretrained?.vit ?? patchStatisticsVitConfig(settings.imageSize, settings.patchSize);
+  const given = options.pretrained?.vit;
+  if (given && (given.imageSize !== settings.imageSize || given.patchSize !== settings.patchSize)) {
+    throw new InvalidArgumentError(
+      `the pretrained tower takes ${given.imageSize} px images in ${given.patchSize} px patches, the settings ${settings.imageSize} px in ${settings.patchSize} px`,
+      { details: { field: 'pretrained.vit', expected: [settings.imageSize, settings.patchSize], actual: [given.imageSize, given.patchSize] } },
+    );
+  }
+  const vit = given ?? patchStatisticsVitConfig(settings.imageSize, settings.patchSize);
   const parts = vitAsHfVisionTower(vit, options.pretrained?.weights ?? patchStatisticsVitWeights(vit, `${options.seed}:vit`));
   const featureLayer = options.pretrained ? -1 : -2;
   const tower = await createHfVisionEncoder({

@@ -32,9 +32,9 @@ export interface MainJobSettings {
   maxLength: number;
   /**
    * Stage 0: pretrain the tower's learned channels on rendered scenes with shape labels before LLaVA's
-   * stages (`pretrainWorldTower`); null keeps the hand-set tower alone (one layer, features = hidden state 0).
+   * stages (`pretrainWorldTower`); null or absent keeps the hand-set tower alone (one layer, features = hidden state 0).
    */
-  visionPretrain: VisionPretrainSettings | null;
+  visionPretrain?: VisionPretrainSettings | null;
 }
 
 /**

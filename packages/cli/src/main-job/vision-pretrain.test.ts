@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RawImage } from '@vlit/core';
 import { createHfVisionEncoder } from '@vlit/encoders';
-import { WORLD_SHAPES, createWorld, worldSceneSvg } from '@vlit/data';
+import { WORLD_SHAPES, createWorld, worldSceneSvg, type WorldScene } from '@vlit/data';
 import { vitAsHfVisionTower } from '@vlit/models/node';
 import { createNodeRuntime } from '@vlit/runtime/node';
 import { handSetWidth, patchStatisticsVitWeights, pinnedEntries } from './vision.js';
-import { pretrainWorldTower, type VisionPretrainSettings } from './vision-pretrain.js';
+import { patchLabels, pretrainWorldTower, shiftImage, type VisionPretrainSettings } from './vision-pretrain.js';
 import { runTrainedMainJob } from './main-job.js';
 
 const SETTINGS: VisionPretrainSettings = {
@@ -29,10 +29,62 @@ const SETTINGS: VisionPretrainSettings = {
   intermediate: 64,
 };
 
+describe('stage 0 data: shifted images and patch labels', () => {
+  it('shifts an image by (dx, dy), the background filling what the shift uncovers', () => {
+    const W = 4;
+    const H = 3;
+    const data = new Uint8Array(W * H * 3).map((_, i) => i + 1);
+    const image: RawImage = { width: W, height: H, channels: 3, data };
+    const bg = [200, 201, 202] as const;
+    for (const [dx, dy] of [
+      [1, -1],
+      [-2, 1],
+      [0, 2],
+      [4, 0],
+    ] as const) {
+      const out = shiftImage(image, bg, dx, dy);
+      for (let y = 0; y < H; y++) {
+        for (let x = 0; x < W; x++) {
+          const sx = x - dx;
+          const sy = y - dy;
+          const inside = sx >= 0 && sx < W && sy >= 0 && sy < H;
+          for (let c = 0; c < 3; c++) expect(out.data[(y * W + x) * 3 + c], `${dx},${dy} at ${x},${y}`).toBe(inside ? data[(sy * W + sx) * 3 + c] : bg[c]);
+        }
+      }
+    }
+    expect(shiftImage(image, bg, 0, 0).data).toEqual(data);
+    expect(image.data).toEqual(new Uint8Array(W * H * 3).map((_, i) => i + 1));
+  });
+
+  it('labels each patch with the shape of the largest visible object centred in it, after the shift', () => {
+    const object = (shape: string, x: number, y: number, area: number, centerVisible = true) => ({ shape, center: [x, y], area, centerVisible });
+    // 16 px scene, 8 px patches: patches 0 1 / 2 3.
+    const scene = {
+      width: 16,
+      height: 16,
+      objects: [
+        object('star', 3, 3, 10),
+        object('circle', 5, 4, 20),
+        object('square', 12, 12, 5, false),
+        object('hexagon', 12, 3, 1),
+        object('cross', 4, 12, 2),
+      ],
+    } as unknown as WorldScene;
+    const id = (shape: string): bigint => BigInt(WORLD_SHAPES.indexOf(shape as (typeof WORLD_SHAPES)[number]));
+    const out = new BigInt64Array(6).fill(7n);
+    // No shift: circle beats star in patch 0 (larger); hexagon in 1; cross in 2; the hidden square labels nothing.
+    expect(patchLabels(scene, 8, 0, 0, out, 1)).toBe(3);
+    expect([...out]).toEqual([7n, id('circle'), id('hexagon'), id('cross'), -100n, 7n]);
+    // Shifted 4 px right: star (7,3) alone in patch 0, circle (9,4) in 1, hexagon (16,3) leaves the image, cross (8,12) in 3.
+    expect(patchLabels(scene, 8, 4, 0, out, 0)).toBe(3);
+    expect([...out.subarray(0, 4)]).toEqual([id('star'), id('circle'), -100n, id('cross')]);
+  });
+});
+
 describe('pretrainWorldTower (stage 0)', () => {
   const runtime = createNodeRuntime();
 
-  it('lowers the shape loss, and keeps the hand-set channels as they were', async () => {
+  it("lowers the shape loss, keeps the pinned entries, and the features carry hidden state 0's hand-set channels", async () => {
     const phases = new Set<string>();
     const result = await pretrainWorldTower({
       runtime,
@@ -102,6 +154,20 @@ describe('pretrainWorldTower (stage 0)', () => {
     const [x, y] = [await run(), await run()];
     for (const [name, t] of x.weights) expect(y.weights.get(name)?.data, name).toEqual(t.data);
     expect(y.lastLoss).toBe(x.lastLoss);
+    // Another seed draws other initial weights and batches.
+    const z = await pretrainWorldTower({ runtime, imageSize: 64, patchSize: 8, settings: small, worldSeed: 3, seed: 6 });
+    expect(z.weights.get('vision_model.encoder.layers.0.mlp.fc1.weight')?.data).not.toEqual(
+      x.weights.get('vision_model.encoder.layers.0.mlp.fc1.weight')?.data,
+    );
+  });
+
+  it('refuses settings it cannot train with, naming the field', async () => {
+    const bad = (patch: Partial<VisionPretrainSettings>, imageSize = 64, patchSize = 8) =>
+      pretrainWorldTower({ runtime, imageSize, patchSize, settings: { ...SETTINGS, ...patch }, worldSeed: 1, seed: 1 });
+    await expect(bad({ batchSize: 0 })).rejects.toMatchObject({ code: 'VLIT_INVALID_ARGUMENT', details: { field: 'visionPretrain.batchSize' } });
+    await expect(bad({ shift: -1 })).rejects.toMatchObject({ details: { field: 'visionPretrain.shift' } });
+    await expect(bad({ lr: Number.NaN })).rejects.toMatchObject({ details: { field: 'visionPretrain.lr' } });
+    await expect(bad({}, 64, 12)).rejects.toMatchObject({ details: { field: 'patchSize' } });
   }, 120_000);
 });
 

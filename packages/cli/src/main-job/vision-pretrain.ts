@@ -4,14 +4,16 @@
  * free; each patch that holds an object's centre is labelled with that object's shape (the largest object
  * wins), and a linear head over the tower's last hidden state is trained with masked cross-entropy
  * through Vlit's own autodiff and AdamW. The hand-set channels (colour cells, row, column, anchors) are
- * pinned: the layers only write the learned channels, so colour and position reach the features as before.
+ * pinned: the layers only write the learned channels, so the features carry the hand-set channels exactly
+ * as hidden state 0 has them (the pre-LayerNorm normalises them together with the learned channels).
  */
 import { InvalidArgumentError, createRng, createTensor, type RawImage, type Tensor } from '@vlit/core';
+import type { VitConfig } from '@vlit/encoders';
 import { addMaskedCrossEntropy, buildGradientModel, createGraph, encodeModel, gradientName, promoteInitializers } from '@vlit/graph';
 import { addHfVisionTower, clipProcessorSettings, preprocessBatch } from '@vlit/encoders';
-import { WORLD_SHAPES, createWorld, worldSceneSvg, type WorldScene } from '@vlit/data';
+import { WORLD_BACKGROUNDS, WORLD_SHAPES, createWorld, worldSceneSvg, type WorldScene } from '@vlit/data';
 import { vitAsHfVisionTower } from '@vlit/models/node';
-import { clipGradNorm, createAdamW, createLrSchedule } from '@vlit/trainer';
+import { NonFiniteLossError, clipGradNorm, createAdamW, createLrSchedule } from '@vlit/trainer';
 import type { createNodeRuntime } from '@vlit/runtime/node';
 import { patchStatisticsVitConfig, patchStatisticsVitWeights, pinnedEntries, type LearnedChannels } from './vision.js';
 
@@ -30,28 +32,28 @@ export interface VisionPretrainSettings extends LearnedChannels {
 
 /** What stage 0 gives: the tower's configuration and weights (CLIP names under `vision_model.`), and how it went. */
 export interface PretrainedTower {
-  vit: ReturnType<typeof patchStatisticsVitConfig>;
+  vit: VitConfig;
   weights: Map<string, Tensor<'float32'>>;
   firstLoss: number;
   lastLoss: number;
-  /** Shape accuracy at the labelled patches of the held-out scenes, and chance (1 / shapes). */
+  /** Shape accuracy at the labelled patches of the held-out scenes (NaN when none is labelled), and chance (1 / shapes). */
   heldoutAccuracy: number;
   chance: number;
+  /** Labelled patches: summed over every training draw (repeats and shifts included), and in the held-out scenes. */
   labelledPatches: { train: number; heldout: number };
 }
 
-type Runtime = ReturnType<typeof createNodeRuntime>;
+type Runtime = Pick<ReturnType<typeof createNodeRuntime>, 'backend' | 'images'>;
 
 interface LabelledImage {
   image: RawImage;
   scene: WorldScene;
-  background: [number, number, number];
 }
 
-/** The image shifted by (dx, dy) with the background filling what the shift uncovers. */
-function shiftImage(item: LabelledImage, dx: number, dy: number): RawImage {
-  const { image, background } = item;
+/** An RGB image shifted by (dx, dy) pixels, `background` filling what the shift uncovers (a new image; the input is not changed). */
+export function shiftImage(image: RawImage, background: readonly [number, number, number], dx: number, dy: number): RawImage {
   const { width: W, height: H } = image;
+  if (image.channels !== 3) throw new InvalidArgumentError(`shiftImage needs an RGB image, got ${image.channels} channels`, { details: { field: 'channels' } });
   if (dx === 0 && dy === 0) return image;
   const data = new Uint8Array(W * H * 3);
   for (let i = 0; i < W * H; i++) data.set(background, i * 3);
@@ -63,8 +65,11 @@ function shiftImage(item: LabelledImage, dx: number, dy: number): RawImage {
   return { width: W, height: H, channels: 3, data };
 }
 
-/** Per patch, the shape index of the largest object whose (shifted) centre lies in it, else -100. */
-function patchLabels(scene: WorldScene, patchSize: number, dx: number, dy: number, out: BigInt64Array, offset: number): number {
+/**
+ * Per patch (row-major), the index in WORLD_SHAPES of the largest visible object whose centre, shifted by
+ * (dx, dy), lies in it, else -100; written to `out` from `offset`. Returns how many patches got a label.
+ */
+export function patchLabels(scene: WorldScene, patchSize: number, dx: number, dy: number, out: BigInt64Array, offset: number): number {
   const grid = scene.width / patchSize;
   const area = new Float64Array(grid * grid);
   out.fill(-100n, offset, offset + grid * grid);
@@ -91,12 +96,27 @@ async function renderScenes(runtime: Runtime, scenes: readonly WorldScene[], onR
     const chunk = scenes.slice(i, i + 16);
     const images = await Promise.all(chunk.map(async (s) => codec.decode(await svgToPng.call(codec, worldSceneSvg(s), { source: s.id }), { source: s.id })));
     chunk.forEach((scene, k) => {
-      const image = images[k];
-      out.push({ image, scene, background: [image.data[0], image.data[1], image.data[2]] });
+      out.push({ image: images[k], scene });
     });
     onRendered(out.length);
   }
   return out;
+}
+
+function checkSettings(s: VisionPretrainSettings, imageSize: number, patchSize: number): void {
+  const positive: (keyof VisionPretrainSettings)[] = ['scenes', 'steps', 'batchSize', 'width', 'layers', 'intermediate'];
+  for (const key of positive) {
+    if (!Number.isSafeInteger(s[key]) || s[key] < 1)
+      throw new InvalidArgumentError(`visionPretrain.${key} must be a positive integer, got ${s[key]}`, { details: { field: `visionPretrain.${key}` } });
+  }
+  for (const key of ['heldoutScenes', 'shift'] as const) {
+    if (!Number.isSafeInteger(s[key]) || s[key] < 0)
+      throw new InvalidArgumentError(`visionPretrain.${key} must be a non-negative integer, got ${s[key]}`, { details: { field: `visionPretrain.${key}` } });
+  }
+  if (!(s.lr > 0) || !Number.isFinite(s.lr))
+    throw new InvalidArgumentError(`visionPretrain.lr must be a positive number, got ${s.lr}`, { details: { field: 'visionPretrain.lr' } });
+  if (!Number.isSafeInteger(patchSize) || patchSize < 1 || imageSize % patchSize !== 0)
+    throw new InvalidArgumentError(`imageSize ${imageSize} is not a multiple of patchSize ${patchSize}`, { details: { field: 'patchSize' } });
 }
 
 /**
@@ -114,6 +134,7 @@ export async function pretrainWorldTower(options: {
   onProgress?: (event: { phase: 'render' | 'train' | 'evaluate'; done: number; total: number; loss?: number }) => void;
 }): Promise<PretrainedTower> {
   const { runtime, settings: s, imageSize, patchSize } = options;
+  checkSettings(s, imageSize, patchSize);
   const vit = patchStatisticsVitConfig(imageSize, patchSize, s);
   const weights = patchStatisticsVitWeights(vit, `${options.seed}:vit`);
   const head = createTensor('float32', [vit.hiddenSize, WORLD_SHAPES.length]);
@@ -150,7 +171,6 @@ export async function pretrainWorldTower(options: {
   );
   const promoted = promoteInitializers(g.toModel(), [...trained, 'head.weight']);
   const gradient = buildGradientModel(promoted.model, { loss: 'loss', wrt: [...trained, 'head.weight'], keep: ['logits'] });
-  const session = await runtime.backend.createSession(encodeModel(gradient));
 
   const params = [...trained, 'head.weight'].map((name) => ({
     name,
@@ -167,6 +187,7 @@ export async function pretrainWorldTower(options: {
   const heldout = await renderScenes(runtime, world.scenes('heldout', s.heldoutScenes, 1_000_000), (done) =>
     options.onProgress?.({ phase: 'render', done: s.scenes + done, total }),
   );
+  const session = await runtime.backend.createSession(encodeModel(gradient));
 
   const run = async (items: readonly LabelledImage[], shifts: readonly (readonly [number, number])[]) => {
     const labelData = new BigInt64Array(items.length * tokens);
@@ -176,7 +197,7 @@ export async function pretrainWorldTower(options: {
     });
     const feeds: Record<string, Tensor> = {
       pixel_values: preprocessBatch(
-        items.map((it, k) => shiftImage(it, shifts[k][0], shifts[k][1])),
+        items.map((it, k) => shiftImage(it.image, WORLD_BACKGROUNDS[it.scene.background].rgb, shifts[k][0], shifts[k][1])),
         preprocessor,
       ),
       labels: createTensor('int64', [items.length, tokens], labelData),
@@ -199,15 +220,26 @@ export async function pretrainWorldTower(options: {
         shifts.push([rng.int(-s.shift, s.shift + 1), rng.int(-s.shift, s.shift + 1)]);
       }
       const { out, labelled } = await run(batch, shifts);
+      // A batch with no labelled patch has no loss (cross-entropy over nothing is NaN): it takes no step.
+      if (labelled === 0) {
+        options.onProgress?.({ phase: 'train', done: step + 1, total: s.steps });
+        continue;
+      }
       trainLabelled += labelled;
       const loss = Number(out.loss.data[0]);
-      if (!Number.isFinite(loss)) throw new InvalidArgumentError(`stage 0 loss is ${loss} at step ${step}`, { details: { field: 'visionPretrain.lr', step } });
-      if (step === 0) firstLoss = loss;
+      if (!Number.isFinite(loss)) throw new NonFiniteLossError(step, loss, 'stage 0 (tower pretraining)');
+      if (Number.isNaN(firstLoss)) firstLoss = loss;
       lastLoss = loss;
       const grads = new Map(params.map((p) => [p.name, Float32Array.from(out[gradientName(p.name)].data as Float32Array)]));
+      // Pinned entries take no gradient (so the clipping norm is the trained entries'), and keep their values.
+      for (const p of params) {
+        const mask = pinned.get(p.name);
+        if (!mask) continue;
+        const g = grads.get(p.name) as Float32Array;
+        for (let i = 0; i < mask.length; i++) if (mask[i]) g[i] = 0;
+      }
       clipGradNorm(grads, { maxNorm: 1 });
       adamw.step(grads, { lrFactor: schedule.factor(step) });
-      // Pinned entries go back to their values (the hand-set channels pass through the tower unchanged).
       for (const p of params) {
         const mask = pinned.get(p.name);
         if (!mask) continue;
@@ -243,7 +275,7 @@ export async function pretrainWorldTower(options: {
       weights,
       firstLoss,
       lastLoss,
-      heldoutAccuracy: asked ? right / asked : 0,
+      heldoutAccuracy: asked ? right / asked : Number.NaN,
       chance: 1 / WORLD_SHAPES.length,
       labelledPatches: { train: trainLabelled, heldout: asked },
     };

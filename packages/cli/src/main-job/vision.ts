@@ -6,6 +6,10 @@
  * and column as one-hot vectors, and constant anchor channels that keep brightness after the LayerNorm.
  * Random ViT weights were measured too weak here: the same training reached the same accuracy with blank
  * images as with real ones (the model learnt only the language prior).
+ *
+ * With learned channels (the full job's stage 0, `pretrainWorldTower`), the tower is wider and deeper: the
+ * hand-set channels come first, learned ones follow, and `pinnedEntries` names what training must leave as
+ * it is so that the layers only ever write the learned channels; the features are then the last layer's output.
  */
 import { InvalidArgumentError, createTensor } from '@vlit/core';
 import { createVitWeights, resolveVitConfig, type VitConfig, type VitWeights } from '@vlit/encoders';
@@ -53,7 +57,7 @@ export function patchStatisticsVitConfig(imageSize: number, patchSize: number, l
   });
 }
 
-/** Deterministic weights: hand-set embeddings and pre-LayerNorm, seeded values for the (unused) layer. */
+/** Deterministic weights: hand-set embeddings and pre-LayerNorm, seeded values for the layers (unused without learned channels). */
 export function patchStatisticsVitWeights(config: VitConfig, seed: string): VitWeights {
   const weights = createVitWeights(config, seed);
   const seededConv = weights.get('vision_model.embeddings.patch_embedding.weight')?.data as Float32Array;
