@@ -245,7 +245,8 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
       worldSeed: seed,
       seed,
       onProgress: (e) => {
-        if (e.phase === 'train') report({ stage: 'pretrain-tower', done: e.done, total: e.total, detail: `loss ${e.loss?.toFixed(3)}` });
+        if (e.phase === 'train')
+          report({ stage: 'pretrain-tower', done: e.done, total: e.total, detail: e.loss === undefined ? 'no labelled patch' : `loss ${e.loss.toFixed(3)}` });
       },
     });
     lap('pretrain-tower');

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RawImage } from '@vlit/core';
 import { createHfVisionEncoder } from '@vlit/encoders';
-import { WORLD_SHAPES, createWorld, worldSceneSvg, type WorldScene } from '@vlit/data';
+import { WORLD_BACKGROUNDS, WORLD_COLORS, WORLD_SHAPES, createWorld, worldSceneSvg, type WorldScene } from '@vlit/data';
 import { vitAsHfVisionTower } from '@vlit/models/node';
 import { createNodeRuntime } from '@vlit/runtime/node';
 import { handSetWidth, patchStatisticsVitWeights, pinnedEntries } from './vision.js';
@@ -78,6 +78,37 @@ describe('stage 0 data: shifted images and patch labels', () => {
     // Shifted 4 px right: star (7,3) alone in patch 0, circle (9,4) in 1, hexagon (16,3) leaves the image, cross (8,12) in 3.
     expect(patchLabels(scene, 8, 4, 0, out, 0)).toBe(3);
     expect([...out.subarray(0, 4)]).toEqual([id('star'), id('circle'), -100n, id('cross')]);
+  });
+});
+
+describe('stage 0 data on rendered scenes', () => {
+  it("shows, at the shifted centre of every object that labels its patch, that object's colour", async () => {
+    const runtime = createNodeRuntime();
+    const codec = runtime.images;
+    const svgToPng = codec.svgToPng as NonNullable<typeof codec.svgToPng>;
+    const world = createWorld({ seed: 11, size: 64 });
+    let checked = 0;
+    let matched = 0;
+    for (const [k, scene] of world.scenes('train', 24).entries()) {
+      const image = await codec.decode(await svgToPng.call(codec, worldSceneSvg(scene, { text: false })));
+      const [dx, dy] = [(k % 7) - 3, ((3 * k) % 9) - 4];
+      const shifted = shiftImage(image, WORLD_BACKGROUNDS[scene.background].rgb, dx, dy);
+      const labels = new BigInt64Array(64);
+      patchLabels(scene, 8, dx, dy, labels, 0);
+      for (const o of scene.objects) {
+        const x = Math.floor(o.center[0]) + dx;
+        const y = Math.floor(o.center[1]) + dy;
+        if (!o.centerVisible || x < 0 || y < 0 || x >= 64 || y >= 64) continue;
+        const p = Math.floor((o.center[1] + dy) / 8) * 8 + Math.floor((o.center[0] + dx) / 8);
+        if (labels[p] !== BigInt(WORLD_SHAPES.indexOf(o.shape))) continue; // a larger object centred in the same patch
+        checked++;
+        const rgb = WORLD_COLORS[o.color];
+        if ([0, 1, 2].every((c) => shifted.data[(y * 64 + x) * 3 + c] === rgb[c])) matched++;
+      }
+    }
+    expect(checked).toBeGreaterThan(40);
+    // Centres are inside the fill (anti-aliasing only touches edges): all, or all but a sliver of a tiny shape.
+    expect(matched / checked).toBeGreaterThan(0.95);
   });
 });
 
@@ -166,6 +197,7 @@ describe('pretrainWorldTower (stage 0)', () => {
       pretrainWorldTower({ runtime, imageSize, patchSize, settings: { ...SETTINGS, ...patch }, worldSeed: 1, seed: 1 });
     await expect(bad({ batchSize: 0 })).rejects.toMatchObject({ code: 'VLIT_INVALID_ARGUMENT', details: { field: 'visionPretrain.batchSize' } });
     await expect(bad({ shift: -1 })).rejects.toMatchObject({ details: { field: 'visionPretrain.shift' } });
+    await expect(bad({ shift: 64 })).rejects.toMatchObject({ details: { field: 'visionPretrain.shift' } });
     await expect(bad({ lr: Number.NaN })).rejects.toMatchObject({ details: { field: 'visionPretrain.lr' } });
     await expect(bad({}, 64, 12)).rejects.toMatchObject({ details: { field: 'patchSize' } });
   }, 120_000);

@@ -50,7 +50,7 @@ interface LabelledImage {
   scene: WorldScene;
 }
 
-/** An RGB image shifted by (dx, dy) pixels, `background` filling what the shift uncovers (a new image; the input is not changed). */
+/** An RGB image shifted by (dx, dy) pixels, `background` filling what the shift uncovers: a new image, or the input itself when both are 0 (never changed). */
 export function shiftImage(image: RawImage, background: readonly [number, number, number], dx: number, dy: number): RawImage {
   const { width: W, height: H } = image;
   if (image.channels !== 3) throw new InvalidArgumentError(`shiftImage needs an RGB image, got ${image.channels} channels`, { details: { field: 'channels' } });
@@ -113,6 +113,10 @@ function checkSettings(s: VisionPretrainSettings, imageSize: number, patchSize: 
     if (!Number.isSafeInteger(s[key]) || s[key] < 0)
       throw new InvalidArgumentError(`visionPretrain.${key} must be a non-negative integer, got ${s[key]}`, { details: { field: `visionPretrain.${key}` } });
   }
+  if (s.shift >= imageSize)
+    throw new InvalidArgumentError(`visionPretrain.shift ${s.shift} must be smaller than the image side ${imageSize}`, {
+      details: { field: 'visionPretrain.shift' },
+    });
   if (!(s.lr > 0) || !Number.isFinite(s.lr))
     throw new InvalidArgumentError(`visionPretrain.lr must be a positive number, got ${s.lr}`, { details: { field: 'visionPretrain.lr' } });
   if (!Number.isSafeInteger(patchSize) || patchSize < 1 || imageSize % patchSize !== 0)
@@ -227,7 +231,7 @@ export async function pretrainWorldTower(options: {
       }
       trainLabelled += labelled;
       const loss = Number(out.loss.data[0]);
-      if (!Number.isFinite(loss)) throw new NonFiniteLossError(step, loss, 'stage 0 (tower pretraining)');
+      if (!Number.isFinite(loss)) throw new NonFiniteLossError(step, loss, '0 (tower pretraining)');
       if (Number.isNaN(firstLoss)) firstLoss = loss;
       lastLoss = loss;
       const grads = new Map(params.map((p) => [p.name, Float32Array.from(out[gradientName(p.name)].data as Float32Array)]));
@@ -249,6 +253,11 @@ export async function pretrainWorldTower(options: {
       options.onProgress?.({ phase: 'train', done: step + 1, total: s.steps, loss });
     }
 
+    if (Number.isNaN(firstLoss)) {
+      throw new InvalidArgumentError(`no training batch of stage 0 had a labelled patch (${s.steps} steps of ${s.batchSize} images)`, {
+        details: { field: 'visionPretrain.scenes' },
+      });
+    }
     // Held-out shape accuracy at the labelled patches.
     let right = 0;
     let asked = 0;
