@@ -112,7 +112,7 @@ export function patchStatisticsVitWeights(config: VitConfig, seed: string): VitW
 }
 
 /**
- * Entries that pretraining keeps at their values so the hand-set channels reach the features unchanged:
+ * Entries that pretraining keeps at their values so the hand-set channels reach the features as hidden state 0 has them:
  * the hand-set rows of the patch embedding, their position columns, and the hand-set output rows (and
  * biases) of every layer's attention output and MLP output. Returns a 0/1 mask per tensor name.
  */
