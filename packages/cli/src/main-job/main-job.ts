@@ -39,6 +39,7 @@ import {
 } from './pipeline.js';
 import { FULL_SETTINGS, QUICK_SETTINGS, type MainJobSettings } from './settings.js';
 import { pretrainWorldTower, type PretrainedTower } from './vision-pretrain.js';
+import { handSetWidth } from './vision.js';
 import { dimensionTable, renderMainJobHtml, renderMainJobMarkdown, type DimensionRow } from './report.js';
 
 export { MAIN_JOB_CHAT_TEMPLATE, type SplitScore } from './pipeline.js';
@@ -383,8 +384,8 @@ export async function runTrainedMainJob(options: TrainedMainJobOptions): Promise
     dataQuality,
     model: {
       encoder: pretrained
-        ? `Vlit tiny ViT (CLIP layout) ${settings.imageSize}px, patch ${settings.patchSize}, width ${frozen.vit.hiddenSize} (${frozen.vit.hiddenSize - (settings.visionPretrain?.width ?? 0)} hand-set + ${settings.visionPretrain?.width} learned channels), ${frozen.vit.numLayers} layers, feature layer -1, CLS dropped`
-        : `Vlit tiny ViT (CLIP layout) ${settings.imageSize}px, patch ${settings.patchSize}, width ${frozen.vit.hiddenSize}, feature layer -2 (hidden state 0), CLS dropped`,
+        ? `Vlit tiny ViT (CLIP layout) ${settings.imageSize}px, patch ${settings.patchSize}, width ${frozen.vit.hiddenSize} (${handSetWidth(settings.imageSize, settings.patchSize)} hand-set + ${settings.visionPretrain?.width} learned channels), ${frozen.vit.numLayers} layers, feature layer ${frozen.featureLayer}, CLS dropped`
+        : `Vlit tiny ViT (CLIP layout) ${settings.imageSize}px, patch ${settings.patchSize}, width ${frozen.vit.hiddenSize}, feature layer ${frozen.featureLayer} (hidden state 0), CLS dropped`,
       encoderNote: pretrained
         ? "stage 0 pretrained its learned channels on rendered scenes with the shape of each object at the patch holding its centre (a linear head, masked cross-entropy, AdamW); the layers never write the hand-set channels (mean colour of each 2x2-pixel cell, patch row and column, brightness anchors), so the features carry them as hidden state 0 does; then frozen with features cached for LLaVA's stages, as LLaVA keeps its CLIP tower frozen"
         : "frozen, features cached (LLaVA keeps its tower frozen); its embedding weights are set by hand to patch statistics (mean colour of each 2x2-pixel cell, patch row and column, brightness anchors), the fixed-encoder approach of the trainer's learning test in a form the checkpoint folder carries as a CLIPVisionModel. Seeded random ViT weights were measured too weak: blank images scored as well as real ones",

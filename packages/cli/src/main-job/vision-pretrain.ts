@@ -156,18 +156,7 @@ export async function pretrainWorldTower(options: {
   const labels = g.input('labels', 'int64', ['batch', tokens]);
   const { hiddenStates } = addHfVisionTower(g, pixels, spec, towerWeights, { namePrefix: 'vision_model.' });
   const last = hiddenStates[hiddenStates.length - 1];
-  const i64 = (v: number[]): Tensor<'int64'> =>
-    createTensor(
-      'int64',
-      [v.length],
-      v.map((x) => BigInt(x)),
-    );
-  const patches = g.op('Slice', [
-    last,
-    g.initializer('pretrain/start', i64([1])),
-    g.initializer('pretrain/end', i64([tokens + 1])),
-    g.initializer('pretrain/axis', i64([1])),
-  ]);
+  const patches = g.slice(last, { starts: [1], ends: [tokens + 1], axes: [1] });
   const logits = g.output(g.matMul(patches, g.initializer('head.weight', head)), 'logits');
   g.output(addMaskedCrossEntropy(g, logits, labels, { shift: false }), 'loss');
   const trained = [...weights.keys()].filter(
