@@ -2,8 +2,9 @@
 // (decode + shortest-edge 336 bicubic + centre crop + normalise) vs the Python PIL + numpy
 // reference of Hugging Face's CLIPImageProcessor on the same image files. Ratios are against
 // baselines measured in this same run, on this machine.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,7 @@ import { createRng, createTensor } from '@vlit/core';
 import {
   createVitEncoder,
   parsePreprocessorConfig,
+  preprocessBackend,
   preprocessEncodedBatch,
   preprocessImage,
   preprocessPixels,
@@ -62,14 +64,31 @@ if (!preprocessOnly) {
   ]);
 }
 
-// --- 2. Preprocessing: Vlit (sharp decode + TypeScript) vs Python PIL + numpy, same files
-const dir = mkdtempSync(join(os.tmpdir(), 'vlit-bench-enc-'));
-try {
-  const rng = createRng('bench-preprocess');
+// --- 2. Preprocessing: Vlit (sharp decode + WebAssembly SIMD resampling) vs Python PIL + numpy, same files.
+// Two sets: the issue's own (100 JPEGs 640x480) and a mixed one (40 JPEG + PNG, 480-1280 px wide).
+const clip336 = {
+  crop_size: { height: 336, width: 336 },
+  do_center_crop: true,
+  do_convert_rgb: true,
+  do_normalize: true,
+  do_rescale: true,
+  do_resize: true,
+  image_mean: [0.48145466, 0.4578275, 0.40821073],
+  image_std: [0.26862954, 0.26130258, 0.27577711],
+  resample: 3,
+  rescale_factor: 0.00392156862745098,
+  size: { shortest_edge: 336 },
+};
+const settings = settingsFromPreprocessorConfig(parsePreprocessorConfig(clip336));
+const script = join(here, '..', 'packages', 'encoders', 'parity', 'clip_reference.py');
+const passes = 3;
+
+/** Write `count` generated images (gradients plus seeded noise) into `dir`; sizes and formats from `shape(i)`. */
+async function writeImages(dir, count, seed, shape) {
+  const rng = createRng(seed);
   const files = [];
-  for (let i = 0; i < 40; i++) {
-    const width = 480 + rng.int(0, 800);
-    const height = 360 + rng.int(0, 600);
+  for (let i = 0; i < count; i++) {
+    const { width, height, format } = shape(i, rng);
     const data = new Uint8Array(width * height * 3);
     for (let y = 0; y < height; y++) {
       for (let x = 0; x < width; x++) {
@@ -79,31 +98,18 @@ try {
         data[o + 2] = ((x ^ y) & 255) / 2 + rng.int(0, 64);
       }
     }
-    const format = i % 4 === 3 ? 'png' : 'jpeg';
     const path = join(dir, `img${i}.${format === 'png' ? 'png' : 'jpg'}`);
     writeFileSync(path, await nativeRt.images.encode({ width, height, channels: 3, data }, format, { quality: 85 }));
     files.push(path);
   }
-  const clip336 = {
-    crop_size: { height: 336, width: 336 },
-    do_center_crop: true,
-    do_convert_rgb: true,
-    do_normalize: true,
-    do_rescale: true,
-    do_resize: true,
-    image_mean: [0.48145466, 0.4578275, 0.40821073],
-    image_std: [0.26862954, 0.26130258, 0.27577711],
-    resample: 3,
-    rescale_factor: 0.00392156862745098,
-    size: { shortest_edge: 336 },
-  };
+  return files;
+}
+
+/** Time every Vlit variant and the PIL reference on `files`; print one table and the outputs' max difference. */
+async function preprocessingTable(title, dir, files) {
   const configPath = join(dir, 'preprocessor_config.json');
   writeFileSync(configPath, JSON.stringify(clip336));
-  const settings = settingsFromPreprocessorConfig(parsePreprocessorConfig(clip336));
-  const passes = 3;
-
   const bytes = files.map((f) => new Uint8Array(readFileSync(f)));
-  const script = join(here, '..', 'packages', 'encoders', 'parity', 'clip_reference.py');
   // The machine is shared and oversubscribed, so each variant is timed per pass, passes of all
   // variants interleaved, and the best pass counts; CPU time (all threads of the process, so sharp's
   // decoding too) is reported beside wall time as the steadier single-process measure.
@@ -116,34 +122,51 @@ try {
       writeImageTensor(px, settings, new Float32Array(3 * px.width * px.height), 0);
     }
   });
-  // After, one thread for the TypeScript: the fused kernel, decoding one image at a time.
-  variant('Vlit fused kernel, decode awaited per image', async () => {
+  // One core: the fused kernel, each image decoded and then resampled before the next starts.
+  variant('Vlit fused kernel, one image at a time (one core)', async () => {
     for (const b of bytes) preprocessImage(await nativeRt.images.decode(b), settings);
   });
-  // After, batch API: sharp decodes ahead on its threads while the main thread resamples.
-  let batchOut;
-  variant('Vlit preprocessEncodedBatch (decode overlapped)', async () => {
-    batchOut = await preprocessEncodedBatch(nativeRt.images, bytes, settings);
+  // Both cores: sharp decodes the next images on its threads while the main thread resamples.
+  const outs = {};
+  variant('Vlit preprocessEncodedBatch (both cores), bytes in memory', async () => {
+    outs.batch = await preprocessEncodedBatch(nativeRt.images, bytes, settings);
   });
-  const pool = createPreprocessPool({ codec: nativeRt.images, workers: Math.max(2, threads) });
-  let poolOut;
-  variant(`Vlit createPreprocessPool (${Math.max(2, threads)} workers, files)`, async () => {
-    poolOut = await pool.preprocess(files, settings);
+  // The same, reading the files inside the timed region (as PIL's row reads them).
+  variant('Vlit read files + preprocessEncodedBatch (both cores)', async () => {
+    outs.files = await preprocessEncodedBatch(nativeRt.images, await Promise.all(files.map((f) => readFile(f))), settings);
   });
-  for (const v of variants) await v.fn(); // warm-up
-  for (let p = 0; p < passes; p++) {
-    for (const v of variants) {
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      await v.fn();
-      v.wall = Math.min(v.wall, performance.now() - t0);
-      const c = process.cpuUsage(c0);
-      v.cpu = Math.min(v.cpu, (c.user + c.system) / 1000);
+  // The same, writing into one batch tensor reused from call to call (a data loader's steady state).
+  const reused = createTensor('float32', [files.length, 3, 336, 336]);
+  variant('Vlit read files + preprocessEncodedBatch, output reused', async () => {
+    outs.reused = await preprocessEncodedBatch(nativeRt.images, await Promise.all(files.map((f) => readFile(f))), settings, { out: reused });
+  });
+  // The pool over file paths: its default (on up to 4 cores the kernel stays on the calling thread), and worker threads.
+  const pool = createPreprocessPool({ codec: nativeRt.images });
+  variant(`Vlit createPreprocessPool, default (${pool.workers} workers), files`, async () => {
+    outs.pool = await pool.preprocess(files, settings);
+  });
+  const workerPool = createPreprocessPool({ codec: nativeRt.images, workers: Math.max(2, threads) });
+  variant(`Vlit createPreprocessPool, ${workerPool.workers} worker threads, files`, async () => {
+    outs.workerPool = await workerPool.preprocess(files, settings);
+  });
+  try {
+    for (const v of variants) await v.fn(); // warm-up
+    for (let p = 0; p < passes; p++) {
+      for (const v of variants) {
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        await v.fn();
+        v.wall = Math.min(v.wall, performance.now() - t0);
+        const c = process.cpuUsage(c0);
+        v.cpu = Math.min(v.cpu, (c.user + c.system) / 1000);
+      }
     }
+  } finally {
+    await pool.close();
+    await workerPool.close();
   }
-  await pool.close();
 
-  // Outputs compared: the reference's tensors for every file against both batch outputs.
+  // Outputs compared: the reference's tensors for every file against every batch output.
   const refPath = join(dir, 'reference.safetensors');
   const refRun = spawnSync('/usr/bin/python3', [script, configPath, refPath, ...files], { encoding: 'utf8' });
   let maxDiff = null;
@@ -153,7 +176,9 @@ try {
     maxDiff = 0;
     for (let i = 0; i < files.length; i++) {
       const r = ref.get(`x.${i}`).toFloat32();
-      for (let k = 0; k < per; k++) maxDiff = Math.max(maxDiff, Math.abs(r[k] - batchOut.data[i * per + k]), Math.abs(r[k] - poolOut.data[i * per + k]));
+      for (const out of Object.values(outs)) {
+        for (let k = 0; k < per; k++) maxDiff = Math.max(maxDiff, Math.abs(r[k] - out.data[i * per + k]));
+      }
     }
   }
 
@@ -177,7 +202,6 @@ try {
   const py1r = spawnSync('/usr/bin/python3', pyArgs(files), { encoding: 'utf8' });
   const py1 = py1r.status === 0 ? pyOut(py1r.stdout) : null;
   // Both cores for PIL: two processes, each on half of the files, started together.
-  const { spawn } = await import('node:child_process');
   const runAsync = (list) =>
     new Promise((resolve) => {
       const child = spawn('/usr/bin/python3', pyArgs(list));
@@ -223,11 +247,27 @@ try {
       'x PIL CPU': pilCpu ? +(pilCpu / cpu).toFixed(2) : null,
     });
   }
-  console.log(`\nCLIP preprocessing to 336x336 (decode included), ${files.length} images 480-1280 px wide (JPEG + PNG), best of ${passes} passes:`);
+  console.log(`\nCLIP preprocessing to 336x336 (decode included), ${title}, best of ${passes} passes; Vlit's resampling kernel: ${preprocessBackend()}:`);
   console.table(rows);
   console.log(
-    `outputs compared: max |Vlit - PIL reference| over all ${files.length} images = ${maxDiff ?? 'n/a (reference unavailable)'}. Best of ${passes} interleaved passes; 'x PIL CPU' compares CPU time per image (all threads).`,
+    `outputs compared: max |Vlit - PIL reference| over all ${files.length} images and every Vlit batch output = ${maxDiff ?? 'n/a (reference unavailable)'}. 'x PIL CPU' compares CPU time per image (all threads).`,
   );
+}
+
+const dir = mkdtempSync(join(os.tmpdir(), 'vlit-bench-enc-'));
+try {
+  const jpegDir = join(dir, 'jpeg640');
+  const mixedDir = join(dir, 'mixed');
+  mkdirSync(jpegDir);
+  mkdirSync(mixedDir);
+  const jpegs = await writeImages(jpegDir, 100, 'bench-preprocess-640', () => ({ width: 640, height: 480, format: 'jpeg' }));
+  await preprocessingTable('100 JPEGs 640x480', jpegDir, jpegs);
+  const mixed = await writeImages(mixedDir, 40, 'bench-preprocess', (i, rng) => ({
+    width: 480 + rng.int(0, 800),
+    height: 360 + rng.int(0, 600),
+    format: i % 4 === 3 ? 'png' : 'jpeg',
+  }));
+  await preprocessingTable('40 images 480-1280 px wide (JPEG + PNG)', mixedDir, mixed);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

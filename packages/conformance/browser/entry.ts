@@ -2,6 +2,7 @@
 // to an import map so it loads its own wasm and workers exactly as in a user's app.
 import { createWebRuntime } from '@vlit/runtime/web';
 import { isVlitError, toFloat32 } from '@vlit/core';
+import { clipProcessorSettings, preprocessBackend, preprocessImage } from '@vlit/encoders';
 import { conformanceCases, runCase } from '../src/index.js';
 
 const runtime = createWebRuntime({ wasm: { wasmPaths: '/ort/' } });
@@ -35,5 +36,11 @@ async function roundTrip(width: number, height: number, data: number[]): Promise
   return Array.from(back.data);
 }
 
-(globalThis as Record<string, unknown>).vlit = { runConformance, decode, roundTrip, crossOriginIsolated: globalThis.crossOriginIsolated };
+/** CLIP-336 preprocessing of raw RGB pixels on the page's own kernel; the floats as their uint32 bit patterns. */
+function preprocess(width: number, height: number, data: number[]): { backend: string; bits: number[] } {
+  const x = preprocessImage({ width, height, channels: 3, data: new Uint8Array(data) }, clipProcessorSettings(336));
+  return { backend: preprocessBackend(), bits: Array.from(new Uint32Array(x.data.buffer, x.data.byteOffset, x.data.length)) };
+}
+
+(globalThis as Record<string, unknown>).vlit = { runConformance, decode, roundTrip, preprocess, crossOriginIsolated: globalThis.crossOriginIsolated };
 document.title = 'ready';

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clipProcessorSettings, preprocessBackend, preprocessImage } from '@vlit/encoders';
 import { createNodeRuntime } from '@vlit/runtime/node';
 import { maxAbsDiff } from '@vlit/test-kit';
 import { CHROMIUM_FLAGS, CHROMIUM_PATH, writePng } from '@vlit/test-kit/node';
@@ -17,6 +18,23 @@ const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 // The onnxruntime-web that @vlit/runtime resolves; every entry of the package sits in its dist/ folder.
 const ortDist = dirname(require.resolve('onnxruntime-web', { paths: [dirname(fileURLToPath(import.meta.resolve('@vlit/runtime/web')))] }));
+
+/** Gradients, a disc and seeded noise at 0 and 255 (so the filter's over- and undershoot reach the clipping). */
+function sceneRgb(width: number, height: number): { width: number; height: number; data: Uint8Array } {
+  const data = new Uint8Array(width * height * 3);
+  let seed = 7;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const o = (y * width + x) * 3;
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      const disc = (x - 300) ** 2 + (y - 200) ** 2 < 120 ** 2;
+      data[o] = disc ? 255 - (x * 255) / width : (x * 255) / width;
+      data[o + 1] = (y * 255) / height;
+      data[o + 2] = x % 97 < 40 ? (seed >>> 24 < 128 ? 0 : 255) : (x ^ y) & 255;
+    }
+  }
+  return { width, height, data };
+}
 
 let server: Server;
 let browser: Browser;
@@ -132,6 +150,19 @@ describe('@vlit/runtime/web in Chromium', () => {
     expect(img3.channels).toBe(3);
     expect(img3.data.slice(3, 6)).toEqual(px(1, 0).slice(0, 3)); // alpha dropped, colour kept (as PIL's convert('RGB'))
   });
+
+  it('preprocesses on the WebAssembly SIMD kernel in Chromium, bit-identical to Node on a 640x480 image', async () => {
+    const { width, height, data } = sceneRgb(640, 480);
+    const got = await page.evaluate(
+      ([w, h, d]) =>
+        (globalThis as unknown as { vlit: { preprocess(w: number, h: number, d: number[]): { backend: string; bits: number[] } } }).vlit.preprocess(w, h, d),
+      [width, height, Array.from(data)] as const,
+    );
+    expect(got.backend).toBe('wasm-simd');
+    const native = preprocessImage({ width, height, channels: 3, data }, clipProcessorSettings(336));
+    expect(preprocessBackend()).toBe('wasm-simd');
+    expect(got.bits).toEqual(Array.from(new Uint32Array(native.data.buffer, native.data.byteOffset, native.data.length)));
+  }, 60_000);
 
   it('encodes PNG losslessly and gives a typed error for bytes that are not an image', async () => {
     const data = Array.from({ length: 5 * 2 * 3 }, (_, i) => (i * 41) % 256);

@@ -93,6 +93,19 @@ describe('readUserFile', () => {
     expect((await stat('/proc/self/status')).size).toBe(0);
     expect(await failure(readUserFile('/proc/self/status', { maxBytes: 16 }))).toMatchObject({ code: 'VLIT_LIMIT_EXCEEDED' });
     expect((await readUserFile('/proc/self/status', { maxBytes: 1 << 20 })).toString('utf8')).toMatch(/^Name:\t/);
+    // /proc/self/smaps comes a page per read: every read until the end, not just the first short one.
+    const smaps = (await readUserFile('/proc/self/smaps', { maxBytes: 1 << 26 })).toString('utf8');
+    expect(smaps.length).toBeGreaterThan(3 * 4096);
+    expect(smaps.trimEnd().split('\n').pop()).toMatch(/^VmFlags:/);
+  });
+
+  it('reads regular files whole in one request, small and larger than one read', async () => {
+    for (const size of [0, 1, 4095, 65537, 300_000]) {
+      const file = join(dir, `whole-${size}.bin`);
+      const bytes = Buffer.from(Array.from({ length: size }, (_, i) => (i * 31) % 251));
+      await writeFile(file, bytes);
+      expect((await readUserFile(file, { maxBytes: 1 << 20 })).equals(bytes), `${size} bytes`).toBe(true);
+    }
   });
 });
 

@@ -94,8 +94,11 @@ export async function readUserFile(file: string, options: ReadUserFileOptions = 
       chunks.push(buf.subarray(0, bytesRead));
       total += bytesRead;
       if (total > cap) throw tooLarge(what, file, `over ${cap}`, cap);
+      // A short read that ends exactly at stat's size is the end of the file: no need to ask again
+      // (files whose size stat does not know, as /proc's, still read until a read returns nothing).
+      if (bytesRead < want && total === st.size) break;
     }
-    return Buffer.concat(chunks, total);
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
   } finally {
     await handle.close();
   }

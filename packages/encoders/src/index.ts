@@ -36,6 +36,7 @@ export {
   normalizeTables,
   preprocessBatch,
   preprocessEncodedBatch,
+  preprocessBackend,
   preprocessImage,
   preprocessPixels,
   processedSize,

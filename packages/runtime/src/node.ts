@@ -41,7 +41,8 @@ export function createSharpCodec(): ImageCodec {
     async decode(bytes, options = {}) {
       const channels = options.channels ?? 3;
       try {
-        let pipeline = sharp(bytes, { failOn: 'error' }).toColourspace('srgb');
+        // One top-to-bottom pass over the pixels, so libvips may decode sequentially (less buffering).
+        let pipeline = sharp(bytes, { failOn: 'error', sequentialRead: true }).toColourspace('srgb');
         pipeline = channels === 4 ? pipeline.ensureAlpha() : pipeline.removeAlpha();
         const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
         return {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isVlitError, parseSafetensors, type RawImage } from '@vlit/core';
+import { createTensor, isVlitError, parseSafetensors, type RawImage } from '@vlit/core';
 import { createNodeRuntime } from '@vlit/runtime/node';
 import { centerCrop, convertToRgb, imageToTensor } from './ops.js';
 import { resizeImage, type ResampleFilter } from './resample.js';
@@ -108,6 +108,37 @@ describe('batch APIs over encoded files match the PIL + numpy reference exactly'
     );
     expect(x.dims).toEqual([images.length, 3, 336, 336]);
     expect(maxDiff(x.data)).toBe(0);
+  });
+
+  it('preprocessEncodedBatch into a given tensor: fills and returns it, equal to a fresh batch; a tensor of the wrong shape is refused', async () => {
+    const bytes = images.map((i) => new Uint8Array(readFileSync(i.path)));
+    const out = createTensor('float32', [images.length, 3, 336, 336]);
+    out.data.fill(Number.NaN);
+    const x = await preprocessEncodedBatch(runtime.images, bytes, settings, { out });
+    expect(x).toBe(out);
+    expect(maxDiff(out.data)).toBe(0);
+    // Reused: a second batch overwrites every value.
+    const again = await preprocessEncodedBatch(runtime.images, bytes.slice().reverse(), settings, { out });
+    expect(sameBits(again.data.subarray(0, per), x.data.subarray(0, per))).toBe(0);
+    expect(sameBits(again.data.subarray(0, per), (await preprocessEncodedBatch(runtime.images, [bytes[bytes.length - 1]], settings)).data)).toBe(0);
+    const wrong = createTensor('float32', [images.length, 3, 224, 224]);
+    const err = await preprocessEncodedBatch(runtime.images, bytes, settings, { out: wrong }).catch((e: unknown) => e);
+    expect(isVlitError(err) && err.code).toBe('VLIT_INVALID_ARGUMENT');
+    expect((err as Error).message).toMatch(/out is float32 \[12, 3, 224, 224\] but this batch needs float32 \[12, 3, 336, 336\]/);
+  });
+
+  it('the pool with no workers (the kernel on the calling thread, the default on up to 4 cores) over files equals the reference', async () => {
+    const pool = createPreprocessPool({ codec: runtime.images, workers: 0 });
+    try {
+      expect(pool.workers).toBe(0);
+      const a = await pool.preprocess(
+        images.map((i) => i.path),
+        settings,
+      );
+      expect(maxDiff(a.data)).toBe(0);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('the worker pool over file paths and bytes, twice on one pool', async () => {

@@ -14,6 +14,7 @@
  */
 import { type ConvolutionFilter, type FilterTaps, filterTaps, horizontalRgb, pillowFilters } from './filter-taps.js';
 import type { ResampleFilter } from './resample.js';
+import { RESAMPLE_WASM } from './resample-wasm.js';
 
 /** Everything the kernel needs for one RGB image; plain data so it can cross a worker boundary. */
 export interface FusedSpec {
@@ -34,6 +35,8 @@ export interface FusedSpec {
 
 /** A kernel instance: coefficient cache and scratch buffers owned by one thread. */
 export interface FusedKernel {
+  /** Which implementation runs: WebAssembly SIMD, or plain JavaScript where the engine lacks SIMD (or no module was given). */
+  readonly backend: 'wasm-simd' | 'js';
   /** Write the processed image as float32 [3, height, width] into `target` at `offset`; `tables` is 3 × 256 values. */
   run(spec: FusedSpec, src: Uint8Array, tables: Float32Array, target: Float32Array, offset: number): void;
 }
@@ -43,10 +46,15 @@ export interface FusedKernelParts {
   pillowFilters: typeof pillowFilters;
   filterTaps: typeof filterTaps;
   horizontalRgb: typeof horizontalRgb;
+  /** The SIMD module (resample.wat, base64); without it the kernel runs in JavaScript. */
+  wasm?: string;
 }
 
 /** The parts from filter-taps.ts, as every kernel uses them. */
-export const FUSED_KERNEL_PARTS: FusedKernelParts = { pillowFilters, filterTaps, horizontalRgb };
+export const FUSED_KERNEL_PARTS: FusedKernelParts = { pillowFilters, filterTaps, horizontalRgb, wasm: RESAMPLE_WASM };
+
+/** The same parts without the SIMD module: the plain JavaScript kernel (the fallback, and the reference the tests hold the SIMD one to). */
+export const FUSED_KERNEL_PARTS_JS: FusedKernelParts = { pillowFilters, filterTaps, horizontalRgb };
 
 /** A fresh kernel built from `parts` (see the file comment for why it takes no outer names). */
 export function createFusedKernel(parts: FusedKernelParts): FusedKernel {
@@ -67,7 +75,7 @@ export function createFusedKernel(parts: FusedKernelParts): FusedKernel {
 
   let tmp = new Uint8Array(0);
 
-  const run = (spec: FusedSpec, src: Uint8Array, tables: Float32Array, target: Float32Array, offset: number): void => {
+  const runJs = (spec: FusedSpec, src: Uint8Array, tables: Float32Array, target: Float32Array, offset: number): void => {
     const { inW, inH, outW, outH, left, top, width: cw, height: chh } = spec;
     const needH = outW !== inW;
     const needV = outH !== inH;
@@ -143,11 +151,119 @@ export function createFusedKernel(parts: FusedKernelParts): FusedKernel {
       }
     }
   };
-  return { run };
+  const wasm = parts.wasm === undefined ? null : instantiateWasm(parts.wasm);
+  return { run: wasm ?? runJs, backend: wasm ? 'wasm-simd' : 'js' };
+
+  /**
+   * The same computation in WebAssembly SIMD (resample.wat), or null where the engine lacks SIMD.
+   * The 22-bit weights are split as w = hi * 2048 + lo (lo in 0..2047) so both halves fit the 16-bit
+   * lanes of i32x4.dot_i16x8_s; hi * 2048 + lo summed in int32 is the exact sum Pillow forms.
+   */
+  function instantiateWasm(base64: string): FusedKernel['run'] | null {
+    let instance: WebAssembly.Instance;
+    try {
+      const bin = atob(base64);
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      if (!WebAssembly.validate(bytes)) return null;
+      instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+    } catch {
+      return null;
+    }
+    const ex = instance.exports as {
+      memory: WebAssembly.Memory;
+      hpass(src: number, inStride: number, nRows: number, rec: number, recStride: number, count: number, out: number): void;
+      vpass(src: number, rowStride: number, width: number, rec: number, recStride: number, nOut: number, out: number): void;
+      planes(src: number, rowStride: number, cw: number, ch: number, tab: number, dst: number): void;
+    };
+    const memory = ex.memory;
+    // Arithmetic, not bitwise: sizes past 2 GB must stay numbers for the check below.
+    const align = (n: number): number => Math.ceil(n / 16) * 16;
+    /** Write the pair records of taps `first .. first + count` at byte `at`: [offset, pairs, (hi, lo) per pair]. */
+    const writeRecords = (i32: Int32Array, at: number, taps: FilterTaps, first: number, count: number, stride: number, unit: number, base: number): void => {
+      const { ksize, bounds, weights } = taps;
+      const perRec = stride >> 2;
+      let r = at >> 2;
+      for (let o = first; o < first + count; o++, r += perRec) {
+        const n = bounds[o * 2 + 1];
+        i32[r] = (bounds[o * 2] - base) * unit;
+        i32[r + 1] = (n + 1) >> 1;
+        for (let t = 0; t < n; t += 2) {
+          const w0 = weights[o * ksize + t];
+          const w1 = t + 1 < n ? weights[o * ksize + t + 1] : 0;
+          i32[r + 2 + t] = ((w0 >> 11) & 0xffff) | ((w1 >> 11) << 16);
+          i32[r + 3 + t] = (w0 & 2047) | ((w1 & 2047) << 16);
+        }
+      }
+    };
+    const fits = (taps: FilterTaps): boolean => {
+      for (let i = 0; i < taps.weights.length; i++) if (taps.weights[i] >= 1 << 26 || taps.weights[i] < -(1 << 26)) return false;
+      return true;
+    };
+    return (spec, src, tables, target, offset) => {
+      const { inW, inH, outW, outH, left, top, width: cw, height: chh } = spec;
+      const hc = outW !== inW ? coefficients(spec.filter, inW, outW) : null;
+      const vc = outH !== inH ? coefficients(spec.filter, inH, outH) : null;
+      if ((hc && !fits(hc)) || (vc && !fits(vc))) {
+        runJs(spec, src, tables, target, offset);
+        return;
+      }
+      // The source rows the kept output rows read.
+      const rowFirst = vc ? vc.bounds[top * 2] : top;
+      const rowLast = vc ? vc.bounds[(top + chh - 1) * 2] + vc.bounds[(top + chh - 1) * 2 + 1] : top + chh;
+      const nRows = rowLast - rowFirst;
+      const inStride = inW * 3;
+      const cStride = cw * 3;
+      // Layout: source rows, horizontal result, vertical result, records, tables, planes. Each
+      // buffer a pass reads has a spare row and 32 bytes after it: the passes read (with zero
+      // weight) one tap row past an odd tap count and write up to 15 bytes past a row's end.
+      const aSrc = 0;
+      const aTmp = align(aSrc + (nRows + 1) * inStride + 32);
+      const aOut8 = align(aTmp + (hc ? (nRows + 1) * cStride + 32 : 0));
+      const aHrec = align(aOut8 + (vc ? chh * cStride + 32 : 0));
+      const hStride = hc ? 8 + 8 * ((hc.ksize + 1) >> 1) : 0;
+      const aVrec = align(aHrec + (hc ? cw * hStride : 0));
+      const vStride = vc ? 8 + 8 * ((vc.ksize + 1) >> 1) : 0;
+      const aTab = align(aVrec + (vc ? chh * vStride : 0));
+      const aDst = align(aTab + 768 * 4);
+      const end = aDst + 12 * cw * chh;
+      // Past 2 GB the module's 32-bit addresses (and its memory limit) end: such images take the JavaScript path.
+      if (end > 2 ** 31) {
+        runJs(spec, src, tables, target, offset);
+        return;
+      }
+      if (memory.buffer.byteLength < end) memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
+      const buf = memory.buffer;
+      new Uint8Array(buf, aSrc, nRows * inStride).set(src.subarray(rowFirst * inStride, rowLast * inStride));
+      new Float32Array(buf, aTab, 768).set(tables);
+      const i32 = new Int32Array(buf);
+      // The 8-bit rows the vertical pass (or the planes) read: the horizontal result or the source.
+      let rows = aSrc;
+      let rowStride = inStride;
+      let colOff = left * 3;
+      if (hc) {
+        writeRecords(i32, aHrec, hc, left, cw, hStride, 3, 0);
+        ex.hpass(aSrc, inStride, nRows, aHrec, hStride, cw, aTmp);
+        rows = aTmp;
+        rowStride = cStride;
+        colOff = 0;
+      }
+      if (vc) {
+        writeRecords(i32, aVrec, vc, top, chh, vStride, rowStride, rowFirst);
+        if (colOff) for (let y = 0; y < chh; y++) i32[(aVrec + y * vStride) >> 2] += colOff;
+        ex.vpass(rows, rowStride, cStride, aVrec, vStride, chh, aOut8);
+        rows = aOut8;
+        rowStride = cStride;
+        colOff = 0;
+      }
+      ex.planes(rows + colOff, rowStride, cw, chh, aTab, aDst);
+      target.set(new Float32Array(buf, aDst, 3 * cw * chh), offset);
+    };
+  }
 }
 
 /** JavaScript expression text that evaluates to a fresh kernel, for a worker thread to evaluate. */
 export function fusedKernelSource(): string {
-  const parts = Object.entries(FUSED_KERNEL_PARTS).map(([name, fn]) => `${name}: ${fn.toString()}`);
+  const parts = Object.entries(FUSED_KERNEL_PARTS).map(([name, v]) => `${name}: ${typeof v === 'string' ? JSON.stringify(v) : v.toString()}`);
   return `(${createFusedKernel.toString()})({ ${parts.join(', ')} })`;
 }

@@ -82,8 +82,18 @@ export function fusedSpec(size: ImageSize & { channels: number }, settings: Imag
   };
 }
 
-/** Run the fused kernel for one image into `target` at `offset` (the caller has checked the spec applies). */
-function runFused(image: RawImage, spec: FusedSpec, settings: ImageProcessorSettings, target: Float32Array, offset: number): void {
+/**
+ * Which resampling kernel preprocessing runs on this thread: `'wasm-simd'` (WebAssembly SIMD, Node 16.4+
+ * and every current browser), or `'js'` where the engine lacks WebAssembly SIMD or a content security
+ * policy forbids WebAssembly. Both give the same bits; the SIMD one is about five times faster.
+ */
+export function preprocessBackend(): 'wasm-simd' | 'js' {
+  mainKernel ??= createFusedKernel(FUSED_KERNEL_PARTS);
+  return mainKernel.backend;
+}
+
+/** Run the fused kernel on this thread for one image into `target` at `offset` (the caller has checked the spec applies). */
+export function runFused(image: RawImage, spec: FusedSpec, settings: ImageProcessorSettings, target: Float32Array, offset: number): void {
   const rgb = image.channels === 3 ? image : convertToRgb(image);
   if (rgb.data.length !== rgb.width * rgb.height * 3) {
     throw new InvalidArgumentError(
@@ -155,6 +165,12 @@ function checkSameSize(i: number, c: number, h: number, w: number, c0: number, h
 export interface EncodedBatchOptions {
   /** Decodes kept in flight ahead of the resampling (the codec decodes off the main thread); default 4. */
   readAhead?: number;
+  /**
+   * A tensor [N, 3, height, width] to write into and return instead of a new one, e.g. a data loader's
+   * batch buffer reused from batch to batch (a fresh batch of 100 CLIP-336 images is 135 MB the
+   * operating system must fault in and zero, about a fifth of the batch's CPU time on 2 cores).
+   */
+  out?: Tensor<'float32'>;
 }
 
 /**
@@ -193,7 +209,7 @@ export async function preprocessEncodedBatch(
     const [c, h, w] = spec ? [3, spec.height, spec.width] : x!.dims;
     if (!out) {
       [c0, h0, w0] = [c, h, w];
-      out = createTensor('float32', [sources.length, c, h, w]);
+      out = options.out ? checkOut(options.out, [sources.length, c, h, w]) : createTensor('float32', [sources.length, c, h, w]);
       per = c * h * w;
     }
     checkSameSize(i, c, h, w, c0, h0, w0);
@@ -201,6 +217,15 @@ export async function preprocessEncodedBatch(
     else out.data.set(x!.data, i * per);
   }
   return out!;
+}
+
+function checkOut(out: Tensor<'float32'>, dims: number[]): Tensor<'float32'> {
+  if (out.dtype !== 'float32' || out.dims.length !== dims.length || out.dims.some((d, i) => d !== dims[i])) {
+    throw new InvalidArgumentError(`preprocessEncodedBatch: out is ${out.dtype} [${out.dims.join(', ')}] but this batch needs float32 [${dims.join(', ')}]`, {
+      details: { field: 'out' },
+    });
+  }
+  return out;
 }
 
 /** A stable string for settings (keys sorted), for cache keys and encoder ids. */

@@ -1,8 +1,9 @@
 /**
- * Batch preprocessing on every core (Node only): the codec decodes on its own threads, worker
- * threads run the fused resample + crop + normalise kernel, and the main thread only moves bytes.
- * The workers run the very same kernel source as the main thread (the kernel is shipped as text, see
- * fusedKernelSource), so the pool's output is identical to preprocessBatch's.
+ * Batch preprocessing on every core (Node only): the codec decodes on its own threads, and the fused
+ * resample + crop + normalise kernel runs on the calling thread (`workers: 0`, the default on up to 4
+ * cores) or on worker threads while the main thread only moves bytes. The workers run the very same
+ * kernel source as the main thread (the kernel is shipped as text, see fusedKernelSource), so the
+ * pool's output is identical to preprocessBatch's.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -10,16 +11,21 @@ import { BackendError, InvalidArgumentError, createTensor, type ImageCodec, type
 import { readUserFile } from '@vlit/core/node';
 import type { ImageProcessorSettings } from './config.js';
 import { convertToRgb } from './ops.js';
-import { fusedSpec, normalizeTables, preprocessImage } from './pipeline.js';
+import { fusedSpec, normalizeTables, preprocessImage, runFused } from './pipeline.js';
 import { type FusedSpec, fusedKernelSource } from './kernel.js';
 
 /** Options of createPreprocessPool. */
 export interface PreprocessPoolOptions {
   /** Decodes images (e.g. `createNodeRuntime().images`). */
   codec: ImageCodec;
-  /** Worker threads; default the machine's available parallelism. */
+  /**
+   * Worker threads for the resampling kernel. 0 runs it on the calling thread while the codec decodes
+   * the next images on its own threads. Default: 0 on up to 4 cores (decoding costs about four times the
+   * SIMD kernel, so the calling thread keeps up, and handing images to workers only adds copies), else a
+   * quarter of the cores.
+   */
   workers?: number;
-  /** Images decoded ahead of the resampling; default 2 per worker + 2. */
+  /** Images decoded ahead of the resampling; default 2 per worker + 2, at least 4. */
   readAhead?: number;
   /** Refuse image files larger than this many bytes; default 256 MiB. */
   maxFileBytes?: number;
@@ -27,7 +33,7 @@ export interface PreprocessPoolOptions {
 
 /** A set of worker threads that turn encoded images into one batched tensor. */
 export interface PreprocessPool {
-  /** Number of worker threads. */
+  /** Number of worker threads (0: the kernel runs on the calling thread). */
   readonly workers: number;
   /** Decode (files by path, or bytes) and preprocess into [N, 3, height, width]; every image must give the same size. */
   preprocess(sources: readonly (string | Uint8Array)[], settings: ImageProcessorSettings): Promise<Tensor<'float32'>>;
@@ -69,13 +75,19 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/** The default number of kernel workers for this machine (see PreprocessPoolOptions.workers). */
+function defaultWorkers(): number {
+  const cores = availableParallelism();
+  return cores <= 4 ? 0 : Math.ceil(cores / 4);
+}
+
 /** Round a byte size up so that slightly larger images reuse a slot instead of growing it. */
 const slotBytes = (n: number): number => Math.ceil(n / (1 << 20)) * (1 << 20);
 
 /** Start a pool of preprocessing worker threads (close it when done). */
 export function createPreprocessPool(options: PreprocessPoolOptions): PreprocessPool {
-  const n = Math.max(1, Math.floor(options.workers ?? availableParallelism()));
-  const readAhead = Math.max(1, options.readAhead ?? 2 * n + 2);
+  const n = Math.max(0, Math.floor(options.workers ?? defaultWorkers()));
+  const readAhead = Math.max(1, options.readAhead ?? Math.max(4, 2 * n + 2));
   const maxBytes = options.maxFileBytes ?? 256 * 1024 * 1024;
   const jobs = new Map<number, Job>();
   const load = new Array<number>(n).fill(0);
@@ -172,10 +184,8 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
       worker.postMessage({ id, spec, input: slot.input, output: slot.output, length: src.byteLength, tables: sendTables ? tables : undefined });
     });
 
-  const decode = async (source: string | Uint8Array, i: number): Promise<RawImage> => {
-    if (typeof source === 'string') return options.codec.decode(new Uint8Array(await readUserFile(source, { maxBytes, what: 'image' })), { source });
-    return options.codec.decode(source, { source: `image ${i}` });
-  };
+  const read = async (source: string | Uint8Array): Promise<Uint8Array> =>
+    typeof source === 'string' ? new Uint8Array(await readUserFile(source, { maxBytes, what: 'image' })) : source;
 
   return {
     workers: n,
@@ -187,12 +197,25 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
       let out: Tensor<'float32'> | undefined;
       let per = 0;
       let dims: [number, number, number] | undefined;
+      // Files are read a further readAhead images ahead of the decodes: reads and decodes share the
+      // runtime's thread pool, and a read queued behind the decodes would hold up its own decode.
+      const reads: Promise<Uint8Array>[] = [];
+      const startRead = (i: number) => {
+        if (i >= sources.length || i in reads) return;
+        const p = read(sources[i]);
+        p.catch(() => undefined);
+        reads[i] = p;
+      };
       const decodes: Promise<RawImage>[] = [];
       const startDecode = (i: number) => {
-        const p = decode(sources[i], i);
+        const source = sources[i];
+        const p = (reads[i] ?? read(source)).then((bytes) => options.codec.decode(bytes, { source: typeof source === 'string' ? source : `image ${i}` }));
+        delete reads[i];
         p.catch(() => undefined);
         decodes[i] = p;
+        startRead(i + 4 * readAhead);
       };
+      for (let i = 0; i < Math.min(5 * readAhead, sources.length); i++) startRead(i);
       for (let i = 0; i < Math.min(readAhead, sources.length); i++) startDecode(i);
       try {
         for (let i = 0; i < sources.length; i++) {
@@ -221,7 +244,10 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
           }
           const target = out;
           let result: Promise<void>;
-          if (spec) {
+          if (spec && n === 0) {
+            runFused(image, spec, settings, target.data, i * per);
+            result = Promise.resolve();
+          } else if (spec) {
             const rgb = image.channels === 3 ? image : convertToRgb(image);
             result = dispatch(spec, rgb.data, tables).then((slot) => {
               target.data.set(new Float32Array(slot.output, 0, per), i * per);
@@ -241,6 +267,7 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
         return out!;
       } finally {
         for (const p of decodes) if (p) await p.catch(() => undefined);
+        for (const p of reads) if (p) await p.catch(() => undefined);
         await Promise.allSettled(results);
       }
     },
@@ -259,7 +286,7 @@ export async function preprocessFiles(
   settings: ImageProcessorSettings,
   options: PreprocessPoolOptions,
 ): Promise<Tensor<'float32'>> {
-  const pool = createPreprocessPool({ ...options, workers: Math.min(options.workers ?? availableParallelism(), Math.max(1, sources.length)) });
+  const pool = createPreprocessPool({ ...options, workers: Math.min(options.workers ?? defaultWorkers(), Math.max(1, sources.length)) });
   try {
     return await pool.preprocess(sources, settings);
   } finally {
