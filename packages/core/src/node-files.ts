@@ -98,7 +98,9 @@ export async function readUserFile(file: string, options: ReadUserFileOptions = 
       // (files whose size stat does not know, as /proc's, still read until a read returns nothing).
       if (bytesRead < want && total === st.size) break;
     }
-    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
+    // One read that filled its buffer but for the byte that proves the end: hand it over as is (a
+    // small file's 64 KiB read buffer is copied to its size instead of being kept alive by the result).
+    return chunks.length === 1 && chunks[0].buffer.byteLength - total <= 1 ? chunks[0] : Buffer.concat(chunks, total);
   } finally {
     await handle.close();
   }

@@ -117,14 +117,22 @@ describe('batch APIs over encoded files match the PIL + numpy reference exactly'
     const x = await preprocessEncodedBatch(runtime.images, bytes, settings, { out });
     expect(x).toBe(out);
     expect(maxDiff(out.data)).toBe(0);
-    // Reused: a second batch overwrites every value.
-    const again = await preprocessEncodedBatch(runtime.images, bytes.slice().reverse(), settings, { out });
-    expect(sameBits(again.data.subarray(0, per), x.data.subarray(0, per))).toBe(0);
-    expect(sameBits(again.data.subarray(0, per), (await preprocessEncodedBatch(runtime.images, [bytes[bytes.length - 1]], settings)).data)).toBe(0);
+    // Reused: a second batch (the images in reverse order) overwrites every value.
+    out.data.fill(Number.NaN);
+    const reversed = bytes.slice().reverse();
+    expect(await preprocessEncodedBatch(runtime.images, reversed, settings, { out })).toBe(out);
+    expect(sameBits(out.data, (await preprocessEncodedBatch(runtime.images, reversed, settings)).data)).toBe(0);
+    // A tensor of the wrong size: refused after the first decode, before anything is written.
     const wrong = createTensor('float32', [images.length, 3, 224, 224]);
     const err = await preprocessEncodedBatch(runtime.images, bytes, settings, { out: wrong }).catch((e: unknown) => e);
     expect(isVlitError(err) && err.code).toBe('VLIT_INVALID_ARGUMENT');
     expect((err as Error).message).toMatch(/out is float32 \[12, 3, 224, 224\] but this batch needs float32 \[12, 3, 336, 336\]/);
+    expect(wrong.data.every((v) => v === 0)).toBe(true);
+    // A wrong batch size or rank: refused before any decode.
+    const short = createTensor('float32', [2, 3, 336, 336]);
+    const err2 = await preprocessEncodedBatch(runtime.images, bytes, settings, { out: short }).catch((e: unknown) => e);
+    expect((err2 as Error).message).toMatch(/out is float32 \[2, 3, 336, 336\] but a batch of 12 images needs float32 \[12, channels, height, width\]/);
+    expect(isVlitError(err2) && err2.details.field).toBe('out');
   });
 
   it('the pool with no workers (the kernel on the calling thread, the default on up to 4 cores) over files equals the reference', async () => {
@@ -222,6 +230,23 @@ describe('batch APIs over encoded files match the PIL + numpy reference exactly'
     await closing;
     expect(isVlitError(err, 'VLIT_INVALID_ARGUMENT')).toBe(true);
     expect(String((err as Error).message)).toMatch(/closed/);
+    // The same with the kernel on the calling thread (no workers to fail the jobs).
+    decoded = 0;
+    const pool0 = createPreprocessPool({
+      codec: {
+        ...runtime.images,
+        decode: async (bytes: Uint8Array, o?: { source?: string }) => {
+          if (++decoded === 4) closing = pool0.close();
+          return runtime.images.decode(bytes, o);
+        },
+      },
+      workers: 0,
+      readAhead: 2,
+    });
+    const err0 = await pool0.preprocess(paths, settings).catch((e: unknown) => e);
+    await closing;
+    expect(isVlitError(err0, 'VLIT_INVALID_ARGUMENT')).toBe(true);
+    expect(String((err0 as Error).message)).toMatch(/closed during the call/);
   });
 
   it('a bad file is a typed error naming it, and sizes that cannot batch are refused', async () => {

@@ -97,6 +97,24 @@ describe('the SIMD resampling kernel', () => {
     }
   });
 
+  it('a 6000x4500 photo is exact too, and the module lets its memory go afterwards (a small one keeps it)', () => {
+    const kernel = createFusedKernel(FUSED_KERNEL_PARTS);
+    const s: ImageProcessorSettings = { ...clipProcessorSettings(336) };
+    const small = syntheticImage(640, 480, 3, 'small');
+    expect(differing(small, s, kernel)).toBe(0);
+    const kept = kernel.memoryBytes();
+    expect(kept).toBeGreaterThan(640 * 480 * 3);
+    const width = 6000;
+    const height = 4500;
+    const data = new Uint8Array(width * height * 3);
+    for (let i = 0; i < data.length; i++) data[i] = (Math.imul(i, 2654435761) >>> 24) & (i % 7 === 0 ? 0xff : 0xf0);
+    expect(differing({ width, height, channels: 3, data }, s, kernel)).toBe(0);
+    // The photo needed more than 64 MiB; the instance that held it was replaced by a fresh one.
+    expect(kernel.memoryBytes()).toBeLessThanOrEqual(64 * 1024);
+    expect(differing(small, s, kernel)).toBe(0);
+    expect(kernel.memoryBytes()).toBe(kept);
+  });
+
   it('the committed module (resample-wasm.ts) is exactly what resample.wat assembles to', async () => {
     expect(readFileSync(generatedPath, 'utf8'), 'stale: run node scripts/build-wasm.mjs').toBe(generatedSource(await assembleResampleWasm()));
   });

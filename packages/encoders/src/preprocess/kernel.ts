@@ -37,6 +37,8 @@ export interface FusedSpec {
 export interface FusedKernel {
   /** Which implementation runs: WebAssembly SIMD, or plain JavaScript where the engine lacks SIMD (or no module was given). */
   readonly backend: 'wasm-simd' | 'js';
+  /** Bytes the SIMD module's memory holds now (0 for the JavaScript kernel); at most 64 MiB between calls. */
+  memoryBytes(): number;
   /** Write the processed image as float32 [3, height, width] into `target` at `offset`; `tables` is 3 × 256 values. */
   run(spec: FusedSpec, src: Uint8Array, tables: Float32Array, target: Float32Array, offset: number): void;
 }
@@ -151,8 +153,9 @@ export function createFusedKernel(parts: FusedKernelParts): FusedKernel {
       }
     }
   };
+  let memoryBytes = (): number => 0;
   const wasm = parts.wasm === undefined ? null : instantiateWasm(parts.wasm);
-  return { run: wasm ?? runJs, backend: wasm ? 'wasm-simd' : 'js' };
+  return { run: wasm ?? runJs, backend: wasm ? 'wasm-simd' : 'js', memoryBytes: () => memoryBytes() };
 
   /**
    * The same computation in WebAssembly SIMD (resample.wat), or null where the engine lacks SIMD.
@@ -160,23 +163,28 @@ export function createFusedKernel(parts: FusedKernelParts): FusedKernel {
    * lanes of i32x4.dot_i16x8_s; hi * 2048 + lo summed in int32 is the exact sum Pillow forms.
    */
   function instantiateWasm(base64: string): FusedKernel['run'] | null {
-    let instance: WebAssembly.Instance;
-    try {
-      const bin = atob(base64);
-      const bytes = new Uint8Array(bin.length);
-      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-      if (!WebAssembly.validate(bytes)) return null;
-      instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-    } catch {
-      return null;
-    }
-    const ex = instance.exports as {
+    type Exports = {
       memory: WebAssembly.Memory;
       hpass(src: number, inStride: number, nRows: number, rec: number, recStride: number, count: number, out: number): void;
       vpass(src: number, rowStride: number, width: number, rec: number, recStride: number, nOut: number, out: number): void;
       planes(src: number, rowStride: number, cw: number, ch: number, tab: number, dst: number): void;
     };
-    const memory = ex.memory;
+    let module: WebAssembly.Module;
+    let ex: Exports;
+    try {
+      const bin = atob(base64);
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      if (!WebAssembly.validate(bytes)) return null;
+      module = new WebAssembly.Module(bytes);
+      ex = new WebAssembly.Instance(module, {}).exports as Exports;
+    } catch {
+      return null;
+    }
+    // A module's memory only grows: after an image that needed more than this, the instance is
+    // replaced by a fresh one, so one huge photo does not stay resident for the life of the thread.
+    const RETAIN_BYTES = 64 * 1024 * 1024;
+    memoryBytes = () => ex.memory.buffer.byteLength;
     // Arithmetic, not bitwise: sizes past 2 GB must stay numbers for the check below.
     const align = (n: number): number => Math.ceil(n / 16) * 16;
     /** Write the pair records of taps `first .. first + count` at byte `at`: [offset, pairs, (hi, lo) per pair]. */
@@ -232,7 +240,14 @@ export function createFusedKernel(parts: FusedKernelParts): FusedKernel {
         runJs(spec, src, tables, target, offset);
         return;
       }
-      if (memory.buffer.byteLength < end) memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
+      const memory = ex.memory;
+      try {
+        if (memory.buffer.byteLength < end) memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
+      } catch {
+        // The engine refused the memory (a browser's cap): the JavaScript path needs less.
+        runJs(spec, src, tables, target, offset);
+        return;
+      }
       const buf = memory.buffer;
       new Uint8Array(buf, aSrc, nRows * inStride).set(src.subarray(rowFirst * inStride, rowLast * inStride));
       new Float32Array(buf, aTab, 768).set(tables);
@@ -258,6 +273,7 @@ export function createFusedKernel(parts: FusedKernelParts): FusedKernel {
       }
       ex.planes(rows + colOff, rowStride, cw, chh, aTab, aDst);
       target.set(new Float32Array(buf, aDst, 3 * cw * chh), offset);
+      if (buf.byteLength > RETAIN_BYTES) ex = new WebAssembly.Instance(module, {}).exports as Exports;
     };
   }
 }

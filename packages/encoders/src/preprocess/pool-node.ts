@@ -25,7 +25,7 @@ export interface PreprocessPoolOptions {
    * quarter of the cores.
    */
   workers?: number;
-  /** Images decoded ahead of the resampling; default 2 per worker + 2, at least 4. */
+  /** Images decoded ahead of the resampling (files are read up to 4 times as far ahead); default 2 per worker + 2, at least 4. */
   readAhead?: number;
   /** Refuse image files larger than this many bytes; default 256 MiB. */
   maxFileBytes?: number;
@@ -184,8 +184,11 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
       worker.postMessage({ id, spec, input: slot.input, output: slot.output, length: src.byteLength, tables: sendTables ? tables : undefined });
     });
 
-  const read = async (source: string | Uint8Array): Promise<Uint8Array> =>
-    typeof source === 'string' ? new Uint8Array(await readUserFile(source, { maxBytes, what: 'image' })) : source;
+  const read = async (source: string | Uint8Array): Promise<Uint8Array> => {
+    if (typeof source !== 'string') return source;
+    const b = await readUserFile(source, { maxBytes, what: 'image' });
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  };
 
   return {
     workers: n,
@@ -197,8 +200,9 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
       let out: Tensor<'float32'> | undefined;
       let per = 0;
       let dims: [number, number, number] | undefined;
-      // Files are read a further readAhead images ahead of the decodes: reads and decodes share the
-      // runtime's thread pool, and a read queued behind the decodes would hold up its own decode.
+      // Files are read up to 4 x readAhead images ahead of the decodes (so at most that many encoded
+      // files are held): reads and decodes share the runtime's thread pool, and a read queued behind
+      // the decodes would hold up its own decode.
       const reads: Promise<Uint8Array>[] = [];
       const startRead = (i: number) => {
         if (i >= sources.length || i in reads) return;
@@ -221,6 +225,8 @@ export function createPreprocessPool(options: PreprocessPoolOptions): Preprocess
         for (let i = 0; i < sources.length; i++) {
           const image = await decodes[i];
           delete decodes[i];
+          // With workers, close() fails their jobs; without, the call itself must notice.
+          if (closed) throw new InvalidArgumentError('preprocess pool was closed during the call', { details: { field: 'pool' } });
           const spec = fusedSpec(image, settings);
           let d: [number, number, number];
           let x: Tensor<'float32'> | undefined;
