@@ -204,9 +204,15 @@ export function createFusedKernel(parts: FusedKernelParts): FusedKernel {
         }
       }
     };
+    // Whether every weight's high half fits 16 bits, decided once per (cached) set of taps, not per image.
+    const fitted = new WeakMap<FilterTaps, boolean>();
     const fits = (taps: FilterTaps): boolean => {
-      for (let i = 0; i < taps.weights.length; i++) if (taps.weights[i] >= 1 << 26 || taps.weights[i] < -(1 << 26)) return false;
-      return true;
+      let ok = fitted.get(taps);
+      if (ok === undefined) {
+        ok = taps.weights.every((w) => w < 1 << 26 && w >= -(1 << 26));
+        fitted.set(taps, ok);
+      }
+      return ok;
     };
     return (spec, src, tables, target, offset) => {
       const { inW, inH, outW, outH, left, top, width: cw, height: chh } = spec;
