@@ -23,7 +23,7 @@ import { createNodeRuntime } from '@vlit/runtime/node';
 
 const THREADS = Number(process.env.BENCH_THREADS ?? 1);
 const NEW_TOKENS = Number(process.env.BENCH_NEW_TOKENS ?? 48);
-const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 10);
 const runtime = createNodeRuntime({ session: { intraOpThreads: THREADS, interOpThreads: 1 } });
 // The tiny decoder (the size of the test decoders, where per-step overhead dominates) and a larger one, for contrast.
 const CONFIGS = {

@@ -20,6 +20,12 @@ export interface LanguageModelInput {
   positionIds?: Tensor<'int64'>;
   /** Cache from the previous step, if any. */
   cache?: KvCache;
+  /**
+   * Logits for only the last N positions ([batch, N, vocabSize]), as transformers' `logits_to_keep`:
+   * generation asks for 1 when it feeds a prompt, sparing the language-model head seq - 1 rows. An integer
+   * from 1 to seq; absent, every position. A model that cannot skip the work returns the same rows sliced.
+   */
+  logitsToKeep?: number;
 }
 
 /** Output of one forward pass. */

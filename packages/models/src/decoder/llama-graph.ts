@@ -37,8 +37,9 @@ export interface LlamaGraphOptions {
    * the slots' mask (0 for an unused slot) followed by the new tokens'. The graph returns only this step's
    * keys and values, `appended_key_values.{i}.key/value` [batch, kv_heads, sequence_length, head_dim], for
    * the caller to write into the slots; nothing the size of the cache is copied or returned. Attention
-   * over slots and new keys is one softmax over both, so it is the same function as 'returned'. Not
-   * available with sliding-window attention (its window counts absolute cache positions).
+   * over slots and new keys is one softmax over both, so it is the same function as 'returned'. An int64
+   * [1] input `logits_to_keep` says how many of the last positions get logits. Not available with
+   * sliding-window attention (its window counts absolute cache positions).
    */
   cache?: 'returned' | 'slots';
 }
@@ -133,9 +134,22 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
     const newIdx = g.op('Range', [zero, seq, one], {}, { name: 'slots/new_index' });
     const newCausal = g.op('LessOrEqual', [g.unsqueeze(newIdx, [0]), g.unsqueeze(newIdx, [1])], {}, { name: 'slots/causal' });
     const newAllowed = g.op('And', [newCausal, g.unsqueeze(g.cast(newMask, 'bool'), [1, 2])], {}, { name: 'slots/new_allowed' });
+    // Biases for the scores as [batch, kv_heads, groups * seq, keys] (see the attention below): the slots'
+    // [batch, 1, 1, capacity] for every query row, the new tokens' causal [batch, 1, seq, seq] tiled over the groups.
+    const where = (ok: Value, name: string): Value =>
+      g.where(ok, scalar(g, `${name}/keep`, 'float32', 0), scalar(g, `${name}/drop`, 'float32', MASK_VALUE), { name });
+    const fresh = where(newAllowed, 'slots/new_bias');
     slotBias = {
-      past: toBias(g.unsqueeze(g.cast(pastMask, 'bool'), [1, 2], { name: 'slots/past_allowed' }), 'slots/past_bias'),
-      fresh: toBias(newAllowed, 'slots/new_bias'),
+      past: where(g.unsqueeze(g.cast(pastMask, 'bool'), [1, 2], { name: 'slots/past_allowed' }), 'slots/past_bias'),
+      fresh:
+        groups === 1
+          ? fresh
+          : g.op(
+              'Tile',
+              [fresh, g.initializer('slots/group_repeats', createTensor('int64', [4], [1n, 1n, BigInt(groups), 1n]))],
+              {},
+              { name: 'slots/new_bias_rows' },
+            ),
       start,
       capacity,
       end,
@@ -179,15 +193,19 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
     if (slotBias) {
       g.output(k, SLOT_CACHE_NAMES.appendedKey(i));
       g.output(v, SLOT_CACHE_NAMES.appendedValue(i));
+      // The query heads sharing a key head are rows of one product, [b, kvh, groups * seq, hd] x [b, kvh, hd, keys]:
+      // one small GEMM per (row, key head) rather than one per (row, query head), which is what a batch pays for.
+      const qRows = g.reshape(q, [0, kvh, -1, hd], { name: `${p}/q_rows` });
+      const scoresOf = (keys: Value, bias: Value, name: string): Value => g.add(g.mul(g.matMul(qRows, g.transpose(keys, [0, 1, 3, 2])), scale), bias, { name });
       // One softmax over [slots | new keys]; the weights are split again for the two value sets.
-      const scores = g.concat([attend(past[i][0], slotBias.past, `${p}/slot_scores`), attend(k, slotBias.fresh, `${p}/new_scores`)], -1, {
+      const scores = g.concat([scoresOf(past[i][0], slotBias.past, `${p}/slot_scores`), scoresOf(k, slotBias.fresh, `${p}/new_scores`)], -1, {
         name: `${p}/scores`,
       });
       const probs = g.softmax(scores, { axis: -1 });
       const { start, capacity, end, lastAxis } = slotBias;
       const slotProbs = g.op('Slice', [probs, start, capacity, lastAxis], {}, { name: `${p}/slot_probs` });
       const newProbs = g.op('Slice', [probs, capacity, end, lastAxis], {}, { name: `${p}/new_probs` });
-      ctx = g.add(g.matMul(slotProbs, g.unsqueeze(past[i][1], [2])), g.matMul(newProbs, g.unsqueeze(v, [2])), { name: `${p}/context` });
+      ctx = g.add(g.matMul(slotProbs, past[i][1]), g.matMul(newProbs, v), { name: `${p}/context` });
     } else {
       const keys = g.concat([past[i][0], k], 2, { output: N.presentKey(i) });
       const values = g.concat([past[i][1], v], 2, { output: N.presentValue(i) });
@@ -206,7 +224,14 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
     const up = linear(n2, `${p}.mlp.up_proj.weight`, mlpBias);
     hidden = g.add(hidden, linear(g.mul(silu, up), `${p}.mlp.down_proj.weight`, mlpBias), { name: `${p}/mlp_residual` });
   }
-  const final = rmsNorm(hidden, 'model.norm.weight');
+  let final = rmsNorm(hidden, 'model.norm.weight');
+  if (slotBias) {
+    // Only the last logits_to_keep positions go through the head (a prompt's pass needs the last one).
+    const keep = g.input(SLOT_CACHE_NAMES.logitsToKeep, 'int64', [1]);
+    final = g.op('Slice', [final, g.neg(keep), slotBias.end, g.initializer('logits/seq_axis', createTensor('int64', [1], [1n]))], {}, { name: 'logits/keep' });
+    // With weights as inputs the head unflattens to [batch, kept positions], not the sequence's [batch, seq].
+    if (asInputs) lead = g.slice(g.shape(final), { starts: [0], ends: [2], axes: [0], name: 'logits/batch_kept' });
+  }
   const head = config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
   g.output(linear(final, head), N.logits);
   return g.toModel();

@@ -218,19 +218,20 @@ async function runGroup(model: LanguageModel, group: RowState[], options: Genera
       const e = r.embeds ?? (await model.embed(createTensor('int64', [1, r.promptIds.length], r.promptIds.map(BigInt))));
       all.data.set(e.data.subarray(0, r.promptTokens * h), (b * width + width - r.promptTokens) * h);
     }
-    out = await model.forward({ inputsEmbeds: all, attentionMask: mask, positionIds: positions });
+    out = await model.forward({ inputsEmbeds: all, attentionMask: mask, positionIds: positions, logitsToKeep: 1 });
   } else {
     const ids = createTensor('int64', [n, width]);
     rows.forEach((r, b) => {
       const offset = width - r.promptTokens;
       for (let t = 0; t < width; t++) ids.data[b * width + t] = BigInt(t >= offset ? r.promptIds[t - offset] : pad);
     });
-    out = await model.forward({ inputIds: ids, attentionMask: mask, positionIds: positions });
+    out = await model.forward({ inputIds: ids, attentionMask: mask, positionIds: positions, logitsToKeep: 1 });
   }
   let cache: KvCache | undefined = out.cache;
   try {
     let logits = out.logits;
-    let position = width - 1;
+    // The prompt's pass asked for its last position's logits only; a model that returned more has them last.
+    let position = logits.dims[1] - 1;
     for (let step = 0; ; step++) {
       for (let b = 0; b < n; b++) {
         const r = rows[b];

@@ -124,10 +124,10 @@ export async function generate(model: LanguageModel, input: GenerateInput, optio
     let out: LanguageModelOutput;
     if (embeds) {
       const all = generated.length ? concatSeq(embeds, await model.embed(idsTensor([generated], generated.length))) : embeds;
-      out = await model.forward({ inputsEmbeds: all });
+      out = await model.forward({ inputsEmbeds: all, logitsToKeep: 1 });
     } else {
       const all = [...promptIds, ...generated];
-      out = await model.forward({ inputIds: idsTensor([all], all.length) });
+      out = await model.forward({ inputIds: idsTensor([all], all.length), logitsToKeep: 1 });
     }
     if (useCache) {
       cache = out.cache;
@@ -229,9 +229,11 @@ export async function scoreContinuations(
   let promptCache: KvCache | undefined;
   let firstRow: Float64Array | undefined;
   if (reuse) {
-    const out = embeds ? await model.forward({ inputsEmbeds: embeds }) : await model.forward({ inputIds: idsTensor([promptIds], p) });
+    const out = embeds
+      ? await model.forward({ inputsEmbeds: embeds, logitsToKeep: 1 })
+      : await model.forward({ inputIds: idsTensor([promptIds], p), logitsToKeep: 1 });
     promptCache = out.cache;
-    firstRow = logSoftmax(row(out.logits, 0, p - 1));
+    firstRow = logSoftmax(row(out.logits, 0, out.logits.dims[1] - 1));
   }
   try {
     for (let start = 0; start < work.length; start += batchSize) {
@@ -266,6 +268,8 @@ export async function scoreContinuations(
           positions.data[b * total + t] = BigInt(t);
         }
       });
+      // Logits from the prompt's last position on: the ones that score the candidates' tokens.
+      const logitsToKeep = width + 1;
       let out: LanguageModelOutput;
       if (embeds) {
         const h = model.hiddenSize;
@@ -275,7 +279,7 @@ export async function scoreContinuations(
           all.data.set(embeds.data.subarray(0, p * h), b * total * h);
           all.data.set(cand.data.subarray(b * width * h, (b + 1) * width * h), (b * total + p) * h);
         }
-        out = await model.forward({ inputsEmbeds: all, attentionMask: mask, positionIds: positions });
+        out = await model.forward({ inputsEmbeds: all, attentionMask: mask, positionIds: positions, logitsToKeep });
       } else {
         out = await model.forward({
           inputIds: idsTensor(
@@ -284,12 +288,14 @@ export async function scoreContinuations(
           ),
           attentionMask: mask,
           positionIds: positions,
+          logitsToKeep,
         });
       }
       out.cache?.dispose();
+      const first = out.logits.dims[1] - logitsToKeep;
       chunk.forEach((c, b) => {
         let sum = 0;
-        for (let j = 0; j < c.length; j++) sum += logSoftmax(row(out.logits, b, p - 1 + j))[c[j]];
+        for (let j = 0; j < c.length; j++) sum += logSoftmax(row(out.logits, b, first + j))[c[j]];
         results[work[start + b]].logLikelihood = sum;
       });
     }

@@ -199,6 +199,15 @@ async function readJson(source: ModelFileSource, file: string, required: boolean
   }
 }
 
+/** The last `keep` positions of logits [batch, seq, vocab]: the tensor itself when it has no more (a graph that kept them). */
+function lastPositions(logits: Tensor<'float32'>, keep: number): Tensor<'float32'> {
+  const [batch, seq, vocab] = logits.dims;
+  if (seq === keep) return logits;
+  const out = createTensor('float32', [batch, keep, vocab]);
+  for (let b = 0; b < batch; b++) out.data.set(logits.data.subarray((b * seq + seq - keep) * vocab, (b + 1) * seq * vocab), b * keep * vocab);
+  return out;
+}
+
 /** Positions from the attention mask as Hugging Face derives them: cumsum(mask) - 1, 1 on padding; the last `seq` columns. */
 export function positionsFromMask(mask: Tensor<'int64'>, seq: number): Tensor<'int64'> {
   const [batch, total] = mask.dims;
@@ -228,6 +237,8 @@ class OptimumDecoder implements OnnxLanguageModel {
   private readonly owner = {};
   /** The decoder speaks the in-place cache protocol (returns appended_key_values.*, not present.*). */
   private readonly slots: boolean;
+  /** The decoder takes logits_to_keep and computes only those positions' logits. */
+  private readonly keepsLogits: boolean;
 
   constructor(
     readonly facts: DecoderFacts,
@@ -263,6 +274,7 @@ class OptimumDecoder implements OnnxLanguageModel {
       }
     }
     this.slots = decoder.outputNames.includes(SLOT_CACHE_NAMES.appendedKey(0));
+    this.keepsLogits = this.slots && inputs.has(SLOT_CACHE_NAMES.logitsToKeep);
     if (this.slots && !(inputs.has(N.attentionMask) && inputs.has(N.positionIds))) {
       throw new FormatError(`decoder ${decoderFile} returns ${SLOT_CACHE_NAMES.appendedKey(0)} but lacks ${N.attentionMask} or ${N.positionIds}`, {
         details: { file: decoderFile, inputs: decoder.inputNames },
@@ -333,6 +345,12 @@ class OptimumDecoder implements OnnxLanguageModel {
       else feeds[N.inputsEmbeds] = await this.embed(ids);
     }
     if (seq === 0) throw new InvalidArgumentError('forward needs at least one new token', { details: { field: 'input' } });
+    const keep = input.logitsToKeep ?? seq;
+    if (!Number.isInteger(keep) || keep < 1 || keep > seq) {
+      throw new InvalidArgumentError(`logitsToKeep must be an integer from 1 to ${seq} (the new tokens), got ${input.logitsToKeep}`, {
+        details: { field: 'logitsToKeep' },
+      });
+    }
     const pastLength = cache?.length ?? 0;
     if (cache && cache.batch !== batch) {
       throw new TensorShapeError(`the KV cache holds batch ${cache.batch}, the input has ${batch}`, { details: { field: 'cache' } });
@@ -360,7 +378,7 @@ class OptimumDecoder implements OnnxLanguageModel {
     if (positions.dims.length !== 2 || positions.dims[0] !== batch || positions.dims[1] !== seq) {
       throw new TensorShapeError(`positionIds must be [${batch}, ${seq}], got [${positions.dims.join(', ')}]`, { details: { field: 'positionIds' } });
     }
-    if (this.slots) return this.forwardSlots(feeds, mask, positions, cache as SlotKvCache | undefined, batch, seq);
+    if (this.slots) return this.forwardSlots(feeds, mask, positions, cache as SlotKvCache | undefined, batch, seq, keep);
     const inputs = new Set(this.decoder.inputNames);
     if (inputs.has(N.attentionMask)) feeds[N.attentionMask] = mask;
     if (inputs.has(N.positionIds)) feeds[N.positionIds] = positions;
@@ -381,7 +399,7 @@ class OptimumDecoder implements OnnxLanguageModel {
         present[name] = t;
       }
     }
-    return { logits: logits as Tensor<'float32'>, cache: new OptimumKvCache(this.owner, total, batch, present) };
+    return { logits: lastPositions(logits as Tensor<'float32'>, keep), cache: new OptimumKvCache(this.owner, total, batch, present) };
   }
 
   /**
@@ -395,6 +413,7 @@ class OptimumDecoder implements OnnxLanguageModel {
     cache: SlotKvCache | undefined,
     batch: number,
     seq: number,
+    keep: number,
   ): Promise<LanguageModelOutput> {
     const past = cache?.length ?? 0;
     const total = past + seq;
@@ -420,19 +439,24 @@ class OptimumDecoder implements OnnxLanguageModel {
     // Reserve the slots before awaiting, so a concurrent step from the same cache copies instead.
     store.end = total;
     const { capacity, buffers } = store;
+    // With nothing cached (a prompt's pass) the graph gets no slots at all: every slot would be masked, and
+    // attending over them would cost as much as the prompt itself (softmax and products over capacity + seq keys).
+    const fed = past === 0 ? 0 : capacity;
     // The mask as the graph takes it: the slots' columns (the cache's mask, 0 for unused slots), then the new tokens'.
-    const slotMask = createTensor('int64', [batch, capacity + seq]);
+    const slotMask = createTensor('int64', [batch, fed + seq]);
     for (let b = 0; b < batch; b++) {
       const row = mask.data.subarray(b * total, (b + 1) * total);
-      slotMask.data.set(row.subarray(0, past), b * (capacity + seq));
-      slotMask.data.set(row.subarray(past), b * (capacity + seq) + capacity);
+      slotMask.data.set(row.subarray(0, past), b * (fed + seq));
+      slotMask.data.set(row.subarray(past), b * (fed + seq) + fed);
     }
     feeds[N.attentionMask] = slotMask;
     feeds[N.positionIds] = positions;
-    const dims = [batch, this.kvHeads, capacity, this.headDim];
+    if (this.keepsLogits) feeds[SLOT_CACHE_NAMES.logitsToKeep] = createTensor('int64', [1], [BigInt(keep)]);
+    const dims = [batch, this.kvHeads, fed, this.headDim];
+    const none = new Float32Array(0);
     for (let i = 0; i < this.facts.numHiddenLayers; i++) {
-      feeds[N.pastKey(i)] = createTensor('float32', dims, buffers[2 * i]);
-      feeds[N.pastValue(i)] = createTensor('float32', dims, buffers[2 * i + 1]);
+      feeds[N.pastKey(i)] = createTensor('float32', dims, fed ? buffers[2 * i] : none);
+      feeds[N.pastValue(i)] = createTensor('float32', dims, fed ? buffers[2 * i + 1] : none);
     }
     const out = await this.decoder.run(feeds);
     const logits = out[N.logits];
@@ -451,7 +475,7 @@ class OptimumDecoder implements OnnxLanguageModel {
         for (let r = 0; r < rows; r++) target.set(data.subarray(r * width, (r + 1) * width), (r * capacity + past) * this.headDim);
       }
     }
-    return { logits: logits as Tensor<'float32'>, cache: new SlotKvCache(this.owner, total, store) };
+    return { logits: lastPositions(logits as Tensor<'float32'>, keep), cache: new SlotKvCache(this.owner, total, store) };
   }
 
   repeatCache(cache: KvCache, times: number): KvCache {

@@ -33,4 +33,6 @@ export const OPTIMUM_NAMES = {
 export const SLOT_CACHE_NAMES = {
   appendedKey: (i: number) => `appended_key_values.${i}.key`,
   appendedValue: (i: number) => `appended_key_values.${i}.value`,
+  /** int64 [1]: logits are computed for the last this many positions only (LanguageModelInput.logitsToKeep). */
+  logitsToKeep: 'logits_to_keep',
 } as const;

@@ -193,6 +193,48 @@ describe('the in-place cache protocol', () => {
     }
   });
 
+  it('logitsToKeep returns the last positions’ logits on both protocols (the session graph computes only those), and the cache is the same', async () => {
+    expect(listInputs(buildLlamaDecoderModel(config, weights, { cache: 'slots' })).find((v) => v.name === 'logits_to_keep')?.dims).toEqual([1]);
+    const files = llamaOnnxFiles(buildLlamaOnnx(config, weights));
+    const optimum = await loadOptimumDecoder(createMemorySource(files, 'optimum-keep'), { backend: runtimes.node.backend });
+    toRelease.push(optimum);
+    const long = stream(9, 6);
+    const short = stream(6, 7);
+    // Two rows, the short one left-padded: logits of the last 3 positions of each.
+    const input = {
+      inputIds: createTensor('int64', [2, 9], [0, 0, 0, ...short, ...long].map(BigInt)),
+      attentionMask: createTensor('int64', [2, 9], [0, 0, 0, 1, 1, 1, 1, 1, 1, ...Array(9).fill(1)].map(BigInt)),
+    };
+    for (const m of [models.node!, optimum]) {
+      const all = await m.forward(input);
+      const kept = await m.forward({ ...input, logitsToKeep: 3 });
+      expect(kept.logits.dims, m.id).toEqual([2, 3, V]);
+      for (let b = 0; b < 2; b++) {
+        const tokens = b === 0 ? short : long;
+        for (let j = 0; j < 3; j++) {
+          const got = kept.logits.data.subarray((b * 3 + j) * V, (b * 3 + j + 1) * V);
+          expect(maxAbsDiff(got, all.logits.data.subarray((b * 9 + 6 + j) * V, (b * 9 + 7 + j) * V)), `${m.id} row ${b} position ${6 + j}`).toBeLessThanOrEqual(
+            1e-6,
+          );
+          expect(maxAbsDiff(got, lastLogits(tokens.slice(0, tokens.length - 2 + j)))).toBeLessThanOrEqual(1e-4);
+        }
+      }
+      // The cache of the pass that kept fewer logits continues exactly as the full pass's does.
+      const step = {
+        inputIds: createTensor('int64', [2, 1], [5n, 6n]),
+        attentionMask: createTensor('int64', [2, 10], [0, 0, 0, ...Array(7).fill(1), ...Array(10).fill(1)].map(BigInt)),
+      };
+      const fromAll = await m.forward({ ...step, cache: all.cache });
+      const fromKept = await m.forward({ ...step, cache: kept.cache });
+      expect(maxAbsDiff(fromAll.logits.data, fromKept.logits.data)).toBe(0);
+      for (const bad of [0, 10, 1.5]) {
+        const err = await m.forward({ ...input, logitsToKeep: bad }).catch((e: unknown) => e);
+        expect(isVlitError(err) && err.code, `logitsToKeep ${bad}`).toBe('VLIT_INVALID_ARGUMENT');
+        expect(isVlitError(err) && err.details.field).toBe('logitsToKeep');
+      }
+    }
+  });
+
   it('the same weights through the Optimum protocol give the same logits and tokens over a long decode', async () => {
     // The files Vlit writes (Optimum's protocol), loaded as any Optimum export is.
     const files = llamaOnnxFiles(buildLlamaOnnx(config, weights));
