@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseVlitRecord, vlitRecordSchema, type VlitRecordInput } from './record.js';
+import { countMessageImages, IMAGE_PLACEHOLDER, parseVlitRecord, vlitRecordSchema, type VlitRecordInput } from './record.js';
 import { isVlitError } from '../errors.js';
 
 const good: VlitRecordInput = {
@@ -61,5 +61,12 @@ describe('vlitRecordSchema', () => {
     expect(() => parseVlitRecord({ id: 'r', messages: [{ role: 'bot', content: 'x' }] })).toThrow(/field messages\.0\.role/);
     expect(() => parseVlitRecord({ messages: [{ role: 'user', content: 'x' }] }, { record: 12 })).toThrow(/record 12/);
     expect(() => parseVlitRecord({ id: 'u', messages: [{ role: 'user', content: 'x' }] })).toThrow(/no assistant turn/);
+  });
+
+  it('countMessageImages counts placeholders as splitting the text on them would (non-overlapping), and image parts', () => {
+    for (const text of ['', 'none', '<image>', '<image><image>', 'a<image>\nb <image>c<image>', '<image', '<<image>>', 'image>', '<image>>image>']) {
+      expect(countMessageImages({ role: 'user', content: text }), JSON.stringify(text)).toBe(text.split(IMAGE_PLACEHOLDER).length - 1);
+    }
+    expect(countMessageImages({ role: 'user', content: [{ type: 'image' }, { type: 'text', text: '<image>' }, { type: 'image' }] })).toBe(2);
   });
 });

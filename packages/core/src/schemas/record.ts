@@ -55,7 +55,12 @@ export type RecordSource = z.infer<typeof recordSourceSchema>;
 
 /** Count image placeholders in one message. */
 export function countMessageImages(message: ChatMessage): number {
-  if (typeof message.content === 'string') return message.content.split(IMAGE_PLACEHOLDER).length - 1;
+  if (typeof message.content === 'string') {
+    // Counted with indexOf, as split would: non-overlapping occurrences, without building the pieces (every record is validated).
+    let n = 0;
+    for (let at = message.content.indexOf(IMAGE_PLACEHOLDER); at !== -1; at = message.content.indexOf(IMAGE_PLACEHOLDER, at + IMAGE_PLACEHOLDER.length)) n++;
+    return n;
+  }
   return message.content.filter((p) => p.type === 'image').length;
 }
 
