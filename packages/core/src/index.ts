@@ -62,6 +62,7 @@ export {
   parseVlitRecord,
   recordSourceSchema,
   roleSchema,
+  safeParseVlitRecord,
   textPartSchema,
   vlitRecordSchema,
   type ChatMessage,

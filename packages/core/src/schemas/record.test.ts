@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { countMessageImages, IMAGE_PLACEHOLDER, parseVlitRecord, vlitRecordSchema, type VlitRecordInput } from './record.js';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  countMessageImages,
+  fastVlitRecord,
+  IMAGE_PLACEHOLDER,
+  parseVlitRecord,
+  safeParseVlitRecord,
+  vlitRecordSchema,
+  type VlitRecordInput,
+} from './record.js';
+import { createRng } from '../rng.js';
 import { isVlitError } from '../errors.js';
 
 const good: VlitRecordInput = {
@@ -68,5 +78,144 @@ describe('vlitRecordSchema', () => {
       expect(countMessageImages({ role: 'user', content: text }), JSON.stringify(text)).toBe(text.split(IMAGE_PLACEHOLDER).length - 1);
     }
     expect(countMessageImages({ role: 'user', content: [{ type: 'image' }, { type: 'text', text: '<image>' }, { type: 'image' }] })).toBe(2);
+  });
+
+  it('safeParseVlitRecord agrees with the zod schema on 4,000 generated records, valid and broken; its fast path output equals zod’s, key order included', () => {
+    const rng = createRng('fast-vlit-record');
+    const pick = <T>(xs: readonly T[]): T => xs[rng.int(0, xs.length)];
+    const maybe = (p: number): boolean => rng.float() < p;
+    const word = (): string => pick(['dog', 'cat', '<image>', 'red', '', 'two', '<imag', 'é', '\n']);
+    // A record valid by construction, built as a dialect decoder or JSON.parse would build it.
+    const valid = (): Record<string, unknown> => {
+      const nImages = rng.int(0, 3);
+      const messages: Record<string, unknown>[] = [];
+      const turns = rng.int(1, 4);
+      for (let t = 0; t < turns; t++) {
+        const user: Record<string, unknown> = { role: 'user' };
+        if (t === 0 && maybe(0.5))
+          user.content = [...Array(nImages).fill({ type: 'image' }), { type: 'text', text: `${word()} ${word()}`.replaceAll('<image>', '') }];
+        else user.content = `${t === 0 ? '<image>'.repeat(nImages) : ''}${word().replaceAll('<image>', '')} what?`;
+        if (maybe(0.2)) user.train = maybe(0.5);
+        messages.push(user, { role: 'assistant', content: `${word()}.`.replaceAll('<image>', '') });
+      }
+      if (maybe(0.2)) messages.unshift({ role: 'system', content: 'be brief' });
+      const r: Record<string, unknown> = { id: `r${rng.int(0, 1e6)}`, images: Array.from({ length: nImages }, (_, i) => `img/${i}.jpg`), messages };
+      if (nImages === 0 && maybe(0.3)) delete r.images;
+      if (maybe(0.5)) r.task = pick(['caption', 'vqa', '']);
+      if (maybe(0.5)) {
+        const source: Record<string, unknown> = { dataset: pick(['coco', 'llava']) };
+        if (maybe(0.5)) source.dialect = 'llava';
+        if (maybe(0.3)) source.originalId = '17';
+        if (maybe(0.3)) source.method = pick(['original', 'annotation-adaption', 'self-instruct']);
+        r.source = source;
+      }
+      const metadata = rng.int(0, 4);
+      if (metadata >= 2) r.metadata = { b: { nested: [1, 2] }, a: null, 2: 'two', x: metadata === 2 ? 'y' : [true], u: undefined };
+      // Optional keys present as undefined, as a dialect decoder's spread leaves them.
+      else if (metadata === 1) r.metadata = undefined;
+      if (maybe(0.2)) r.task = undefined;
+      if (nImages === 0 && maybe(0.3)) r.images = undefined;
+      return r;
+    };
+    // Ways to break or bend a record: every branch of the fast checks, and shapes only zod may judge.
+    const mutations: ((r: Record<string, unknown>) => void)[] = [
+      (r) => {
+        r.extra = 1;
+      },
+      (r) => {
+        r.task = pick([3, null]);
+      },
+      (r) => {
+        r.source = undefined;
+        (r.messages as Record<string, unknown>[])[0].train = undefined;
+      },
+      (r) => {
+        r.id = pick(['', 7, null]);
+      },
+      (r) => {
+        r.images = [{ path: 'a.jpg', width: 3 }];
+        (r.messages as { content: unknown }[])[0].content = '<image> x';
+      },
+      (r) => {
+        r.images = pick([['a.jpg', ''], 'a.jpg', [3]]);
+      },
+      (r) => {
+        (r.messages as Record<string, unknown>[])[0].role = pick(['bot', 'User', undefined]);
+      },
+      (r) => {
+        (r.messages as Record<string, unknown>[])[0].train = pick([undefined, 'yes', 1]);
+      },
+      (r) => {
+        (r.messages as Record<string, unknown>[])[0].extra = 'x';
+      },
+      (r) => {
+        (r.messages as Record<string, unknown>[])[0].content = pick([
+          [{ type: 'text' }],
+          [{ type: 'text', text: 'a', more: 1 }],
+          [{ type: 'image', text: 'x' }],
+          [{ type: 'video' }],
+          3,
+          null,
+        ]);
+      },
+      (r) => {
+        r.messages = (r.messages as { role: string }[]).filter((m) => m.role !== 'assistant');
+      },
+      (r) => {
+        r.messages = [];
+      },
+      (r) => {
+        (r.messages as { content: unknown }[])[0].content = `<image>${String((r.messages as { content: unknown }[])[0].content)}`;
+      },
+      (r) => {
+        r.source = pick([
+          { dataset: '' },
+          { dataset: 'd', method: 'copied' },
+          { dataset: 'd', dialect: 3 },
+          { dataset: 'd', other: 1 },
+          'coco',
+          { dataset: 'd', originalId: undefined },
+        ]);
+      },
+      (r) => {
+        r.metadata = pick([[1], null, JSON.parse('{"__proto__": {"polluted": 1}}'), Object.assign(Object.create(null), { k: 1 }), new Map()]);
+      },
+      (r) => {
+        (r.messages as unknown[])[0] = Object.assign(Object.create({ inherited: true }), (r.messages as unknown[])[0]);
+      },
+      (r) => {
+        // the same keys in another order: zod's output keeps its own order
+        const entries = Object.entries(r).reverse();
+        for (const [k] of entries) delete r[k];
+        for (const [k, v] of entries) r[k] = v;
+      },
+    ];
+    let fast = 0;
+    let agreedInvalid = 0;
+    for (let n = 0; n < 4000; n++) {
+      const record = valid();
+      const mutated = n % 4 !== 0;
+      if (mutated) pick(mutations)(record);
+      const zod = vlitRecordSchema.safeParse(record);
+      const quick = fastVlitRecord(record);
+      const label = JSON.stringify(record);
+      if (!mutated) expect(quick, `a plain valid record takes the fast path: ${label}`).toBeDefined();
+      if (quick) {
+        fast++;
+        expect(zod.success, label).toBe(true);
+        expect(JSON.stringify(quick), label).toBe(JSON.stringify(zod.data));
+        expect(isDeepStrictEqual(quick, zod.data), label).toBe(true);
+        // metadata values are shared with the input, as zod shares them
+        if (quick.metadata) for (const k of Object.keys(quick.metadata)) expect(quick.metadata[k]).toBe(zod.data?.metadata?.[k]);
+      }
+      const ours = safeParseVlitRecord(record);
+      expect(ours.success, label).toBe(zod.success);
+      if (!zod.success) {
+        agreedInvalid++;
+        expect(ours.error?.issues).toEqual(zod.error.issues);
+      } else expect(isDeepStrictEqual(ours.data, zod.data), label).toBe(true);
+    }
+    expect(fast).toBeGreaterThan(1000);
+    expect(agreedInvalid).toBeGreaterThan(1000);
   });
 });

@@ -92,6 +92,128 @@ export type VlitRecord = z.infer<typeof vlitRecordSchema>;
 /** A record as written by users, before defaults are applied. */
 export type VlitRecordInput = z.input<typeof vlitRecordSchema>;
 
+const ROLES: ReadonlySet<unknown> = new Set(roleSchema.options);
+const METHODS: ReadonlySet<unknown> = new Set(recordSourceSchema.shape.method.unwrap().options);
+const RECORD_KEYS: ReadonlySet<string> = new Set(Object.keys(vlitRecordSchema.shape));
+const MESSAGE_KEYS: ReadonlySet<string> = new Set(Object.keys(chatMessageSchema.shape));
+const SOURCE_KEYS: ReadonlySet<string> = new Set(Object.keys(recordSourceSchema.shape));
+
+/** An object from JSON.parse or a literal: Object.prototype or null as prototype. */
+function plainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Every own enumerable key is one of `keys` (the schema would drop the others: leave those records to it). */
+function onlyKeys(v: Record<string, unknown>, keys: ReadonlySet<string>): boolean {
+  for (const k in v) if (!keys.has(k)) return false;
+  return true;
+}
+
+function fastMessage(m: unknown): ChatMessage | undefined {
+  if (!plainObject(m) || !onlyKeys(m, MESSAGE_KEYS) || !ROLES.has(m.role)) return undefined;
+  let content: ChatMessage['content'];
+  if (typeof m.content === 'string') content = m.content;
+  else if (Array.isArray(m.content)) {
+    const parts: ContentPart[] = [];
+    for (const part of m.content as unknown[]) {
+      if (!plainObject(part)) return undefined;
+      let keys = 0;
+      for (const _ in part) keys++;
+      if (part.type === 'text' && keys === 2 && typeof part.text === 'string') parts.push({ type: 'text', text: part.text });
+      else if (part.type === 'image' && keys === 1) parts.push({ type: 'image' });
+      else return undefined;
+    }
+    content = parts;
+  } else return undefined;
+  const out: ChatMessage = { role: m.role as Role, content };
+  // An optional key given as undefined stays in zod's output, undefined: so here too.
+  if ('train' in m) {
+    if (m.train !== undefined && typeof m.train !== 'boolean') return undefined;
+    out.train = m.train;
+  }
+  return out;
+}
+
+/**
+ * The schema's output for a value the checks here can vouch for: a plain record of string image paths,
+ * plain messages and parts, no unknown keys. Undefined for anything else, which the
+ * schema then judges (and words the error for). Objects and arrays are new, keys in the schema's order,
+ * metadata values shared, as zod gives them; what `safeParseVlitRecord` runs before the schema.
+ */
+export function fastVlitRecord(v: unknown): VlitRecord | undefined {
+  if (!plainObject(v) || !onlyKeys(v, RECORD_KEYS)) return undefined;
+  if (typeof v.id !== 'string' || v.id.length === 0) return undefined;
+  const images: string[] = [];
+  if (v.images !== undefined) {
+    if (!Array.isArray(v.images)) return undefined;
+    for (const ref of v.images as unknown[]) {
+      if (typeof ref !== 'string' || ref.length === 0) return undefined;
+      images.push(ref);
+    }
+  }
+  if (!Array.isArray(v.messages) || v.messages.length === 0) return undefined;
+  const messages: ChatMessage[] = [];
+  let placeholders = 0;
+  let assistant = false;
+  for (const m of v.messages as unknown[]) {
+    const message = fastMessage(m);
+    if (!message) return undefined;
+    placeholders += countMessageImages(message);
+    assistant ||= message.role === 'assistant';
+    messages.push(message);
+  }
+  // The schema's refinements: left to it to word.
+  if (placeholders !== images.length || !assistant) return undefined;
+  const out: VlitRecord = { id: v.id, images, messages };
+  // Optional keys given as undefined stay in zod's output, undefined (`images` gets its default instead).
+  if ('task' in v) {
+    if (v.task !== undefined && typeof v.task !== 'string') return undefined;
+    out.task = v.task;
+  }
+  if ('source' in v) {
+    const src = v.source;
+    if (src === undefined) out.source = undefined;
+    else {
+      if (!plainObject(src) || !onlyKeys(src, SOURCE_KEYS) || typeof src.dataset !== 'string' || src.dataset.length === 0) return undefined;
+      const source: RecordSource = { dataset: src.dataset };
+      for (const k of ['dialect', 'originalId'] as const) {
+        if (k in src) {
+          if (src[k] !== undefined && typeof src[k] !== 'string') return undefined;
+          source[k] = src[k];
+        }
+      }
+      if ('method' in src) {
+        if (src.method !== undefined && !METHODS.has(src.method)) return undefined;
+        source.method = src.method as RecordSource['method'];
+      }
+      out.source = source;
+    }
+  }
+  if ('metadata' in v) {
+    const meta = v.metadata;
+    if (meta === undefined) out.metadata = undefined;
+    else {
+      if (!plainObject(meta) || Object.hasOwn(meta, '__proto__')) return undefined;
+      const copy: Record<string, unknown> = {};
+      for (const k in meta) copy[k] = meta[k];
+      out.metadata = copy;
+    }
+  }
+  return out;
+}
+
+/**
+ * `vlitRecordSchema.safeParse` with a fast path: a plain record made of the usual parts (what the dialect
+ * decoders and JSON.parse produce) is checked and copied by hand, a few times faster than zod; anything
+ * else, and every invalid record, goes to the schema, so results and errors are the schema's.
+ */
+export function safeParseVlitRecord(value: unknown): ReturnType<typeof vlitRecordSchema.safeParse> {
+  const fast = fastVlitRecord(value);
+  return fast ? { success: true, data: fast } : vlitRecordSchema.safeParse(value);
+}
+
 /** Where a record was read from, for error messages. */
 export interface RecordLocation {
   file?: string;
@@ -104,7 +226,7 @@ export interface RecordLocation {
  * (id when readable, else location) and the first failing field; all issues are in `details.issues`.
  */
 export function parseVlitRecord(value: unknown, location: RecordLocation = {}): VlitRecord {
-  const result = vlitRecordSchema.safeParse(value);
+  const result = safeParseVlitRecord(value);
   if (result.success) return result.data;
   const id = typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string' ? (value as { id: string }).id : location.record;
   const issues = result.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));

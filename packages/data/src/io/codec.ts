@@ -13,7 +13,7 @@ import {
   UnsupportedError,
   ValidationError,
   VlitError,
-  vlitRecordSchema,
+  safeParseVlitRecord,
   type ChatMessage,
   type ContentPart,
   type VlitErrorDetails,
@@ -348,7 +348,7 @@ export function decodeRecord(
     id = draft.id;
     if (carrier) draft = applyCarrier(draft, carrier);
     id = draft.id;
-    const parsed = vlitRecordSchema.safeParse(draft);
+    const parsed = safeParseVlitRecord(draft);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
       throw new ValidationError(`invalid record: ${issues[0].message}`, { cause: parsed.error, details: { field: issues[0].path || '(root)', issues } });

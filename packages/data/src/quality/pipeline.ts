@@ -1,4 +1,4 @@
-import { InvalidArgumentError, isVlitError, vlitRecordSchema, WarningCollector, type ImageRef, type VlitRecord } from '@vlit/core';
+import { InvalidArgumentError, isVlitError, safeParseVlitRecord, WarningCollector, type ImageRef, type VlitRecord } from '@vlit/core';
 import type { ImageAnnotations } from '../annotations.js';
 import { cocoVocabulary } from './vocabulary/coco-categories.js';
 import type {
@@ -135,7 +135,7 @@ export async function* qualityControl(
   let index = 0;
   for await (const value of records as AsyncIterable<unknown>) {
     const i = index++;
-    const parsed = vlitRecordSchema.safeParse(value);
+    const parsed = safeParseVlitRecord(value);
     if (!parsed.success) {
       const issues = parsed.error.issues.map((x) => ({ path: x.path.map(String).join('.') || '(root)', message: x.message }));
       yield {

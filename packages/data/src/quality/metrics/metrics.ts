@@ -2,7 +2,7 @@
  * Data-quality metrics in the spirit of the VLIT review's evaluation table. Every metric is
  * defined in docs/data-quality.md; the code follows those definitions word for word.
  */
-import { createRng, vlitRecordSchema, type ImageCodec, type RawImage, type TextEmbedder, type VlitRecord } from '@vlit/core';
+import { createRng, safeParseVlitRecord, type ImageCodec, type RawImage, type TextEmbedder, type VlitRecord } from '@vlit/core';
 import type { ImageAnnotations } from '../../annotations.js';
 import { checkConsistency, findHallucinations } from '../checks.js';
 import { cosine, createLexicalEmbedder } from '../embedder.js';
@@ -189,7 +189,7 @@ export async function computeDataQuality(records: Iterable<unknown> | AsyncItera
   const bigrams = new Map<string, number>();
 
   for await (const value of records as AsyncIterable<unknown>) {
-    const parsed = vlitRecordSchema.safeParse(value);
+    const parsed = safeParseVlitRecord(value);
     if (!parsed.success) {
       invalid++;
       continue;
