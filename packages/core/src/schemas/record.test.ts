@@ -218,4 +218,45 @@ describe('vlitRecordSchema', () => {
     expect(fast).toBeGreaterThan(1000);
     expect(agreedInvalid).toBeGreaterThan(1000);
   });
+
+  it('safeParseVlitRecord agrees with zod on values only code can build: symbol keys, an own constructor, getters, an array’s own iterator', () => {
+    const base = (): Record<string, unknown> => ({
+      id: 'r',
+      images: ['x.jpg'],
+      messages: [
+        { role: 'user', content: '<image> what?' },
+        { role: 'assistant', content: 'a dog' },
+      ],
+    });
+    let reads = 0;
+    const cases: Record<string, unknown>[] = [
+      { ...base(), metadata: { [Symbol('s')]: 1, a: 1 } },
+      { ...base(), metadata: { constructor: () => 1 } },
+      { ...base(), metadata: { constructor: 'x' } },
+      Object.defineProperty(base(), 'id', { enumerable: true, get: () => (reads++ < 2 ? 'a' : 42) }),
+      {
+        ...base(),
+        images: Object.assign(['x.jpg'], {
+          [Symbol.iterator]: function* () {
+            yield 'y.jpg';
+          },
+        }),
+      },
+      {
+        ...base(),
+        messages: [
+          { role: 'user', content: '<image> what?', [Symbol('s')]: 1 },
+          { role: 'assistant', content: 'a dog' },
+        ],
+      },
+    ];
+    for (const value of cases) {
+      reads = 0;
+      const zod = vlitRecordSchema.safeParse(value);
+      reads = 0;
+      const ours = safeParseVlitRecord(value);
+      expect(ours.success).toBe(zod.success);
+      expect(isDeepStrictEqual(ours.data, zod.data)).toBe(true);
+    }
+  });
 });

@@ -111,29 +111,58 @@ function onlyKeys(v: Record<string, unknown>, keys: ReadonlySet<string>): boolea
   return true;
 }
 
+// Each field is read once into a local and arrays are walked by index, as zod reads them: a getter or an
+// array's own iterator cannot show one value to the checks and another to the copy.
 function fastMessage(m: unknown): ChatMessage | undefined {
-  if (!plainObject(m) || !onlyKeys(m, MESSAGE_KEYS) || !ROLES.has(m.role)) return undefined;
+  if (!plainObject(m) || !onlyKeys(m, MESSAGE_KEYS)) return undefined;
+  const role = m.role;
+  if (!ROLES.has(role)) return undefined;
+  const raw = m.content;
   let content: ChatMessage['content'];
-  if (typeof m.content === 'string') content = m.content;
-  else if (Array.isArray(m.content)) {
+  if (typeof raw === 'string') content = raw;
+  else if (Array.isArray(raw)) {
     const parts: ContentPart[] = [];
-    for (const part of m.content as unknown[]) {
+    for (let i = 0; i < raw.length; i++) {
+      const part: unknown = raw[i];
       if (!plainObject(part)) return undefined;
       let keys = 0;
       for (const _ in part) keys++;
-      if (part.type === 'text' && keys === 2 && typeof part.text === 'string') parts.push({ type: 'text', text: part.text });
-      else if (part.type === 'image' && keys === 1) parts.push({ type: 'image' });
+      const type = part.type;
+      const text = type === 'text' ? part.text : undefined;
+      if (type === 'text' && keys === 2 && typeof text === 'string') parts.push({ type: 'text', text });
+      else if (type === 'image' && keys === 1) parts.push({ type: 'image' });
       else return undefined;
     }
     content = parts;
   } else return undefined;
-  const out: ChatMessage = { role: m.role as Role, content };
+  const out: ChatMessage = { role: role as Role, content };
   // An optional key given as undefined stays in zod's output, undefined: so here too.
   if ('train' in m) {
-    if (m.train !== undefined && typeof m.train !== 'boolean') return undefined;
-    out.train = m.train;
+    const train = m.train;
+    if (train !== undefined && typeof train !== 'boolean') return undefined;
+    out.train = train;
   }
   return out;
+}
+
+function fastSource(src: unknown): RecordSource | undefined {
+  if (!plainObject(src) || !onlyKeys(src, SOURCE_KEYS)) return undefined;
+  const dataset = src.dataset;
+  if (typeof dataset !== 'string' || dataset.length === 0) return undefined;
+  const source: RecordSource = { dataset };
+  for (const k of ['dialect', 'originalId'] as const) {
+    if (k in src) {
+      const value = src[k];
+      if (value !== undefined && typeof value !== 'string') return undefined;
+      source[k] = value;
+    }
+  }
+  if ('method' in src) {
+    const method = src.method;
+    if (method !== undefined && !METHODS.has(method)) return undefined;
+    source.method = method as RecordSource['method'];
+  }
+  return source;
 }
 
 /**
@@ -144,21 +173,25 @@ function fastMessage(m: unknown): ChatMessage | undefined {
  */
 export function fastVlitRecord(v: unknown): VlitRecord | undefined {
   if (!plainObject(v) || !onlyKeys(v, RECORD_KEYS)) return undefined;
-  if (typeof v.id !== 'string' || v.id.length === 0) return undefined;
+  const id = v.id;
+  if (typeof id !== 'string' || id.length === 0) return undefined;
   const images: string[] = [];
-  if (v.images !== undefined) {
-    if (!Array.isArray(v.images)) return undefined;
-    for (const ref of v.images as unknown[]) {
+  const refs = v.images;
+  if (refs !== undefined) {
+    if (!Array.isArray(refs)) return undefined;
+    for (let i = 0; i < refs.length; i++) {
+      const ref: unknown = refs[i];
       if (typeof ref !== 'string' || ref.length === 0) return undefined;
       images.push(ref);
     }
   }
-  if (!Array.isArray(v.messages) || v.messages.length === 0) return undefined;
+  const list = v.messages;
+  if (!Array.isArray(list) || list.length === 0) return undefined;
   const messages: ChatMessage[] = [];
   let placeholders = 0;
   let assistant = false;
-  for (const m of v.messages as unknown[]) {
-    const message = fastMessage(m);
+  for (let i = 0; i < list.length; i++) {
+    const message = fastMessage(list[i]);
     if (!message) return undefined;
     placeholders += countMessageImages(message);
     assistant ||= message.role === 'assistant';
@@ -166,28 +199,19 @@ export function fastVlitRecord(v: unknown): VlitRecord | undefined {
   }
   // The schema's refinements: left to it to word.
   if (placeholders !== images.length || !assistant) return undefined;
-  const out: VlitRecord = { id: v.id, images, messages };
+  const out: VlitRecord = { id, images, messages };
   // Optional keys given as undefined stay in zod's output, undefined (`images` gets its default instead).
   if ('task' in v) {
-    if (v.task !== undefined && typeof v.task !== 'string') return undefined;
-    out.task = v.task;
+    const task = v.task;
+    if (task !== undefined && typeof task !== 'string') return undefined;
+    out.task = task;
   }
   if ('source' in v) {
     const src = v.source;
     if (src === undefined) out.source = undefined;
     else {
-      if (!plainObject(src) || !onlyKeys(src, SOURCE_KEYS) || typeof src.dataset !== 'string' || src.dataset.length === 0) return undefined;
-      const source: RecordSource = { dataset: src.dataset };
-      for (const k of ['dialect', 'originalId'] as const) {
-        if (k in src) {
-          if (src[k] !== undefined && typeof src[k] !== 'string') return undefined;
-          source[k] = src[k];
-        }
-      }
-      if ('method' in src) {
-        if (src.method !== undefined && !METHODS.has(src.method)) return undefined;
-        source.method = src.method as RecordSource['method'];
-      }
+      const source = fastSource(src);
+      if (!source) return undefined;
       out.source = source;
     }
   }
@@ -195,7 +219,10 @@ export function fastVlitRecord(v: unknown): VlitRecord | undefined {
     const meta = v.metadata;
     if (meta === undefined) out.metadata = undefined;
     else {
-      if (!plainObject(meta) || Object.hasOwn(meta, '__proto__')) return undefined;
+      // zod's record check looks at symbol keys and at an own `constructor`: leave those to it.
+      if (!plainObject(meta) || Object.hasOwn(meta, '__proto__') || Object.hasOwn(meta, 'constructor') || Object.getOwnPropertySymbols(meta).length > 0) {
+        return undefined;
+      }
       const copy: Record<string, unknown> = {};
       for (const k in meta) copy[k] = meta[k];
       out.metadata = copy;

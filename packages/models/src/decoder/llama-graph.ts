@@ -124,7 +124,7 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
   let slotBias: { past: Value; fresh: Value; start: Value; capacity: Value; end: Value; lastAxis: Value } | undefined;
   if (slots) {
     // The slots' part of the mask covers the capacity (every slot precedes every new token); the new part is
-    // causal among the new tokens. Biases [batch, 1, 1, 1, capacity] and [batch, 1, 1, seq, seq].
+    // causal among the new tokens.
     const capacity = g.shape(past[0][0], { start: 2, end: 3, name: 'slots/capacity' });
     const lastAxis = g.initializer('slots/last_axis', createTensor('int64', [1], [-1n]));
     const start = g.initializer('slots/start', createTensor('int64', [1], [0n]));

@@ -199,12 +199,18 @@ async function readJson(source: ModelFileSource, file: string, required: boolean
   }
 }
 
-/** The last `keep` positions of logits [batch, seq, vocab]: the tensor itself when it has no more (a graph that kept them). */
-function lastPositions(logits: Tensor<'float32'>, keep: number): Tensor<'float32'> {
+/**
+ * The last `keep` positions of logits [batch, seq, vocab]; the tensor itself when it has no more (a graph that
+ * kept them, or an export that returns only its last position, as before logitsToKeep existed).
+ */
+function lastPositions(logits: Tensor, keep: number): Tensor {
   const [batch, seq, vocab] = logits.dims;
-  if (seq === keep) return logits;
-  const out = createTensor('float32', [batch, keep, vocab]);
-  for (let b = 0; b < batch; b++) out.data.set(logits.data.subarray((b * seq + seq - keep) * vocab, (b + 1) * seq * vocab), b * keep * vocab);
+  if (seq <= keep) return logits;
+  // Any dtype (an export may return float16 logits): the rows are copied as the tensor stores them.
+  const out = createTensor(logits.dtype, [batch, keep, vocab]);
+  const from = logits.data as Float32Array;
+  const to = out.data as Float32Array;
+  for (let b = 0; b < batch; b++) to.set(from.subarray((b * seq + seq - keep) * vocab, (b + 1) * seq * vocab), b * keep * vocab);
   return out;
 }
 
@@ -399,7 +405,7 @@ class OptimumDecoder implements OnnxLanguageModel {
         present[name] = t;
       }
     }
-    return { logits: lastPositions(logits as Tensor<'float32'>, keep), cache: new OptimumKvCache(this.owner, total, batch, present) };
+    return { logits: lastPositions(logits, keep) as Tensor<'float32'>, cache: new OptimumKvCache(this.owner, total, batch, present) };
   }
 
   /**
@@ -475,7 +481,7 @@ class OptimumDecoder implements OnnxLanguageModel {
         for (let r = 0; r < rows; r++) target.set(data.subarray(r * width, (r + 1) * width), (r * capacity + past) * this.headDim);
       }
     }
-    return { logits: lastPositions(logits as Tensor<'float32'>, keep), cache: new SlotKvCache(this.owner, total, store) };
+    return { logits: lastPositions(logits, keep) as Tensor<'float32'>, cache: new SlotKvCache(this.owner, total, store) };
   }
 
   repeatCache(cache: KvCache, times: number): KvCache {
