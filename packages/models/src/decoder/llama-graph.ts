@@ -117,8 +117,10 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
   const zero = scalar(g, 'mask/zero', 'int64', 0);
   const one = scalar(g, 'mask/one', 'int64', 1);
   const seq = g.gather(g.shape(x), 1, { name: 'mask/seq' });
-  const toBias = (ok: Value, name: string): Value =>
-    g.unsqueeze(g.where(ok, scalar(g, `${name}/keep`, 'float32', 0), scalar(g, `${name}/drop`, 'float32', MASK_VALUE), { name: `${name}4` }), [1], { name });
+  // An additive bias from a boolean mask: 0 where allowed, MASK_VALUE elsewhere.
+  const maskBias = (ok: Value, name: string, node = name): Value =>
+    g.where(ok, scalar(g, `${name}/keep`, 'float32', 0), scalar(g, `${name}/drop`, 'float32', MASK_VALUE), { name: node });
+  const toBias = (ok: Value, name: string): Value => g.unsqueeze(maskBias(ok, name, `${name}4`), [1], { name });
   let bias: Value | undefined;
   let slidingBias: Value | undefined;
   let slotBias: { past: Value; fresh: Value; start: Value; capacity: Value; end: Value; lastAxis: Value } | undefined;
@@ -136,11 +138,9 @@ export function buildLlamaDecoderModel(config: LlamaConfig, weights: Readonly<Ll
     const newAllowed = g.op('And', [newCausal, g.unsqueeze(g.cast(newMask, 'bool'), [1, 2])], {}, { name: 'slots/new_allowed' });
     // Biases for the scores as [batch, kv_heads, groups * seq, keys] (see the attention below): the slots'
     // [batch, 1, 1, capacity] for every query row, the new tokens' causal [batch, 1, seq, seq] tiled over the groups.
-    const where = (ok: Value, name: string): Value =>
-      g.where(ok, scalar(g, `${name}/keep`, 'float32', 0), scalar(g, `${name}/drop`, 'float32', MASK_VALUE), { name });
-    const fresh = where(newAllowed, 'slots/new_bias');
+    const fresh = maskBias(newAllowed, 'slots/new_bias');
     slotBias = {
-      past: where(g.unsqueeze(g.cast(pastMask, 'bool'), [1, 2], { name: 'slots/past_allowed' }), 'slots/past_bias'),
+      past: maskBias(g.unsqueeze(g.cast(pastMask, 'bool'), [1, 2], { name: 'slots/past_allowed' }), 'slots/past_bias'),
       fresh:
         groups === 1
           ? fresh

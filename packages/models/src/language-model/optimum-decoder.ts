@@ -199,6 +199,9 @@ async function readJson(source: ModelFileSource, file: string, required: boolean
   }
 }
 
+/** The slot buffer of a pass with nothing cached (zero slots; never written). */
+const NO_SLOTS = new Float32Array(0);
+
 /**
  * The last `keep` positions of logits [batch, seq, vocab]; the tensor itself when it has no more (a graph that
  * kept them, or an export that returns only its last position, as before logitsToKeep existed).
@@ -459,10 +462,9 @@ class OptimumDecoder implements OnnxLanguageModel {
     feeds[N.positionIds] = positions;
     if (this.keepsLogits) feeds[SLOT_CACHE_NAMES.logitsToKeep] = createTensor('int64', [1], [BigInt(keep)]);
     const dims = [batch, this.kvHeads, fed, this.headDim];
-    const none = new Float32Array(0);
     for (let i = 0; i < this.facts.numHiddenLayers; i++) {
-      feeds[N.pastKey(i)] = createTensor('float32', dims, fed ? buffers[2 * i] : none);
-      feeds[N.pastValue(i)] = createTensor('float32', dims, fed ? buffers[2 * i + 1] : none);
+      feeds[N.pastKey(i)] = createTensor('float32', dims, fed ? buffers[2 * i] : NO_SLOTS);
+      feeds[N.pastValue(i)] = createTensor('float32', dims, fed ? buffers[2 * i + 1] : NO_SLOTS);
     }
     const out = await this.decoder.run(feeds);
     const logits = out[N.logits];
