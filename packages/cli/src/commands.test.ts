@@ -230,6 +230,23 @@ describe('vlit data adapt / qc / stats / mix / convert on a generated COCO-style
   });
 });
 
+describe('vlit data convert --workers', () => {
+  it('the output, rejects and counts are the same on worker threads as on the main thread; a negative count is a usage error', async () => {
+    const outputs: string[] = [];
+    for (const workers of ['0', '2']) {
+      const out = join(dir, `workers-${workers}.json`);
+      const rejects = join(dir, `workers-${workers}-rejects.jsonl`);
+      const run = await vlit('data', 'convert', '--from', 'vlit', '--to', 'sharegpt', coco.records, out, '--rejects', rejects, '--workers', workers, '--json');
+      expect(run.code, run.stderr).toBe(0);
+      const { read, written, rejected } = JSON.parse(run.stdout) as { read: number; written: number; rejected: number };
+      expect(written).toBeGreaterThan(0);
+      outputs.push(JSON.stringify({ read, written, rejected }), await readFile(out, 'utf8'), await readFile(rejects, 'utf8'));
+    }
+    expect(outputs.slice(3)).toEqual(outputs.slice(0, 3));
+    expectOneLine(await vlit('data', 'convert', '--from', 'vlit', '--to', 'llava', coco.records, join(dir, 'w.json'), '--workers', '-1'), 2, '--workers');
+  });
+});
+
 describe('vlit data convert with standard streams', () => {
   it('- reads stdin and writes stdout: the records come back converted, the summary on stderr', async () => {
     const records = qaRecords('s', 2);

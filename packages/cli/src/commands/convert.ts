@@ -14,7 +14,7 @@ import {
   type RejectedRecord,
 } from '@vlit/data';
 import { checkRecordImages, convertFile, fileSource, readDatasetInfoFile } from '@vlit/data/node';
-import { defineCommand, str } from '../define.js';
+import { defineCommand, optionalNum, str } from '../define.js';
 import { withProgress } from '../progress.js';
 import { EXIT, assertOutputFiles, dialect, openOutput, positionals, printJson, required, UsageError, type CliIo } from '../shared.js';
 
@@ -239,6 +239,13 @@ Dialects: ${DIALECT_NAMES.join(', ')}.`,
       description: "container of OUT (default: from OUT's name, .json a JSON array and\n.jsonl JSON Lines; otherwise the dialect's own)",
     },
     {
+      name: 'workers',
+      type: 'integer',
+      arg: 'N',
+      description:
+        'worker threads that decode and encode records while the main thread\nreads and writes (files only; the output is the same for any N; default:\none per core besides the main thread, up to 3, for files of 8 MiB or\nmore; 0: convert on the main thread)',
+    },
+    {
       name: 'warnings',
       type: 'string',
       arg: 'FILE',
@@ -309,6 +316,7 @@ Dialects: ${DIALECT_NAMES.join(', ')}.`,
           toContainer: container ?? containerFromName(output),
           onReject: rejects ? (r: RejectedRecord) => void rejects.write(`${JSON.stringify(r)}\n`) : undefined,
           onWarning: (w) => warnings.add(w),
+          workers: optionalNum(values, 'workers'),
         }),
       );
       await rejects?.commit();

@@ -135,6 +135,26 @@ describe('streamJsonLines', () => {
       ]);
     }
   });
+
+  it("an over-long line's reject keeps the same head (its first 64 KiB) however the chunks cut it", async () => {
+    const long = `{"a": "${'x'.repeat(70_000)}"}`;
+    const bytes = new TextEncoder().encode(`[1]\n${long}\n{"b": 2}\n${long.slice(0, 5000)}`);
+    for (const size of [1000, 4096, 65_536, 1 << 20]) {
+      const items = await collect(
+        streamJsonLines(
+          split(bytes, () => size),
+          { maxValueBytes: 4000 },
+        ),
+      );
+      expect(items.map((i) => [i.line, i.kind, i.kind === 'error' ? [i.text.length, i.truncated, i.error.message] : i.value])).toEqual([
+        [1, 'value', [1]],
+        [2, 'error', [64 * 1024, true, 'line of 70009 bytes is longer than maxValueBytes (4000) (record 2)']],
+        [3, 'value', { b: 2 }],
+        [4, 'error', [5000, true, 'line of 5000 bytes is longer than maxValueBytes (4000) (record 4)']],
+      ]);
+      expect(items[1].text).toBe(long.slice(0, 64 * 1024));
+    }
+  });
 });
 
 describe('streamJsonValues: runs of array elements parsed together', () => {

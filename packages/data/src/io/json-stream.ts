@@ -148,8 +148,8 @@ function concat(pieces: Uint8Array[], length: number): Uint8Array {
   return out;
 }
 
-/** A value the scanner found, before decoding. */
-interface RawCapture {
+/** A value the scanner found, before decoding (`JsonValueScanner.pushRaw`). */
+export interface RawCapture {
   path: JsonPath;
   bytes: Uint8Array;
   /** Start in the chunk it completed in; -1 when it spans chunks. */
@@ -278,6 +278,24 @@ export class JsonValueScanner {
 
   /** Feed one chunk; returns the values completed inside it. */
   push(chunk: Uint8Array): JsonStreamItem[] {
+    return settleCaptures(chunk, this.pushRaw(chunk), this.settleOptions);
+  }
+
+  /** Signal the end of input; throws if the document is incomplete. */
+  end(): JsonStreamItem[] {
+    return settleCaptures(this.chunk, this.endRaw(), this.settleOptions);
+  }
+
+  private get settleOptions(): SettleOptions {
+    return { file: this.file, maxDepth: this.maxDepth, lazyText: this.lazyText };
+  }
+
+  /**
+   * `push` without the parsing: the values completed inside `chunk`, as byte ranges (`bytes` is a view
+   * of `chunk` when `start >= 0`). `settleCaptures(chunk, captures)` turns them into the items `push`
+   * returns, on this thread or another.
+   */
+  pushRaw(chunk: Uint8Array): RawCapture[] {
     const n = chunk.length;
     let i = 0;
     this.chunk = chunk;
@@ -364,11 +382,11 @@ export class JsonValueScanner {
       this.raws = [];
       this.fail(`a single value is larger than maxValueBytes (${this.maxValueBytes})`);
     }
-    return this.settle();
+    return this.takeRaws();
   }
 
-  /** Signal the end of input; throws if the document is incomplete. */
-  end(): JsonStreamItem[] {
+  /** `end` without the parsing (see `pushRaw`). */
+  endRaw(): RawCapture[] {
     this.raws = [];
     if (this.state === State.Capture && this.capScalar) {
       this.capStart = -1;
@@ -377,7 +395,13 @@ export class JsonValueScanner {
     if (this.state !== State.Done) {
       this.fail(this.afterRoot || this.frames.length || this.state !== State.Value ? 'unexpected end of JSON input' : 'empty JSON input');
     }
-    return this.settle();
+    return this.takeRaws();
+  }
+
+  private takeRaws(): RawCapture[] {
+    const raws = this.raws;
+    this.raws = [];
+    return raws;
   }
 
   private afterValue(): void {
@@ -512,95 +536,6 @@ export class JsonValueScanner {
     this.afterValue();
   }
 
-  /**
-   * Decode and parse the values completed by the last `push`/`end`. Runs of sibling array elements
-   * that lie whole in the current chunk are decoded once and parsed with one `JSON.parse` of
-   * `[run]`; a run holding anything bad (invalid UTF-8, a malformed or too-deep value) is parsed
-   * value by value instead, so each value still gets its own item and error.
-   */
-  private settle(): JsonStreamItem[] {
-    const raws = this.raws;
-    this.raws = [];
-    const out: JsonStreamItem[] = [];
-    let k = 0;
-    while (k < raws.length) {
-      let m = k + 1;
-      if (this.batchable(raws[k])) {
-        while (m < raws.length && this.batchable(raws[m]) && siblings(raws[m - 1], raws[m])) m++;
-        if (m - k > 1 && this.parseRun(raws, k, m, out)) {
-          k = m;
-          continue;
-        }
-      }
-      for (; k < m; k++) out.push(this.parseOne(raws[k]));
-    }
-    return out;
-  }
-
-  private batchable(raw: RawCapture): boolean {
-    return raw.start >= 0 && raw.depth <= this.maxDepth && typeof raw.path[raw.path.length - 1] === 'number';
-  }
-
-  /** Parse raws[k..m) (sibling array elements, all in the current chunk) with one JSON.parse; false if any is bad. */
-  private parseRun(raws: RawCapture[], k: number, m: number, out: JsonStreamItem[]): boolean {
-    const base = raws[k].start;
-    const last = raws[m - 1];
-    const region = this.chunk.subarray(base, last.start + last.bytes.length);
-    const text = tryDecode(region);
-    if (text === undefined) return false;
-    let values: unknown;
-    try {
-      values = JSON.parse(`[${text}]`);
-    } catch {
-      return false;
-    }
-    if (!Array.isArray(values) || values.length !== m - k) return false;
-    // ASCII: byte offsets are character offsets, so each value's text is a slice of the run's text
-    const ascii = text.length === region.length;
-    for (let r = k; r < m; r++) {
-      const raw = raws[r];
-      const value: unknown = values[r - k];
-      if (ascii) {
-        const from = raw.start - base;
-        out.push({
-          kind: 'value',
-          path: raw.path,
-          value,
-          text: text.slice(from, from + raw.bytes.length),
-          line: raw.line,
-          offset: raw.offset,
-          selected: raw.selected,
-        });
-      } else if (this.lazyText) out.push(new LazyValueItem(raw, value));
-      else out.push({ kind: 'value', path: raw.path, value, text: decoder.decode(raw.bytes), line: raw.line, offset: raw.offset, selected: raw.selected });
-    }
-    return true;
-  }
-
-  /** Decode and parse one value: a `value` item, or an `error` item naming why. */
-  private parseOne(raw: RawCapture): JsonStreamItem {
-    const { path, bytes, line, offset, selected } = raw;
-    const last = path[path.length - 1];
-    const details = (): VlitErrorDetails => ({ file: this.file, line, offset, record: typeof last === 'number' ? last : undefined, field: pathString(path) });
-    // One bad value is one error item; the structure around it is intact, so scanning goes on.
-    const text = tryDecode(bytes);
-    if (text === undefined) {
-      const at = offset + firstInvalidUtf8(bytes);
-      const error = new FormatError(`invalid UTF-8 at byte offset ${at}`, { details: { ...details(), offset: at } });
-      return { kind: 'error', path, text: lossy.decode(bytes), line, offset, selected, error };
-    }
-    if (raw.depth > this.maxDepth) {
-      const error = new FormatError(`value nested deeper than ${this.maxDepth} levels`, { details: details() });
-      return { kind: 'error', path, text, line, offset, selected, error };
-    }
-    try {
-      return { kind: 'value', path, value: JSON.parse(text), text, line, offset, selected };
-    } catch (cause) {
-      const error = new FormatError(`malformed JSON value: ${(cause as Error).message}`, { cause, details: details() });
-      return { kind: 'error', path, text, line, offset, selected, error };
-    }
-  }
-
   private key(chunk: Uint8Array, start: number): number {
     const n = chunk.length;
     let i = start;
@@ -627,6 +562,97 @@ export class JsonValueScanner {
     this.state = State.Colon;
     this.keyPieces = [];
     return i + 1;
+  }
+}
+
+/** What `settleCaptures` needs to know. */
+export interface SettleOptions {
+  file?: string;
+  maxDepth: number;
+  lazyText?: boolean;
+}
+
+/**
+ * Decode and parse captured values (`JsonValueScanner.pushRaw`) into stream items. Runs of sibling
+ * array elements that lie whole in `region` (`start >= 0`) are decoded once and parsed with one
+ * `JSON.parse` of `[run]`; a run holding anything bad (invalid UTF-8, a malformed or too-deep value)
+ * is parsed value by value instead, so each value still gets its own item and error.
+ */
+export function settleCaptures(region: Uint8Array, raws: readonly RawCapture[], options: SettleOptions): JsonStreamItem[] {
+  const out: JsonStreamItem[] = [];
+  const batchable = (raw: RawCapture): boolean => raw.start >= 0 && raw.depth <= options.maxDepth && typeof raw.path[raw.path.length - 1] === 'number';
+  let k = 0;
+  while (k < raws.length) {
+    let m = k + 1;
+    if (batchable(raws[k])) {
+      while (m < raws.length && batchable(raws[m]) && siblings(raws[m - 1], raws[m])) m++;
+      if (m - k > 1 && parseRun(region, raws, k, m, out, options)) {
+        k = m;
+        continue;
+      }
+    }
+    for (; k < m; k++) out.push(parseOne(raws[k], options));
+  }
+  return out;
+}
+
+/** Parse raws[k..m) (sibling array elements, all in `chunk`) with one JSON.parse; false if any is bad. */
+function parseRun(chunk: Uint8Array, raws: readonly RawCapture[], k: number, m: number, out: JsonStreamItem[], options: SettleOptions): boolean {
+  const base = raws[k].start;
+  const last = raws[m - 1];
+  const region = chunk.subarray(base, last.start + last.bytes.length);
+  const text = tryDecode(region);
+  if (text === undefined) return false;
+  let values: unknown;
+  try {
+    values = JSON.parse(`[${text}]`);
+  } catch {
+    return false;
+  }
+  if (!Array.isArray(values) || values.length !== m - k) return false;
+  // ASCII: byte offsets are character offsets, so each value's text is a slice of the run's text
+  const ascii = text.length === region.length;
+  for (let r = k; r < m; r++) {
+    const raw = raws[r];
+    const value: unknown = values[r - k];
+    if (ascii) {
+      const from = raw.start - base;
+      out.push({
+        kind: 'value',
+        path: raw.path,
+        value,
+        text: text.slice(from, from + raw.bytes.length),
+        line: raw.line,
+        offset: raw.offset,
+        selected: raw.selected,
+      });
+    } else if (options.lazyText) out.push(new LazyValueItem(raw, value));
+    else out.push({ kind: 'value', path: raw.path, value, text: decoder.decode(raw.bytes), line: raw.line, offset: raw.offset, selected: raw.selected });
+  }
+  return true;
+}
+
+/** Decode and parse one value: a `value` item, or an `error` item naming why. */
+function parseOne(raw: RawCapture, options: SettleOptions): JsonStreamItem {
+  const { path, bytes, line, offset, selected } = raw;
+  const last = path[path.length - 1];
+  const details = (): VlitErrorDetails => ({ file: options.file, line, offset, record: typeof last === 'number' ? last : undefined, field: pathString(path) });
+  // One bad value is one error item; the structure around it is intact, so scanning goes on.
+  const text = tryDecode(bytes);
+  if (text === undefined) {
+    const at = offset + firstInvalidUtf8(bytes);
+    const error = new FormatError(`invalid UTF-8 at byte offset ${at}`, { details: { ...details(), offset: at } });
+    return { kind: 'error', path, text: lossy.decode(bytes), line, offset, selected, error };
+  }
+  if (raw.depth > options.maxDepth) {
+    const error = new FormatError(`value nested deeper than ${options.maxDepth} levels`, { details: details() });
+    return { kind: 'error', path, text, line, offset, selected, error };
+  }
+  try {
+    return { kind: 'value', path, value: JSON.parse(text), text, line, offset, selected };
+  } catch (cause) {
+    const error = new FormatError(`malformed JSON value: ${(cause as Error).message}`, { cause, details: details() });
+    return { kind: 'error', path, text, line, offset, selected, error };
   }
 }
 
@@ -691,36 +717,15 @@ export class JsonLinesScanner {
     this.file = options.file;
   }
 
-  private emit(bytes: Uint8Array): JsonLineItem | undefined {
-    const { file, line, maxDepth } = this;
+  /** The body of one line (BOM, indentation and CR cut), or an error item for an over-long one; undefined when blank. */
+  private cut(bytes: Uint8Array, at: number): RawLine | JsonLineItem | undefined {
     if (bytes.length > this.max) return this.longLine(bytes.length, bytes.slice(0, LONG_LINE_HEAD));
     let end = bytes.length;
     if (end > 0 && bytes[end - 1] === CR) end--;
-    let start = line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+    let start = this.line === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
     while (start < end && (bytes[start] === SPACE || bytes[start] === TAB)) start++;
     if (start === end) return undefined;
-    const body = bytes.subarray(start, end);
-    const offset = this.lineOffset + start;
-    const details = { file, line, record: line, offset };
-    const text = tryDecode(body);
-    if (text === undefined) {
-      const at = offset + firstInvalidUtf8(body);
-      return {
-        kind: 'error',
-        text: lossy.decode(body),
-        line,
-        offset,
-        error: new FormatError(`invalid UTF-8 at byte offset ${at}`, { details: { ...details, offset: at } }),
-      };
-    }
-    if (jsonDepth(body, maxDepth) > maxDepth) {
-      return { kind: 'error', text, line, offset, error: new FormatError(`line nested deeper than ${maxDepth} levels`, { details }) };
-    }
-    try {
-      return { kind: 'value', value: JSON.parse(text), text, line, offset };
-    } catch (cause) {
-      return { kind: 'error', text, line, offset, error: new FormatError(`malformed JSON line: ${(cause as Error).message}`, { cause, details }) };
-    }
+    return { kind: 'raw', bytes: bytes.subarray(start, end), start: at < 0 ? -1 : at + start, line: this.line, offset: this.lineOffset + start };
   }
 
   private longLine(size: number, head: Uint8Array): JsonLineItem {
@@ -735,25 +740,58 @@ export class JsonLinesScanner {
     };
   }
 
+  /** While skipping an over-long line: keep its first LONG_LINE_HEAD bytes, however the chunks cut it. */
+  private keepHead(bytes: Uint8Array): void {
+    const room = LONG_LINE_HEAD - this.length;
+    if (room <= 0 || bytes.length === 0) return;
+    const head = concat([...this.pieces, bytes.slice(0, room)], this.length + Math.min(room, bytes.length));
+    this.pieces = [head];
+    this.length = head.length;
+  }
+
   /** Feed one chunk; returns the lines completed inside it. */
   push(chunk: Uint8Array): JsonLineItem[] {
-    const out: JsonLineItem[] = [];
+    return this.settle(this.pushRaw(chunk));
+  }
+
+  /** Signal the end of input; returns the last line if it had no newline. */
+  end(): JsonLineItem[] {
+    return this.settle(this.endRaw());
+  }
+
+  private settle(lines: (RawLine | JsonLineItem)[]): JsonLineItem[] {
+    const out: JsonLineItem[] = new Array(lines.length);
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i];
+      out[i] = l.kind === 'raw' ? parseJsonLine(l, this.file, this.maxDepth) : l;
+    }
+    return out;
+  }
+
+  /**
+   * `push` without the parsing: each line completed inside `chunk` as its body's bytes (a view of
+   * `chunk` when `start >= 0`), or an error item for an over-long line. `parseJsonLine` parses a body,
+   * on this thread or another.
+   */
+  pushRaw(chunk: Uint8Array): (RawLine | JsonLineItem)[] {
+    const out: (RawLine | JsonLineItem)[] = [];
     let from = 0;
     for (;;) {
       const nl = chunk.indexOf(LF, from);
       if (nl === -1) break;
-      let item: JsonLineItem | undefined;
+      let item: RawLine | JsonLineItem | undefined;
       if (this.skipping) {
+        this.keepHead(chunk.subarray(from, nl));
         this.skipped += nl - from;
         item = this.longLine(this.skipped, concat(this.pieces, this.length));
         this.skipping = false;
         this.skipped = 0;
         this.pieces = [];
         this.length = 0;
-      } else if (this.pieces.length === 0) item = this.emit(chunk.subarray(from, nl));
+      } else if (this.pieces.length === 0) item = this.cut(chunk.subarray(from, nl), from);
       else {
         this.pieces.push(chunk.subarray(from, nl));
-        item = this.emit(concat(this.pieces, this.length + nl - from));
+        item = this.cut(concat(this.pieces, this.length + nl - from), -1);
         this.pieces = [];
         this.length = 0;
       }
@@ -763,8 +801,10 @@ export class JsonLinesScanner {
       this.lineOffset = this.consumed + from;
     }
     if (from < chunk.length) {
-      if (this.skipping) this.skipped += chunk.length - from;
-      else {
+      if (this.skipping) {
+        this.keepHead(chunk.subarray(from));
+        this.skipped += chunk.length - from;
+      } else {
         this.pieces.push(chunk.subarray(from));
         this.length += chunk.length - from;
         if (this.length > this.max) {
@@ -781,15 +821,53 @@ export class JsonLinesScanner {
     return out;
   }
 
-  /** Signal the end of input; returns the last line if it had no newline. */
-  end(): JsonLineItem[] {
+  /** `end` without the parsing (see `pushRaw`). */
+  endRaw(): (RawLine | JsonLineItem)[] {
     if (this.skipping) return [this.longLine(this.skipped, concat(this.pieces, this.length))];
     if (this.pieces.length) {
-      const item = this.emit(concat(this.pieces, this.length));
+      const item = this.cut(concat(this.pieces, this.length), -1);
       this.pieces = [];
       if (item) return [item];
     }
     return [];
+  }
+}
+
+/** One line's body found by `JsonLinesScanner.pushRaw`, before decoding. */
+export interface RawLine {
+  kind: 'raw';
+  /** The body: the line without its BOM, indentation and CR. */
+  bytes: Uint8Array;
+  /** Where `bytes` starts in the chunk it was found in; -1 when the line spans chunks. */
+  start: number;
+  /** 1-based line number. */
+  line: number;
+  /** Byte offset of the body in the document. */
+  offset: number;
+}
+
+/** Decode and parse one JSON Lines body: a `value` item, or an `error` item naming why. */
+export function parseJsonLine(raw: Omit<RawLine, 'kind' | 'start'>, file: string | undefined, maxDepth: number): JsonLineItem {
+  const { bytes: body, line, offset } = raw;
+  const details = { file, line, record: line, offset };
+  const text = tryDecode(body);
+  if (text === undefined) {
+    const at = offset + firstInvalidUtf8(body);
+    return {
+      kind: 'error',
+      text: lossy.decode(body),
+      line,
+      offset,
+      error: new FormatError(`invalid UTF-8 at byte offset ${at}`, { details: { ...details, offset: at } }),
+    };
+  }
+  if (jsonDepth(body, maxDepth) > maxDepth) {
+    return { kind: 'error', text, line, offset, error: new FormatError(`line nested deeper than ${maxDepth} levels`, { details }) };
+  }
+  try {
+    return { kind: 'value', value: JSON.parse(text), text, line, offset };
+  } catch (cause) {
+    return { kind: 'error', text, line, offset, error: new FormatError(`malformed JSON line: ${(cause as Error).message}`, { cause, details }) };
   }
 }
 

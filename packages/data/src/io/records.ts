@@ -16,6 +16,7 @@ import { createMimicItDialect } from './dialects/mimicit.js';
 import { createReviewDialect } from './dialects/review.js';
 import type { ImageIdOptions } from './dialects/image-ids.js';
 import { vlitDialect } from './dialects/canonical.js';
+import type { DialectSpec } from './dialects/spec.js';
 import { JsonLinesScanner, JsonValueScanner, peekFirstByte, pathString, type JsonLineItem, type JsonPathPattern, type JsonStreamItem } from './json-stream.js';
 import { byteChunks, type ByteSource } from './source.js';
 
@@ -49,8 +50,21 @@ export function getDialect(name: DialectName, options: DialectOptions = {}): Rec
   }
 }
 
-function resolveDialect(d: RecordDialect | DialectName): RecordDialect {
+/** A dialect named or given. */
+export function resolveDialect(d: RecordDialect | DialectName): RecordDialect {
   return typeof d === 'string' ? getDialect(d) : d;
+}
+
+/** Build a built-in dialect again from its spec (`dialectSpec`), e.g. on another thread. */
+export function dialectFromSpec(spec: DialectSpec): RecordDialect {
+  switch (spec.kind) {
+    case 'sharegpt':
+      return createShareGptDialect(spec.options, spec.name);
+    case 'alpaca':
+      return createAlpacaDialect(spec.options, spec.name);
+    default:
+      return getDialect(spec.kind);
+  }
 }
 
 /** A record that could not be read or written, with where and why. Written as one JSONL line to a rejects file. */
@@ -117,7 +131,7 @@ export interface ReadRecordsOptions extends RecordDecodeOptions {
 }
 
 /** One value read from a file: a native record, a broken one, or a file-level header value. */
-interface RawItem {
+export interface RawItem {
   kind: 'value' | 'error' | 'header';
   value?: unknown;
   /** Holds the item's text (read it only when needed: it may be decoded on first read). */
@@ -153,6 +167,46 @@ async function* scanInSlices<T>(
   if (last.length) yield last;
 }
 
+/** The container of a file whose first non-blank byte is `first`: JSON Lines, or one JSON document; a wrong first byte throws. */
+export function detectContainer(dialect: RecordDialect, first: number, options: Pick<ReadRecordsOptions, 'container' | 'file'>): 'json' | 'jsonl' {
+  const layout = dialect.layout;
+  let container: RecordContainer = layout.kind === 'array' ? (options.container ?? 'auto') : 'json';
+  if (container === 'auto') container = first === 0x5b ? 'json' : 'jsonl';
+  if (container === 'jsonl') return container;
+  const expected = layout.kind === 'array' ? 0x5b : 0x7b;
+  if (first !== expected) {
+    throw new FormatError(`a ${dialect.name} ${layout.kind === 'array' ? 'JSON file must be an array' : 'file must be a JSON object'}`, {
+      details: { file: options.file, line: 1, field: '(root)' },
+    });
+  }
+  return container;
+}
+
+/** The path pattern of a dialect's records inside its JSON document. */
+export function recordPattern(layout: RecordLayout): JsonPathPattern {
+  return layout.kind === 'array' ? ['*'] : [...layout.path, '*'];
+}
+
+/** A JSON Lines item as the record item at `index`. */
+export function lineToRawItem(item: JsonLineItem, index: number): RawItem {
+  return item.kind === 'value'
+    ? { kind: 'value', value: item.value, source: item, line: item.line, offset: item.offset, index }
+    : { kind: 'error', source: item, line: item.line, offset: item.offset, truncated: item.truncated, index, error: item.error };
+}
+
+/** A selected JSON value as the record item at `index` (map layouts key it by its member name). */
+export function valueToRawItem(item: JsonStreamItem, index: number, layout: RecordLayout): RawItem {
+  const key = layout.kind === 'map' ? String(item.path[item.path.length - 1]) : undefined;
+  if (item.kind === 'value') return { kind: 'value', value: item.value, source: item, line: item.line, offset: item.offset, index, key };
+  return { kind: 'error', source: item, line: item.line, offset: item.offset, index, key, error: item.error };
+}
+
+/** A value off the records' path (MIMIC-IT `meta`) as a header item. */
+export function headerToRawItem(item: JsonStreamItem): RawItem {
+  if (item.kind === 'error') return { kind: 'header', source: item, line: item.line, index: -1, error: item.error };
+  return { kind: 'header', value: item.value, source: item, line: item.line, index: -1, key: pathString(item.path) };
+}
+
 /**
  * The values of a file, one batch per slice of a chunk read: the per-record work downstream runs synchronously
  * over a batch (no promise per record), and a value's text is decoded only if it is read.
@@ -162,42 +216,16 @@ async function* rawItemBatches(source: ByteSource, dialect: RecordDialect, optio
   const layout = dialect.layout;
   const { first, source: bytes } = await peekFirstByte(source);
   if (first === undefined) return; // an empty file holds no records
-  let container: RecordContainer = layout.kind === 'array' ? (options.container ?? 'auto') : 'json';
-  if (container === 'auto') container = first === 0x5b ? 'json' : 'jsonl';
+  const container = detectContainer(dialect, first, options);
   let index = 0;
   if (container === 'jsonl') {
     const lines = new JsonLinesScanner({ file, maxValueBytes: options.maxValueBytes, maxDepth: options.maxDepth });
-    const toItems = (items: JsonLineItem[]): RawItem[] =>
-      items.map((item) =>
-        item.kind === 'value'
-          ? { kind: 'value', value: item.value, source: item, line: item.line, offset: item.offset, index: index++ }
-          : { kind: 'error', source: item, line: item.line, offset: item.offset, truncated: item.truncated, index: index++, error: item.error },
-      );
+    const toItems = (items: JsonLineItem[]): RawItem[] => items.map((item) => lineToRawItem(item, index++));
     yield* scanInSlices(bytes, lines, toItems);
     return;
   }
-  const expected = layout.kind === 'array' ? 0x5b : 0x7b;
-  if (first !== expected) {
-    throw new FormatError(`a ${dialect.name} ${layout.kind === 'array' ? 'JSON file must be an array' : 'file must be a JSON object'}`, {
-      details: { file, line: 1, field: '(root)' },
-    });
-  }
-  const pattern: JsonPathPattern = layout.kind === 'array' ? ['*'] : [...layout.path, '*'];
-  const scanner = new JsonValueScanner([pattern], { file, maxValueBytes: options.maxValueBytes, maxDepth: options.maxDepth, lazyText: true });
-  const toItems = (items: JsonStreamItem[]): RawItem[] => {
-    const out: RawItem[] = [];
-    for (const item of items) {
-      if (!item.selected) {
-        if (item.kind === 'error') out.push({ kind: 'header', source: item, line: item.line, index: -1, error: item.error });
-        else out.push({ kind: 'header', value: item.value, source: item, line: item.line, index: -1, key: pathString(item.path) });
-        continue;
-      }
-      const key = layout.kind === 'map' ? String(item.path[item.path.length - 1]) : undefined;
-      if (item.kind === 'value') out.push({ kind: 'value', value: item.value, source: item, line: item.line, offset: item.offset, index: index++, key });
-      else out.push({ kind: 'error', source: item, line: item.line, offset: item.offset, index: index++, key, error: item.error });
-    }
-    return out;
-  };
+  const scanner = new JsonValueScanner([recordPattern(layout)], { file, maxValueBytes: options.maxValueBytes, maxDepth: options.maxDepth, lazyText: true });
+  const toItems = (items: JsonStreamItem[]): RawItem[] => items.map((item) => (item.selected ? valueToRawItem(item, index++, layout) : headerToRawItem(item)));
   yield* scanInSlices(bytes, scanner, toItems);
 }
 
@@ -215,7 +243,7 @@ interface ReadReports {
 }
 
 /** A counter of the record items read: `take` says whether an item is a record (a header is handed on), `end` reports the total. */
-function readCounter(options: ReadReports): { take(item: RawItem): boolean; end(): void } {
+export function readCounter(options: ReadReports): { take(item: RawItem): boolean; end(): void } {
   const every = options.progressEvery ?? 10000;
   let done = 0;
   return {
@@ -237,7 +265,7 @@ function readCounter(options: ReadReports): { take(item: RawItem): boolean; end(
 /** A record item decoded into a canonical record, or its reject. */
 type DecodedItem = { kind: 'record'; record: VlitRecord } | { kind: 'reject'; reject: RejectedRecord; error: VlitError };
 
-function decodeItem(dialect: RecordDialect, item: RawItem, options: ReadRecordsOptions): DecodedItem {
+export function decodeItem(dialect: RecordDialect, item: RawItem, options: ReadRecordsOptions): DecodedItem {
   if (item.kind === 'error') {
     const err = locateError(item.error, { file: options.file, index: item.index, line: item.line, id: item.key });
     return { kind: 'reject', reject: toRejectedRecord(err, item.source.text, item.truncated), error: err };
@@ -317,14 +345,17 @@ export interface WriteStats {
  * Encodes records one at a time into a dialect's text (JSONL lines, a JSON array, or the dialect's
  * wrapping object), synchronously; `writeRecords` and `convertRecords` share it.
  */
-class RecordTextWriter {
+export class RecordTextWriter {
   private readonly dialect: RecordDialect;
   private readonly layout: RecordLayout;
-  private readonly container: 'json' | 'jsonl';
+  readonly container: 'json' | 'jsonl';
   private readonly every: number;
-  private readonly keys: Set<string> | undefined;
-  private index = 0;
-  private opened = false;
+  /** Map layouts: the keys written so far (a repeated one is a reject). */
+  readonly keys: Set<string> | undefined;
+  /** Records handed to `write`/`encode` so far (a write reject's index). */
+  index = 0;
+  /** Whether the opening text has been given out. */
+  opened = false;
 
   /** Records come from `decodeRecord` (already normalised), so the canonical dialect writes them as they are. */
   private readonly asIs: boolean;
@@ -359,6 +390,19 @@ class RecordTextWriter {
    * and it went to `onReject` (`rawText` gives its original text). Throws without `onReject`.
    */
   write(record: VlitRecord, rawText?: () => string | undefined): string | undefined {
+    const text = this.encode(record, rawText);
+    if (text === undefined) return undefined;
+    const prefix = this.prefix();
+    return this.container === 'jsonl' ? `${prefix}${text}\n` : `${prefix}${text}`;
+  }
+
+  /** What goes before the next record's text: the opening text the first time, then the separator (JSON Lines end each line instead). */
+  prefix(): string {
+    return this.opened ? (this.container === 'jsonl' ? '' : ',\n') : this.open();
+  }
+
+  /** The text of one record alone (no separator, no newline), counted as written; undefined when it went to `onReject`. */
+  encode(record: VlitRecord, rawText?: () => string | undefined): string | undefined {
     const { dialect, options, stats, layout } = this;
     const at = this.index++;
     let text: string;
@@ -384,10 +428,9 @@ class RecordTextWriter {
       options.onReject(toRejectedRecord(located, rawText?.() ?? options.rawText?.(record) ?? safeStringify(record)));
       return undefined;
     }
-    const prefix = this.opened ? (this.container === 'jsonl' ? '' : ',\n') : this.open();
     stats.written++;
     if (options.onProgress && stats.written % this.every === 0) options.onProgress({ stage: 'write', done: stats.written });
-    return this.container === 'jsonl' ? `${prefix}${text}\n` : `${prefix}${text}`;
+    return text;
   }
 
   /** The closing text, in pieces. */
@@ -511,6 +554,33 @@ export async function* convertRecordBatches(
   options: ConvertOptions,
   stats: ConversionStats = { read: 0, written: 0, rejected: 0, warnings: 0 },
 ): AsyncGenerator<string[]> {
+  const conversion = startConversion(options, stats);
+  for await (const batch of rawItemBatches(source, conversion.from, conversion.readOptions)) {
+    const parts: string[] = [];
+    await conversion.convert(batch, parts);
+    if (parts.length) yield parts;
+  }
+  const closing = conversion.finish();
+  if (closing.length) yield closing;
+}
+
+/** One conversion's state: the dialects, the writer and its counts. `convertRecordBatches` and the parallel `convertFile` share it. */
+export interface Conversion {
+  readonly from: RecordDialect;
+  readonly readOptions: ReadRecordsOptions;
+  readonly writer: RecordTextWriter;
+  /** The writer's counts (`stats.written` and `stats.warnings` follow them). */
+  readonly writeStats: WriteStats;
+  /** Hand a reject on (counted in `stats.rejected`). */
+  reject(r: RejectedRecord): void;
+  /** Convert items in order, appending each written record's text (with what goes before it) to `out`. */
+  convert(items: readonly RawItem[], out: string[]): Promise<void>;
+  /** The closing text (the counts are final after it). */
+  finish(): string[];
+}
+
+/** Set up a conversion (see `Conversion`). */
+export function startConversion(options: ConvertOptions, stats: ConversionStats): Conversion {
   const reject = (r: RejectedRecord): void => {
     stats.rejected++;
     options.onReject?.(r);
@@ -538,40 +608,75 @@ export async function* convertRecordBatches(
     true,
   );
   const counter = readCounter(options);
-  for await (const batch of rawItemBatches(source, from, readOptions)) {
-    const parts: string[] = [];
-    for (const item of batch) {
-      if (!counter.take(item)) continue;
-      stats.read++;
-      const decoded = decodeItem(from, item, readOptions);
-      if (decoded.kind === 'reject') {
-        if (!options.onReject) throw decoded.error;
-        reject(decoded.reject);
-        continue;
-      }
-      const record = decoded.record;
-      if (options.check) {
-        try {
-          const pending = options.check(record, { index: item.index, line: item.line });
-          if (pending) await pending;
-        } catch (err) {
-          const located = locateError(err, { file: options.file, index: item.index, line: item.line, id: record.id });
-          if (!options.onReject) throw located;
-          reject(toRejectedRecord(located, item.source.text));
-          continue;
-        }
-      }
-      // The text the record was read from, so a record the target cannot hold is rejected with it.
-      const text = writer.write(record, () => item.source.text);
-      if (text !== undefined) parts.push(text);
-    }
+  const sync = (): void => {
     stats.written = writeStats.written;
     stats.warnings = writeStats.warnings;
-    if (parts.length) yield parts;
+  };
+  return {
+    from,
+    readOptions,
+    writer,
+    writeStats,
+    reject,
+    async convert(items, out) {
+      await convertItems(items, { from, readOptions, check: options.check, reject: options.onReject ? reject : undefined, counter }, stats, (record, text) => {
+        const written = writer.write(record, text);
+        if (written !== undefined) out.push(written);
+      });
+      sync();
+    },
+    finish() {
+      counter.end();
+      const closing = writer.finish();
+      sync();
+      return closing;
+    },
+  };
+}
+
+/** What `convertItems` needs besides the items. */
+export interface ItemContext {
+  from: RecordDialect;
+  readOptions: ReadRecordsOptions;
+  check?: ConvertOptions['check'];
+  /** Receives rejects; without it the first bad record throws. */
+  reject?: (r: RejectedRecord) => void;
+  counter?: { take(item: RawItem): boolean };
+}
+
+/**
+ * Decode and check items in order, handing each good record to `write` with a getter of its source
+ * text; bad records go to `ctx.reject` (or throw). Counts `stats.read`.
+ */
+export async function convertItems(
+  items: readonly RawItem[],
+  ctx: ItemContext,
+  stats: Pick<ConversionStats, 'read'>,
+  write: (record: VlitRecord, text: () => string) => void,
+): Promise<void> {
+  const { from, readOptions, check, reject, counter } = ctx;
+  for (const item of items) {
+    if (counter ? !counter.take(item) : item.kind === 'header') continue;
+    stats.read++;
+    const decoded = decodeItem(from, item, readOptions);
+    if (decoded.kind === 'reject') {
+      if (!reject) throw decoded.error;
+      reject(decoded.reject);
+      continue;
+    }
+    const record = decoded.record;
+    if (check) {
+      try {
+        const pending = check(record, { index: item.index, line: item.line });
+        if (pending) await pending;
+      } catch (err) {
+        const located = locateError(err, { file: readOptions.file, index: item.index, line: item.line, id: record.id });
+        if (!reject) throw located;
+        reject(toRejectedRecord(located, item.source.text));
+        continue;
+      }
+    }
+    // The text the record was read from, so a record the target cannot hold is rejected with it.
+    write(record, () => item.source.text);
   }
-  counter.end();
-  const closing = writer.finish();
-  if (closing.length) yield closing;
-  stats.written = writeStats.written;
-  stats.warnings = writeStats.warnings;
 }

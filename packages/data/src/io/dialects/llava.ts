@@ -2,6 +2,7 @@ import type { ChatMessage, VlitRecord } from '@vlit/core';
 import { z } from 'zod';
 import { contentToText, extraFields, imagePath, parseNative, type EncodedNative, type RecordDialect } from '../codec.js';
 import { defineDialect, nativeId, type DecodedFields } from './define-dialect.js';
+import { registerDialectSpec } from './spec.js';
 
 /** One LLaVA turn: `human` asks, `gpt` answers; `<image>` marks where images go. */
 export const llavaTurnSchema = z.looseObject({ from: z.enum(['human', 'gpt']), value: z.string() });
@@ -76,28 +77,31 @@ export function encodeTurns(
 }
 
 /** LLaVA: `{id, image, conversations:[{from, value}]}`; no system prompt, no per-turn train flags. */
-export const llavaDialect: RecordDialect = defineDialect({
-  name: 'llava',
-  layout: { kind: 'array' },
-  known: KNOWN,
-  parse: (native) => (plainLlavaRecord(native) ? native : parseNative(llavaRecordSchema, native, 'LLaVA record')),
-  decode(r, _ctx, hints): DecodedFields {
-    if (typeof r.id === 'number') hints.numericId = true;
-    let images: string[] = [];
-    if (typeof r.image === 'string') images = [r.image];
-    else if (Array.isArray(r.image)) {
-      images = r.image;
-      if (images.length <= 1) hints.imageList = true;
-    }
-    return { id: String(r.id), images, messages: decodeTurns(r.conversations, hints) };
-  },
-  encode(record, _ctx, hints): EncodedNative {
-    const out: Record<string, unknown> = { id: nativeId(record, hints) };
-    const paths = record.images.map(imagePath);
-    if (paths.length > 1 || (hints.imageList === true && paths.length <= 1)) out.image = paths;
-    else if (paths.length === 1) out.image = paths[0];
-    const { turns, dropped } = encodeTurns(record, hints);
-    out.conversations = turns;
-    return { native: out, dropped };
-  },
-});
+export const llavaDialect: RecordDialect = registerDialectSpec(
+  defineDialect({
+    name: 'llava',
+    layout: { kind: 'array' },
+    known: KNOWN,
+    parse: (native) => (plainLlavaRecord(native) ? native : parseNative(llavaRecordSchema, native, 'LLaVA record')),
+    decode(r, _ctx, hints): DecodedFields {
+      if (typeof r.id === 'number') hints.numericId = true;
+      let images: string[] = [];
+      if (typeof r.image === 'string') images = [r.image];
+      else if (Array.isArray(r.image)) {
+        images = r.image;
+        if (images.length <= 1) hints.imageList = true;
+      }
+      return { id: String(r.id), images, messages: decodeTurns(r.conversations, hints) };
+    },
+    encode(record, _ctx, hints): EncodedNative {
+      const out: Record<string, unknown> = { id: nativeId(record, hints) };
+      const paths = record.images.map(imagePath);
+      if (paths.length > 1 || (hints.imageList === true && paths.length <= 1)) out.image = paths;
+      else if (paths.length === 1) out.image = paths[0];
+      const { turns, dropped } = encodeTurns(record, hints);
+      out.conversations = turns;
+      return { native: out, dropped };
+    },
+  }),
+  { kind: 'llava' },
+);

@@ -3,6 +3,7 @@ import { ValidationError } from '@vlit/core';
 import { z } from 'zod';
 import { contentToText, imagePath, parseNative, type EncodedNative, type RecordDialect } from '../codec.js';
 import { defineDialect, type DecodedFields } from './define-dialect.js';
+import { registerDialectSpec } from './spec.js';
 import { defaultImageId, defaultImagePath, insertImageMarkers, stripImageMarkers, type ImageIdOptions } from './image-ids.js';
 
 /** One MIMIC-IT instruction (a member of the instructions file's `data`, keyed by instruction id). */
@@ -23,6 +24,12 @@ const KNOWN = ['instruction', 'answer', 'image_ids', 'rel_ins_ids'];
  * id -> base64, is unpacked to files by `extractMimicItImages` in `@vlit/data/node`).
  */
 export function createMimicItDialect(options: ImageIdOptions = {}): RecordDialect {
+  const dialect = buildMimicItDialect(options);
+  // image-id functions are code: a dialect built with them has no spec and converts on the calling thread
+  return options.imagePath || options.imageId ? dialect : registerDialectSpec(dialect, { kind: 'mimicit' });
+}
+
+function buildMimicItDialect(options: ImageIdOptions): RecordDialect {
   const toPath = options.imagePath ?? defaultImagePath;
   const toId = options.imageId ?? defaultImageId;
   return defineDialect({

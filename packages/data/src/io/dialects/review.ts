@@ -3,6 +3,7 @@ import { ValidationError } from '@vlit/core';
 import { z } from 'zod';
 import { contentToText, imagePath, parseNative, type RecordDialect, type EncodedNative } from '../codec.js';
 import { decodeId, defineDialect, encodeId, type DecodedFields } from './define-dialect.js';
+import { registerDialectSpec } from './spec.js';
 import { defaultImageId, defaultImagePath, insertImageMarkers, stripImageMarkers, type ImageIdOptions } from './image-ids.js';
 import { decodeTurns, encodeTurns, llavaTurnSchema } from './llava.js';
 
@@ -33,6 +34,12 @@ const KNOWN = ['id', 'img_ids', 'instruction_type', 'conversations'];
  * (`review-<index>` unless an `id` field is present).
  */
 export function createReviewDialect(options: ImageIdOptions = {}): RecordDialect {
+  const dialect = buildReviewDialect(options);
+  // image-id functions are code: a dialect built with them has no spec and converts on the calling thread
+  return options.imagePath || options.imageId ? dialect : registerDialectSpec(dialect, { kind: 'review' });
+}
+
+function buildReviewDialect(options: ImageIdOptions): RecordDialect {
   const toPath = options.imagePath ?? defaultImagePath;
   const toId = options.imageId ?? defaultImageId;
   return defineDialect({

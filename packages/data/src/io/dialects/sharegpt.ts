@@ -3,6 +3,7 @@ import { UnsupportedError, ValidationError } from '@vlit/core';
 import { z } from 'zod';
 import { contentToText, extraFields, imagePath, isObject, parseNative, type EncodedNative, type RecordDialect } from '../codec.js';
 import { decodeId, defineDialect, encodeId, type DecodedFields } from './define-dialect.js';
+import { registerDialectSpec } from './spec.js';
 
 /** A LLaMA-Factory name map (`columns`, `tags`): each key optional, each value a non-empty native name. */
 function nameMapSchema<const K extends string>(keys: readonly K[]) {
@@ -126,6 +127,10 @@ function llamaFactoryDialect(format: LlamaFactoryFormat): RecordDialect {
 
 /** A ShareGPT-format dialect (LLaMA-Factory `formatting: sharegpt`), with its columns and tags. */
 export function createShareGptDialect(options: ShareGptOptions = {}, name = 'sharegpt'): RecordDialect {
+  return registerDialectSpec(buildShareGptDialect(options, name), { kind: 'sharegpt', options: { columns: options.columns, tags: options.tags }, name });
+}
+
+function buildShareGptDialect(options: ShareGptOptions, name: string): RecordDialect {
   const tags = resolveTags(options.tags);
   const col = {
     messages: options.columns?.messages ?? 'conversations',
@@ -177,6 +182,10 @@ export const sharegptDialect: RecordDialect = createShareGptDialect();
 
 /** An alpaca-format dialect (LLaMA-Factory `formatting: alpaca`): instruction/input/output, history, system, images. */
 export function createAlpacaDialect(options: ShareGptOptions = {}, name = 'alpaca'): RecordDialect {
+  return registerDialectSpec(buildAlpacaDialect(options, name), { kind: 'alpaca', options: { columns: options.columns }, name });
+}
+
+function buildAlpacaDialect(options: ShareGptOptions, name: string): RecordDialect {
   const col = {
     prompt: options.columns?.prompt ?? 'instruction',
     query: options.columns?.query ?? 'input',

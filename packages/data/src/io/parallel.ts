@@ -1,0 +1,321 @@
+/**
+ * The parallel `convertFile`: the calling thread reads the file and finds where each record starts
+ * and ends; worker threads decode, check and encode runs of records; the calling thread writes their
+ * text in file order. The output, the rejects, the warnings and the counts are the same as converting
+ * on one thread (each batch is converted with the writer's counts at its start; a batch that guessed
+ * them wrong, or that needs the calling thread to throw, is converted again there).
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { RecordDialect } from './codec.js';
+import { dialectSpec, type DialectSpec } from './dialects/spec.js';
+import {
+  JsonLinesScanner,
+  JsonValueScanner,
+  peekFirstByte,
+  settleCaptures,
+  DEFAULT_MAX_JSON_DEPTH,
+  type RawCapture,
+  type RawLine,
+  type JsonLineItem,
+} from './json-stream.js';
+import { packedGroups, packRecords, unpackRecords, type PackedBatch, type UnpackContext } from './packed-batch.js';
+import { convertPacked, GROUP_BYTES, workerState, type BatchBase, type BatchResult, type WorkerSetup } from './parallel-protocol.js';
+import {
+  detectContainer,
+  headerToRawItem,
+  lineToRawItem,
+  recordPattern,
+  resolveDialect,
+  startConversion,
+  type ConversionStats,
+  type ConvertOptions,
+  type DialectName,
+  type RawItem,
+} from './records.js';
+import { byteChunks, type ByteSource } from './source.js';
+
+/** Bytes scanned into one batch for a worker (a few hundred to a few thousand records). */
+const PARALLEL_SLICE = 256 * 1024;
+/**
+ * A worker's young generation in MB (V8's default grows to 48 MB): a worker converts 64 KiB of records
+ * at a time, whose garbage dies young, so a smaller nursery costs no time and keeps peak RSS lower.
+ */
+const WORKER_YOUNG_MB = 16;
+/** Batches queued on each worker; past that, the calling thread converts the next batch itself. */
+const WORKER_DEPTH = 2;
+/** Files smaller than this convert on the calling thread by default: starting workers costs more than they save. */
+export const PARALLEL_MIN_BYTES = 8 * 1024 * 1024;
+/** Target dialects whose encoding depends on a record's position among those written (default ids like `openai-<n>`). */
+const POSITIONAL_TARGETS: ReadonlySet<DialectSpec['kind']> = new Set(['openai', 'review', 'sharegpt', 'alpaca']);
+
+/** The worker script: beside the bundle in dist/, or the built one when running from source. */
+function workerScript(): URL | undefined {
+  for (const candidate of ['./convert-worker.js', '../../dist/convert-worker.js']) {
+    const url = new URL(candidate, import.meta.url);
+    if (existsSync(fileURLToPath(url))) return url;
+  }
+  return undefined;
+}
+
+/** Default worker count: one per core besides the calling thread's (which converts too), up to 3; none on one core. */
+export function defaultConvertWorkers(): number {
+  return Math.min(Math.max(0, availableParallelism() - 1), 3);
+}
+
+/** How a conversion can run on workers, or undefined when it cannot (dialects built from code, no worker script). */
+export interface ParallelPlan {
+  workers: number;
+  from: DialectSpec;
+  to: DialectSpec;
+  script: URL;
+}
+
+/** Whether (and on how many workers) `from` -> `to` can convert in parallel. */
+export function parallelPlan(from: RecordDialect | DialectName, to: RecordDialect | DialectName, workers: number): ParallelPlan | undefined {
+  if (!(workers >= 1)) return undefined;
+  const fromSpec = dialectSpec(resolveDialect(from));
+  const toSpec = dialectSpec(resolveDialect(to));
+  const script = workerScript();
+  if (!fromSpec || !toSpec || !script) return undefined;
+  return { workers: Math.floor(workers), from: fromSpec, to: toSpec, script };
+}
+
+interface Job {
+  resolve(result: BatchResult): void;
+  reject(err: Error): void;
+  worker: number;
+}
+
+/** Worker threads set up for one conversion; a job on a worker that dies fails (and is converted again on the calling thread). */
+class ConvertPool {
+  private readonly workers: (Worker | undefined)[] = [];
+  private readonly load: number[] = [];
+  private readonly jobs = new Map<number, Job>();
+  private nextId = 0;
+
+  constructor(n: number, script: URL, setup: WorkerSetup) {
+    for (let w = 0; w < n; w++) {
+      let worker: Worker;
+      try {
+        worker = new Worker(script, { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_MB } });
+      } catch {
+        continue;
+      }
+      this.workers[w] = worker;
+      this.load[w] = 0;
+      worker.postMessage({ setup });
+      worker.on('message', (m: { id: number; result?: BatchResult; error?: string }) => {
+        const job = this.jobs.get(m.id);
+        if (!job) return;
+        this.jobs.delete(m.id);
+        this.load[w]--;
+        if (m.result) job.resolve(m.result);
+        else job.reject(new Error(m.error));
+      });
+      const died = (err: Error): void => {
+        if (this.workers[w] !== worker) return;
+        this.workers[w] = undefined;
+        for (const [id, job] of this.jobs) {
+          if (job.worker !== w) continue;
+          this.jobs.delete(id);
+          job.reject(err);
+        }
+      };
+      worker.on('error', died);
+      worker.on('exit', (code) => died(new Error(`convert worker exited with code ${code}`)));
+    }
+  }
+
+  /** Batches sent and not yet answered. */
+  get pending(): number {
+    return this.jobs.size;
+  }
+
+  /** Number of live workers. */
+  get live(): number {
+    return this.workers.filter((w) => w !== undefined).length;
+  }
+
+  /** Convert a batch on the least busy live worker; rejects when none is alive. */
+  run(batch: PackedBatch, base: BatchBase): Promise<BatchResult> {
+    let w = -1;
+    for (let i = 0; i < this.workers.length; i++) if (this.workers[i] && (w < 0 || this.load[i] < this.load[w])) w = i;
+    if (w < 0) return Promise.reject(new Error('no convert worker is running'));
+    const id = this.nextId++;
+    this.load[w]++;
+    return new Promise((resolve, reject) => {
+      this.jobs.set(id, { resolve, reject, worker: w });
+      this.workers[w]!.postMessage({ id, batch, base });
+    });
+  }
+
+  async close(): Promise<void> {
+    const live = this.workers.filter((w): w is Worker => w !== undefined);
+    this.workers.length = 0;
+    await Promise.all(live.map((w) => w.terminate()));
+  }
+}
+
+/** A step of the conversion, committed in file order: a batch on a worker, or items converted on the calling thread (headers, over-long lines). */
+type Entry = { kind: 'batch'; batch: PackedBatch; base: BatchBase; result: Promise<BatchResult> } | { kind: 'local'; items: RawItem[] };
+
+/**
+ * `convertRecordBatches` with the records decoded, checked and encoded on `plan.workers` worker
+ * threads; yields the output in file order (text, and the workers' UTF-8 bytes). Same output, rejects,
+ * warnings and counts. `root` is checked on the workers (options.check is used only for batches the
+ * calling thread converts again).
+ */
+export async function* convertRecordBatchesInParallel(
+  source: ByteSource,
+  options: ConvertOptions & { root?: string },
+  stats: ConversionStats,
+  plan: ParallelPlan,
+): AsyncGenerator<(string | Uint8Array)[]> {
+  const conversion = startConversion(options, stats);
+  const { writer, writeStats, from } = conversion;
+  const file = options.file;
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
+  const { first, source: bytes } = await peekFirstByte(source);
+  if (first === undefined) {
+    const closing = conversion.finish();
+    if (closing.length) yield closing;
+    return;
+  }
+  const container = detectContainer(from, first, conversion.readOptions);
+  const layout = from.layout;
+  const unpack: UnpackContext = { container, layout, file, maxDepth };
+  const positional = POSITIONAL_TARGETS.has(plan.to.kind);
+  const setup: WorkerSetup = {
+    from: plan.from,
+    to: plan.to,
+    container,
+    toContainer: options.toContainer,
+    carrier: options.carrier,
+    file,
+    dataset: options.dataset,
+    root: options.root,
+    maxDepth,
+  };
+  const pool = new ConvertPool(plan.workers, plan.script, setup);
+  // This thread's own share of the batches is converted the way a worker converts its share.
+  const here = workerState(setup);
+  const queue: Entry[] = [];
+  const maxInFlight = (WORKER_DEPTH + 1) * plan.workers + 1;
+  let index = 0;
+  // The writer's counts once every batch sent so far is committed, if all their records are written.
+  const predicted: BatchBase = { index: 0, written: 0 };
+
+  const send = (region: Uint8Array, run: (RawCapture | RawLine)[]): void => {
+    if (run.length === 0) return;
+    const batch = packRecords(region, run, index, container === 'json');
+    index += run.length;
+    const base = { ...predicted };
+    predicted.index += run.length;
+    predicted.written += run.length;
+    // Every worker has enough queued: this thread converts the batch now, as a worker would.
+    const result = pool.pending >= WORKER_DEPTH * pool.live ? convertPacked(here, batch, base, options.check) : pool.run(batch, base);
+    result.catch(() => undefined); // a failed batch is converted again when committed
+    queue.push({ kind: 'batch', batch, base, result });
+  };
+  /** Split what one slice gave into worker batches and the items the calling thread converts (in order). */
+  const enqueue = (region: Uint8Array, found: readonly (RawCapture | RawLine | JsonLineItem)[]): void => {
+    let run: (RawCapture | RawLine)[] = [];
+    for (const item of found) {
+      if ('kind' in item && item.kind !== 'raw') {
+        // an over-long JSON Lines line: already an error item
+        send(region, run);
+        run = [];
+        queue.push({ kind: 'local', items: [lineToRawItem(item, index++)] });
+      } else if ('selected' in item && !item.selected) {
+        // a value beside the records (MIMIC-IT `meta`)
+        send(region, run);
+        run = [];
+        queue.push({ kind: 'local', items: [headerToRawItem(settleCaptures(region, [item], { file, maxDepth })[0])] });
+      } else run.push(item as RawCapture | RawLine);
+    }
+    send(region, run);
+  };
+  const convertHere = async (items: RawItem[]): Promise<string[]> => {
+    const parts: string[] = [];
+    await conversion.convert(items, parts);
+    return parts;
+  };
+  const convertPackedHere = async (batch: PackedBatch): Promise<string[]> => {
+    const parts: string[] = [];
+    for (const [start, end] of packedGroups(batch, GROUP_BYTES)) await conversion.convert(unpackRecords(batch, unpack, start, end), parts);
+    return parts;
+  };
+  const commit = async (entry: Entry): Promise<(string | Uint8Array)[]> => {
+    if (entry.kind === 'local') return convertHere(entry.items);
+    const result = await entry.result.catch(() => undefined);
+    const dIndex = writer.index - entry.base.index;
+    const dWritten = writeStats.written - entry.base.written;
+    const redo =
+      !result ||
+      ((dIndex !== 0 || dWritten !== 0) && positional) ||
+      (!options.onReject && result.events.some((e) => 'reject' in e)) ||
+      (writer.keys !== undefined && result.keys!.some((k) => writer.keys!.has(k)));
+    if (redo) return convertPackedHere(entry.batch);
+    // The counts the worker assumed were off by the records rejected in batches before it: shift the indices it reported.
+    for (const e of result.events) {
+      if ('warning' in e) {
+        if (dWritten !== 0 && typeof e.warning.details?.index === 'number') e.warning.details.index += dWritten;
+        writeStats.warnings++;
+        options.onWarning?.(e.warning);
+      } else {
+        if (e.write) {
+          e.reject.index += dIndex;
+          writeStats.rejected++;
+        }
+        conversion.reject(e.reject);
+      }
+    }
+    stats.read += result.read;
+    writer.index += result.attempts;
+    writeStats.written += result.written;
+    if (writer.keys) for (const k of result.keys!) writer.keys.add(k);
+    stats.written = writeStats.written;
+    stats.warnings = writeStats.warnings;
+    return result.written > 0 ? [writer.prefix(), result.bytes] : [];
+  };
+
+  try {
+    const scanner =
+      container === 'jsonl'
+        ? new JsonLinesScanner({ file, maxValueBytes: options.maxValueBytes, maxDepth })
+        : new JsonValueScanner([recordPattern(layout)], { file, maxValueBytes: options.maxValueBytes, maxDepth });
+    // A broken document structure stops the conversion, as on one thread, after the records before it are committed.
+    let broken: { error: unknown } | undefined;
+    const scan = (region: Uint8Array, next: () => readonly (RawCapture | RawLine | JsonLineItem)[]): void => {
+      try {
+        enqueue(region, next());
+      } catch (error) {
+        broken = { error };
+      }
+    };
+    reading: for await (const chunk of byteChunks(bytes)) {
+      for (let at = 0; at < chunk.length; at += PARALLEL_SLICE) {
+        const slice = chunk.subarray(at, at + PARALLEL_SLICE);
+        scan(slice, () => scanner.pushRaw(slice));
+        if (broken) break reading;
+        while (queue.length > maxInFlight) {
+          const parts = await commit(queue.shift()!);
+          if (parts.length) yield parts;
+        }
+      }
+    }
+    if (!broken) scan(new Uint8Array(0), () => scanner.endRaw());
+    while (queue.length) {
+      const parts = await commit(queue.shift()!);
+      if (parts.length) yield parts;
+    }
+    if (broken) throw broken.error;
+    const closing = conversion.finish();
+    if (closing.length) yield closing;
+  } finally {
+    await pool.close();
+  }
+}
