@@ -907,11 +907,16 @@ export async function peekFirstByte(source: ByteSource): Promise<{ first: number
     if (first !== undefined) break;
   }
   async function* rest(): AsyncGenerator<Uint8Array> {
-    for (const s of seen) yield s;
-    for (;;) {
-      const { done, value } = await iterator.next();
-      if (done) return;
-      yield value;
+    try {
+      for (const s of seen) yield s;
+      for (;;) {
+        const { done, value } = await iterator.next();
+        if (done) return;
+        yield value;
+      }
+    } finally {
+      // stopped early (an error, a consumer that quits): let the source close its file
+      await iterator.return?.(undefined);
     }
   }
   return { first, source: rest() };

@@ -270,9 +270,10 @@ export interface ConvertFileOptions extends Omit<ConvertOptions, 'file' | 'check
   output: string;
   /**
    * Worker threads that decode, check and encode records while this thread reads and writes (same
-   * output, rejects, warnings and counts as 0). Default: one per core up to 4 (none on one core) for
-   * files of 8 MiB or more, else 0. Dialects built with code (a custom `RecordDialect`, image-id
-   * functions) always convert on this thread.
+   * output, rejects, warnings and counts as 0). Default: one per core besides this thread's, up to 3
+   * (none on one core), for files of 8 MiB or more, else 0; at most one per core. Dialects built with
+   * code (a custom `RecordDialect`, image-id functions) and a `maxDepth` raised past the default
+   * always convert on this thread.
    */
   workers?: number;
   /** JSON Lines file receiving every bad record; without it the first bad record throws. */
@@ -324,7 +325,7 @@ export async function convertFile(options: ConvertFileOptions): Promise<Conversi
     check: root ? (r: VlitRecord) => checkRecordImages(r, root).then(() => undefined) : undefined,
   };
   const workers = options.workers ?? (total >= PARALLEL_MIN_BYTES ? defaultConvertWorkers() : 0);
-  const plan = parallelPlan(options.from, options.to, workers);
+  const plan = parallelPlan(options.from, options.to, workers, { maxDepth: options.maxDepth });
   try {
     await writeTextFile(
       options.output,

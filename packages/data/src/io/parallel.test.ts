@@ -4,7 +4,7 @@
 // The files mix every kind of bad record (each shifts the counts later batches start from) and are
 // several megabytes, so they span many batches, slices and read chunks.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
@@ -122,7 +122,13 @@ interface Outcome {
 }
 
 let runs = 0;
-async function convert(input: string, options: Omit<ConvertFileOptions, 'input' | 'output'>, workers: number, keepRejects = true): Promise<Outcome> {
+async function convert(
+  input: string,
+  options: Omit<ConvertFileOptions, 'input' | 'output'>,
+  workers: number,
+  keepRejects = true,
+  failAtWarning = Number.POSITIVE_INFINITY,
+): Promise<Outcome> {
   const out: Outcome = { rejects: [], warnings: [], headers: [] };
   const output = path.join(dir, `out-${runs++}`);
   try {
@@ -132,13 +138,15 @@ async function convert(input: string, options: Omit<ConvertFileOptions, 'input' 
       output,
       workers,
       onReject: keepRejects ? (r) => out.rejects.push(r) : undefined,
-      onWarning: (w) => out.warnings.push(w),
+      onWarning: (w) => {
+        if (out.warnings.push(w) >= failAtWarning) throw new Error(`warning sink full at ${out.warnings.length}`);
+      },
       onHeader: (k, v) => out.headers.push([k, v]),
     });
     out.text = await readFile(output, 'utf8');
   } catch (err) {
-    if (!isVlitError(err)) throw err;
-    out.error = { name: err.constructor.name, code: err.code, message: err.message, details: err.details };
+    const e = err as Error & { code?: string; details?: unknown };
+    out.error = { name: e.constructor.name, code: isVlitError(err) ? err.code : String(e.code), message: e.message, details: e.details };
   }
   return out;
 }
@@ -177,6 +185,9 @@ describe('convertFile on worker threads', () => {
   it('builds a plan only for dialects that can be rebuilt from data', () => {
     expect(parallelPlan('llava', 'vlit', 2)?.workers).toBe(2);
     expect(parallelPlan('llava', 'vlit', 0)).toBeUndefined();
+    // a raised maxDepth: how deep a record may go before a stack overflow would depend on the thread
+    expect(parallelPlan('llava', 'vlit', 2, { maxDepth: 5000 })).toBeUndefined();
+    expect(parallelPlan('llava', 'vlit', 1_000_000)?.workers).toBeLessThanOrEqual(availableParallelism());
     expect(parallelPlan(createMimicItDialect(), 'vlit', 1)?.from).toEqual({ kind: 'mimicit' });
     expect(parallelPlan(createMimicItDialect({ imagePath: (id) => `x/${id}.png` }), 'vlit', 1)).toBeUndefined();
     expect(
@@ -230,6 +241,27 @@ describe('convertFile on worker threads', () => {
     const one = await convert(input, { from: 'llava', to: 'vlit' }, 0, false);
     expect(one.error?.code).toBe('VLIT_VALIDATION');
     expectSame(await convert(input, { from: 'llava', to: 'vlit' }, 2, false), one);
+  });
+
+  it('the conversion stops at the same point as on one thread: a value over maxValueBytes, a broken structure, an onWarning that throws', async () => {
+    // the records of a file without its closing bracket, then a record of 500 KB (over a maxValueBytes
+    // of 350 KB; the file's largest good record is 300 KB), or a broken structure; where the scanner stops depends on how the file is sliced
+    const text = Buffer.from(llavaFile(3_000))
+      .toString('utf8')
+      .replace(/\n\]\n$/, '');
+    const big = `{"id": "big", "conversations": [{"from": "human", "value": "${'y'.repeat(500_000)}"}]}`;
+    const overLong = await inputFile('llava-over-long.json', enc.encode(`${text},\n${big}\n]\n`));
+    const broken = await inputFile('llava-broken.json', enc.encode(`${text},\n{"id": "x"}]]\n`));
+    for (const input of [overLong, broken]) {
+      const one = await convert(input, { from: 'llava', to: 'vlit', maxValueBytes: 350_000 }, 0);
+      expect(one.error?.code).toBe('VLIT_FORMAT');
+      expect(one.rejects.length).toBeGreaterThan(10);
+      expectSame(await convert(input, { from: 'llava', to: 'vlit', maxValueBytes: 350_000 }, 2), one);
+    }
+    const jsonl = await inputFile('vlit-warn.jsonl', vlitFile(4_000));
+    const one = await convert(jsonl, { from: 'vlit', to: 'mimicit' }, 0, true, 700);
+    expect(one.error?.message).toBe('warning sink full at 700');
+    expectSame(await convert(jsonl, { from: 'vlit', to: 'mimicit' }, 2, true, 700), one);
   });
 
   it('workers that die: every batch is converted again on the calling thread, output unchanged', async () => {

@@ -21,7 +21,7 @@ import {
   type RawLine,
   type JsonLineItem,
 } from './json-stream.js';
-import { packedGroups, packRecords, unpackRecords, type PackedBatch, type UnpackContext } from './packed-batch.js';
+import { packedCount, packedGroups, packRecords, unpackRecords, type PackedBatch, type UnpackContext } from './packed-batch.js';
 import { convertPacked, GROUP_BYTES, workerState, type BatchBase, type BatchResult, type WorkerSetup } from './parallel-protocol.js';
 import {
   detectContainer,
@@ -29,6 +29,7 @@ import {
   lineToRawItem,
   recordPattern,
   resolveDialect,
+  SCAN_SLICE,
   startConversion,
   type ConversionStats,
   type ConvertOptions,
@@ -37,8 +38,12 @@ import {
 } from './records.js';
 import { byteChunks, type ByteSource } from './source.js';
 
-/** Bytes scanned into one batch for a worker (a few hundred to a few thousand records). */
-const PARALLEL_SLICE = 256 * 1024;
+/**
+ * Slices of a read chunk scanned into one batch for a worker (4 x 64 KiB: a few hundred to a few
+ * thousand records). The scanner is pushed the same 64 KiB slices as on one thread, so it fails (a
+ * value over `maxValueBytes`, a broken structure) at the same point, with the same records before it.
+ */
+const SLICES_PER_BATCH = 4;
 /**
  * A worker's young generation in MB (V8's default grows to 48 MB): a worker converts 64 KiB of records
  * at a time, whose garbage dies young, so a smaller nursery costs no time and keeps peak RSS lower.
@@ -54,13 +59,17 @@ const POSITIONAL_TARGETS: ReadonlySet<DialectSpec['kind']> = new Set(['openai', 
 /** The worker script: beside the bundle in dist/, or the built one when running from source. */
 function workerScript(): URL | undefined {
   for (const candidate of ['./convert-worker.js', '../../dist/convert-worker.js']) {
-    const url = new URL(candidate, import.meta.url);
-    if (existsSync(fileURLToPath(url))) return url;
+    try {
+      const url = new URL(candidate, import.meta.url);
+      if (existsSync(fileURLToPath(url))) return url;
+    } catch {
+      // not loaded from a file (a bundle, a CommonJS build): no worker script
+    }
   }
   return undefined;
 }
 
-/** Default worker count: one per core besides the calling thread's (which converts too), up to 3; none on one core. */
+/** Default worker count: one per core besides the calling thread's (which converts too), up to 3; none on one core. A count asked for is capped at the number of cores. */
 export function defaultConvertWorkers(): number {
   return Math.min(Math.max(0, availableParallelism() - 1), 3);
 }
@@ -73,14 +82,23 @@ export interface ParallelPlan {
   script: URL;
 }
 
-/** Whether (and on how many workers) `from` -> `to` can convert in parallel. */
-export function parallelPlan(from: RecordDialect | DialectName, to: RecordDialect | DialectName, workers: number): ParallelPlan | undefined {
-  if (!(workers >= 1)) return undefined;
+/**
+ * Whether (and on how many workers) `from` -> `to` can convert in parallel. Not with a `maxDepth`
+ * raised past the default: how deep a record can go before a stack overflow rejects it depends on the
+ * thread's stack, and workers' stacks differ from the calling thread's.
+ */
+export function parallelPlan(
+  from: RecordDialect | DialectName,
+  to: RecordDialect | DialectName,
+  workers: number,
+  options: { maxDepth?: number } = {},
+): ParallelPlan | undefined {
+  if (!(workers >= 1) || (options.maxDepth ?? DEFAULT_MAX_JSON_DEPTH) > DEFAULT_MAX_JSON_DEPTH) return undefined;
   const fromSpec = dialectSpec(resolveDialect(from));
   const toSpec = dialectSpec(resolveDialect(to));
   const script = workerScript();
   if (!fromSpec || !toSpec || !script) return undefined;
-  return { workers: Math.floor(workers), from: fromSpec, to: toSpec, script };
+  return { workers: Math.min(Math.floor(workers), availableParallelism()), from: fromSpec, to: toSpec, script };
 }
 
 interface Job {
@@ -199,9 +217,9 @@ export async function* convertRecordBatchesInParallel(
     root: options.root,
     maxDepth,
   };
-  const pool = new ConvertPool(plan.workers, plan.script, setup);
   // This thread's own share of the batches is converted the way a worker converts its share.
   const here = workerState(setup);
+  let pool: ConvertPool | undefined;
   const queue: Entry[] = [];
   const maxInFlight = (WORKER_DEPTH + 1) * plan.workers + 1;
   let index = 0;
@@ -216,7 +234,8 @@ export async function* convertRecordBatchesInParallel(
     predicted.index += run.length;
     predicted.written += run.length;
     // Every worker has enough queued: this thread converts the batch now, as a worker would.
-    const result = pool.pending >= WORKER_DEPTH * pool.live ? convertPacked(here, batch, base, options.check) : pool.run(batch, base);
+    const workers = pool!;
+    const result = workers.pending >= WORKER_DEPTH * workers.live ? convertPacked(here, batch, base, options.check) : workers.run(batch, base);
     result.catch(() => undefined); // a failed batch is converted again when committed
     queue.push({ kind: 'batch', batch, base, result });
   };
@@ -248,8 +267,18 @@ export async function* convertRecordBatchesInParallel(
     for (const [start, end] of packedGroups(batch, GROUP_BYTES)) await conversion.convert(unpackRecords(batch, unpack, start, end), parts);
     return parts;
   };
+  /** Commit an entry; for a batch, later batches' guesses take in how far its records really moved the writer's counts. */
   const commit = async (entry: Entry): Promise<(string | Uint8Array)[]> => {
     if (entry.kind === 'local') return convertHere(entry.items);
+    const index0 = writer.index;
+    const written0 = writeStats.written;
+    const parts = await commitBatch(entry);
+    const count = packedCount(entry.batch);
+    predicted.index += writer.index - index0 - count;
+    predicted.written += writeStats.written - written0 - count;
+    return parts;
+  };
+  const commitBatch = async (entry: Extract<Entry, { kind: 'batch' }>): Promise<(string | Uint8Array)[]> => {
     const result = await entry.result.catch(() => undefined);
     const dIndex = writer.index - entry.base.index;
     const dWritten = writeStats.written - entry.base.written;
@@ -283,31 +312,50 @@ export async function* convertRecordBatchesInParallel(
   };
 
   try {
+    pool = new ConvertPool(plan.workers, plan.script, setup);
     const scanner =
       container === 'jsonl'
         ? new JsonLinesScanner({ file, maxValueBytes: options.maxValueBytes, maxDepth })
         : new JsonValueScanner([recordPattern(layout)], { file, maxValueBytes: options.maxValueBytes, maxDepth });
-    // A broken document structure stops the conversion, as on one thread, after the records before it are committed.
+    // A scanner failure (a broken structure, a value over maxValueBytes) stops the conversion, as on one
+    // thread, after the records of the slices before it are committed.
     let broken: { error: unknown } | undefined;
-    const scan = (region: Uint8Array, next: () => readonly (RawCapture | RawLine | JsonLineItem)[]): void => {
-      try {
-        enqueue(region, next());
-      } catch (error) {
-        broken = { error };
-      }
+    let found: (RawCapture | RawLine | JsonLineItem)[] = [];
+    const flush = (region: Uint8Array): void => {
+      if (found.length) enqueue(region, found);
+      found = [];
     };
     reading: for await (const chunk of byteChunks(bytes)) {
-      for (let at = 0; at < chunk.length; at += PARALLEL_SLICE) {
-        const slice = chunk.subarray(at, at + PARALLEL_SLICE);
-        scan(slice, () => scanner.pushRaw(slice));
-        if (broken) break reading;
+      for (let at = 0, slices = 1; at < chunk.length; at += SCAN_SLICE, slices++) {
+        const slice = chunk.subarray(at, at + SCAN_SLICE);
+        let got: (RawCapture | RawLine | JsonLineItem)[];
+        try {
+          got = scanner.pushRaw(slice);
+        } catch (error) {
+          broken = { error };
+          flush(chunk);
+          break reading;
+        }
+        // where each value lies in the chunk (the scanner counts from the slice's start)
+        for (const item of got) {
+          if ('start' in item && item.start >= 0) item.start += at;
+          found.push(item);
+        }
+        if (slices % SLICES_PER_BATCH === 0 || at + SCAN_SLICE >= chunk.length) flush(chunk);
         while (queue.length > maxInFlight) {
           const parts = await commit(queue.shift()!);
           if (parts.length) yield parts;
         }
       }
     }
-    if (!broken) scan(new Uint8Array(0), () => scanner.endRaw());
+    if (!broken) {
+      try {
+        found = scanner.endRaw();
+        flush(new Uint8Array(0));
+      } catch (error) {
+        broken = { error };
+      }
+    }
     while (queue.length) {
       const parts = await commit(queue.shift()!);
       if (parts.length) yield parts;
@@ -316,6 +364,6 @@ export async function* convertRecordBatchesInParallel(
     const closing = conversion.finish();
     if (closing.length) yield closing;
   } finally {
-    await pool.close();
+    await pool?.close();
   }
 }

@@ -149,7 +149,7 @@ export interface RawItem {
  * records stay in V8's young generation (decoding and parsing 1 MiB at once is many times slower
  * per byte: large strings and objects outlive the nursery and cost full collections).
  */
-const SCAN_SLICE = 64 * 1024;
+export const SCAN_SLICE = 64 * 1024;
 
 /** Push `bytes` through a scanner one SCAN_SLICE at a time, yielding each non-empty batch of converted items (the end's too). */
 async function* scanInSlices<T>(
@@ -406,6 +406,7 @@ export class RecordTextWriter {
     const { dialect, options, stats, layout } = this;
     const at = this.index++;
     let text: string;
+    let warnings: VlitWarning[];
     try {
       // encodeRecord with the canonical dialect is normalizeRecord, which a normalised record passes unchanged
       const encoded = this.asIs ? { native: record, key: undefined, warnings: [] } : encodeRecord(dialect, record, stats.written, options);
@@ -415,18 +416,20 @@ export class RecordTextWriter {
         }
         this.keys.add(encoded.key!);
       }
-      for (const w of encoded.warnings) {
-        stats.warnings++;
-        options.onWarning?.(w);
-      }
       const json = JSON.stringify(encoded.native);
       text = layout.kind === 'map' ? `${JSON.stringify(encoded.key)}: ${json}` : json;
+      warnings = encoded.warnings;
     } catch (err) {
       const located = locateError(err, { file: options.file, index: at, id: record?.id });
       if (!options.onReject) throw located;
       stats.rejected++;
       options.onReject(toRejectedRecord(located, rawText?.() ?? options.rawText?.(record) ?? safeStringify(record)));
       return undefined;
+    }
+    // A written record's warnings, outside the try: an onWarning that throws stops the conversion (it is not the record's fault).
+    for (const w of warnings) {
+      stats.warnings++;
+      options.onWarning?.(w);
     }
     stats.written++;
     if (options.onProgress && stats.written % this.every === 0) options.onProgress({ stage: 'write', done: stats.written });

@@ -16,7 +16,13 @@ const specs = new WeakMap<RecordDialect, DialectSpec>();
 
 /** Remember how `dialect` was built (a copy of `spec`, so later changes to the options do not leak in); returns the dialect. */
 export function registerDialectSpec<D extends RecordDialect>(dialect: D, spec: DialectSpec): D {
-  specs.set(dialect, structuredClone(spec));
+  let copy: DialectSpec;
+  try {
+    copy = structuredClone(spec);
+  } catch {
+    return dialect; // options that cannot be copied: the dialect converts on the calling thread
+  }
+  specs.set(dialect, copy);
   return dialect;
 }
 
