@@ -885,8 +885,12 @@ export async function* streamJsonLines(source: ByteSource, options: JsonStreamOp
   for (const item of scanner.end()) yield item;
 }
 
-/** First non-whitespace byte of a source, and the source re-assembled so nothing is consumed. */
-export async function peekFirstByte(source: ByteSource): Promise<{ first: number | undefined; source: AsyncIterable<Uint8Array> }> {
+/**
+ * First non-whitespace byte of a source, and the source re-assembled so nothing is consumed. Its
+ * `return()` passes on to the source even before the first `next()`, so a caller that gives up after
+ * looking at `first` closes the source (a file) by calling it.
+ */
+export async function peekFirstByte(source: ByteSource): Promise<{ first: number | undefined; source: AsyncIterableIterator<Uint8Array> }> {
   const iterator = byteChunks(source)[Symbol.asyncIterator]();
   const seen: Uint8Array[] = [];
   let first: number | undefined;
@@ -906,18 +910,21 @@ export async function peekFirstByte(source: ByteSource): Promise<{ first: number
     }
     if (first !== undefined) break;
   }
-  async function* rest(): AsyncGenerator<Uint8Array> {
-    try {
-      for (const s of seen) yield s;
-      for (;;) {
-        const { done, value } = await iterator.next();
-        if (done) return;
-        yield value;
-      }
-    } finally {
+  let replayed = 0;
+  const rest: AsyncIterableIterator<Uint8Array> = {
+    [Symbol.asyncIterator]() {
+      return rest;
+    },
+    async next() {
+      if (replayed < seen.length) return { done: false, value: seen[replayed++] };
+      return iterator.next();
+    },
+    async return(value?: unknown) {
+      replayed = seen.length;
       // stopped early (an error, a consumer that quits): let the source close its file
       await iterator.return?.(undefined);
-    }
-  }
-  return { first, source: rest() };
+      return { done: true, value };
+    },
+  };
+  return { first, source: rest };
 }

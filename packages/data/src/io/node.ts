@@ -28,6 +28,9 @@ import {
 } from './records.js';
 import { z } from 'zod';
 
+/** The worker count `convertFile` uses by default on this machine (for files of 8 MiB or more). */
+export { defaultConvertWorkers } from './parallel.js';
+
 /** Options of `fileSource`. */
 export interface FileSourceOptions {
   /** Bytes per chunk (default 1 MiB). */

@@ -69,7 +69,7 @@ function workerScript(): URL | undefined {
   return undefined;
 }
 
-/** Default worker count: one per core besides the calling thread's (which converts too), up to 3; none on one core. A count asked for is capped at the number of cores. */
+/** Default worker count: one per core besides the calling thread's (which converts too), up to 3; none on one core. */
 export function defaultConvertWorkers(): number {
   return Math.min(Math.max(0, availableParallelism() - 1), 3);
 }
@@ -83,7 +83,7 @@ export interface ParallelPlan {
 }
 
 /**
- * Whether (and on how many workers) `from` -> `to` can convert in parallel. Not with a `maxDepth`
+ * Whether (and on how many workers, at most one per core) `from` -> `to` can convert in parallel. Not with a `maxDepth`
  * raised past the default: how deep a record can go before a stack overflow rejects it depends on the
  * thread's stack, and workers' stacks differ from the calling thread's.
  */
@@ -202,7 +202,13 @@ export async function* convertRecordBatchesInParallel(
     if (closing.length) yield closing;
     return;
   }
-  const container = detectContainer(from, first, conversion.readOptions);
+  let container: 'json' | 'jsonl';
+  try {
+    container = detectContainer(from, first, conversion.readOptions);
+  } catch (err) {
+    await bytes.return?.();
+    throw err;
+  }
   const layout = from.layout;
   const unpack: UnpackContext = { container, layout, file, maxDepth };
   const positional = POSITIONAL_TARGETS.has(plan.to.kind);

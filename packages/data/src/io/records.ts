@@ -216,7 +216,13 @@ async function* rawItemBatches(source: ByteSource, dialect: RecordDialect, optio
   const layout = dialect.layout;
   const { first, source: bytes } = await peekFirstByte(source);
   if (first === undefined) return; // an empty file holds no records
-  const container = detectContainer(dialect, first, options);
+  let container: 'json' | 'jsonl';
+  try {
+    container = detectContainer(dialect, first, options);
+  } catch (err) {
+    await bytes.return?.();
+    throw err;
+  }
   let index = 0;
   if (container === 'jsonl') {
     const lines = new JsonLinesScanner({ file, maxValueBytes: options.maxValueBytes, maxDepth: options.maxDepth });
@@ -324,7 +330,7 @@ export interface WriteRecordsOptions extends RecordEncodeOptions {
   container?: 'json' | 'jsonl';
   /** File-level values for map/wrapped layouts (MIMIC-IT `meta`; the review's `image_source`, `construction_time`). */
   header?: Record<string, unknown>;
-  /** Receives each record's warnings (what the dialect cannot express). */
+  /** Receives each written record's warnings (what the dialect cannot express), after the record is encoded; a record rejected by the target reports none. */
   onWarning?: (warning: VlitWarning) => void;
   /** Receives records that cannot be written at all; without it they throw. */
   onReject?: (reject: RejectedRecord) => void;

@@ -12,11 +12,13 @@ function nameMapSchema<const K extends string>(keys: readonly K[]) {
 }
 
 /** LLaMA-Factory column names (`dataset_info.json` `columns`). */
-export const shareGptColumnsSchema = nameMapSchema(['messages', 'system', 'tools', 'images', 'prompt', 'query', 'response', 'history']);
+const COLUMN_KEYS = ['messages', 'system', 'tools', 'images', 'prompt', 'query', 'response', 'history'] as const;
+export const shareGptColumnsSchema = nameMapSchema(COLUMN_KEYS);
 export type ShareGptColumns = z.infer<typeof shareGptColumnsSchema>;
 
 /** LLaMA-Factory role and content tags (`dataset_info.json` `tags`). */
-export const shareGptTagsSchema = nameMapSchema(['role_tag', 'content_tag', 'user_tag', 'assistant_tag', 'observation_tag', 'function_tag', 'system_tag']);
+const TAG_KEYS = ['role_tag', 'content_tag', 'user_tag', 'assistant_tag', 'observation_tag', 'function_tag', 'system_tag'] as const;
+export const shareGptTagsSchema = nameMapSchema(TAG_KEYS);
 export type ShareGptTags = z.infer<typeof shareGptTagsSchema>;
 
 /** One `dataset_info.json` entry. */
@@ -127,7 +129,22 @@ function llamaFactoryDialect(format: LlamaFactoryFormat): RecordDialect {
 
 /** A ShareGPT-format dialect (LLaMA-Factory `formatting: sharegpt`), with its columns and tags. */
 export function createShareGptDialect(options: ShareGptOptions = {}, name = 'sharegpt'): RecordDialect {
-  return registerDialectSpec(buildShareGptDialect(options, name), { kind: 'sharegpt', options: { columns: options.columns, tags: options.tags }, name });
+  const plain = plainOptions(options);
+  return registerDialectSpec(buildShareGptDialect(plain, name), { kind: 'sharegpt', options: plain, name });
+}
+
+/** The columns and tags read once into plain objects: the dialect is built from them here and, from its spec, on other threads. */
+function plainOptions(options: ShareGptOptions): ShareGptOptions {
+  const pick = <K extends string>(from: Partial<Record<K, unknown>> | undefined, keys: readonly K[]): Record<string, unknown> | undefined => {
+    if (!from) return undefined;
+    const out: Record<string, unknown> = {};
+    for (const k of keys) {
+      const v = from[k];
+      if (v !== undefined) out[k] = v;
+    }
+    return out;
+  };
+  return { columns: pick(options.columns, COLUMN_KEYS) as ShareGptColumns | undefined, tags: pick(options.tags, TAG_KEYS) as ShareGptTags | undefined };
 }
 
 function buildShareGptDialect(options: ShareGptOptions, name: string): RecordDialect {
@@ -182,7 +199,8 @@ export const sharegptDialect: RecordDialect = createShareGptDialect();
 
 /** An alpaca-format dialect (LLaMA-Factory `formatting: alpaca`): instruction/input/output, history, system, images. */
 export function createAlpacaDialect(options: ShareGptOptions = {}, name = 'alpaca'): RecordDialect {
-  return registerDialectSpec(buildAlpacaDialect(options, name), { kind: 'alpaca', options: { columns: options.columns }, name });
+  const plain = { columns: plainOptions(options).columns };
+  return registerDialectSpec(buildAlpacaDialect(plain, name), { kind: 'alpaca', options: plain, name });
 }
 
 function buildAlpacaDialect(options: ShareGptOptions, name: string): RecordDialect {
