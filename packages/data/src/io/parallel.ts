@@ -1,9 +1,11 @@
 /**
  * The parallel `convertFile`: the calling thread reads the file and finds where each record starts
- * and ends; worker threads decode, check and encode runs of records; the calling thread writes their
- * text in file order. The output, the rejects, the warnings and the counts are the same as converting
- * on one thread (each batch is converted with the writer's counts at its start; a batch that guessed
- * them wrong, or that needs the calling thread to throw, is converted again there).
+ * and ends; worker threads decode, check and encode batches of records (and the calling thread too,
+ * when every worker has enough queued); the calling thread writes their text in file order. The
+ * output, the rejects, the warnings and the counts are the same as converting on one thread (each
+ * batch is converted with a guess of the writer's counts at its start, and shifted on commit; a batch
+ * whose text depends on a wrong guess, or that needs the calling thread to throw, is converted again
+ * there).
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -182,9 +184,9 @@ type Entry = { kind: 'batch'; batch: PackedBatch; base: BatchBase; result: Promi
 
 /**
  * `convertRecordBatches` with the records decoded, checked and encoded on `plan.workers` worker
- * threads; yields the output in file order (text, and the workers' UTF-8 bytes). Same output, rejects,
- * warnings and counts. `root` is checked on the workers (options.check is used only for batches the
- * calling thread converts again).
+ * threads and the calling thread; yields the output in file order (text, and UTF-8 bytes). Same
+ * output, rejects, warnings and counts. Workers check images under `root` themselves; the calling
+ * thread uses `options.check` (which must check the same).
  */
 export async function* convertRecordBatchesInParallel(
   source: ByteSource,
