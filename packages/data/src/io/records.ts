@@ -249,7 +249,7 @@ interface ReadReports {
 }
 
 /** A counter of the record items read: `take` says whether an item is a record (a header is handed on), `end` reports the total. */
-export function readCounter(options: ReadReports): { take(item: RawItem): boolean; end(): void } {
+function readCounter(options: ReadReports): { take(item: RawItem): boolean; end(): void } {
   const every = options.progressEvery ?? 10000;
   let done = 0;
   return {
@@ -271,7 +271,7 @@ export function readCounter(options: ReadReports): { take(item: RawItem): boolea
 /** A record item decoded into a canonical record, or its reject. */
 type DecodedItem = { kind: 'record'; record: VlitRecord } | { kind: 'reject'; reject: RejectedRecord; error: VlitError };
 
-export function decodeItem(dialect: RecordDialect, item: RawItem, options: ReadRecordsOptions): DecodedItem {
+function decodeItem(dialect: RecordDialect, item: RawItem, options: ReadRecordsOptions): DecodedItem {
   if (item.kind === 'error') {
     const err = locateError(item.error, { file: options.file, index: item.index, line: item.line, id: item.key });
     return { kind: 'reject', reject: toRejectedRecord(err, item.source.text, item.truncated), error: err };
