@@ -7,7 +7,9 @@
 // returned); `tiny-optimum` loads the same tiny weights with the graph Vlit writes to files (Optimum's
 // protocol: the whole cache returned and copied every pass), for contrast. A last line per decoder times a
 // batch whose rows want 6 to 96 new tokens, with and without dropping finished rows from the batch.
-import { loadavg } from 'node:os';
+// Each decoder runs on one onnxruntime thread; `tiny` runs again with onnxruntime's default thread count
+// (BENCH_THREADS=1,2,auto to choose): a batch's larger products can use the second core, a batch-1 pass cannot.
+import { availableParallelism, loadavg } from 'node:os';
 import {
   buildLlamaOnnx,
   createLlamaDecoder,
@@ -21,10 +23,22 @@ import {
 } from '@vlit/models';
 import { createNodeRuntime } from '@vlit/runtime/node';
 
-const THREADS = Number(process.env.BENCH_THREADS ?? 1);
+// Thread settings per decoder: a number is onnxruntime's intra-op thread count, `auto` leaves it to
+// onnxruntime (one thread per core, what a runtime made with createNodeRuntime() gets). By default every
+// decoder runs on 1 thread (per-core efficiency) and `tiny`, the decoder of the goal, also with `auto`.
+const THREAD_SETTINGS = process.env.BENCH_THREADS?.split(',');
+const threadsFor = (name) => THREAD_SETTINGS ?? (name === 'tiny' ? ['1', 'auto'] : ['1']);
 const NEW_TOKENS = Number(process.env.BENCH_NEW_TOKENS ?? 48);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 10);
-const runtime = createNodeRuntime({ session: { intraOpThreads: THREADS, interOpThreads: 1 } });
+const runtimes = new Map();
+function runtimeFor(threads) {
+  if (!runtimes.has(threads)) {
+    const session = threads === 'auto' ? { interOpThreads: 1 } : { intraOpThreads: Number(threads), interOpThreads: 1 };
+    runtimes.set(threads, createNodeRuntime({ session }));
+  }
+  return runtimes.get(threads);
+}
+const threadLabel = (threads) => (threads === 'auto' ? `onnxruntime's default threads (${availableParallelism()} cores)` : `${threads} thread(s)`);
 // The tiny decoder (the size of the test decoders, where per-step overhead dominates) and a larger one, for contrast.
 const CONFIGS = {
   tiny: tinyLlamaConfig({
@@ -49,7 +63,8 @@ const CONFIGS = {
 CONFIGS['tiny-optimum'] = CONFIGS.tiny;
 const which = (process.env.BENCH_MODELS ?? 'tiny,tiny-optimum,small').split(',');
 
-async function loadModel(name, config) {
+async function loadModel(name, config, threads) {
+  const runtime = runtimeFor(threads);
   if (name !== 'tiny-optimum') return createLlamaDecoder({ backend: runtime.backend, config, seed: 'bench-generate-batch' });
   const weights = initLlamaWeights(config, 'bench-generate-batch');
   const files = llamaOnnxFiles(buildLlamaOnnx(config, weights));
@@ -58,8 +73,9 @@ async function loadModel(name, config) {
 }
 const options = { maxNewTokens: NEW_TOKENS, stopTokenIds: [] };
 
-async function bench(name, config) {
-  const model = await loadModel(name, config);
+async function bench(name, config, threads) {
+  const model = await loadModel(name, config, threads);
+  const label = threads === '1' ? name : `${name} (${threads} threads)`;
   // For the breakdown line only: time spent inside model.forward (the loader and its session runs),
   // against the generation loop around it. Two clock reads per forward pass, far below a pass's cost.
   let forwardMs = 0;
@@ -121,7 +137,7 @@ async function bench(name, config) {
   const cpuTokS = (r) => (r.tokens / r.cpuMs) * 1000;
   const params = Object.values(model.weights).reduce((n, t) => n + t.data.length, 0);
   console.log(
-    `\n${name}: Llama-style decoder, hidden ${config.hiddenSize}, ${config.numHiddenLayers} layers, vocab ${config.vocabSize} (${(params / 1e6).toFixed(1)}M parameters), onnxruntime-node, ${THREADS} thread(s); load average at end ${loadavg()[0].toFixed(1)}.`,
+    `\n${label}: Llama-style decoder, hidden ${config.hiddenSize}, ${config.numHiddenLayers} layers, vocab ${config.vocabSize} (${(params / 1e6).toFixed(1)}M parameters), onnxruntime-node, ${threadLabel(threads)}; load average at end ${loadavg()[0].toFixed(1)}.`,
   );
   console.log(`8 prompts of 12..61 tokens, ${NEW_TOKENS} new tokens each, greedy; best of ${REPEATS}.`);
   console.table(
@@ -145,9 +161,9 @@ async function bench(name, config) {
     const { ms, breakdown: b } = results[size];
     return `batch ${size}: ${b.forwardMs.toFixed(1)} ms in ${b.forwardCalls} forward passes (${(b.forwardMs / b.forwardCalls).toFixed(3)} ms each), ${(ms - b.forwardMs).toFixed(1)} ms outside, ${b.faults} page faults`;
   });
-  console.log(`${name} breakdown of the best repeat: ${parts.join('; ')}.`);
+  console.log(`${label} breakdown of the best repeat: ${parts.join('; ')}.`);
   console.log(
-    `${name}: batch 8 / batch 1 generated tokens/s: ${(tokS(results[8]) / tokS(base)).toFixed(2)}x wall, ${(cpuTokS(results[8]) / cpuTokS(base)).toFixed(2)}x CPU (goal >= 4x)`,
+    `${label}: batch 8 / batch 1 generated tokens/s: ${(tokS(results[8]) / tokS(base)).toFixed(2)}x wall, ${(cpuTokS(results[8]) / cpuTokS(base)).toFixed(2)}x CPU (goal >= 4x)`,
   );
   // Rows of different lengths (6 to 96 new tokens): once at most half the rows still generate,
   // generateBatch drops the finished rows from the batch. Against the same batch with the model's
@@ -171,14 +187,14 @@ async function bench(name, config) {
   }
   const mixedSame = mixed.compacted.out.every((o, i) => o === mixed.riding.out[i]);
   console.log(
-    `${name}: batch 8 with 6..96 new tokens per row: ${mixed.compacted.ms.toFixed(0)} ms with finished rows dropped, ${mixed.riding.ms.toFixed(0)} ms with them riding along (${(mixed.riding.ms / mixed.compacted.ms).toFixed(2)}x); tokens identical: ${mixedSame}`,
+    `${label}: batch 8 with 6..96 new tokens per row: ${mixed.compacted.ms.toFixed(0)} ms with finished rows dropped, ${mixed.riding.ms.toFixed(0)} ms with them riding along (${(mixed.riding.ms / mixed.compacted.ms).toFixed(2)}x); tokens identical: ${mixedSame}`,
   );
   await model.dispose();
   return same(4) && same(8) && mixedSame;
 }
 
 let ok = true;
-for (const name of which) ok = (await bench(name, CONFIGS[name])) && ok;
+for (const name of which) for (const threads of threadsFor(name)) ok = (await bench(name, CONFIGS[name], threads)) && ok;
 if (!ok) {
   console.error('batched outputs differ from batch-1 outputs');
   process.exit(1);
