@@ -110,6 +110,8 @@ function closeStream(stream: WriteStream): Promise<void> {
 
 /** Bytes gathered before each write of `writeTextFile`. */
 const WRITE_BUFFER_BYTES = 1 << 20;
+/** Byte chunks this large (a worker's batch of the parallel `convertFile`) are written as they are, not copied into the buffer. */
+const DIRECT_WRITE_BYTES = 64 * 1024;
 
 /**
  * Write text chunks (or arrays of them) to a file atomically (a temporary file renamed into place),
@@ -122,7 +124,7 @@ export async function writeTextFile(
 ): Promise<void> {
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const temp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const stream = createWriteStream(temp);
+  const stream = createWriteStream(temp, { highWaterMark: 4 * WRITE_BUFFER_BYTES });
   let buffer = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
   let used = 0;
   const flush = (): Promise<void> | undefined => {
@@ -146,10 +148,10 @@ export async function writeTextFile(
     used += buffer.write(chunk, used, 'utf8');
   };
   const addBytes = async (bytes: Uint8Array): Promise<void> => {
-    if (bytes.length > WRITE_BUFFER_BYTES - used) {
+    if (bytes.length >= DIRECT_WRITE_BYTES || bytes.length > WRITE_BUFFER_BYTES - used) {
       const wait = flush();
       if (wait) await wait;
-      if (bytes.length > WRITE_BUFFER_BYTES) {
+      if (bytes.length >= DIRECT_WRITE_BYTES) {
         const big = writeChunk(stream, bytes);
         if (big) await big;
         return;

@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { RecordDialect } from './codec.js';
 import { dialectSpec, type DialectSpec } from './dialects/spec.js';
 import {
@@ -109,9 +109,16 @@ interface Job {
   worker: number;
 }
 
-/** Worker threads set up for one conversion; a job on a worker that dies fails (and is converted again on the calling thread). */
+type Answer = { id: number; result?: BatchResult; error?: string };
+
+/**
+ * Worker threads set up for one conversion; a job on a worker that dies fails (and is converted again on
+ * the calling thread). Each worker answers on its own port, which `poll` reads without waiting: the
+ * calling thread learns of finished batches between two of its own, not only when it next awaits.
+ */
 class ConvertPool {
   private readonly workers: (Worker | undefined)[] = [];
+  private readonly ports: (MessagePort | undefined)[] = [];
   private readonly load: number[] = [];
   private readonly jobs = new Map<number, Job>();
   private nextId = 0;
@@ -124,17 +131,13 @@ class ConvertPool {
       } catch {
         continue;
       }
+      const { port1: answers, port2 } = new MessageChannel();
       this.workers[w] = worker;
+      this.ports[w] = answers;
       this.load[w] = 0;
-      worker.postMessage({ setup });
-      worker.on('message', (m: { id: number; result?: BatchResult; error?: string }) => {
-        const job = this.jobs.get(m.id);
-        if (!job) return;
-        this.jobs.delete(m.id);
-        this.load[w]--;
-        if (m.result) job.resolve(m.result);
-        else job.reject(new Error(m.error));
-      });
+      worker.postMessage({ setup, answers: port2 }, [port2]);
+      answers.on('message', (m: Answer) => this.answer(w, m));
+      worker.on('message', (m: Answer) => this.answer(w, m)); // a worker sent a batch before its setup answers here (an error)
       const died = (err: Error): void => {
         if (this.workers[w] !== worker) return;
         this.workers[w] = undefined;
@@ -146,6 +149,24 @@ class ConvertPool {
       };
       worker.on('error', died);
       worker.on('exit', (code) => died(new Error(`convert worker exited with code ${code}`)));
+    }
+  }
+
+  private answer(w: number, m: Answer): void {
+    const job = this.jobs.get(m.id);
+    if (!job) return;
+    this.jobs.delete(m.id);
+    this.load[w]--;
+    if (m.result) job.resolve(m.result);
+    else job.reject(new Error(m.error));
+  }
+
+  /** Take in the answers already waiting on the workers' ports (their jobs resolve), without waiting for more. */
+  poll(): void {
+    for (let w = 0; w < this.ports.length; w++) {
+      const port = this.ports[w];
+      if (!port) continue;
+      for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) this.answer(w, m.message as Answer);
     }
   }
 
@@ -175,6 +196,8 @@ class ConvertPool {
   async close(): Promise<void> {
     const live = this.workers.filter((w): w is Worker => w !== undefined);
     this.workers.length = 0;
+    for (const port of this.ports) port?.close();
+    this.ports.length = 0;
     await Promise.all(live.map((w) => w.terminate()));
   }
 }
@@ -241,8 +264,9 @@ export async function* convertRecordBatchesInParallel(
     const base = { ...predicted };
     predicted.index += run.length;
     predicted.written += run.length;
-    // Every worker has enough queued: this thread converts the batch now, as a worker would.
+    // Every worker has enough queued (counting the answers waiting on their ports): this thread converts the batch now, as a worker would.
     const workers = pool!;
+    if (workers.pending >= WORKER_DEPTH * workers.live) workers.poll();
     const result = workers.pending >= WORKER_DEPTH * workers.live ? convertPacked(here, batch, base, options.check) : workers.run(batch, base);
     result.catch(() => undefined); // a failed batch is converted again when committed
     queue.push({ kind: 'batch', batch, base, result });
