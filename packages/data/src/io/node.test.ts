@@ -1,6 +1,10 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { isVlitError, NotFoundError, PathEscapeError, ValidationError, type VlitRecord } from '@vlit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageAnnotations } from '../annotations.js';
@@ -17,6 +21,8 @@ import {
   writeTextFile,
 } from './node.js';
 import type { RejectedRecord } from './records.js';
+
+const execFileAsync = promisify(execFile);
 
 let dir: string;
 let root: string;
@@ -154,6 +160,58 @@ describe('files', () => {
     const text = (c: string | Uint8Array): string => (typeof c === 'string' ? c : new TextDecoder().decode(c));
     const expected = chunks.map((c) => (Array.isArray(c) ? c.map(text).join('') : text(c))).join('');
     expect(await readFile(file, 'utf8')).toBe(expected);
+  });
+
+  it('writeTextFile copies byte chunks: a caller may refill one buffer between yields', async () => {
+    const file = path.join(dir, 'reused.out');
+    const sizes = [100, 70_000, 300_000, 1_200_000];
+    async function* refilled(): AsyncGenerator<Uint8Array> {
+      for (const size of sizes) {
+        const shared = new Uint8Array(size);
+        for (let i = 0; i < 6; i++) {
+          yield shared.fill(97 + i); // 'a', 'b', ... in the same memory each time
+          await new Promise((r) => setTimeout(r, 1));
+        }
+      }
+    }
+    await writeTextFile(file, refilled());
+    const expected = sizes.map((size) => [0, 1, 2, 3, 4, 5].map((i) => String.fromCharCode(97 + i).repeat(size)).join('')).join('');
+    expect(await readFile(file, 'utf8')).toBe(expected);
+  });
+
+  it('a disk that fails mid-write (a file-size limit) rejects writeTextFile and convertFile with the error and leaves no temporary file', async () => {
+    const built = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'node.js');
+    expect(existsSync(built), 'build the package first (npx tsup): the child process runs dist/node.js').toBe(true);
+    const work = await mkdtemp(path.join(tmpdir(), 'vlit-efbig-'));
+    try {
+      // A 6 MB LLaVA file converted on a worker, and byte chunks that arrive while no write waits for the disk.
+      const records = Array.from({ length: 12_000 }, (_, i) => ({
+        id: `r${i}`,
+        conversations: [
+          { from: 'human', value: `question ${i} ${'q'.repeat(200)}` },
+          { from: 'gpt', value: `answer ${i} ${'a'.repeat(200)}` },
+        ],
+      }));
+      await writeFile(path.join(work, 'in.json'), JSON.stringify(records));
+      const script = path.join(work, 'child.mjs');
+      await writeFile(
+        script,
+        `import { convertFile, writeTextFile } from ${JSON.stringify(pathToFileURL(built).href)};
+const out = {};
+async function* slow() { for (let i = 0; i < 40; i++) { yield new Uint8Array(100_000).fill(97); await new Promise((r) => setTimeout(r, 2)); } }
+try { await writeTextFile(${JSON.stringify(path.join(work, 'text.out'))}, slow()); out.text = 'written'; } catch (e) { out.text = e.code; }
+try { await convertFile({ input: ${JSON.stringify(path.join(work, 'in.json'))}, output: ${JSON.stringify(path.join(work, 'out.jsonl'))}, from: 'llava', to: 'vlit', workers: 1 }); out.convert = 'written'; } catch (e) { out.convert = e.code ?? e.cause?.code ?? String(e); }
+console.log(JSON.stringify(out));
+`,
+      );
+      // 512 KiB per file (bash counts in KiB); node ignores SIGXFSZ, so a write past it fails with EFBIG
+      const { stdout } = await execFileAsync('bash', ['-c', `ulimit -f 512; exec "${process.execPath}" "${script}"`], { encoding: 'utf8' });
+      expect(JSON.parse(stdout.trim())).toEqual({ text: 'EFBIG', convert: 'EFBIG' });
+      expect((await readdir(work)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+      expect(existsSync(path.join(work, 'text.out')) || existsSync(path.join(work, 'out.jsonl'))).toBe(false);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
   it('extractMimicItImages unpacks base64 images and refuses ids that leave the folder', async () => {
     const imagesJson = path.join(dir, 'LA.json');

@@ -104,27 +104,52 @@ function writeChunk(stream: WriteStream, chunk: string | Uint8Array): Promise<vo
 function closeStream(stream: WriteStream): Promise<void> {
   return new Promise((resolve, reject) => {
     stream.once('error', reject);
-    stream.end(() => resolve());
+    stream.end((err?: Error | null) => (err ? reject(err) : resolve()));
   });
 }
 
 /** Bytes gathered before each write of `writeTextFile`. */
 const WRITE_BUFFER_BYTES = 1 << 20;
-/** Byte chunks this large (a worker's batch of the parallel `convertFile`) are written as they are, not copied into the buffer. */
+/** Bytes the file stream may hold before a write waits for the disk. */
+const STREAM_BYTES = 4 * WRITE_BUFFER_BYTES;
+/** Handed-over byte chunks this large (a worker's batch of the parallel `convertFile`) are written as they are, not copied. */
 const DIRECT_WRITE_BYTES = 64 * 1024;
 
 /**
  * Write text chunks (or arrays of them) to a file atomically (a temporary file renamed into place),
- * encoding small chunks straight into a 1 MiB byte buffer and waiting for the disk when the stream's
- * buffer is full (memory stays bounded).
+ * encoding small chunks straight into a 1 MiB byte buffer and waiting for the disk when the stream
+ * holds 4 MiB (memory stays bounded). Byte chunks are copied before the next chunk is asked for, so a
+ * caller may reuse its buffer.
  */
 export async function writeTextFile(
   file: string,
   chunks: AsyncIterable<string | Uint8Array | readonly (string | Uint8Array)[]> | Iterable<string | Uint8Array | readonly (string | Uint8Array)[]>,
 ): Promise<void> {
+  await writeChunksToFile(file, chunks, false);
+}
+
+/**
+ * `writeTextFile`; with `handOver`, byte chunks of 64 KiB or more are written as they are (the caller
+ * never touches them again), not copied.
+ */
+async function writeChunksToFile(
+  file: string,
+  chunks: AsyncIterable<string | Uint8Array | readonly (string | Uint8Array)[]> | Iterable<string | Uint8Array | readonly (string | Uint8Array)[]>,
+  handOver: boolean,
+): Promise<void> {
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const temp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const stream = createWriteStream(temp, { highWaterMark: 4 * WRITE_BUFFER_BYTES });
+  const stream = createWriteStream(temp, { highWaterMark: STREAM_BYTES });
+  // The stream's first error, thrown at the next write or at the close: most writes do not wait for
+  // 'drain', and an 'error' event with no listener would end the process instead of this call.
+  let failed: Error | undefined;
+  stream.on('error', (err) => {
+    failed ??= err;
+  });
+  const write = (chunk: string | Uint8Array): Promise<void> | undefined => {
+    if (failed) throw failed;
+    return writeChunk(stream, chunk);
+  };
   let buffer = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
   let used = 0;
   const flush = (): Promise<void> | undefined => {
@@ -132,7 +157,7 @@ export async function writeTextFile(
     const full = buffer.subarray(0, used);
     buffer = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
     used = 0;
-    return writeChunk(stream, full);
+    return write(full);
   };
   const add = async (chunk: string): Promise<void> => {
     // UTF-8 takes at most 3 bytes per UTF-16 code unit: a chunk within that bound always fits whole.
@@ -140,7 +165,7 @@ export async function writeTextFile(
       const wait = flush();
       if (wait) await wait;
       if (chunk.length * 3 > WRITE_BUFFER_BYTES) {
-        const big = writeChunk(stream, chunk);
+        const big = write(chunk);
         if (big) await big;
         return;
       }
@@ -148,11 +173,13 @@ export async function writeTextFile(
     used += buffer.write(chunk, used, 'utf8');
   };
   const addBytes = async (bytes: Uint8Array): Promise<void> => {
-    if (bytes.length >= DIRECT_WRITE_BYTES || bytes.length > WRITE_BUFFER_BYTES - used) {
+    const direct = handOver ? bytes.length >= DIRECT_WRITE_BYTES : bytes.length > WRITE_BUFFER_BYTES;
+    if (direct || bytes.length > WRITE_BUFFER_BYTES - used) {
       const wait = flush();
       if (wait) await wait;
-      if (bytes.length >= DIRECT_WRITE_BYTES) {
-        const big = writeChunk(stream, bytes);
+      if (direct) {
+        // the stream keeps the chunk until it is on disk: a caller's buffer is copied first
+        const big = write(handOver ? bytes : Buffer.from(bytes));
         if (big) await big;
         return;
       }
@@ -177,7 +204,9 @@ export async function writeTextFile(
     }
     const wait = flush();
     if (wait) await wait;
+    if (failed) throw failed;
     await closeStream(stream);
+    if (failed) throw failed;
     await rename(temp, file);
   } catch (err) {
     stream.destroy();
@@ -332,9 +361,11 @@ export async function convertFile(options: ConvertFileOptions): Promise<Conversi
   const workers = options.workers ?? (total >= PARALLEL_MIN_BYTES ? defaultConvertWorkers() : 0);
   const plan = parallelPlan(options.from, options.to, workers, { maxDepth: options.maxDepth });
   try {
-    await writeTextFile(
+    // the parallel path yields the workers' bytes, which nothing else holds: written without a copy
+    await writeChunksToFile(
       options.output,
       plan ? convertRecordBatchesInParallel(source, convertOptions, stats, plan) : convertRecordBatches(source, convertOptions, stats),
+      true,
     );
   } finally {
     await rejects?.close();

@@ -132,10 +132,17 @@ class ConvertPool {
         continue;
       }
       const { port1: answers, port2 } = new MessageChannel();
+      try {
+        worker.postMessage({ setup, answers: port2 }, [port2]);
+      } catch {
+        // a setup that cannot be sent: no worker, rather than one left running
+        answers.close();
+        void worker.terminate();
+        continue;
+      }
       this.workers[w] = worker;
       this.ports[w] = answers;
       this.load[w] = 0;
-      worker.postMessage({ setup, answers: port2 }, [port2]);
       answers.on('message', (m: Answer) => this.answer(w, m));
       worker.on('message', (m: Answer) => this.answer(w, m)); // a worker sent a batch before its setup answers here (an error)
       const died = (err: Error): void => {
