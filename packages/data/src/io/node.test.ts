@@ -146,13 +146,13 @@ describe('files', () => {
     expect(await readdir(dir)).not.toContain(expect.stringMatching(/text\.out\..*\.tmp$/));
   });
 
-  it('writeTextFile keeps the order of strings and UTF-8 byte chunks of every size (small ones buffered, 64 KiB and up written as they are)', async () => {
+  it('writeTextFile keeps the order of strings and UTF-8 byte chunks of every size (buffered, or over 1 MiB written on their own)', async () => {
     const file = path.join(dir, 'mixed.out');
     const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
     const chunks: (string | Uint8Array | (string | Uint8Array)[])[] = [];
     for (let i = 0; i < 60; i++) {
       chunks.push(`s${i} ✓\n`, utf8(`b${i} 日本\n`));
-      if (i % 7 === 0) chunks.push(utf8(`${i}é`.repeat(20_000 + i))); // 60 KB to 120 KB: both sides of 64 KiB
+      if (i % 7 === 0) chunks.push(utf8(`${i}é`.repeat(20_000 + i))); // 60 KB to 120 KB
       if (i % 11 === 0) chunks.push([`p${i},`, utf8('🌳'.repeat(17_000)), `,q${i}\n`]);
       if (i === 30) chunks.push(utf8('x'.repeat(1_500_000))); // over the 1 MiB buffer
     }
@@ -213,6 +213,7 @@ console.log(JSON.stringify(out));
       await rm(work, { recursive: true, force: true });
     }
   });
+
   it('extractMimicItImages unpacks base64 images and refuses ids that leave the folder', async () => {
     const imagesJson = path.join(dir, 'LA.json');
     const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
