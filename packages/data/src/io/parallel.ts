@@ -168,18 +168,24 @@ class ConvertPool {
     else job.reject(new Error(m.error));
   }
 
+  /**
+   * Whether fewer than `depth` batches per live worker are unanswered, counting the answers already
+   * waiting on the ports (read first when the count says full).
+   */
+  hasRoom(depth: number): boolean {
+    const limit = depth * this.live;
+    if (this.jobs.size < limit) return true;
+    this.poll();
+    return this.jobs.size < limit;
+  }
+
   /** Take in the answers already waiting on the workers' ports (their jobs resolve), without waiting for more. */
-  poll(): void {
+  private poll(): void {
     for (let w = 0; w < this.ports.length; w++) {
       const port = this.ports[w];
       if (!port) continue;
       for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) this.answer(w, m.message as Answer);
     }
-  }
-
-  /** Batches sent and not yet answered. */
-  get pending(): number {
-    return this.jobs.size;
   }
 
   /** Number of live workers. */
@@ -271,10 +277,9 @@ export async function* convertRecordBatchesInParallel(
     const base = { ...predicted };
     predicted.index += run.length;
     predicted.written += run.length;
-    // Every worker has enough queued (counting the answers waiting on their ports): this thread converts the batch now, as a worker would.
+    // Every worker has enough queued: this thread converts the batch now, as a worker would.
     const workers = pool!;
-    if (workers.pending >= WORKER_DEPTH * workers.live) workers.poll();
-    const result = workers.pending >= WORKER_DEPTH * workers.live ? convertPacked(here, batch, base, options.check) : workers.run(batch, base);
+    const result = workers.hasRoom(WORKER_DEPTH) ? workers.run(batch, base) : convertPacked(here, batch, base, options.check);
     result.catch(() => undefined); // a failed batch is converted again when committed
     queue.push({ kind: 'batch', batch, base, result });
   };
