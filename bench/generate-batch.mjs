@@ -6,7 +6,8 @@
 // createLlamaDecoder runs the in-place cache protocol (slot buffers, only the step's keys and values
 // returned); `tiny-optimum` loads the same tiny weights with the graph Vlit writes to files (Optimum's
 // protocol: the whole cache returned and copied every pass), for contrast. A last line per decoder times a
-// batch whose rows want 6 to 96 new tokens, with and without dropping finished rows from the batch.
+// batch whose rows want 6 to 96 new tokens, with and without dropping finished rows from the batch, and
+// batches prefilled in prompt buckets against one padded prompt pass.
 // Each decoder runs on one onnxruntime thread; `tiny` runs again with onnxruntime's default thread count
 // (BENCH_THREADS=1,2,auto to choose): a batch's larger products can use the second core, a batch-1 pass cannot.
 import { availableParallelism, loadavg } from 'node:os';
@@ -165,32 +166,53 @@ async function bench(name, config, threads) {
   console.log(
     `${label}: batch 8 / batch 1 generated tokens/s: ${(tokS(results[8]) / tokS(base)).toFixed(2)}x wall, ${(cpuTokS(results[8]) / cpuTokS(base)).toFixed(2)}x CPU (goal >= 4x)`,
   );
+  // Two variants of the model on one batch, interleaved, best of REPEATS after a warm-up round; tokens compared.
+  async function versus(variants, rows) {
+    const timed = variants.map(() => ({ ms: Infinity }));
+    for (let r = 0; r < REPEATS + 1; r++) {
+      for (const [k, m] of variants.entries()) {
+        const t0 = performance.now();
+        const out = await generateBatch(m, rows);
+        if (r > 0) timed[k].ms = Math.min(timed[k].ms, performance.now() - t0);
+        timed[k].out = out.map((o) => o.tokenIds.join(','));
+      }
+    }
+    const same = timed[0].out.every((o, i) => o === timed[1].out[i]);
+    return { ms: timed.map((t) => t.ms), ratio: timed[1].ms / timed[0].ms, same };
+  }
   // Rows of different lengths (6 to 96 new tokens): once at most half the rows still generate,
   // generateBatch drops the finished rows from the batch. Against the same batch with the model's
-  // selectCacheRows hidden (finished rows ride along to the end), same run, interleaved, best of REPEATS.
-  const mixedOptions = prompts.map((_, i) => ({ maxNewTokens: i === 7 ? 96 : 6 * (i + 1), stopTokenIds: [] }));
+  // selectCacheRows hidden (finished rows ride along to the end).
   const riding = Object.create(model, { selectCacheRows: { value: undefined } });
-  const mixed = { compacted: { ms: Infinity }, riding: { ms: Infinity } };
-  for (let r = 0; r < REPEATS + 1; r++) {
-    for (const [key, m] of [
-      ['compacted', model],
-      ['riding', riding],
-    ]) {
-      const t0 = performance.now();
-      const out = await generateBatch(
-        m,
-        prompts.map((ids, i) => ({ input: { inputIds: ids }, options: mixedOptions[i] })),
-      );
-      if (r > 0) mixed[key].ms = Math.min(mixed[key].ms, performance.now() - t0);
-      mixed[key].out = out.map((o) => o.tokenIds.join(','));
-    }
-  }
-  const mixedSame = mixed.compacted.out.every((o, i) => o === mixed.riding.out[i]);
-  console.log(
-    `${label}: batch 8 with 6..96 new tokens per row: ${mixed.compacted.ms.toFixed(0)} ms with finished rows dropped, ${mixed.riding.ms.toFixed(0)} ms with them riding along (${(mixed.riding.ms / mixed.compacted.ms).toFixed(2)}x); tokens identical: ${mixedSame}`,
+  const mixed = await versus(
+    [model, riding],
+    prompts.map((ids, i) => ({ input: { inputIds: ids }, options: { maxNewTokens: i === 7 ? 96 : 6 * (i + 1), stopTokenIds: [] } })),
   );
+  console.log(
+    `${label}: batch 8 with 6..96 new tokens per row: ${mixed.ms[0].toFixed(0)} ms with finished rows dropped, ${mixed.ms[1].toFixed(0)} ms with them riding along (${mixed.ratio.toFixed(2)}x); tokens identical: ${mixed.same}`,
+  );
+  // Prompt buckets: generateBatch prefills prompts of very different lengths in separate passes, each padded to
+  // its own longest prompt, and joins their caches (stackCaches). Against one prompt pass padded to the longest
+  // (stackCaches hidden): the 8 prompts above (48 new tokens), and a skewed batch of one 400-token prompt and
+  // seven of 20 (16 new tokens), as concurrent requests can be.
+  const unbucketed = Object.create(model, { stackCaches: { value: undefined } });
+  const skewed = Array.from({ length: 8 }, (_, i) => Array.from({ length: i === 0 ? 400 : 20 }, (_, j) => (j * 7919 + i * 104729 + 29) % config.vocabSize));
+  let bucketsSame = true;
+  for (const [what, rows, rowOptions] of [
+    ['the 8 prompts of 12..61 tokens', prompts, options],
+    ['one prompt of 400 tokens and seven of 20, 16 new tokens each', skewed, { maxNewTokens: 16, stopTokenIds: [] }],
+  ]) {
+    const timed = await versus(
+      [model, unbucketed],
+      rows.map((ids) => ({ input: { inputIds: ids }, options: rowOptions })),
+    );
+    bucketsSame &&= timed.same;
+    console.log(
+      `${label}: batch 8, ${what}: ${timed.ms[0].toFixed(1)} ms with prompt buckets, ${timed.ms[1].toFixed(1)} ms with one padded prompt pass (${timed.ratio.toFixed(2)}x); tokens identical: ${timed.same}`,
+    );
+  }
   await model.dispose();
-  return same(4) && same(8) && mixedSame;
+  return same(4) && same(8) && mixed.same && bucketsSame;
 }
 
 let ok = true;

@@ -34,16 +34,33 @@ afterAll(async () => {
 
 describe.each(CASES)('%s: left-padded batch generation matches transformers generate', (name) => {
   it.each(RUNTIME_PLATFORMS)(
-    '%s: 5 prompts of 1..17 tokens, 20 greedy tokens each, without and with an end token that stops rows early',
+    '%s: 6 prompts of 1..70 tokens (the longest prefilled in a pass of its own), 20 greedy tokens each, without and with an end token that stops rows early',
     async (platform) => {
       const ref = JSON.parse(readFileSync(join(work, `${name}.json`), 'utf8')) as Reference;
       const model = await loadHfLanguageModel(join(work, name), { runtime: runtimes[platform] });
       loaded.push(model);
+      // The [batch, seq] of every forward pass, seen through a model that only records them.
+      const passes: number[][] = [];
+      const counted = Object.create(model, {
+        forward: {
+          value: (input: Parameters<HfLanguageModel['forward']>[0]) => {
+            passes.push([...(input.inputIds ?? input.inputsEmbeds)!.dims.slice(0, 2)]);
+            return model.forward(input);
+          },
+        },
+      }) as HfLanguageModel;
       const free = await generateBatch(
-        model,
+        counted,
         ref.prompts.map((ids) => ({ input: { inputIds: ids }, options: { maxNewTokens: ref.new, stopTokenIds: [] } })),
       );
       expect(free.map((r) => r.tokenIds)).toEqual(ref.free);
+      // Prompts of 1, 2, 7, 12, 17 | 70 tokens: two prompt passes (32 per pass + rows x longest: 117 + 102
+      // against 452 for one pass of 6 x 70, worked by hand), whose caches are joined; then the whole batch.
+      expect(passes.slice(0, 3)).toEqual([
+        [5, 17],
+        [1, 70],
+        [6, 1],
+      ]);
       const stopped = await generateBatch(
         model,
         ref.prompts.map((ids) => ({ input: { inputIds: ids }, options: { maxNewTokens: ref.new, stopTokenIds: [ref.eos] } })),

@@ -43,8 +43,18 @@ describe.each(Object.keys(CONFIGS))('batched generation with decoder %s', (name)
       const m = models[p]!;
       const options: GenerateOptions = { maxNewTokens: 24, stopTokenIds: [] };
       const steps: Array<{ active: number; batch: number }> = [];
+      // The [batch, seq] of every forward pass, seen through a model that only records them.
+      const passes: number[][] = [];
+      const counted = Object.create(m, {
+        forward: {
+          value: (input: Parameters<LlamaDecoder['forward']>[0]) => {
+            passes.push([...(input.inputIds ?? input.inputsEmbeds)!.dims.slice(0, 2)]);
+            return m.forward(input);
+          },
+        },
+      }) as LlamaDecoder;
       const batched = await generateBatch(
-        m,
+        counted,
         PROMPTS.map((ids) => ({ input: { inputIds: ids }, options })),
         { onStep: (e) => steps.push(e) },
       );
@@ -54,7 +64,11 @@ describe.each(Object.keys(CONFIGS))('batched generation with decoder %s', (name)
         expect(batched[i].tokenIds, `row ${i}`).toEqual(alone.tokenIds);
         expect(batched[i].usage).toEqual({ promptTokens: PROMPTS[i].length, completionTokens: 24 });
       }
-      // One batch of 8 (one prefill + 23 decoding passes), not 8 runs.
+      // One batch of 8, not 8 runs: the prompts (1, 3, 4, 7 | 14, 26, 26, 30 tokens) are prefilled in two
+      // buckets, which minimise 32 per pass + rows x longest prompt (60 + 152 against 272 for one pass of 8 x 30,
+      // worked by hand), then 23 decoding passes of all 8 rows.
+      expect(PROMPTS.map((q) => q.length).sort((a, b) => a - b)).toEqual([1, 3, 4, 7, 14, 26, 26, 30]);
+      expect(passes).toEqual([[4, 7], [4, 30], ...Array.from({ length: 23 }, () => [8, 1])]);
       expect(steps).toHaveLength(24);
       expect(steps.every((s) => s.batch === 8)).toBe(true);
       // The rows do not all generate the same thing (the comparison is not vacuous).

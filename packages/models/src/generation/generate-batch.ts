@@ -185,21 +185,93 @@ function selectRows(t: Tensor<'int64'>, keep: readonly number[]): Tensor<'int64'
   return out;
 }
 
-async function runGroup(model: LanguageModel, group: RowState[], options: GenerateBatchOptions): Promise<void> {
-  let rows = group;
-  let n = rows.length;
-  const pad = options.padTokenId ?? 0;
-  const width = Math.max(...rows.map((r) => r.promptTokens));
-  const useEmbeds = rows.some((r) => r.embeds !== undefined);
-  // The attention mask [n, total]: 0 over each row's left padding; one column more per step.
-  let mask = createTensor('int64', [n, width]);
+/** A model that can join caches of different lengths (OnnxLanguageModel). */
+interface CacheStacker {
+  stackCaches(caches: readonly KvCache[]): KvCache;
+}
+
+function canStack(model: LanguageModel): model is LanguageModel & CacheStacker {
+  return typeof (model as Partial<CacheStacker>).stackCaches === 'function';
+}
+
+/**
+ * What one more prompt pass costs, in padded prompt positions: the fixed cost of a session run (about 0.1 ms
+ * on a laptop CPU) against a position's share of a prompt pass of the tiny decoders (a few microseconds).
+ * Larger models spend more per position, so for them this errs towards fewer passes.
+ */
+const PROMPT_PASS_COST_POSITIONS = 32;
+
+/**
+ * Split rows into prompt buckets of similar lengths, each prefilled in its own pass padded to its own
+ * longest prompt: the consecutive runs of the rows sorted by prompt length that minimise
+ * sum(PROMPT_PASS_COST_POSITIONS + rows * longest prompt) (dynamic programming over the split points).
+ */
+function promptBuckets(rows: readonly RowState[]): RowState[][] {
+  const sorted = [...rows].sort((a, b) => a.promptTokens - b.promptTokens || a.index - b.index);
+  const n = sorted.length;
+  const best = new Float64Array(n + 1).fill(Number.POSITIVE_INFINITY);
+  const start = new Int32Array(n + 1);
+  best[0] = 0;
+  for (let j = 1; j <= n; j++) {
+    for (let i = 0; i < j; i++) {
+      const cost = best[i] + PROMPT_PASS_COST_POSITIONS + (j - i) * sorted[j - 1].promptTokens;
+      if (cost < best[j]) {
+        best[j] = cost;
+        start[j] = i;
+      }
+    }
+  }
+  const buckets: RowState[][] = [];
+  for (let j = n; j > 0; j = start[j]) buckets.unshift(sorted.slice(start[j], j));
+  return buckets;
+}
+
+/** The attention mask [rows, width] of left-padded prompts: 0 over each row's padding. */
+function promptMask(rows: readonly RowState[], width: number): Tensor<'int64'> {
+  const mask = createTensor('int64', [rows.length, width]);
   rows.forEach((r, b) => mask.data.fill(1n, b * width + width - r.promptTokens, (b + 1) * width));
+  return mask;
+}
+
+/** The prompt pass of some rows, left-padded to their longest prompt; logits of the last position only. */
+async function prefill(model: LanguageModel, rows: readonly RowState[], pad: number): Promise<LanguageModelOutput> {
+  const n = rows.length;
+  const width = Math.max(...rows.map((r) => r.promptTokens));
+  const mask = promptMask(rows, width);
   const positions = createTensor('int64', [n, width]);
   rows.forEach((r, b) => {
     const offset = width - r.promptTokens;
     // Padding gets position 1, as Hugging Face derives positions from the mask (never attended to).
     for (let t = 0; t < width; t++) positions.data[b * width + t] = BigInt(t >= offset ? t - offset : 1);
   });
+  if (rows.some((r) => r.embeds !== undefined)) {
+    const h = model.hiddenSize;
+    const all = createTensor('float32', [n, width, h]);
+    for (let b = 0; b < n; b++) {
+      const r = rows[b];
+      const e = r.embeds ?? (await model.embed(createTensor('int64', [1, r.promptIds.length], r.promptIds.map(BigInt))));
+      all.data.set(e.data.subarray(0, r.promptTokens * h), (b * width + width - r.promptTokens) * h);
+    }
+    return model.forward({ inputsEmbeds: all, attentionMask: mask, positionIds: positions, logitsToKeep: 1 });
+  }
+  const ids = createTensor('int64', [n, width]);
+  rows.forEach((r, b) => {
+    const offset = width - r.promptTokens;
+    for (let t = 0; t < width; t++) ids.data[b * width + t] = BigInt(t >= offset ? r.promptIds[t - offset] : pad);
+  });
+  return model.forward({ inputIds: ids, attentionMask: mask, positionIds: positions, logitsToKeep: 1 });
+}
+
+async function runGroup(model: LanguageModel, group: RowState[], options: GenerateBatchOptions): Promise<void> {
+  const pad = options.padTokenId ?? 0;
+  // Prompts of very different lengths are prefilled in buckets (less padding), when the model can join
+  // the buckets' caches; every later pass runs the whole batch, left-padded to the longest prompt.
+  const buckets = group.length > 1 && canStack(model) ? promptBuckets(group) : [group];
+  let rows = buckets.flat();
+  let n = rows.length;
+  const width = Math.max(...rows.map((r) => r.promptTokens));
+  // The attention mask [n, total]: 0 over each row's left padding; one column more per step.
+  let mask = promptMask(rows, width);
   const grow = (live: readonly boolean[]): Tensor<'int64'> => {
     const total = mask.dims[1];
     const next = createTensor('int64', [n, total + 1]);
@@ -209,35 +281,30 @@ async function runGroup(model: LanguageModel, group: RowState[], options: Genera
     }
     return next;
   };
-  let out: LanguageModelOutput;
-  if (useEmbeds) {
-    const h = model.hiddenSize;
-    const all = createTensor('float32', [n, width, h]);
-    for (let b = 0; b < n; b++) {
-      const r = rows[b];
-      const e = r.embeds ?? (await model.embed(createTensor('int64', [1, r.promptIds.length], r.promptIds.map(BigInt))));
-      all.data.set(e.data.subarray(0, r.promptTokens * h), (b * width + width - r.promptTokens) * h);
-    }
-    out = await model.forward({ inputsEmbeds: all, attentionMask: mask, positionIds: positions, logitsToKeep: 1 });
-  } else {
-    const ids = createTensor('int64', [n, width]);
-    rows.forEach((r, b) => {
-      const offset = width - r.promptTokens;
-      for (let t = 0; t < width; t++) ids.data[b * width + t] = BigInt(t >= offset ? r.promptIds[t - offset] : pad);
-    });
-    out = await model.forward({ inputIds: ids, attentionMask: mask, positionIds: positions, logitsToKeep: 1 });
-  }
-  let cache: KvCache | undefined = out.cache;
+  // The prompt passes' last-position logits, one row each, in `rows` order.
+  const first: Float32Array[] = [];
+  let cache: KvCache | undefined;
+  const parts: KvCache[] = [];
   try {
-    let logits = out.logits;
-    // The prompt's pass asked for its last position's logits only; a model that returned more has them last.
-    let position = logits.dims[1] - 1;
+    for (const bucket of buckets) {
+      const out = await prefill(model, bucket, pad);
+      if (out.cache) parts.push(out.cache);
+      // The prompt's pass asked for its last position's logits only; a model that returned more has them last.
+      const position = out.logits.dims[1] - 1;
+      bucket.forEach((_, b) => first.push(vocabRow(out.logits, b, position)));
+    }
+    cache = buckets.length === 1 ? parts[0] : (model as LanguageModel & CacheStacker).stackCaches(parts);
+  } finally {
+    if (buckets.length > 1) for (const part of parts) part.dispose();
+  }
+  try {
+    let logitsOf = (b: number): Float32Array => first[b];
     for (let step = 0; ; step++) {
       for (let b = 0; b < n; b++) {
         const r = rows[b];
         if (r.done) continue;
         if (options.signal?.aborted) r.finish('abort');
-        else r.step(vocabRow(logits, b, position));
+        else r.step(logitsOf(b));
       }
       const active = rows.filter((r) => !r.done).length;
       options.onStep?.({ step, active, batch: n });
@@ -265,8 +332,8 @@ async function runGroup(model: LanguageModel, group: RowState[], options: Genera
       const next = await model.forward({ inputIds: ids, attentionMask: mask, positionIds: pos, cache });
       cache?.dispose();
       cache = next.cache;
-      logits = next.logits;
-      position = 0;
+      const logits = next.logits;
+      logitsOf = (b) => vocabRow(logits, b, 0);
     }
   } finally {
     cache?.dispose();

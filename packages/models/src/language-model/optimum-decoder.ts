@@ -55,6 +55,13 @@ export interface OnnxLanguageModel extends LanguageModel {
   repeatCache(cache: KvCache, times: number): KvCache;
   /** A new cache holding the given batch rows of `cache`, in that order (rows may repeat); `cache` stays valid. */
   selectCacheRows(cache: KvCache, rows: readonly number[]): KvCache;
+  /**
+   * One cache holding the rows of every given cache, in order, each right-aligned to the longest one's
+   * length: a shorter cache's rows get zero keys and values in front (left padding, which the caller's
+   * attention mask must cover). The given caches stay valid. `generateBatch` prefills prompts of very
+   * different lengths in separate passes and joins their caches with this.
+   */
+  stackCaches(caches: readonly KvCache[]): KvCache;
   /** Release the sessions. */
   dispose(): Promise<void>;
 }
@@ -523,6 +530,70 @@ class OptimumDecoder implements OnnxLanguageModel {
       out[name] = createTensor(t.dtype, [rows.length, ...rest], pick(t.data as Float32Array | Uint16Array, t.data.length / b) as never);
     }
     return new OptimumKvCache(this.owner, own.length, rows.length, out);
+  }
+
+  stackCaches(caches: readonly KvCache[]): KvCache {
+    if (!Array.isArray(caches) || caches.length === 0) {
+      throw new InvalidArgumentError('stackCaches needs at least one cache', { details: { field: 'caches' } });
+    }
+    const own = caches.map((c) => this.ownCache(c));
+    const length = Math.max(...own.map((c) => c.length));
+    const batch = own.reduce((n, c) => n + c.batch, 0);
+    /**
+     * Copies `runs` runs (one per row and kv head) of `width` positions of `dim` values from `from`, whose
+     * runs are `fromStride` positions apart, to the right end of runs `first`.. of `to` (`toStride` apart).
+     */
+    const place = (
+      to: Float32Array | Uint16Array,
+      toStride: number,
+      first: number,
+      from: Float32Array | Uint16Array,
+      fromStride: number,
+      runs: number,
+      width: number,
+      dim: number,
+    ): void => {
+      for (let r = 0; r < runs; r++)
+        to.set(from.subarray(r * fromStride * dim, (r * fromStride + width) * dim), ((first + r) * toStride + length - width) * dim);
+    };
+    // A model's caches all follow its one protocol (ownCache checked they are this model's).
+    if (this.slots) {
+      const capacity = slotCapacity(length, 0, this.maxContext);
+      const buffers = Array.from({ length: 2 * this.facts.numHiddenLayers }, (_, i) => {
+        const out = new Float32Array(batch * this.kvHeads * capacity * this.headDim);
+        let first = 0;
+        for (const c of own as SlotKvCache[]) {
+          const { store } = c;
+          place(out, capacity, first, store.buffers[i], store.capacity, c.batch * this.kvHeads, c.length, this.headDim);
+          first += c.batch * this.kvHeads;
+        }
+        return out;
+      });
+      return new SlotKvCache(this.owner, length, { batch, capacity, end: length, buffers });
+    }
+    const tensors: Record<string, Tensor> = {};
+    for (const name of Object.keys((own[0] as OptimumKvCache).tensors)) {
+      const parts = (own as OptimumKvCache[]).map((c) => c.tensors[name]);
+      const [, heads, , dim] = parts[0].dims;
+      // The same array type as the parts (a float16 cache stays float16; zero bits are +0 in both).
+      const from0 = parts[0].data as Float32Array | Uint16Array;
+      const out = new (from0.constructor as new (n: number) => Float32Array | Uint16Array)(batch * heads * length * dim);
+      let first = 0;
+      parts.forEach((t, k) => {
+        if (t.dims[1] !== heads || t.dims[3] !== dim || t.dims[2] !== own[k].length) {
+          throw new TensorShapeError(
+            `stackCaches: ${name} of cache ${k} is [${t.dims.join(', ')}], expected [${t.dims[0]}, ${heads}, ${own[k].length}, ${dim}]`,
+            {
+              details: { field: 'caches' },
+            },
+          );
+        }
+        place(out, length, first, t.data as Float32Array | Uint16Array, own[k].length, t.dims[0] * heads, own[k].length, dim);
+        first += t.dims[0] * heads;
+      });
+      tensors[name] = createTensor(parts[0].dtype, [batch, heads, length, dim], out as never);
+    }
+    return new OptimumKvCache(this.owner, length, batch, tensors);
   }
 
   async dispose(): Promise<void> {

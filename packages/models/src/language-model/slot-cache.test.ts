@@ -193,6 +193,58 @@ describe('the in-place cache protocol', () => {
     }
   });
 
+  it('stackCaches joins caches of different lengths on both protocols, each right-aligned under left padding; the parts stay usable', async () => {
+    const files = llamaOnnxFiles(buildLlamaOnnx(config, weights));
+    const optimum = await loadOptimumDecoder(createMemorySource(files, 'optimum-stack'), { backend: runtimes.node.backend });
+    toRelease.push(optimum);
+    const short = [stream(3, 5), stream(6, 6)];
+    const long = stream(11, 7);
+    for (const m of [models.node!, optimum]) {
+      // Part one: two prompts left-padded to 6 in one pass; part two: one prompt of 11.
+      const a = await m.forward({
+        inputIds: createTensor('int64', [2, 6], [0, 0, 0, ...short[0], ...short[1]].map(BigInt)),
+        attentionMask: createTensor('int64', [2, 6], [0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1].map(BigInt)),
+      });
+      const b = await m.forward({ inputIds: ids(long) });
+      const stacked = m.stackCaches([a.cache as KvCache, b.cache as KvCache]);
+      expect(stacked.length).toBe(11);
+      // Two steps of the joined batch, every row left-padded to 11: each row continues as its prompt alone.
+      const rows = [[...short[0]], [...short[1]], [...long]];
+      let mask = rows.map((r) => [...Array(11 - r.length).fill(0), ...r.map(() => 1)]);
+      let cache: KvCache = stacked;
+      let out = a;
+      for (const next of [
+        [20, 21, 22],
+        [30, 31, 32],
+      ]) {
+        mask = mask.map((r) => [...r, 1]);
+        out = await m.forward({
+          inputIds: createTensor('int64', [3, 1], next.map(BigInt)),
+          attentionMask: createTensor('int64', [3, mask[0].length], mask.flat().map(BigInt)),
+          cache,
+        });
+        cache = out.cache as KvCache;
+        rows.forEach((r, k) => r.push(next[k]));
+      }
+      rows.forEach((r, k) => expect(maxAbsDiff(out.logits.data.subarray(k * V, (k + 1) * V), lastLogits(r)), `${m.id} row ${k}`).toBeLessThanOrEqual(1e-4));
+      // The parts were copied, not taken: part two still continues on its own.
+      const alone = await m.forward({ inputIds: ids([40]), cache: b.cache });
+      expect(maxAbsDiff(alone.logits.data, lastLogits([...long, 40]))).toBeLessThanOrEqual(1e-4);
+      const errors = [
+        () => m.stackCaches([]),
+        // A cache this model did not make.
+        () => m.stackCaches([a.cache as KvCache, { length: 1, dispose() {} }]),
+      ].map((f) => {
+        try {
+          f();
+        } catch (e) {
+          return isVlitError(e) && e.code;
+        }
+      });
+      expect(errors).toEqual(['VLIT_INVALID_ARGUMENT', 'VLIT_INVALID_ARGUMENT']);
+    }
+  });
+
   it('logitsToKeep returns the last positions’ logits on both protocols (the session graph computes only those), and the cache is the same', async () => {
     expect(listInputs(buildLlamaDecoderModel(config, weights, { cache: 'slots' })).find((v) => v.name === 'logits_to_keep')?.dims).toEqual([1]);
     const files = llamaOnnxFiles(buildLlamaOnnx(config, weights));

@@ -1,7 +1,7 @@
 """Reference for packages/models/src/generation/generate-batch.hf.test.ts: transformers' own `generate` on a
 left-padded batch, from tiny random decoders built from configs (nothing downloaded).
 
-make OUT: for each case in ../../hf/py/hf_decoders.py (llama-default-untied, mistral-window) saves
+make OUT: for 6 prompts of 1 to 70 tokens and each case in ../../hf/py/hf_decoders.py (llama-default-untied, mistral-window) saves
 OUT/<case>/ with save_pretrained and writes OUT/<case>.json: the prompts, greedy tokens of the left-padded
 batch without an end token ("free"), and with `eos_token_id` set to a token the first row produces ("eos"),
 each row cut at its end token as transformers pads finished rows.
@@ -22,6 +22,9 @@ PROMPTS = [
     [100],
     [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21],
     [33, 44],
+    # A long prompt beside the short ones: Vlit prefills it in a pass of its own (prompt buckets) and joins
+    # the caches; transformers pads every row to it.
+    [(i * 37 + 11) % 127 + 1 for i in range(70)],
 ]
 NEW = 20
 PAD = 0
