@@ -178,6 +178,33 @@ describe('batches and the context', () => {
     }
   });
 
+  it('an abort during the first prompt bucket ends every row before the next bucket’s pass', async () => {
+    const m = await createLlamaDecoder({ backend: runtimes.node.backend, config: CONFIGS['gqa-h48'], seed: 'abort-buckets' });
+    try {
+      const stop = new AbortController();
+      const passes: number[][] = [];
+      const counted = Object.create(m, {
+        forward: {
+          value: (input: Parameters<LlamaDecoder['forward']>[0]) => {
+            passes.push([...(input.inputIds ?? input.inputsEmbeds)!.dims.slice(0, 2)]);
+            stop.abort();
+            return m.forward(input);
+          },
+        },
+      }) as LlamaDecoder;
+      const got = await generateBatch(
+        counted,
+        PROMPTS.map((ids) => ({ input: { inputIds: ids }, options: { maxNewTokens: 5, stopTokenIds: [] } })),
+        { signal: stop.signal },
+      );
+      // The first of the two buckets ([4, 7], see above) ran; the second did not.
+      expect(passes).toEqual([[4, 7]]);
+      expect(got.map((r) => [r.finishReason, r.tokenIds.length])).toEqual(PROMPTS.map(() => ['abort', 0]));
+    } finally {
+      await m.dispose();
+    }
+  });
+
   it('bad rows are typed errors naming the row', async () => {
     const m = await createLlamaDecoder({ backend: runtimes.node.backend, config: CONFIGS['gqa-h48'], seed: 'bad' });
     try {

@@ -7,6 +7,7 @@
 import {
   InvalidArgumentError,
   TensorShapeError,
+  UnsupportedError,
   createRng,
   createTensor,
   type KvCache,
@@ -31,7 +32,10 @@ export interface GenerateBatchOptions {
   signal?: AbortSignal;
   /** Id fed in padding positions (default 0); masked out, so it never changes a result. */
   padTokenId?: number;
-  /** Called after every batched forward pass with the number of rows still generating. */
+  /**
+   * Called once per generated position with the number of rows still generating: after the prompt's
+   * pass (`step` 0, however many prompt buckets it took) and after every decoding pass.
+   */
   onStep?: (event: { step: number; active: number; batch: number }) => void;
 }
 
@@ -287,14 +291,25 @@ async function runGroup(model: LanguageModel, group: RowState[], options: Genera
   const parts: KvCache[] = [];
   try {
     for (const bucket of buckets) {
+      // An abort between prompt passes ends every row without running the rest.
+      if (options.signal?.aborted) {
+        for (const r of rows) r.finish('abort');
+        return;
+      }
       const out = await prefill(model, bucket, pad);
       if (out.cache) parts.push(out.cache);
+      else if (buckets.length > 1) {
+        throw new UnsupportedError(`language model ${model.id} returned no KV cache from a prompt pass, so its prompt buckets cannot be joined`, {
+          details: { field: 'cache' },
+        });
+      }
       // The prompt's pass asked for its last position's logits only; a model that returned more has them last.
       const position = out.logits.dims[1] - 1;
       bucket.forEach((_, b) => first.push(vocabRow(out.logits, b, position)));
     }
     cache = buckets.length === 1 ? parts[0] : (model as LanguageModel & CacheStacker).stackCaches(parts);
   } finally {
+    // The buckets' caches were copied into the joined one (or a pass failed): they are not needed any more.
     if (buckets.length > 1) for (const part of parts) part.dispose();
   }
   try {

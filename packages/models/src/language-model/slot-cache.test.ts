@@ -4,7 +4,7 @@
 // against the Optimum protocol's graph of the same weights.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTensor, isVlitError, type KvCache, type Tensor } from '@vlit/core';
-import { listInputs, listOutputs } from '@vlit/graph';
+import { createGraph, encodeModel, listInputs, listOutputs } from '@vlit/graph';
 import { maxAbsDiff } from '@vlit/test-kit';
 import { RUNTIME_PLATFORMS, createRuntimePair } from '@vlit/test-kit/node';
 import { CONFIGS } from '../decoder/testing/fixtures.js';
@@ -198,19 +198,20 @@ describe('the in-place cache protocol', () => {
     const optimum = await loadOptimumDecoder(createMemorySource(files, 'optimum-stack'), { backend: runtimes.node.backend });
     toRelease.push(optimum);
     const short = [stream(3, 5), stream(6, 6)];
-    const long = stream(11, 7);
+    // Longer than the first slot capacity (64): the parts' slot stores have capacities 64 and 128.
+    const long = stream(70, 7);
     for (const m of [models.node!, optimum]) {
-      // Part one: two prompts left-padded to 6 in one pass; part two: one prompt of 11.
+      // Part one: two prompts left-padded to 6 in one pass; part two: one prompt of 70.
       const a = await m.forward({
         inputIds: createTensor('int64', [2, 6], [0, 0, 0, ...short[0], ...short[1]].map(BigInt)),
         attentionMask: createTensor('int64', [2, 6], [0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1].map(BigInt)),
       });
       const b = await m.forward({ inputIds: ids(long) });
       const stacked = m.stackCaches([a.cache as KvCache, b.cache as KvCache]);
-      expect(stacked.length).toBe(11);
-      // Two steps of the joined batch, every row left-padded to 11: each row continues as its prompt alone.
+      expect(stacked.length).toBe(70);
+      // Two steps of the joined batch, every row left-padded to 70: each row continues as its prompt alone.
       const rows = [[...short[0]], [...short[1]], [...long]];
-      let mask = rows.map((r) => [...Array(11 - r.length).fill(0), ...r.map(() => 1)]);
+      let mask = rows.map((r) => [...Array(70 - r.length).fill(0), ...r.map(() => 1)]);
       let cache: KvCache = stacked;
       let out = a;
       for (const next of [
@@ -243,6 +244,46 @@ describe('the in-place cache protocol', () => {
       });
       expect(errors).toEqual(['VLIT_INVALID_ARGUMENT', 'VLIT_INVALID_ARGUMENT']);
     }
+  });
+
+  it('stackCaches keeps a float16 cache float16: the joined cache has the bits of one pass over the left-padded batch', async () => {
+    // A real onnxruntime session in Optimum's layout with float16 past/present: each new key/value is the token id
+    // times a per-(head, channel) constant, so the padding id 0 gives the zero keys stackCaches puts in front.
+    const heads = 2;
+    const dim = 3;
+    const g = createGraph({ name: 'f16-cache', opset: 20 });
+    const inputIds = g.input('input_ids', 'int64', ['batch', 'seq']);
+    g.input('attention_mask', 'int64', ['batch', 'total']);
+    g.input('position_ids', 'int64', ['batch', 'seq']);
+    const scale = g.initializer('scale', createTensor('float16', [1, heads, 1, dim], new Uint16Array([0x3c00, 0x4000, 0x4200, 0x4400, 0x4500, 0x4600])));
+    const fresh = g.mul(g.cast(g.unsqueeze(inputIds, [1, 3]), 'float16'), scale, { name: 'fresh' });
+    for (const kind of ['key', 'value']) {
+      const past = g.input(`past_key_values.0.${kind}`, 'float16', ['batch', heads, 'past', dim]);
+      g.output(g.concat([past, fresh], 2, { name: `concat_${kind}` }), `present.0.${kind}`);
+    }
+    g.output(g.add(g.cast(g.unsqueeze(inputIds, [2]), 'float32'), g.initializer('vocab', createTensor('float32', [1, 1, 4])), { name: 'logits_of' }), 'logits');
+    const hf = { hidden_size: heads * dim, vocab_size: 4, num_hidden_layers: 1, num_attention_heads: heads, num_key_value_heads: heads, head_dim: dim };
+    const m = await loadOptimumDecoder(createMemorySource({ 'config.json': JSON.stringify(hf), 'model.onnx': encodeModel(g.toModel()) }, 'f16'), {
+      backend: runtimes.node.backend,
+    });
+    toRelease.push(m);
+    const first = await m.forward({ inputIds: createTensor('int64', [2, 2], [1n, 2n, 3n, 1n]) });
+    const second = await m.forward({ inputIds: createTensor('int64', [1, 4], [2n, 3n, 1n, 2n]) });
+    const stacked = m.stackCaches([first.cache as KvCache, second.cache as KvCache]);
+    const padded = await m.forward({
+      inputIds: createTensor('int64', [3, 4], [0n, 0n, 1n, 2n, 0n, 0n, 3n, 1n, 2n, 3n, 1n, 2n]),
+      attentionMask: createTensor('int64', [3, 4], [0n, 0n, 1n, 1n, 0n, 0n, 1n, 1n, 1n, 1n, 1n, 1n]),
+    });
+    // The stacked cache, stepped once, returns present tensors whose first 4 positions are the joined cache.
+    const step = await m.forward({ inputIds: createTensor('int64', [3, 1], [0n, 0n, 0n]), cache: stacked });
+    const stepped = await m.forward({ inputIds: createTensor('int64', [3, 1], [0n, 0n, 0n]), cache: padded.cache });
+    const bits = (c: KvCache | undefined): unknown => (c as unknown as { tensors: Record<string, Tensor> }).tensors['present.0.key'];
+    const joined = bits(step.cache) as Tensor;
+    expect(joined.dtype).toBe('float16');
+    expect(joined.data).toBeInstanceOf(Uint16Array);
+    expect(joined.dims).toEqual([3, heads, 5, dim]);
+    expect(Array.from(joined.data as Uint16Array)).toEqual(Array.from((bits(stepped.cache) as Tensor).data as Uint16Array));
+    expect(new Set(joined.data as Uint16Array).size).toBeGreaterThan(4);
   });
 
   it('logitsToKeep returns the last positions’ logits on both protocols (the session graph computes only those), and the cache is the same', async () => {
