@@ -26,6 +26,12 @@ export interface LanguageModelInput {
    * from 1 to seq; absent, every position. A model that cannot skip the work returns the same rows sliced.
    */
   logitsToKeep?: number;
+  /**
+   * The length the cache is expected to reach (prompt + tokens still to come), as a hint: a model that
+   * preallocates its cache may size it for this at once instead of growing it on the way. A positive
+   * integer; a cache that outgrows it still grows. `generate` and `generateBatch` pass it on a prompt's pass.
+   */
+  maxCacheLength?: number;
 }
 
 /** Output of one forward pass. */

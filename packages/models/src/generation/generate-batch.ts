@@ -191,7 +191,7 @@ function selectRows(t: Tensor<'int64'>, keep: readonly number[]): Tensor<'int64'
 
 /** A model that can join caches of different lengths (OnnxLanguageModel). */
 interface CacheStacker {
-  stackCaches(caches: readonly KvCache[]): KvCache;
+  stackCaches(caches: readonly KvCache[], options?: { maxCacheLength?: number }): KvCache;
 }
 
 function canStack(model: LanguageModel): model is LanguageModel & CacheStacker {
@@ -237,8 +237,11 @@ function promptMask(rows: readonly RowState[], width: number): Tensor<'int64'> {
   return mask;
 }
 
-/** The prompt pass of some rows, left-padded to their longest prompt; logits of the last position only. */
-async function prefill(model: LanguageModel, rows: readonly RowState[], pad: number): Promise<LanguageModelOutput> {
+/**
+ * The prompt pass of some rows, left-padded to their longest prompt; logits of the last position only.
+ * `maxCacheLength`: the length the cache will reach (passed to the model as its hint).
+ */
+async function prefill(model: LanguageModel, rows: readonly RowState[], pad: number, maxCacheLength?: number): Promise<LanguageModelOutput> {
   const n = rows.length;
   const width = Math.max(...rows.map((r) => r.promptTokens));
   const mask = promptMask(rows, width);
@@ -256,14 +259,14 @@ async function prefill(model: LanguageModel, rows: readonly RowState[], pad: num
       const e = r.embeds ?? (await model.embed(createTensor('int64', [1, r.promptIds.length], r.promptIds.map(BigInt))));
       all.data.set(e.data.subarray(0, r.promptTokens * h), (b * width + width - r.promptTokens) * h);
     }
-    return model.forward({ inputsEmbeds: all, attentionMask: mask, positionIds: positions, logitsToKeep: 1 });
+    return model.forward({ inputsEmbeds: all, attentionMask: mask, positionIds: positions, logitsToKeep: 1, maxCacheLength });
   }
   const ids = createTensor('int64', [n, width]);
   rows.forEach((r, b) => {
     const offset = width - r.promptTokens;
     for (let t = 0; t < width; t++) ids.data[b * width + t] = BigInt(t >= offset ? r.promptIds[t - offset] : pad);
   });
-  return model.forward({ inputIds: ids, attentionMask: mask, positionIds: positions, logitsToKeep: 1 });
+  return model.forward({ inputIds: ids, attentionMask: mask, positionIds: positions, logitsToKeep: 1, maxCacheLength });
 }
 
 async function runGroup(model: LanguageModel, group: RowState[], options: GenerateBatchOptions): Promise<void> {
@@ -274,6 +277,8 @@ async function runGroup(model: LanguageModel, group: RowState[], options: Genera
   let rows = buckets.flat();
   let n = rows.length;
   const width = Math.max(...rows.map((r) => r.promptTokens));
+  // The longest the batch's cache gets: the longest prompt, then one position per step but the last.
+  const maxCacheLength = width + Math.max(...rows.map((r) => r.maxNewTokens)) - 1;
   // The attention mask [n, total]: 0 over each row's left padding; one column more per step.
   let mask = promptMask(rows, width);
   const grow = (live: readonly boolean[]): Tensor<'int64'> => {
@@ -296,7 +301,8 @@ async function runGroup(model: LanguageModel, group: RowState[], options: Genera
         for (const r of rows) r.finish('abort');
         return;
       }
-      const out = await prefill(model, bucket, pad);
+      // One bucket's cache is the batch's; several are joined into a new cache, which gets the hint instead.
+      const out = await prefill(model, bucket, pad, buckets.length === 1 ? maxCacheLength : undefined);
       if (out.cache) parts.push(out.cache);
       else if (buckets.length > 1) {
         throw new UnsupportedError(`language model ${model.id} returned no KV cache from a prompt pass, so its prompt buckets cannot be joined`, {
@@ -307,7 +313,7 @@ async function runGroup(model: LanguageModel, group: RowState[], options: Genera
       const position = out.logits.dims[1] - 1;
       bucket.forEach((_, b) => first.push(vocabRow(out.logits, b, position)));
     }
-    cache = buckets.length === 1 ? parts[0] : (model as LanguageModel & CacheStacker).stackCaches(parts);
+    cache = buckets.length === 1 ? parts[0] : (model as LanguageModel & CacheStacker).stackCaches(parts, { maxCacheLength });
   } finally {
     // The buckets' caches were copied into the joined one (or a pass failed): they are not needed any more.
     if (buckets.length > 1) for (const part of parts) part.dispose();

@@ -120,14 +120,16 @@ export async function generate(model: LanguageModel, input: GenerateInput, optio
   const stopText = tokenizer ? new StopText(tokenizer, stops, (t) => options.onToken?.(t)) : undefined;
   let cache: KvCache | undefined;
 
+  // With the cache, the prompt's pass says how long the cache will get (the last token is never fed back).
+  const maxCacheLength = useCache ? promptTokens + maxNewTokens - 1 : undefined;
   const runFull = async (): Promise<Float32Array> => {
     let out: LanguageModelOutput;
     if (embeds) {
       const all = generated.length ? concatSeq(embeds, await model.embed(idsTensor([generated], generated.length))) : embeds;
-      out = await model.forward({ inputsEmbeds: all, logitsToKeep: 1 });
+      out = await model.forward({ inputsEmbeds: all, logitsToKeep: 1, maxCacheLength });
     } else {
       const all = [...promptIds, ...generated];
-      out = await model.forward({ inputIds: idsTensor([all], all.length), logitsToKeep: 1 });
+      out = await model.forward({ inputIds: idsTensor([all], all.length), logitsToKeep: 1, maxCacheLength });
     }
     if (useCache) {
       cache = out.cache;

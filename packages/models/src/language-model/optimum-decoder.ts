@@ -59,9 +59,10 @@ export interface OnnxLanguageModel extends LanguageModel {
    * One cache holding the rows of every given cache, in order, each right-aligned to the longest one's
    * length: a shorter cache's rows get zero keys and values in front (left padding, which the caller's
    * attention mask must cover). The given caches stay valid. `generateBatch` prefills prompts of very
-   * different lengths in separate passes and joins their caches with this.
+   * different lengths in separate passes and joins their caches with this. `maxCacheLength` is the
+   * length the joined cache is expected to reach (the hint of `LanguageModelInput.maxCacheLength`).
    */
-  stackCaches(caches: readonly KvCache[]): KvCache;
+  stackCaches(caches: readonly KvCache[], options?: { maxCacheLength?: number }): KvCache;
   /** Release the sessions. */
   dispose(): Promise<void>;
 }
@@ -140,11 +141,23 @@ class SlotKvCache implements KvCache {
   }
 }
 
-/** Smallest capacity of a new slot store: a multiple of 64, at least twice the old one, so growing is amortised. */
-function slotCapacity(needed: number, previous: number, limit: number | undefined): number {
-  const grown = Math.max(needed, 2 * previous, 64);
-  const rounded = Math.ceil(grown / 64) * 64;
+/**
+ * Capacity of a new slot store: the caller's expected length (`hint`, rounded up to 16) when the store
+ * needs no more; else a multiple of 64, at least twice the old one, so growing is amortised. Never past the
+ * model's context when the needed length fits it.
+ */
+function slotCapacity(needed: number, previous: number, limit: number | undefined, hint?: number): number {
+  const rounded = hint !== undefined && hint >= needed ? Math.ceil(hint / 16) * 16 : Math.ceil(Math.max(needed, 2 * previous, 64) / 64) * 64;
   return limit !== undefined && limit >= needed ? Math.min(rounded, limit) : rounded;
+}
+
+/** The `maxCacheLength` hint, checked: a positive integer, or absent. */
+function cacheHint(value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`maxCacheLength must be a positive integer, got ${value}`, { details: { field: 'maxCacheLength' } });
+  }
+  return value;
 }
 
 function num(json: Record<string, unknown>, key: string): number | undefined {
@@ -394,7 +407,8 @@ class OptimumDecoder implements OnnxLanguageModel {
     if (positions.dims.length !== 2 || positions.dims[0] !== batch || positions.dims[1] !== seq) {
       throw new TensorShapeError(`positionIds must be [${batch}, ${seq}], got [${positions.dims.join(', ')}]`, { details: { field: 'positionIds' } });
     }
-    if (this.slots) return this.forwardSlots(feeds, mask, positions, cache as SlotKvCache | undefined, batch, seq, keep);
+    const hint = cacheHint(input.maxCacheLength);
+    if (this.slots) return this.forwardSlots(feeds, mask, positions, cache as SlotKvCache | undefined, batch, seq, keep, hint);
     const inputs = new Set(this.decoder.inputNames);
     if (inputs.has(N.attentionMask)) feeds[N.attentionMask] = mask;
     if (inputs.has(N.positionIds)) feeds[N.positionIds] = positions;
@@ -430,6 +444,7 @@ class OptimumDecoder implements OnnxLanguageModel {
     batch: number,
     seq: number,
     keep: number,
+    hint: number | undefined,
   ): Promise<LanguageModelOutput> {
     const past = cache?.length ?? 0;
     const total = past + seq;
@@ -438,7 +453,7 @@ class OptimumDecoder implements OnnxLanguageModel {
     if (!store || store.end !== past || total > store.capacity) {
       // A fresh store, or a copy: the cache's store is full (grow it), or another step already wrote after
       // this cache (a branch: the same capacity when it fits).
-      const capacity = store && total <= store.capacity ? store.capacity : slotCapacity(total, store?.capacity ?? 0, this.maxContext);
+      const capacity = store && total <= store.capacity ? store.capacity : slotCapacity(total, store?.capacity ?? 0, this.maxContext, hint);
       const fresh: SlotStore = { batch, capacity, end: past, buffers: [] };
       for (let i = 0; i < 2 * this.facts.numHiddenLayers; i++) {
         const buffer = new Float32Array(rows * capacity * this.headDim);
@@ -532,7 +547,8 @@ class OptimumDecoder implements OnnxLanguageModel {
     return new OptimumKvCache(this.owner, own.length, rows.length, out);
   }
 
-  stackCaches(caches: readonly KvCache[]): KvCache {
+  stackCaches(caches: readonly KvCache[], options: { maxCacheLength?: number } = {}): KvCache {
+    const hint = cacheHint(options.maxCacheLength);
     if (!Array.isArray(caches) || caches.length === 0) {
       throw new InvalidArgumentError('stackCaches needs at least one cache', { details: { field: 'caches' } });
     }
@@ -558,7 +574,7 @@ class OptimumDecoder implements OnnxLanguageModel {
     };
     // A model's caches all follow its one protocol (ownCache checked they are this model's).
     if (this.slots) {
-      const capacity = slotCapacity(length, 0, this.maxContext);
+      const capacity = slotCapacity(length, 0, this.maxContext, hint);
       const buffers = Array.from({ length: 2 * this.facts.numHiddenLayers }, (_, i) => {
         const out = new Float32Array(batch * this.kvHeads * capacity * this.headDim);
         let first = 0;

@@ -86,6 +86,28 @@ describe('the in-place cache protocol', () => {
     },
   );
 
+  it('maxCacheLength sizes the slots for the expected length at once; a cache that outgrows it still grows, and a bad hint is a typed error', async () => {
+    const m = models.node!;
+    const tokens = stream(120, 8);
+    // A hint of 70 for a 5-token prompt (slots for 80, a multiple of 16): the steps up to 80 fit them, the next 40 grow past them.
+    let out = await m.forward({ inputIds: ids(tokens.slice(0, 5)), maxCacheLength: 70 });
+    let worst = maxAbsDiff(out.logits.data.subarray(4 * V), lastLogits(tokens.slice(0, 5)));
+    for (let t = 5; t < tokens.length; t++) {
+      out = await m.forward({ inputIds: ids([tokens[t]]), cache: out.cache });
+      if (t % 10 === 0 || t === 79 || t === 81 || t === tokens.length - 1)
+        worst = Math.max(worst, maxAbsDiff(out.logits.data, lastLogits(tokens.slice(0, t + 1))));
+    }
+    expect(worst).toBeLessThanOrEqual(1e-4);
+    // A hint shorter than the prompt is no harm: the slots fit the prompt.
+    const short = await m.forward({ inputIds: ids(tokens.slice(0, 9)), maxCacheLength: 3 });
+    const next = await m.forward({ inputIds: ids([tokens[9]]), cache: short.cache });
+    expect(maxAbsDiff(next.logits.data, lastLogits(tokens.slice(0, 10)))).toBeLessThanOrEqual(1e-4);
+    for (const bad of [0, -4, 2.5, Number.NaN]) {
+      const err = await m.forward({ inputIds: ids([1, 2]), maxCacheLength: bad }).catch((e: unknown) => e);
+      expect(isVlitError(err) && [err.code, err.details.field], String(bad)).toEqual(['VLIT_INVALID_ARGUMENT', 'maxCacheLength']);
+    }
+  });
+
   it('a cache stays valid after a step from it: a second step from it, in turn or at the same time, never overwrites the first', async () => {
     const m = models.node!;
     const prompt = stream(9, 2);
