@@ -27,9 +27,10 @@ export interface LanguageModelInput {
    */
   logitsToKeep?: number;
   /**
-   * The length the cache is expected to reach (prompt + tokens still to come), as a hint: a model that
-   * preallocates its cache may size it for this at once instead of growing it on the way. A positive
-   * integer; a cache that outgrows it still grows. `generate` and `generateBatch` pass it on a prompt's pass.
+   * The most the cache is expected to reach (prompt + tokens still to come; generation may stop earlier),
+   * as a hint: a model that preallocates its cache may size it with this in mind instead of growing it on
+   * the way. A positive integer; a cache that outgrows it still grows. `generate` and `generateBatch` pass
+   * it on a prompt's pass (`generateBatch` gives it to `stackCaches` when it prefilled in buckets).
    */
   maxCacheLength?: number;
 }

@@ -43,13 +43,21 @@ describe.each(Object.keys(CONFIGS))('batched generation with decoder %s', (name)
       const m = models[p]!;
       const options: GenerateOptions = { maxNewTokens: 24, stopTokenIds: [] };
       const steps: Array<{ active: number; batch: number }> = [];
-      // The [batch, seq] of every forward pass, seen through a model that only records them.
+      // The [batch, seq] of every forward pass, and the cache-length hints, seen through a model that only records them.
       const passes: number[][] = [];
+      const hints: (number | undefined)[] = [];
       const counted = Object.create(m, {
         forward: {
           value: (input: Parameters<LlamaDecoder['forward']>[0]) => {
             passes.push([...(input.inputIds ?? input.inputsEmbeds)!.dims.slice(0, 2)]);
+            hints.push(input.maxCacheLength);
             return m.forward(input);
+          },
+        },
+        stackCaches: {
+          value: (caches: Parameters<LlamaDecoder['stackCaches']>[0], o: Parameters<LlamaDecoder['stackCaches']>[1]) => {
+            hints.push(o?.maxCacheLength);
+            return m.stackCaches(caches, o);
           },
         },
       }) as LlamaDecoder;
@@ -69,6 +77,9 @@ describe.each(Object.keys(CONFIGS))('batched generation with decoder %s', (name)
       // worked by hand), then 23 decoding passes of all 8 rows.
       expect(PROMPTS.map((q) => q.length).sort((a, b) => a - b)).toEqual([1, 3, 4, 7, 14, 26, 26, 30]);
       expect(passes).toEqual([[4, 7], [4, 30], ...Array.from({ length: 23 }, () => [8, 1])]);
+      // The joined cache, not the buckets', is told how long it gets: 30 + 24 - 1.
+      expect(hints.slice(0, 3)).toEqual([undefined, undefined, 53]);
+      expect(hints.slice(3).every((h) => h === undefined)).toBe(true);
       expect(steps).toHaveLength(24);
       expect(steps.every((s) => s.batch === 8)).toBe(true);
       // The rows do not all generate the same thing (the comparison is not vacuous).

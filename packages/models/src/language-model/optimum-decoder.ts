@@ -112,6 +112,8 @@ class OptimumKvCache implements KvCache {
 interface SlotStore {
   readonly batch: number;
   readonly capacity: number;
+  /** The length the cache was expected to reach (`maxCacheLength` of the pass that made the store), for growing it. */
+  readonly hint?: number;
   /** Slots written or reserved by some step, from 0. */
   end: number;
   readonly buffers: Float32Array[];
@@ -142,13 +144,16 @@ class SlotKvCache implements KvCache {
 }
 
 /**
- * Capacity of a new slot store: the caller's expected length (`hint`, rounded up to 16) when the store
- * needs no more; else a multiple of 64, at least twice the old one, so growing is amortised. Never past the
- * model's context when the needed length fits it.
+ * Capacity of a new slot store. Without a hint: a multiple of 64, at least twice the old one, so growing is
+ * amortised. With the caller's expected length (`hint`, an upper bound: generation may stop early): no more
+ * than the hint rounded up to 16, and a fresh store may take up to 64 slots more than doubling would, so
+ * a short generation never grows its store while an early stop leaves at most those 64 unused. Never
+ * past the model's context when the needed length fits it.
  */
 function slotCapacity(needed: number, previous: number, limit: number | undefined, hint?: number): number {
-  const rounded = hint !== undefined && hint >= needed ? Math.ceil(hint / 16) * 16 : Math.ceil(Math.max(needed, 2 * previous, 64) / 64) * 64;
-  return limit !== undefined && limit >= needed ? Math.min(rounded, limit) : rounded;
+  let capacity = Math.ceil(Math.max(needed, 2 * previous, 64) / 64) * 64;
+  if (hint !== undefined && hint >= needed) capacity = Math.min(Math.ceil(hint / 16) * 16, previous === 0 ? capacity + 64 : capacity);
+  return limit !== undefined && limit >= needed ? Math.min(capacity, limit) : capacity;
 }
 
 /** The `maxCacheLength` hint, checked: a positive integer, or absent. */
@@ -453,8 +458,10 @@ class OptimumDecoder implements OnnxLanguageModel {
     if (!store || store.end !== past || total > store.capacity) {
       // A fresh store, or a copy: the cache's store is full (grow it), or another step already wrote after
       // this cache (a branch: the same capacity when it fits).
-      const capacity = store && total <= store.capacity ? store.capacity : slotCapacity(total, store?.capacity ?? 0, this.maxContext, hint);
-      const fresh: SlotStore = { batch, capacity, end: past, buffers: [] };
+      // A decoding step brings no hint of its own: the store keeps the one its prompt's pass gave.
+      const expected = hint ?? store?.hint;
+      const capacity = store && total <= store.capacity ? store.capacity : slotCapacity(total, store?.capacity ?? 0, this.maxContext, expected);
+      const fresh: SlotStore = { batch, capacity, hint: expected, end: past, buffers: [] };
       for (let i = 0; i < 2 * this.facts.numHiddenLayers; i++) {
         const buffer = new Float32Array(rows * capacity * this.headDim);
         const from = store?.buffers[i];
@@ -536,7 +543,13 @@ class OptimumDecoder implements OnnxLanguageModel {
     if (own instanceof SlotKvCache) {
       const { store } = own;
       const per = this.kvHeads * store.capacity * this.headDim;
-      const selected: SlotStore = { batch: rows.length, capacity: store.capacity, end: own.length, buffers: store.buffers.map((b) => pick(b, per)) };
+      const selected: SlotStore = {
+        batch: rows.length,
+        capacity: store.capacity,
+        hint: store.hint,
+        end: own.length,
+        buffers: store.buffers.map((b) => pick(b, per)),
+      };
       return new SlotKvCache(this.owner, own.length, selected);
     }
     const out: Record<string, Tensor> = {};
@@ -585,7 +598,7 @@ class OptimumDecoder implements OnnxLanguageModel {
         }
         return out;
       });
-      return new SlotKvCache(this.owner, length, { batch, capacity, end: length, buffers });
+      return new SlotKvCache(this.owner, length, { batch, capacity, hint, end: length, buffers });
     }
     const tensors: Record<string, Tensor> = {};
     for (const name of Object.keys((own[0] as OptimumKvCache).tensors)) {

@@ -14,6 +14,7 @@ import {
   buildLlamaOnnx,
   createLlamaDecoder,
   createMemorySource,
+  generate,
   initLlamaWeights,
   llamaOnnxFiles,
   llamaSessionCache,
@@ -86,22 +87,49 @@ describe('the in-place cache protocol', () => {
     },
   );
 
-  it('maxCacheLength sizes the slots for the expected length at once; a cache that outgrows it still grows, and a bad hint is a typed error', async () => {
+  it('maxCacheLength caps the slots at the expected length (64 past doubling at most on a fresh cache); growth remembers it; a bad hint is a typed error', async () => {
     const m = models.node!;
-    const tokens = stream(120, 8);
-    // A hint of 70 for a 5-token prompt (slots for 80, a multiple of 16): the steps up to 80 fit them, the next 40 grow past them.
-    let out = await m.forward({ inputIds: ids(tokens.slice(0, 5)), maxCacheLength: 70 });
-    let worst = maxAbsDiff(out.logits.data.subarray(4 * V), lastLogits(tokens.slice(0, 5)));
-    for (let t = 5; t < tokens.length; t++) {
-      out = await m.forward({ inputIds: ids([tokens[t]]), cache: out.cache });
-      if (t % 10 === 0 || t === 79 || t === 81 || t === tokens.length - 1)
-        worst = Math.max(worst, maxAbsDiff(out.logits.data, lastLogits(tokens.slice(0, t + 1))));
-    }
-    expect(worst).toBeLessThanOrEqual(1e-4);
-    // A hint shorter than the prompt is no harm: the slots fit the prompt.
-    const short = await m.forward({ inputIds: ids(tokens.slice(0, 9)), maxCacheLength: 3 });
-    const next = await m.forward({ inputIds: ids([tokens[9]]), cache: short.cache });
-    expect(maxAbsDiff(next.logits.data, lastLogits(tokens.slice(0, 10)))).toBeLessThanOrEqual(1e-4);
+    // The slot store's capacity, read from the cache (white box: it is what the hint changes).
+    const capacity = (c: KvCache | undefined): number => (c as unknown as { store: { capacity: number } }).store.capacity;
+    const tokens = stream(210, 8);
+    const walk = async (prompt: number, hint: number, to: number): Promise<Map<number, number>> => {
+      // Capacity after each length, and the logits checked against the float64 reference on the way.
+      const seen = new Map<number, number>();
+      let out = await m.forward({ inputIds: ids(tokens.slice(0, prompt)), maxCacheLength: hint });
+      seen.set(prompt, capacity(out.cache));
+      let worst = maxAbsDiff(out.logits.data.subarray((prompt - 1) * V), lastLogits(tokens.slice(0, prompt)));
+      for (let t = prompt; t < to; t++) {
+        out = await m.forward({ inputIds: ids([tokens[t]]), cache: out.cache });
+        seen.set(t + 1, capacity(out.cache));
+        if (t % 20 === 0 || t === to - 1) worst = Math.max(worst, maxAbsDiff(out.logits.data, lastLogits(tokens.slice(0, t + 1))));
+      }
+      expect(worst).toBeLessThanOrEqual(1e-4);
+      return seen;
+    };
+    // Expected 70 for a 5-token prompt: slots for 80 (70 rounded up to 16) instead of 64, then 128; past the
+    // hint the store grows by doubling (160, rounded to 192).
+    const a = await walk(5, 70, 100);
+    expect([a.get(5), a.get(80), a.get(81), a.get(100)]).toEqual([80, 80, 192, 192]);
+    // A generous hint that generation may not reach (4,000) gives a fresh store 64 slots past doubling, not 4,000.
+    const b = await walk(5, 4000, 6);
+    expect(b.get(5)).toBe(128);
+    // A 100-token prompt expecting 300: 192 (128 + 64), then growth stops at the hint (304, not 384).
+    const c = await walk(100, 300, 200);
+    expect([c.get(100), c.get(192), c.get(193), c.get(200)]).toEqual([192, 192, 304, 304]);
+    // A hint shorter than the prompt is no hint: the slots fit the prompt.
+    expect((await walk(9, 3, 10)).get(9)).toBe(64);
+    // generate passes prompt + maxNewTokens - 1 on the prompt's pass only.
+    const hints: (number | undefined)[] = [];
+    const recording = Object.create(m, {
+      forward: {
+        value: (input: Parameters<OnnxLanguageModel['forward']>[0]) => {
+          hints.push(input.maxCacheLength);
+          return m.forward(input);
+        },
+      },
+    }) as OnnxLanguageModel;
+    await generate(recording, { inputIds: tokens.slice(0, 5) }, { maxNewTokens: 10, stopTokenIds: [] });
+    expect(hints).toEqual([14, ...Array(9).fill(undefined)]);
     for (const bad of [0, -4, 2.5, Number.NaN]) {
       const err = await m.forward({ inputIds: ids([1, 2]), maxCacheLength: bad }).catch((e: unknown) => e);
       expect(isVlitError(err) && [err.code, err.details.field], String(bad)).toEqual(['VLIT_INVALID_ARGUMENT', 'maxCacheLength']);
