@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUNTIME_PLATFORMS, createRuntimePair, runReferencePython } from '@vlit/test-kit/node';
+import { recordingModel } from '../decoder/testing/fixtures.js';
 import { generate, generateBatch } from '../index.js';
 import { loadHfLanguageModel, type HfLanguageModel } from '../node.js';
 
@@ -40,15 +41,8 @@ describe.each(CASES)('%s: left-padded batch generation matches transformers gene
       const model = await loadHfLanguageModel(join(work, name), { runtime: runtimes[platform] });
       loaded.push(model);
       // The [batch, seq] of every forward pass, seen through a model that only records them.
-      const passes: number[][] = [];
-      const counted = Object.create(model, {
-        forward: {
-          value: (input: Parameters<HfLanguageModel['forward']>[0]) => {
-            passes.push([...(input.inputIds ?? input.inputsEmbeds)!.dims.slice(0, 2)]);
-            return model.forward(input);
-          },
-        },
-      }) as HfLanguageModel;
+      const { model: counted, record } = recordingModel(model);
+      const { passes } = record;
       const free = await generateBatch(
         counted,
         ref.prompts.map((ids) => ({ input: { inputIds: ids }, options: { maxNewTokens: ref.new, stopTokenIds: [] } })),

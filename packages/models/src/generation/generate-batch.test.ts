@@ -11,7 +11,7 @@ import {
   type GenerateOptions,
   type LlamaDecoder,
 } from '../index.js';
-import { CHAR_VOCAB, CONFIGS, EOS, charTokenizer } from '../decoder/testing/fixtures.js';
+import { CHAR_VOCAB, CONFIGS, EOS, charTokenizer, recordingModel } from '../decoder/testing/fixtures.js';
 
 const runtimes = createRuntimePair();
 const tokenizer = charTokenizer();
@@ -44,23 +44,8 @@ describe.each(Object.keys(CONFIGS))('batched generation with decoder %s', (name)
       const options: GenerateOptions = { maxNewTokens: 24, stopTokenIds: [] };
       const steps: Array<{ active: number; batch: number }> = [];
       // The [batch, seq] of every forward pass, and the cache-length hints, seen through a model that only records them.
-      const passes: number[][] = [];
-      const hints: (number | undefined)[] = [];
-      const counted = Object.create(m, {
-        forward: {
-          value: (input: Parameters<LlamaDecoder['forward']>[0]) => {
-            passes.push([...(input.inputIds ?? input.inputsEmbeds)!.dims.slice(0, 2)]);
-            hints.push(input.maxCacheLength);
-            return m.forward(input);
-          },
-        },
-        stackCaches: {
-          value: (caches: Parameters<LlamaDecoder['stackCaches']>[0], o: Parameters<LlamaDecoder['stackCaches']>[1]) => {
-            hints.push(o?.maxCacheLength);
-            return m.stackCaches(caches, o);
-          },
-        },
-      }) as LlamaDecoder;
+      const { model: counted, record } = recordingModel(m);
+      const { passes, hints } = record;
       const batched = await generateBatch(
         counted,
         PROMPTS.map((ids) => ({ input: { inputIds: ids }, options })),
@@ -193,16 +178,8 @@ describe('batches and the context', () => {
     const m = await createLlamaDecoder({ backend: runtimes.node.backend, config: CONFIGS['gqa-h48'], seed: 'abort-buckets' });
     try {
       const stop = new AbortController();
-      const passes: number[][] = [];
-      const counted = Object.create(m, {
-        forward: {
-          value: (input: Parameters<LlamaDecoder['forward']>[0]) => {
-            passes.push([...(input.inputIds ?? input.inputsEmbeds)!.dims.slice(0, 2)]);
-            stop.abort();
-            return m.forward(input);
-          },
-        },
-      }) as LlamaDecoder;
+      const { model: counted, record } = recordingModel(m, () => stop.abort());
+      const { passes } = record;
       const got = await generateBatch(
         counted,
         PROMPTS.map((ids) => ({ input: { inputIds: ids }, options: { maxNewTokens: 5, stopTokenIds: [] } })),

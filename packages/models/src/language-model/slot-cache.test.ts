@@ -7,7 +7,7 @@ import { createTensor, isVlitError, type KvCache, type Tensor } from '@vlit/core
 import { createGraph, encodeModel, listInputs, listOutputs } from '@vlit/graph';
 import { maxAbsDiff } from '@vlit/test-kit';
 import { RUNTIME_PLATFORMS, createRuntimePair } from '@vlit/test-kit/node';
-import { CONFIGS } from '../decoder/testing/fixtures.js';
+import { CONFIGS, recordingModel } from '../decoder/testing/fixtures.js';
 import { embedReference, llamaReference } from '../decoder/testing/llama-reference.js';
 import {
   buildLlamaDecoderModel,
@@ -119,17 +119,9 @@ describe('the in-place cache protocol', () => {
     // A hint shorter than the prompt is no hint: the slots fit the prompt.
     expect((await walk(9, 3, 10)).get(9)).toBe(64);
     // generate passes prompt + maxNewTokens - 1 on the prompt's pass only.
-    const hints: (number | undefined)[] = [];
-    const recording = Object.create(m, {
-      forward: {
-        value: (input: Parameters<OnnxLanguageModel['forward']>[0]) => {
-          hints.push(input.maxCacheLength);
-          return m.forward(input);
-        },
-      },
-    }) as OnnxLanguageModel;
+    const { model: recording, record } = recordingModel(m);
     await generate(recording, { inputIds: tokens.slice(0, 5) }, { maxNewTokens: 10, stopTokenIds: [] });
-    expect(hints).toEqual([14, ...Array(9).fill(undefined)]);
+    expect(record.hints).toEqual([14, ...Array(9).fill(undefined)]);
     for (const bad of [0, -4, 2.5, Number.NaN]) {
       const err = await m.forward({ inputIds: ids([1, 2]), maxCacheLength: bad }).catch((e: unknown) => e);
       expect(isVlitError(err) && [err.code, err.details.field], String(bad)).toEqual(['VLIT_INVALID_ARGUMENT', 'maxCacheLength']);

@@ -1,8 +1,9 @@
 /**
  * Test fixtures shared by the decoder and generation tests: two decoder configurations with
- * different hidden sizes (and attention layouts), and a character tokenizer. Not exported.
+ * different hidden sizes (and attention layouts), a character tokenizer, and a model view that records its
+ * forward passes. Not exported.
  */
-import type { Tokenizer } from '@vlit/core';
+import type { KvCache, LanguageModel, LanguageModelInput, Tokenizer } from '@vlit/core';
 import { tinyLlamaConfig, type LlamaConfig } from '../llama-config.js';
 
 /** 0 is the end-of-sequence token; 1..95 are the printable ASCII characters ' '..'~'. */
@@ -53,4 +54,40 @@ export function charTokenizer(): Tokenizer {
     tokenToId: (token) => (token === '</s>' ? EOS : token.length === 1 && token >= ' ' && token <= '~' ? token.charCodeAt(0) - 31 : undefined),
     idToToken,
   };
+}
+
+/** What a recording model saw: each forward pass's `[batch, seq]` and `maxCacheLength`, and each `stackCaches` hint. */
+export interface ForwardRecord {
+  passes: number[][];
+  hints: (number | undefined)[];
+}
+
+/**
+ * The same model seen through a view that records its forward passes (and `stackCaches` calls, when the model
+ * has them) before running them unchanged; `before` runs first on each pass (e.g. to abort mid-batch).
+ */
+export function recordingModel<M extends LanguageModel>(model: M, before?: () => void): { model: M; record: ForwardRecord } {
+  const record: ForwardRecord = { passes: [], hints: [] };
+  const stack = (model as Partial<{ stackCaches(c: readonly KvCache[], o?: { maxCacheLength?: number }): KvCache }>).stackCaches;
+  const view = Object.create(model, {
+    forward: {
+      value: (input: LanguageModelInput) => {
+        record.passes.push([...(input.inputIds ?? input.inputsEmbeds)!.dims.slice(0, 2)]);
+        record.hints.push(input.maxCacheLength);
+        before?.();
+        return model.forward(input);
+      },
+    },
+    ...(stack
+      ? {
+          stackCaches: {
+            value: (caches: readonly KvCache[], o?: { maxCacheLength?: number }) => {
+              record.hints.push(o?.maxCacheLength);
+              return stack.call(model, caches, o);
+            },
+          },
+        }
+      : {}),
+  }) as M;
+  return { model: view, record };
 }
